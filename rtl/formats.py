@@ -179,7 +179,8 @@ class Format:
         return {
             "name": self.name, "kind": self.kind, "bits": self.bits, "signed": self.signed,
             "exp_bits": self.exp_bits, "man_bits": self.man_bits, "bias": self.bias,
-            "special": self.special, "max": self.max_value, "min_normal": self.min_normal,
+            "special": self.special, "min": self.min_value, "max": self.max_value,
+            "min_normal": self.min_normal,
             "min_subnormal": self.min_subnormal, "finite_values": self.finite_count,
         }
 
@@ -474,19 +475,46 @@ def quantize(x, fmt: Format | str, scale=1.0, *, saturate: bool = True) -> np.nd
         if nan.any():
             where = tuple(int(i) for i in np.argwhere(nan)[0])
             raise ValueError(f"NaN at index {where} has no encoding in {fmt.name}")
-    if fmt.kind == "int" and x.dtype.kind in "iub" and not s.ndim and s == 1:
-        lo, hi = int(fmt.min_value), int(fmt.max_value)
-        r = np.clip(x.astype(np.int64), lo, hi)
-        return (r & ((1 << fmt.bits) - 1)).astype(fmt.code_dtype)
     if x.dtype == np.float32 and s.ndim == 0 and s == 1:
         v = x
     else:
         v = np.divide(x, s, dtype=np.float64)
-    if fmt.kind == "float":
-        spec = _rounding_table(fmt, v.dtype, saturate)
-        if spec is not None:
-            return _round_with_table(v, spec)
+    if fmt.kind == "int":
+        return _round_integer(v, fmt)
+    native = _NATIVE_FLOATS.get((fmt.exp_bits, fmt.man_bits, fmt.bias, fmt.special))
+    if native is not None:
+        return _round_native(v, fmt, native, saturate)
+    spec = _rounding_table(fmt, v.dtype, saturate)
+    if spec is not None:
+        return _round_with_table(v, spec)
     return _round_reference(v, fmt, saturate)
+
+
+def _round_integer(v: np.ndarray, fmt: Format) -> np.ndarray:
+    r = np.rint(v)  # ties to even
+    np.clip(r, fmt.min_value, fmt.max_value, out=r)
+    wide = r.astype(np.int32 if fmt.bits <= 16 else np.int64)
+    return (wide & ((1 << fmt.bits) - 1)).astype(fmt.code_dtype)
+
+
+# IEEE formats numpy converts to itself with one correct rounding (round to nearest even)
+_NATIVE_FLOATS = {(5, 10, 15, "ieee"): np.float16, (8, 23, 127, "ieee"): np.float32}
+
+
+def _round_native(v: np.ndarray, fmt: Format, dtype, saturate: bool) -> np.ndarray:
+    with np.errstate(over="ignore", invalid="ignore"):
+        codes = v.astype(dtype).view(fmt.code_dtype)
+    magnitude = codes & fmt.code_dtype.type((1 << (fmt.bits - 1)) - 1)
+    inf_code = ((1 << fmt.exp_bits) - 1) << fmt.man_bits
+    special = magnitude >= inf_code
+    if special.any():  # canonical NaN; saturation of overflow and ±Inf
+        sign = codes & fmt.code_dtype.type(1 << (fmt.bits - 1))
+        nan = magnitude > inf_code
+        codes = np.where(nan, fmt.nan_code | sign, codes)
+        if saturate:
+            max_code = inf_code - 1
+            codes = np.where(special & ~nan, max_code | sign, codes)
+    return codes.astype(fmt.code_dtype)
 
 
 def encode(values, fmt: Format | str) -> np.ndarray:

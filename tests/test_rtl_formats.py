@@ -241,3 +241,21 @@ def test_error_at_most_half_ulp_inside_range(name, x):
     spacing = np.diff(neighbours).max() if len(neighbours) > 1 else 0
     assert abs(Fraction(x) - Fraction(float(q))) <= Fraction(float(spacing)) / 2
     assert abs(x - q) <= abs(x - grid).min()  # nearest of all grid values
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_float16_and_float32_match_numpy_casts(dtype):
+    rng = np.random.default_rng(8)
+    x = _stress_values(rng, 200_000).astype(dtype)
+    with np.errstate(over="ignore"):
+        want16 = x.astype(np.float16)
+    ours16 = F.quantize(x, "float16", saturate=False)
+    finite = np.isfinite(want16)
+    assert np.array_equal(ours16[finite], want16.view(np.uint16)[finite])
+    assert np.isnan(F.decode(ours16[np.isnan(want16)], "float16")).all()
+    assert np.array_equal(F.decode(ours16, "float16")[np.isinf(want16)], want16[np.isinf(want16)])
+    sat = F.decode(F.quantize(x[np.isfinite(x)], "float16"), "float16")
+    assert np.abs(sat).max() == 65504.0
+    assert np.array_equal(F.quantize(x[np.isfinite(x)], "float32", saturate=False),
+                          x[np.isfinite(x)].astype(np.float32).view(np.uint32))
+    assert F.quantize(np.array([np.nan]), "float32")[0] == 0x7FC00000

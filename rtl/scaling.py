@@ -1,0 +1,248 @@
+"""Scale selection, quantization granularity, and OCP MX block formats.
+
+Granularities, all through one ``axis`` / ``block_size`` pair:
+
+* per-tensor: ``axis=None, block_size=None`` — one scale;
+* per-channel: ``axis=k`` — one scale per index along axis ``k``;
+* per-block: ``block_size=B`` — one scale per ``B`` consecutive elements along ``axis``
+  (default: the last axis). A length that is not a multiple of ``B`` gets a shorter last block.
+
+Scale methods: ``absmax`` (the largest magnitude maps to the format's max), ``mse`` (the scale
+minimising the squared error, by a coarse geometric search refined around its best point), and
+``percentile`` (the given percentile of magnitudes maps to max; outliers beyond it saturate).
+
+MX formats follow the OCP Microscaling Formats (MX) v1.0 specification: 32-element blocks sharing
+an E8M0 scale ``X = 2**(floor(log2(max|V|)) - emax_element)``, elements rounded to nearest even
+with saturation. The specification leaves a partial block to the implementation; here the tensor
+is padded with zeros (which never change the shared scale) and the codes are trimmed back, or,
+with ``pad=False``, the length is an error.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+from dataclasses import dataclass
+
+import numpy as np
+
+from .formats import Format, closest_names, decode, fake_quantize, get_format, quantize
+
+__all__ = ["MxFormat", "MX_FORMATS", "get_mx_format", "QuantizedTensor", "choose_scale",
+           "quantize_tensor", "quantize_mx"]
+
+SCALE_METHODS = ("absmax", "mse", "percentile")
+
+
+@dataclass(frozen=True)
+class MxFormat:
+    """An OCP MX block format: ``block_size`` elements sharing one power-of-two scale.
+
+    ``element_scale_exponent`` is the element type's implicit scale (MXINT8: its int8 codes weigh
+    ``2**-6``, so elements span ±1 63/64).
+    """
+
+    name: str
+    element: Format
+    block_size: int = 32
+    scale_format: Format = None
+    element_scale_exponent: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "element", get_format(self.element))
+        object.__setattr__(self, "scale_format", get_format(self.scale_format or "float8_e8m0fnu"))
+        if not isinstance(self.block_size, int) or self.block_size < 1:
+            raise ValueError(f"block_size must be a positive integer, not {self.block_size!r}")
+
+    @property
+    def element_emax(self) -> int:
+        """Exponent of the largest power of two the element type represents."""
+        return math.floor(math.log2(self.element.max_value)) + self.element_scale_exponent
+
+    @property
+    def bits_per_element(self) -> float:
+        return self.element.bits + self.scale_format.bits / self.block_size
+
+    def describe(self) -> dict:
+        return {"name": self.name, "element": self.element.name, "block_size": self.block_size,
+                "scale": self.scale_format.name, "bits_per_element": self.bits_per_element,
+                "element_emax": self.element_emax,
+                "max": self.element.max_value * 2.0 ** (self.element_scale_exponent + 127)}
+
+
+MX_FORMATS = types.MappingProxyType({f.name: f for f in [
+    MxFormat("mxfp8_e4m3", "float8_e4m3fn"), MxFormat("mxfp8_e5m2", "float8_e5m2"),
+    MxFormat("mxfp6_e3m2", "float6_e3m2fn"), MxFormat("mxfp6_e2m3", "float6_e2m3fn"),
+    MxFormat("mxfp4_e2m1", "float4_e2m1fn"),
+    MxFormat("mxint8", "int8_sym", element_scale_exponent=-6),
+]})
+
+
+def get_mx_format(name: str | MxFormat) -> MxFormat:
+    """Look up an MX format (``mxfp8_e4m3``, ``mxint8``, …)."""
+    if isinstance(name, MxFormat):
+        return name
+    try:
+        return MX_FORMATS[name]
+    except KeyError:
+        hint = closest_names(str(name), MX_FORMATS)
+        raise ValueError(f"unknown MX format {name!r}"
+                         + (f"; closest valid names: {', '.join(hint)}" if hint else "")) from None
+
+
+@dataclass(frozen=True, eq=False)
+class QuantizedTensor:
+    """Codes plus the scales that give them meaning.
+
+    ``scale`` has the shape of ``codes`` except along ``axis``: 1 entry (per-tensor: a 0-d
+    array), one per channel, or one per block. ``value = decode(code) · 2**element_scale_exponent
+    · scale``.
+    """
+
+    codes: np.ndarray
+    format: Format
+    scale: np.ndarray
+    axis: int | None = None
+    block_size: int | None = None
+    element_scale_exponent: int = 0
+    scale_codes: np.ndarray | None = None  # E8M0 codes of MX scales
+
+    def expanded_scale(self) -> np.ndarray:
+        """The scale of every element (broadcastable to ``codes``)."""
+        return _expand(self.scale, self.block_size, self.axis, self.codes.shape)
+
+    def dequantize(self) -> np.ndarray:
+        return decode(self.codes, self.format) * math.ldexp(1.0, self.element_scale_exponent) \
+            * self.expanded_scale()
+
+
+def _normalize_axis(axis: int | None, ndim: int, what: str = "axis") -> int | None:
+    if axis is None:
+        return None
+    if not isinstance(axis, (int, np.integer)) or not -ndim <= axis < ndim:
+        raise ValueError(f"{what} {axis!r} is out of range for a tensor with {ndim} dimension(s)")
+    return int(axis) % ndim
+
+
+def _expand(scale: np.ndarray, block_size: int | None, axis: int | None, shape) -> np.ndarray:
+    if block_size is None:
+        return scale
+    repeated = np.repeat(scale, block_size, axis=axis)
+    return repeated.take(range(shape[axis]), axis=axis)
+
+
+def _groups(x: np.ndarray, axis: int | None, block_size: int | None):
+    """Reshape to (groups, members) and a function taking one value per group back to x's layout."""
+    if block_size is None and axis is None:
+        return x.reshape(1, -1), lambda g: g.reshape(())
+    if block_size is None:  # per-channel: one group per index along axis
+        shape = [1] * x.ndim
+        shape[axis] = x.shape[axis]
+        return np.moveaxis(x, axis, 0).reshape(x.shape[axis], -1), lambda g: g.reshape(shape)
+    moved = np.moveaxis(x, axis, -1)
+    n = moved.shape[-1]
+    blocks = -(-n // block_size)
+    padded = np.zeros(moved.shape[:-1] + (blocks * block_size,), np.float64)
+    padded[..., :n] = moved
+    return (padded.reshape(-1, block_size),
+            lambda g: np.moveaxis(g.reshape(moved.shape[:-1] + (blocks,)), -1, axis))
+
+
+def _mse_factors(groups: np.ndarray, base: np.ndarray, fmt: Format, factors: np.ndarray) -> np.ndarray:
+    errors = np.empty((len(factors), len(groups)))
+    for i, f in enumerate(factors):
+        s = (base * f)[:, None]
+        errors[i] = np.sum((fake_quantize(groups, fmt, s) - groups) ** 2, axis=1)
+    return factors[np.argmin(errors, axis=0)]
+
+
+def choose_scale(x, fmt: Format | str, method: str = "absmax", *, axis: int | None = None,
+                 block_size: int | None = None, percentile: float = 99.99) -> np.ndarray:
+    """The scale(s) for quantizing ``x`` to ``fmt`` (see the module docstring for granularity).
+
+    All-zero groups get scale 1. Returns a 0-d array (per-tensor) or an array shaped like ``x``
+    with the channel / block axis reduced to one entry per group.
+    """
+    fmt = get_format(fmt)
+    x = np.asarray(x, dtype=np.float64)
+    if method not in SCALE_METHODS:
+        raise ValueError(f"method must be one of {SCALE_METHODS}, not {method!r}")
+    if block_size is not None:
+        if not isinstance(block_size, (int, np.integer)) or block_size < 1:
+            raise ValueError(f"block_size must be a positive integer, not {block_size!r}")
+        axis = -1 if axis is None else axis
+    axis = _normalize_axis(axis, x.ndim)
+    if not np.isfinite(x).all():
+        where = tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
+        raise ValueError(f"cannot choose a scale: non-finite value {x[where]!r} at index {where}")
+    groups, ungroup = _groups(x, axis, block_size)
+    absmax = np.abs(groups).max(axis=1)
+    if method == "percentile":
+        if not 0 < percentile <= 100:
+            raise ValueError(f"percentile must be in (0, 100], not {percentile!r}")
+        if block_size is not None:  # leave the zero padding of a partial last block out
+            n = x.shape[axis]
+            valid = (np.arange(groups.shape[0] * block_size).reshape(groups.shape) % (
+                -(-n // block_size) * block_size)) < n
+            mags = np.where(valid, np.abs(groups), np.nan)
+            top = np.nanpercentile(mags, percentile, axis=1)
+        else:
+            top = np.percentile(np.abs(groups), percentile, axis=1)
+        top = np.where(top > 0, top, absmax)
+    else:
+        top = absmax
+    scale = np.where(top > 0, top / fmt.max_value, 1.0)
+    if method == "mse":
+        coarse = np.exp2(-np.linspace(0, 8, 129))  # 1 … 1/256 of the absmax scale
+        best = _mse_factors(groups, scale, fmt, coarse)
+        step = coarse[0] / coarse[1]
+        fine = np.geomspace(1 / step, step, 17)
+        best_fine = _mse_factors(groups, scale * best, fmt, fine)
+        scale = np.where(absmax > 0, scale * best * best_fine, 1.0)
+    return ungroup(scale)
+
+
+def quantize_tensor(x, fmt: Format | str, method: str = "absmax", *, axis: int | None = None,
+                    block_size: int | None = None, percentile: float = 99.99) -> QuantizedTensor:
+    """Choose scales with ``method`` at the given granularity and quantize (saturating)."""
+    fmt = get_format(fmt)
+    x = np.asarray(x, dtype=np.float64)
+    scale = choose_scale(x, fmt, method, axis=axis, block_size=block_size, percentile=percentile)
+    if block_size is not None:
+        axis = _normalize_axis(-1 if axis is None else axis, x.ndim)
+    axis = _normalize_axis(axis, x.ndim)
+    codes = quantize(x, fmt, _expand(scale, block_size, axis, x.shape))
+    return QuantizedTensor(codes, fmt, scale, axis, block_size)
+
+
+def quantize_mx(x, mx: MxFormat | str, *, axis: int = -1, pad: bool = True) -> QuantizedTensor:
+    """Quantize to an MX format along ``axis`` (OCP MX v1.0 conversion).
+
+    A block holding NaN or ±Inf gets the NaN scale (E8M0 code 0xFF) and zero elements.
+    """
+    mx = get_mx_format(mx)
+    x = np.asarray(x, dtype=np.float64)
+    axis = _normalize_axis(axis, x.ndim)
+    n = x.shape[axis]
+    if n % mx.block_size and not pad:
+        raise ValueError(f"length {n} along axis {axis} is not a multiple of the {mx.name} block "
+                         f"size {mx.block_size}; pass pad=True to pad the last block with zeros")
+    groups, ungroup = _groups(np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0), axis, mx.block_size)
+    bad_groups = _groups(np.where(np.isfinite(x), 0.0, 1.0), axis, mx.block_size)[0].any(axis=1)
+    absmax = np.abs(groups).max(axis=1)
+    with np.errstate(divide="ignore"):
+        shared = np.floor(np.log2(absmax)) - mx.element_emax
+    shared = np.clip(np.where(absmax > 0, shared, -127), -127, 127).astype(np.int64)
+    scale = np.ldexp(1.0, shared)
+    element_scale = scale * math.ldexp(1.0, mx.element_scale_exponent)
+    codes = quantize(groups, mx.element, element_scale[:, None])
+    codes[bad_groups] = 0
+    scale_codes = (shared + 127).astype(np.uint8)
+    scale_codes[bad_groups] = 0xFF
+    scale = np.where(bad_groups, np.nan, scale)
+    moved_shape = np.moveaxis(x, axis, -1).shape
+    codes = codes.reshape(moved_shape[:-1] + (-1,))[..., :n]
+    return QuantizedTensor(
+        codes=np.moveaxis(codes, -1, axis), format=mx.element, scale=ungroup(scale), axis=axis,
+        block_size=mx.block_size, element_scale_exponent=mx.element_scale_exponent,
+        scale_codes=ungroup(scale_codes))

@@ -1,0 +1,149 @@
+"""Scale selection, granularity and MX block formats."""
+
+import math
+
+import numpy as np
+import pytest
+
+from rtl import formats as F
+from rtl import scaling as S
+
+
+def test_absmax_per_tensor_channel_block():
+    x = np.array([[1.0, -4.0, 2.0], [0.5, 0.25, -0.125]])
+    fmt = F.get_format("int8_sym")
+    assert S.choose_scale(x, fmt) == pytest.approx(4 / 127)
+    assert S.choose_scale(x, fmt, axis=0).ravel().tolist() == pytest.approx([4 / 127, 0.5 / 127])
+    assert S.choose_scale(x, fmt, axis=-1).shape == (1, 3)
+    assert S.choose_scale(x, fmt, axis=1).ravel().tolist() == pytest.approx([1 / 127, 4 / 127, 2 / 127])
+    blocks = S.choose_scale(x, fmt, block_size=2)  # blocks along the last axis, the last one short
+    assert blocks.shape == (2, 2)
+    assert blocks.ravel().tolist() == pytest.approx([4 / 127, 2 / 127, 0.5 / 127, 0.125 / 127])
+    assert S.choose_scale(np.zeros(5), fmt) == 1.0
+
+
+def test_quantize_tensor_roundtrip_and_granularity_shapes():
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((16, 8, 3, 3)) * np.linspace(0.1, 10, 16)[:, None, None, None]
+    for kwargs in ({}, {"axis": 0}, {"block_size": 4}, {"block_size": 5, "axis": 1}):
+        qt = S.quantize_tensor(w, "float8_e4m3fn", **kwargs)
+        err = np.abs(qt.dequantize() - w)
+        rel = err.max() / np.abs(w).max()
+        assert qt.codes.shape == w.shape and rel < 2 ** -4, kwargs
+    per_tensor = S.quantize_tensor(w, "int4_sym")
+    per_channel = S.quantize_tensor(w, "int4_sym", axis=0)
+    assert np.mean((per_channel.dequantize() - w) ** 2) < np.mean((per_tensor.dequantize() - w) ** 2)
+
+
+@pytest.mark.parametrize("name", ["int8_sym", "int4_sym", "float8_e4m3fnuz", "float4_e2m1fn"])
+def test_mse_scale_beats_absmax_on_heavy_tails(name):
+    rng = np.random.default_rng(1)
+    x = rng.standard_t(3, 20_000)
+    mse_scale = S.choose_scale(x, name, "mse")
+    absmax_scale = S.choose_scale(x, name, "absmax")
+
+    def err(s):
+        return np.mean((F.fake_quantize(x, name, s) - x) ** 2)
+
+    assert err(mse_scale) <= err(absmax_scale)
+    # the search is locally optimal: nearby scales are no better
+    for f in (0.97, 1.03):
+        assert err(mse_scale) <= err(mse_scale * f) * 1.0001
+    if name == "int4_sym":
+        assert mse_scale < absmax_scale / 2  # clipping outliers pays off
+
+
+def test_percentile_scale():
+    x = np.concatenate([np.linspace(-1, 1, 10_001), [100.0]])
+    s = S.choose_scale(x, "int8_sym", "percentile", percentile=99.9)
+    assert s == pytest.approx(np.percentile(np.abs(x), 99.9) / 127)
+    blocks = S.choose_scale(np.array([1.0, 2, 3, 4, 5, 6, 7]), "int8_sym", "percentile",
+                            block_size=4, percentile=100)
+    assert blocks.tolist() == pytest.approx([4 / 127, 7 / 127])  # padding left out
+
+
+def test_bad_granularity_and_methods():
+    x = np.ones((2, 3))
+    with pytest.raises(ValueError, match="axis 2 is out of range for a tensor with 2 dimension"):
+        S.choose_scale(x, "int8", axis=2)
+    with pytest.raises(ValueError, match="axis -3 is out of range"):
+        S.quantize_tensor(x, "int8", axis=-3)
+    with pytest.raises(ValueError, match="method must be one of"):
+        S.choose_scale(x, "int8", "minmax")
+    with pytest.raises(ValueError, match="block_size must be a positive integer, not 0"):
+        S.choose_scale(x, "int8", block_size=0)
+    with pytest.raises(ValueError, match=r"non-finite value .* at index \(1, 2\)"):
+        S.choose_scale(np.array([[1.0, 1, 1], [1, 1, np.inf]]), "int8")
+    with pytest.raises(ValueError, match="unknown MX format 'mxfp8'.*mxfp8_e4m3"):
+        S.get_mx_format("mxfp8")
+
+
+# ----- MX ---------------------------------------------------------------------------------
+def test_mx_table_matches_ocp_spec():
+    assert {n: f.bits_per_element for n, f in S.MX_FORMATS.items()} == {
+        "mxfp8_e4m3": 8.25, "mxfp8_e5m2": 8.25, "mxfp6_e3m2": 6.25, "mxfp6_e2m3": 6.25,
+        "mxfp4_e2m1": 4.25, "mxint8": 8.25}
+    assert {n: f.element_emax for n, f in S.MX_FORMATS.items()} == {
+        "mxfp8_e4m3": 8, "mxfp8_e5m2": 15, "mxfp6_e3m2": 4, "mxfp6_e2m3": 2, "mxfp4_e2m1": 2, "mxint8": 0}
+    assert all(f.block_size == 32 and f.scale_format.name == "float8_e8m0fnu" for f in S.MX_FORMATS.values())
+
+
+def _mx_reference_block(block, mx):
+    """OCP MX v1.0 §6.3 conversion written out for one block."""
+    absmax = max(abs(v) for v in block)
+    shared = -127 if absmax == 0 else max(-127, min(127, math.floor(math.log2(absmax)) - mx.element_emax))
+    x = 2.0 ** shared
+    unit = 2.0 ** mx.element_scale_exponent
+    codes = F.quantize(np.array(block) / (x * unit), mx.element)
+    return shared + 127, codes
+
+
+@pytest.mark.parametrize("name", list(S.MX_FORMATS))
+def test_mx_quantize_matches_spec_per_block(name):
+    mx = S.get_mx_format(name)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 96)) * np.exp2(rng.integers(-20, 20, (3, 1)))
+    x[1, 40] = 1e4  # an outlier in one block only
+    qt = S.quantize_mx(x, mx)
+    assert qt.scale_codes.shape == (3, 3) and qt.codes.shape == x.shape
+    for r in range(3):
+        for b in range(3):
+            block = x[r, 32 * b:32 * (b + 1)]
+            scale_code, codes = _mx_reference_block(block, mx)
+            assert qt.scale_codes[r, b] == scale_code
+            assert np.array_equal(qt.codes[r, 32 * b:32 * (b + 1)], codes)
+    y = qt.dequantize()
+    # the outlier's block is coarse, the others are not disturbed by it
+    other = np.abs(y[1, :32] - x[1, :32]).max() / np.abs(x[1, :32]).max()
+    assert other < 0.3
+
+
+def test_mx_scale_is_e8m0_and_values_are_exact_products():
+    qt = S.quantize_mx(np.linspace(-3, 3, 64), "mxfp4_e2m1")
+    scales = F.decode(qt.scale_codes, "float8_e8m0fnu")
+    assert np.array_equal(scales, qt.scale)
+    assert set(np.unique(np.abs(qt.dequantize() / np.repeat(scales, 32)))) <= set(F.finite_values("float4_e2m1fn"))
+
+
+def test_mx_partial_block_is_padded_or_refused():
+    x = np.arange(40, dtype=float)
+    qt = S.quantize_mx(x, "mxint8")
+    assert qt.codes.shape == (40,) and qt.scale.shape == (2,)
+    # padding is zeros: the short block's scale comes from its own 8 values
+    assert qt.scale_codes[1] == 127 + math.floor(math.log2(39))
+    with pytest.raises(ValueError, match="length 40 along axis 0 is not a multiple of the mxint8 block size 32"):
+        S.quantize_mx(x, "mxint8", pad=False)
+
+
+def test_mx_non_finite_block_gets_nan_scale():
+    x = np.ones(64)
+    x[3] = np.nan
+    qt = S.quantize_mx(x, "mxfp8_e4m3")
+    assert qt.scale_codes.tolist() == [0xFF, 127 - 8]  # 1.0 = 2**8 · 2**-8
+    assert np.isnan(qt.dequantize()[:32]).all() and (qt.dequantize()[32:] == 1).all()
+
+
+def test_mxint8_elements_span_plus_minus_two():
+    qt = S.quantize_mx(np.array([1.984375, -1.984375, 0.015625] + [0.0] * 29), "mxint8")
+    assert qt.scale_codes[0] == 127
+    assert F.decode(qt.codes[:3], "int8_sym").tolist() == [127, -127, 1]
