@@ -201,6 +201,7 @@ def _accumulate_fixed(acc: FixedAccumulator, state, p: Products):
     wide = need > _INT64_BITS or p.multiple.dtype == object or state.dtype == object
     terms = p.multiple.astype(object) if wide else p.multiple
     total = np.sum(terms << shift, axis=-1) + (state.astype(object) if wide else state)
+    total = np.asarray(total, dtype=object if wide else np.int64)
     if acc.width is None:
         return total
     half = 1 << (acc.width - 1)
@@ -211,7 +212,7 @@ def _accumulate_fixed(acc: FixedAccumulator, state, p: Products):
 
 def _bit_length(m: np.ndarray) -> np.ndarray:
     if m.dtype == object:
-        return np.frompyfunc(int.bit_length, 1, 1)(m).astype(np.int64)
+        return np.asarray(np.frompyfunc(int.bit_length, 1, 1)(m)).astype(np.int64)
     bl = np.frexp(m.astype(np.float64))[1].astype(np.int64)
     # the float conversion may round up to the next power of two
     too_big = (bl > 0) & ((m >> np.maximum(bl - 1, 0)) == 0)
@@ -250,12 +251,14 @@ def round_exact(fmt: Format | str, negative, magnitude, lsb_exponent: int,
     fmt = get_format(fmt)
     negative = np.asarray(negative, bool)
     magnitude = np.asarray(magnitude)
+    if magnitude.dtype != object and magnitude.dtype != np.int64:
+        magnitude = magnitude.astype(object if magnitude.dtype.kind == "u" else np.int64)
     m_bits = fmt.man_bits
     bl = _bit_length(magnitude)
     q = np.maximum(bl - 1 + lsb_exponent, fmt.emin) - m_bits
     shift = q - lsb_exponent
     if magnitude.dtype == object:
-        r = _shift_round_object(magnitude, shift.astype(object)).astype(np.int64)
+        r = np.asarray(_shift_round_object(magnitude, shift.astype(object))).astype(np.int64)
     else:
         r = _shift_round_int64(magnitude.astype(np.int64), shift)
     carry = r >> (m_bits + 1)  # rounding up to the next binade
@@ -286,9 +289,11 @@ def _accumulate_float(acc: FloatAccumulator, state, p: Products):
     terms = p.multiple.astype(object) if wide else p.multiple
     s_term = (s_sig.astype(object) if wide else s_sig) << (s_exp - lsb).astype(object if wide else np.int64)
     total = np.sum(terms << (p.lsb_exponent - lsb), axis=-1) + s_term
+    total = np.asarray(total, dtype=object if wide else np.int64)  # 0-d sums come back as scalars
     all_negative_zero = (s_sig == 0) & s_neg & p.negative_zero.all(axis=-1)
     negative = np.where(total == 0, all_negative_zero, total < 0).astype(bool)
-    code = round_exact(fmt, negative, np.abs(total), lsb, acc.flush_to_zero).astype(np.int64)
+    magnitude = np.asarray(np.abs(total), dtype=total.dtype)
+    code = round_exact(fmt, negative, magnitude, lsb, acc.flush_to_zero).astype(np.int64)
     inf_code = ((1 << fmt.exp_bits) - 1) << fmt.man_bits
     code = np.where(neg_inf, inf_code | (1 << (fmt.bits - 1)), code)
     code = np.where(pos_inf, inf_code, code)
