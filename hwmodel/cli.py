@@ -61,6 +61,35 @@ def cmd_formats(args) -> int:
     return 0
 
 
+def cmd_rtl(args) -> int:
+    from rtl.spec import MacSpec, parse_accumulator, standard_specs
+    from rtl.verilog import emit_verilog, write_standard_set, write_verilog
+
+    if args.standard:
+        if not args.output:
+            raise ValueError("--standard needs -o DIR")
+        paths = write_standard_set(args.output)
+        if args.json:
+            print(json.dumps([s.describe() for s in standard_specs()], indent=2))
+        else:
+            print("\n".join(str(p) for p in paths))
+        return 0
+    missing = [flag for flag, value in (("--a", args.a), ("--b", args.b), ("--acc", args.acc)) if value is None]
+    if missing:
+        raise ValueError(f"missing {', '.join(missing)} (or use --standard)")
+    spec = MacSpec(F.get_format(args.a), F.get_format(args.b),
+                   parse_accumulator(args.acc, args.a, args.b, flush_to_zero=args.ftz,
+                                     saturate=args.saturate, guard_bits=args.guard_bits),
+                   lanes=args.lanes, stages=args.stages)
+    if args.output:
+        write_verilog(spec, args.output)
+    if args.json:
+        print(json.dumps(spec.describe(), indent=2))
+    elif not args.output:
+        sys.stdout.write(emit_verilog(spec))
+    return 0
+
+
 def _format_name(text: str) -> str:
     """argparse type: accept scalar or MX format names, reject others with suggestions."""
     if text in F.FORMATS or text in S.MX_FORMATS:
@@ -81,6 +110,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="formats to show (default: all)")
     p.add_argument("--json", action="store_true", help="print a JSON list of objects, for tools")
     p.set_defaults(func=cmd_formats)
+
+    p = sub.add_parser(
+        "rtl", help="emit Verilog for a MAC or dot-product unit",
+        description="Emit the Verilog module of a multiply-accumulate (or N-lane dot-product) unit.")
+    p.add_argument("--a", type=_format_name, metavar="FORMAT", help="format of operand a")
+    p.add_argument("--b", type=_format_name, metavar="FORMAT", help="format of operand b")
+    p.add_argument("--acc", metavar="ACC",
+                   help="float16, bfloat16, float32, intN (e.g. int32), fixed (exact width) or fixed:WIDTH")
+    p.add_argument("--lanes", type=int, default=1, help="products summed per step (1, 2, 4, 8, 16, 32)")
+    p.add_argument("--stages", type=int, default=0, help="pipeline register stages (0..2); latency = stages + 1")
+    p.add_argument("--ftz", action="store_true", help="float accumulator flushes subnormal results to zero")
+    p.add_argument("--saturate", action="store_true", help="fixed accumulator saturates instead of wrapping")
+    p.add_argument("--guard-bits", type=int, default=12, help="guard bits of `--acc fixed` (default 12: 4096 terms)")
+    p.add_argument("--standard", action="store_true", help="write the standard set into the -o directory")
+    p.add_argument("-o", "--output", metavar="PATH", help="output .v file (or directory with --standard); default stdout")
+    p.add_argument("--json", action="store_true", help="print the resolved spec as JSON")
+    p.set_defaults(func=cmd_rtl)
     return parser
 
 

@@ -10,15 +10,15 @@ edges from inputs to ``acc``), ``en`` and ``clear`` travelling with their operan
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, Value, signed
+from amaranth import C, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .arith import FixedAccumulator
 from .spec import MacSpec
 from .units import (AccumulatorDecode, FixedAdd, FixedWrap, FloatAlignAdd, FloatRound, LaneSum,
-                    Multiply, ProductNormalize, ToFixed, lane_fixed_width, product_exponent_max,
-                    product_magnitude_width, signed_width)
+                    Multiply, ProductNormalize, ToFixed, has_specials, lane_fixed_width,
+                    product_exponent_max, product_magnitude_width, signed_width)
 
 __all__ = ["Mac", "STAGE_NAMES"]
 
@@ -67,28 +67,30 @@ class Mac(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         spec = self._spec
+        float_acc = not isinstance(spec.acc, FixedAccumulator)
         lanes = []
         for i in range(spec.lanes):
-            mpy = Multiply(a=spec.a, b=spec.b)
+            mpy = Multiply(a=spec.a, b=spec.b, magnitude=float_acc and spec.lanes == 1)
             m.submodules[f"mpy{i}"] = mpy
             m.d.comb += [mpy.a.eq(self.a[i * spec.a.bits:(i + 1) * spec.a.bits]),
                          mpy.b.eq(self.b[i * spec.b.bits:(i + 1) * spec.b.bits])]
-            lanes.append({k: getattr(mpy, k) for k in ("sign", "mag", "exp", "zero", "negative_zero",
-                                                       "nan", "inf", "fixed")})
+            lanes.append({name: getattr(mpy, name) for name in mpy.signature.members
+                          if mpy.signature.members[name].flow == Out})
         control = {"en": self.en, "clear": self.clear}
         if spec.stages >= 1:
             control = _register(m, control)
             lanes = [_register(m, lane, prefix=f"lane{i}_") for i, lane in enumerate(lanes)]
+        specials = has_specials(spec.a, spec.b)
         flags = {
-            "nan": _any([lane["nan"] for lane in lanes]),
-            "pos_inf": _any([lane["inf"] & ~lane["sign"] for lane in lanes]),
-            "neg_inf": _any([lane["inf"] & lane["sign"] for lane in lanes]),
+            "nan": _any([lane["nan"] for lane in lanes]) if specials else C(0, 1),
+            "pos_inf": _any([lane["inf"] & ~lane["sign"] for lane in lanes]) if specials else C(0, 1),
+            "neg_inf": _any([lane["inf"] & lane["sign"] for lane in lanes]) if specials else C(0, 1),
             "negative_zero": _all([lane["negative_zero"] for lane in lanes]),
         }
-        if isinstance(spec.acc, FixedAccumulator):
-            self._fixed_path(m, lanes, control)
-        else:
+        if float_acc:
             self._float_path(m, lanes, flags, control)
+        else:
+            self._fixed_path(m, lanes, control)
         return m
 
     # -- fixed-point accumulator ---------------------------------------------------------------
@@ -97,11 +99,15 @@ class Mac(wiring.Component):
         width = lane_fixed_width(spec.a, spec.b)
         values = []
         for i, lane in enumerate(lanes):
+            if "fixed" in lane:  # integer × integer: the signed product is already fixed point
+                values.append(lane["fixed"])
+                continue
             to_fixed = ToFixed(a=spec.a, b=spec.b)
             m.submodules[f"tofixed{i}"] = to_fixed
             m.d.comb += [to_fixed.sign.eq(lane["sign"]), to_fixed.mag.eq(lane["mag"]),
-                         to_fixed.exp.eq(lane["exp"]), to_fixed.special.eq(lane["nan"] | lane["inf"]),
-                         to_fixed.fixed_in.eq(lane["fixed"])]
+                         to_fixed.exp.eq(lane["exp"])]
+            if "nan" in lane:
+                m.d.comb += to_fixed.special.eq(lane["nan"] | lane["inf"])
             values.append(to_fixed.value)
         if len(values) == 1:
             return values[0]
@@ -132,25 +138,26 @@ class Mac(wiring.Component):
         p = fmt.man_bits + 1
         if spec.lanes == 1:
             lane = lanes[0]
-            sign, mag, exp = lane["sign"], lane["mag"], lane["exp"]
             width = product_magnitude_width(spec.a, spec.b)
             exp_max = product_exponent_max(spec.a, spec.b)
         else:
             total = self._lane_sum(m, lanes)
-            width = len(total)
-            sign = Signal(name="sum_sign")
-            mag = Signal(width, name="sum_mag")
-            m.d.comb += [sign.eq(total < 0), mag.eq(Mux(total < 0, -total, total))]
-            exp, exp_max = 0, 0
+            width, exp_max = len(total), 0
         frame = max(width, p) + 4
         lsb = spec.product_lsb_exponent
         low = min(lsb, 1 - fmt.bias - p) - frame - 4
         high = max(lsb + exp_max + width, (1 << fmt.exp_bits) - fmt.bias) + 4
         top_shape = signed(signed_width(low, high))
         m.submodules.pnorm = pnorm = ProductNormalize(
-            width=width, exp_width=signed_width(0, exp_max), offset=lsb + width - 1, top_shape=top_shape)
-        m.d.comb += [pnorm.mag.eq(mag), pnorm.exp.eq(exp)]
-        product = {"sign": sign, "sig": pnorm.sig, "top": pnorm.top, "zero": mag == 0, **flags}
+            width=width, exp_width=signed_width(0, exp_max) if exp_max else 0,
+            offset=lsb + width - 1, top_shape=top_shape, twos_complement=spec.lanes > 1)
+        if spec.lanes == 1:
+            m.d.comb += [pnorm.mag.eq(lane["mag"]), pnorm.sign_in.eq(lane["sign"])]
+            if exp_max:
+                m.d.comb += pnorm.exp.eq(lane["exp"])
+        else:
+            m.d.comb += pnorm.value.eq(total)
+        product = {"sign": pnorm.sign, "sig": pnorm.sig, "top": pnorm.top, "zero": pnorm.zero, **flags}
         if spec.stages >= 2:
             staged = _register(m, {**product, **control})
             product = {k: staged[k] for k in product}

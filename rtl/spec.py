@@ -95,7 +95,8 @@ class MacSpec:
         acc = {"kind": "fixed" if isinstance(self.acc, FixedAccumulator) else "float",
                "name": self.acc.name, "width": self.acc_width}
         if isinstance(self.acc, FixedAccumulator):
-            acc.update(lsb_exponent=self.acc.lsb_exponent, overflow=self.acc.overflow)
+            acc.update(lsb_exponent=self.acc.lsb_exponent, lsb_weight=2.0 ** self.acc.lsb_exponent,
+                       overflow=self.acc.overflow)
         else:
             acc.update(flush_to_zero=self.acc.flush_to_zero)
         return {"module": self.name, "a": self.a.name, "b": self.b.name, "acc": acc,

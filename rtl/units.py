@@ -15,7 +15,7 @@ from amaranth.lib.wiring import In, Out
 
 from .formats import Format, get_format
 
-__all__ = ["Decode", "Multiply", "ToFixed", "LaneSum", "FixedAdd", "FixedWrap", "ProductNormalize",
+__all__ = ["Decode", "Multiply", "has_specials", "ToFixed", "LaneSum", "FixedAdd", "FixedWrap", "ProductNormalize",
            "AccumulatorDecode", "FloatAlignAdd", "FloatRound", "leading_zeros", "signed_width",
            "significand_width", "product_magnitude_width", "product_exponent_max", "lane_fixed_width"]
 
@@ -124,66 +124,83 @@ class Decode(wiring.Component):
         return m
 
 
+def has_specials(a: Format, b: Format) -> bool:
+    """Whether a product of the pair can be NaN or Inf."""
+    return a.has_nan or a.has_inf or b.has_nan or b.has_inf
+
+
 class Multiply(wiring.Component):
     """One exact product: significand multiplier, exponent adder and special-value logic.
 
-    ``value = ±mag · 2**(exp + product LSB)``. Integer × integer also gives the two's-complement
-    product ``fixed`` straight from a signed multiplier (the cheapest integer datapath).
+    ``value = ±mag · 2**(exp + product LSB)``. Integer × integer instead gives the
+    two's-complement product ``fixed`` straight from a signed multiplier (the cheapest integer
+    datapath), plus its magnitude when ``magnitude`` is set (for a float accumulator). Ports exist
+    only where the pair needs them, so no logic is left without a reader.
     """
 
-    def __init__(self, *, a: Format | str, b: Format | str):
+    def __init__(self, *, a: Format | str, b: Format | str, magnitude: bool = True):
         self._a, self._b = get_format(a), get_format(b)
-        exp_width = signed_width(0, product_exponent_max(self._a, self._b))
-        super().__init__({
-            "a": In(self._a.bits), "b": In(self._b.bits),
-            "sign": Out(1), "mag": Out(product_magnitude_width(self._a, self._b)),
-            "exp": Out(exp_width), "zero": Out(1), "negative_zero": Out(1), "nan": Out(1),
-            "inf": Out(1), "fixed": Out(signed(self._a.bits + self._b.bits + 1)),
-        })
+        self._int = self._a.kind == self._b.kind == "int"
+        self._magnitude = magnitude or not self._int
+        ports = {"a": In(self._a.bits), "b": In(self._b.bits), "sign": Out(1), "zero": Out(1),
+                 "negative_zero": Out(1)}
+        if self._int:
+            ports["fixed"] = Out(signed(self._a.bits + self._b.bits + 1))
+        else:
+            ports["exp"] = Out(signed_width(0, product_exponent_max(self._a, self._b)))
+        if self._magnitude:
+            ports["mag"] = Out(product_magnitude_width(self._a, self._b))
+        if has_specials(self._a, self._b):
+            ports |= {"nan": Out(1), "inf": Out(1)}
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
+        if self._int:
+            a = self.a.as_signed() if self._a.signed else self.a
+            b = self.b.as_signed() if self._b.signed else self.b
+            zero = (self.a == 0) | (self.b == 0)
+            sign = (a < 0) ^ (b < 0)
+            product = Signal(signed(len(self.fixed)))
+            m.d.comb += [product.eq(a * b), self.fixed.eq(product)]
+            if self._magnitude:
+                m.d.comb += self.mag.eq(Mux(product < 0, -product, product))
+            m.d.comb += [self.zero.eq(zero), self.sign.eq(sign), self.negative_zero.eq(zero & sign)]
+            return m
         m.submodules.decode_a = da = Decode(fmt=self._a)
         m.submodules.decode_b = db = Decode(fmt=self._b)
         m.d.comb += [da.code.eq(self.a), db.code.eq(self.b)]
         nan = da.nan | db.nan | (da.inf & db.zero) | (db.inf & da.zero)
         zero = (da.zero | db.zero) & ~nan
         sign = da.sign ^ db.sign
-        m.d.comb += [self.nan.eq(nan), self.inf.eq((da.inf | db.inf) & ~nan), self.zero.eq(zero),
-                     self.sign.eq(sign), self.negative_zero.eq(zero & sign)]
-        if self._a.kind == self._b.kind == "int":
-            a = self.a.as_signed() if self._a.signed else self.a
-            b = self.b.as_signed() if self._b.signed else self.b
-            product = Signal(signed(len(self.fixed)))
-            m.d.comb += [product.eq(a * b), self.fixed.eq(product),
-                         self.mag.eq(Mux(product < 0, -product, product)), self.exp.eq(0)]
-        else:
-            m.d.comb += [self.mag.eq(da.sig * db.sig), self.exp.eq(da.exp + db.exp)]
+        if has_specials(self._a, self._b):
+            m.d.comb += [self.nan.eq(nan), self.inf.eq((da.inf | db.inf) & ~nan)]
+        m.d.comb += [self.zero.eq(zero), self.sign.eq(sign), self.negative_zero.eq(zero & sign),
+                     self.mag.eq(da.sig * db.sig), self.exp.eq(da.exp + db.exp)]
         return m
 
 
 # ----- fixed-point path -------------------------------------------------------------------
 class ToFixed(wiring.Component):
-    """Align one product into its two's-complement Kulisch frame (NaN and Inf lanes add 0)."""
+    """Align one float product into its two's-complement Kulisch frame (NaN and Inf add 0)."""
 
     def __init__(self, *, a: Format | str, b: Format | str):
         self._a, self._b = get_format(a), get_format(b)
-        self._int = self._a.kind == self._b.kind == "int"
-        super().__init__({
-            "sign": In(1), "mag": In(product_magnitude_width(self._a, self._b)),
-            "exp": In(signed_width(0, product_exponent_max(self._a, self._b))),
-            "special": In(1), "fixed_in": In(signed(self._a.bits + self._b.bits + 1)),
-            "value": Out(signed(lane_fixed_width(self._a, self._b))),
-        })
+        ports = {"sign": In(1), "mag": In(product_magnitude_width(self._a, self._b)),
+                 "exp": In(signed_width(0, product_exponent_max(self._a, self._b))),
+                 "value": Out(signed(lane_fixed_width(self._a, self._b)))}
+        if has_specials(self._a, self._b):
+            ports["special"] = In(1)
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
-        if self._int:
-            m.d.comb += self.value.eq(self.fixed_in)
-            return m
         aligned = Signal(_uint(len(self.value)))
         m.d.comb += aligned.eq(self.mag << self.exp)
-        m.d.comb += self.value.eq(Mux(self.special, 0, Mux(self.sign, -aligned, aligned)))
+        value = Mux(self.sign, -aligned, aligned)
+        if has_specials(self._a, self._b):
+            value = Mux(self.special, 0, value)
+        m.d.comb += self.value.eq(value)
         return m
 
 
@@ -240,19 +257,35 @@ class FixedWrap(wiring.Component):
 
 # ----- floating-point path ----------------------------------------------------------------
 class ProductNormalize(wiring.Component):
-    """Normalize the exact product (or lane sum): leading one to the top, exponent of that one."""
+    """Normalize the exact product (sign-magnitude with exponent) or lane sum (two's complement):
+    sign, significand with its leading one on top, and the exponent of that one."""
 
-    def __init__(self, *, width: int, exp_width: int, offset: int, top_shape):
-        self._offset = offset  # product LSB exponent + width − 1
-        super().__init__({"mag": In(width), "exp": In(exp_width), "sig": Out(width),
-                          "top": Out(top_shape)})
+    def __init__(self, *, width: int, exp_width: int, offset: int, top_shape, twos_complement: bool):
+        self._offset = offset  # product LSB exponent + magnitude width − 1
+        self._twos = twos_complement
+        ports = {"sig": Out(width), "top": Out(top_shape), "sign": Out(1), "zero": Out(1)}
+        if twos_complement:
+            ports["value"] = In(signed(width))
+        else:
+            ports |= {"mag": In(width), "sign_in": In(1)}
+            if exp_width:
+                ports["exp"] = In(exp_width)
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
-        lz = Signal(range(len(self.mag) + 1))
-        m.d.comb += lz.eq(leading_zeros(self.mag))
-        m.d.comb += [self.sig.eq(self.mag << lz),
-                     self.top.eq(self.exp + self._offset - lz)]
+        magnitude = Signal(len(self.sig))
+        if self._twos:
+            m.d.comb += [self.sign.eq(self.value < 0),
+                         magnitude.eq(Mux(self.value < 0, -self.value, self.value))]
+            exp = 0
+        else:
+            m.d.comb += [self.sign.eq(self.sign_in), magnitude.eq(self.mag)]
+            exp = getattr(self, "exp", 0)
+        lz = Signal(range(len(magnitude) + 1))
+        m.d.comb += lz.eq(leading_zeros(magnitude))
+        m.d.comb += [self.sig.eq(magnitude << lz), self.top.eq(exp + self._offset - lz),
+                     self.zero.eq(magnitude == 0)]
         return m
 
 
