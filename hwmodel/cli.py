@@ -61,8 +61,80 @@ def cmd_formats(args) -> int:
     return 0
 
 
+def _spec_from_args(args):
+    from rtl.spec import MacSpec, parse_accumulator
+
+    missing = [flag for flag, value in (("--a", args.a), ("--b", args.b), ("--acc", args.acc)) if value is None]
+    if missing:
+        raise ValueError(f"missing {', '.join(missing)}" + (" (or use --standard)" if hasattr(args, "standard") else ""))
+    return MacSpec(F.get_format(args.a), F.get_format(args.b),
+                   parse_accumulator(args.acc, args.a, args.b, flush_to_zero=args.ftz,
+                                     saturate=args.saturate, guard_bits=args.guard_bits),
+                   lanes=args.lanes, stages=args.stages)
+
+
+def _add_spec_arguments(p):
+    p.add_argument("--a", type=_format_name, metavar="FORMAT", help="format of operand a")
+    p.add_argument("--b", type=_format_name, metavar="FORMAT", help="format of operand b")
+    p.add_argument("--acc", metavar="ACC",
+                   help="float16, bfloat16, float32, intN (e.g. int32), fixed (exact width) or fixed:WIDTH")
+    p.add_argument("--lanes", type=int, default=1, help="products summed per step (1, 2, 4, 8, 16, 32)")
+    p.add_argument("--stages", type=int, default=0, help="pipeline register stages (0..2); latency = stages + 1")
+    p.add_argument("--ftz", action="store_true", help="float accumulator flushes subnormal results to zero")
+    p.add_argument("--saturate", action="store_true", help="fixed accumulator saturates instead of wrapping")
+    p.add_argument("--guard-bits", type=int, default=12, help="guard bits of `--acc fixed` (default 12: 4096 terms)")
+
+
+def _library_from_args(args) -> str:
+    if args.liberty:
+        from pathlib import Path
+        if not Path(args.liberty).is_file():
+            raise ValueError(f"--liberty {args.liberty}: no such file")
+        return args.liberty
+    return args.library
+
+
+def cmd_synth(args) -> int:
+    from rtl.characterize import DEFAULT_CACHE, characterize
+
+    spec = _spec_from_args(args)
+    curve = tuple(float(t) for t in args.curve.split(",")) if args.curve else ()
+    cost = characterize(spec, _library_from_args(args), args.stream, tool=args.tool,
+                        clock_ns=args.clock_ns, macs=args.macs, sparsity=args.sparsity,
+                        delay_targets_ns=curve, cache_dir=None if args.no_cache else (args.cache_dir or DEFAULT_CACHE))
+    if args.json:
+        print(cost.to_json())
+        return 0
+    print(f"{spec.name} on {cost.library}")
+    print(f"  area            {cost.area_um2:10.1f} µm²   ({cost.nand2_equivalent:.0f} NAND2-equivalents, "
+          f"sequential {cost.sequential_area_um2:.1f} µm²)")
+    print("  by stage        " + ", ".join(f"{k} {v:.1f}" for k, v in cost.stage_area_um2.items()) + " µm²")
+    print(f"  critical path   {cost.critical_path_ns:10.3f} ns    ({1e3 / cost.critical_path_ns:.0f} MHz)")
+    print(f"  energy          {cost.energy_pj_per_mac:10.4f} pJ/MAC on the {cost.stream} stream at "
+          f"{cost.clock_ns:.3f} ns (" + ", ".join(f"{k} {v:.4f}" for k, v in cost.energy_breakdown_pj_per_mac.items()) + ")")
+    print(f"  leakage         {cost.leakage_nw:10.3f} nW")
+    for target, area, delay in cost.area_vs_delay:
+        print(f"  target {target:6.3f} ns -> {area:10.1f} µm², critical path {delay:.3f} ns")
+    print(f"  tools           {cost.provenance['yosys']}, amaranth {cost.provenance['amaranth']}")
+    return 0
+
+
+def cmd_mac_table(args) -> int:
+    from hwmodel.mac_table import build_mac_table, render_mac_table, write_mac_table
+    from rtl.characterize import DEFAULT_CACHE
+
+    libraries = tuple(args.libraries.split(","))
+    table = build_mac_table(libraries, stream=args.stream, processes=args.processes,
+                            cache_dir=None if args.no_cache else (args.cache_dir or DEFAULT_CACHE), tool=args.tool)
+    print(render_mac_table(table))
+    if args.output:
+        for path in write_mac_table(table, args.output):
+            print(f"wrote {path}")
+    return 0
+
+
 def cmd_rtl(args) -> int:
-    from rtl.spec import MacSpec, parse_accumulator, standard_specs
+    from rtl.spec import standard_specs
     from rtl.verilog import emit_verilog, write_standard_set, write_verilog
 
     if args.standard:
@@ -74,13 +146,7 @@ def cmd_rtl(args) -> int:
         else:
             print("\n".join(str(p) for p in paths))
         return 0
-    missing = [flag for flag, value in (("--a", args.a), ("--b", args.b), ("--acc", args.acc)) if value is None]
-    if missing:
-        raise ValueError(f"missing {', '.join(missing)} (or use --standard)")
-    spec = MacSpec(F.get_format(args.a), F.get_format(args.b),
-                   parse_accumulator(args.acc, args.a, args.b, flush_to_zero=args.ftz,
-                                     saturate=args.saturate, guard_bits=args.guard_bits),
-                   lanes=args.lanes, stages=args.stages)
+    spec = _spec_from_args(args)
     if args.output:
         write_verilog(spec, args.output)
     if args.json:
@@ -114,19 +180,45 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "rtl", help="emit Verilog for a MAC or dot-product unit",
         description="Emit the Verilog module of a multiply-accumulate (or N-lane dot-product) unit.")
-    p.add_argument("--a", type=_format_name, metavar="FORMAT", help="format of operand a")
-    p.add_argument("--b", type=_format_name, metavar="FORMAT", help="format of operand b")
-    p.add_argument("--acc", metavar="ACC",
-                   help="float16, bfloat16, float32, intN (e.g. int32), fixed (exact width) or fixed:WIDTH")
-    p.add_argument("--lanes", type=int, default=1, help="products summed per step (1, 2, 4, 8, 16, 32)")
-    p.add_argument("--stages", type=int, default=0, help="pipeline register stages (0..2); latency = stages + 1")
-    p.add_argument("--ftz", action="store_true", help="float accumulator flushes subnormal results to zero")
-    p.add_argument("--saturate", action="store_true", help="fixed accumulator saturates instead of wrapping")
-    p.add_argument("--guard-bits", type=int, default=12, help="guard bits of `--acc fixed` (default 12: 4096 terms)")
+    _add_spec_arguments(p)
     p.add_argument("--standard", action="store_true", help="write the standard set into the -o directory")
     p.add_argument("-o", "--output", metavar="PATH", help="output .v file (or directory with --standard); default stdout")
     p.add_argument("--json", action="store_true", help="print the resolved spec as JSON")
     p.set_defaults(func=cmd_rtl)
+
+    def add_synthesis_options(p):
+        p.add_argument("--library", default="sky130hd_tt", choices=["sky130hd_tt", "nangate45_typ"],
+                       help="embedded cell library (default sky130hd_tt)")
+        p.add_argument("--liberty", metavar="PATH", help="a full liberty file (plain or .gz) instead")
+        p.add_argument("--stream", default="uniform", choices=["uniform", "gaussian", "laplace", "student_t"],
+                       help="operand stream for energy (default uniform random codes)")
+        p.add_argument("--tool", default="yowasp", choices=["yowasp", "native"], help="which Yosys to run")
+        p.add_argument("--no-cache", action="store_true", help="recompute instead of using the cache")
+        p.add_argument("--cache-dir", metavar="DIR", help="cache directory (default ~/.cache/hwmodel/mac)")
+
+    p = sub.add_parser("synth", help="synthesize a MAC: area, timing, energy",
+                       description="Synthesize a MAC onto standard cells and measure its area by stage, "
+                                   "critical path and energy per MAC on an operand stream.")
+    _add_spec_arguments(p)
+    add_synthesis_options(p)
+    p.add_argument("--sparsity", type=float, default=0.0, help="fraction of zero a-operands in the stream")
+    p.add_argument("--macs", type=int, default=1 << 18, help="MACs simulated for energy (default 262144)")
+    p.add_argument("--clock-ns", type=float, help="clock period for leakage energy (default: critical path)")
+    p.add_argument("--curve", metavar="NS,NS,...", help="also synthesize at these delay targets (area vs clock)")
+    p.add_argument("--json", action="store_true", help="print the MacCost as JSON")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("mac-table", help="the whitepaper's Figure 3 measured, and more rows",
+                       description="Synthesize INT8 and the FP8 formats with fixed, float16 and float32 "
+                                   "accumulators (and rows the paper lacks) and compare with the paper.")
+    p.add_argument("--libraries", default="sky130hd_tt,nangate45_typ", help="comma-separated libraries or liberty paths")
+    p.add_argument("--stream", default="uniform", choices=["uniform", "gaussian", "laplace", "student_t"])
+    p.add_argument("--processes", type=int, default=None, help="parallel synthesis processes (default: cores)")
+    p.add_argument("--tool", default="yowasp", choices=["yowasp", "native"])
+    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--cache-dir", metavar="DIR")
+    p.add_argument("-o", "--output", metavar="DIR", help="write mac_table.csv/.txt/.png here")
+    p.set_defaults(func=cmd_mac_table)
     return parser
 
 
@@ -138,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError) as error:
         print(f"hwmodel {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except RuntimeError as error:  # YosysError, IverilogError: a tool failed
+        print(f"hwmodel {args.command}: error: {error}", file=sys.stderr)
+        return 1
     except BrokenPipeError:  # `hwmodel formats | head`
         return 0
 

