@@ -133,6 +133,36 @@ def cmd_mac_table(args) -> int:
     return 0
 
 
+TRACE_COLUMNS = ["name", "kind", "gemm_m", "gemm_n", "gemm_k", "gemm_count", "macs", "weight_elems",
+                 "output_elems", "elements"]
+
+
+def cmd_trace(args) -> int:
+    from workloads.scalesim import write_scalesim
+    from workloads.zoo import load_trace
+
+    trace = load_trace(args.source, batch=args.batch, seq=args.seq, keep_bn=args.keep_bn, strict=args.strict)
+    rows = trace.layers[TRACE_COLUMNS].to_dict("records")
+    print(render_table(rows, TRACE_COLUMNS))
+    totals = trace.totals()
+    print(f"\n{totals['network']}: {totals['layers']} layers ({totals['mac_layers']} with MACs), "
+          f"{totals['gmacs']:.3f} GMAC, {totals['weights_m']:.3f} M weights, "
+          f"{totals['activations_m']:.3f} M activations, {totals['vector_elements_m']:.3f} M vector-op elements")
+    for note in trace.notes:
+        print(f"note: {note}")
+    if args.output:
+        from rtl.verilog import atomic_write_text
+        if args.scalesim:
+            text, notes = write_scalesim(trace, args.scalesim)
+            for note in notes:
+                print(f"note: {note}")
+        else:
+            text = trace.to_csv()
+        atomic_write_text(args.output, text)
+        print(f"wrote {args.output}")
+    return 0
+
+
 def cmd_rtl(args) -> int:
     from rtl.spec import standard_specs
     from rtl.verilog import emit_verilog, write_standard_set, write_verilog
@@ -207,6 +237,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--curve", metavar="NS,NS,...", help="also synthesize at these delay targets (area vs clock)")
     p.add_argument("--json", action="store_true", help="print the MacCost as JSON")
     p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("trace", help="layer trace of a network (name, .onnx or .csv)",
+                       description="Print the per-layer trace and totals of a bundled network, an ONNX "
+                                   "model, or a trace / SCALE-Sim topology CSV.")
+    p.add_argument("source", metavar="NAME|FILE.onnx|FILE.csv")
+    p.add_argument("--batch", type=int, help="batch size (default 1)")
+    p.add_argument("--seq", type=int, help="sequence length (transformers)")
+    p.add_argument("--keep-bn", action="store_true", help="keep BatchNormalization as its own op")
+    p.add_argument("--strict", action="store_true", help="unsupported ONNX ops are an error")
+    p.add_argument("--scalesim", choices=["conv", "gemm"], help="write -o as a SCALE-Sim topology")
+    p.add_argument("-o", "--output", metavar="FILE.csv", help="write the trace")
+    p.set_defaults(func=cmd_trace)
 
     p = sub.add_parser("mac-table", help="the whitepaper's Figure 3 measured, and more rows",
                        description="Synthesize INT8 and the FP8 formats with fixed, float16 and float32 "

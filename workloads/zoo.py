@@ -1,0 +1,86 @@
+"""Named networks and the bundled traces, so the main job needs no download.
+
+``load_trace(NAME | FILE.onnx | FILE.csv)``: a name gives the bundled trace (or, with a batch or
+sequence length other than the bundled one, builds it afresh); an ONNX file is imported; a CSV is
+read as an hwmodel trace or a SCALE-Sim topology. ``python -m workloads.zoo`` regenerates the
+bundled CSVs in ``workloads/data`` (a test fails when they are stale).
+"""
+
+from __future__ import annotations
+
+import argparse
+from importlib import resources
+from pathlib import Path
+
+from .builders import TRANSFORMERS, mobilenet_v2_trace, transformer_trace
+from .onnx_import import trace_from_onnx
+from .scalesim import is_scalesim_csv, read_scalesim
+from .trace import Trace, TraceError
+
+__all__ = ["NETWORKS", "BUNDLED", "build_network", "load_trace", "onnx_light_model", "regenerate"]
+
+ONNX_LIGHT = {"resnet50": "light_resnet50", "vgg19": "light_vgg19", "densenet121": "light_densenet121",
+              "squeezenet": "light_squeezenet", "inception_v1": "light_inception_v1",
+              "inception_v2": "light_inception_v2", "shufflenet": "light_shufflenet",
+              "alexnet": "light_bvlc_alexnet", "zfnet512": "light_zfnet512"}
+NETWORKS = sorted(list(ONNX_LIGHT) + ["mobilenet_v2"] + list(TRANSFORMERS) + ["gpt2_small_decode"])
+BUNDLED = ("resnet50", "mobilenet_v2", "vgg19", "densenet121", "squeezenet", "bert_base", "minilm_l6",
+           "gpt2_small", "vit_s16")
+
+
+def onnx_light_model(name: str) -> Path:
+    """Path of a real-shape model shipped inside the ``onnx`` wheel."""
+    root = resources.files("onnx").joinpath("backend", "test", "data", "light")
+    return Path(str(root.joinpath(f"{ONNX_LIGHT[name]}.onnx")))
+
+
+def build_network(name: str, *, batch: int = 1, seq: int | None = None, keep_bn: bool = False) -> Trace:
+    if name in ONNX_LIGHT:
+        return trace_from_onnx(onnx_light_model(name), batch=batch, keep_bn=keep_bn, network=name)
+    if name == "mobilenet_v2":
+        return mobilenet_v2_trace(batch=batch)
+    if name == "gpt2_small_decode":
+        return transformer_trace("gpt2_small", batch=batch, seq=seq, decode=True)
+    if name in TRANSFORMERS:
+        return transformer_trace(name, batch=batch, seq=seq)
+    raise ValueError(f"unknown network {name!r}; known: {', '.join(NETWORKS)}")
+
+
+def _bundled_path(name: str):
+    return resources.files("workloads").joinpath("data", f"{name}.csv")
+
+
+def load_trace(source: str, *, batch: int | None = None, seq: int | None = None, keep_bn: bool = False,
+               strict: bool = False) -> Trace:
+    """A trace from a network name, an ONNX file or a CSV file (hwmodel or SCALE-Sim)."""
+    path = Path(source)
+    if path.suffix.lower() == ".onnx":
+        return trace_from_onnx(path, batch=batch, keep_bn=keep_bn, strict=strict)
+    if path.suffix.lower() == ".csv":
+        try:
+            text = path.read_text()
+        except OSError as error:
+            raise TraceError(f"{path}: cannot read ({error.strerror})") from None
+        return read_scalesim(path, text) if is_scalesim_csv(text) else Trace.from_csv(text, str(path))
+    if source in BUNDLED and batch in (None, 1) and seq is None and not keep_bn:
+        return Trace.from_csv(_bundled_path(source).read_text(), f"bundled:{source}")
+    return build_network(source, batch=batch or 1, seq=seq, keep_bn=keep_bn)
+
+
+def regenerate(directory: Path | None = None) -> list[Path]:
+    """Rebuild every bundled trace CSV."""
+    from rtl.verilog import atomic_write_text
+    directory = directory or Path(__file__).resolve().parent / "data"
+    return [atomic_write_text(directory / f"{name}.csv", build_network(name).to_csv()) for name in BUNDLED]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Regenerate the bundled traces in workloads/data.")
+    parser.add_argument("--directory", type=Path, default=None)
+    args = parser.parse_args(argv)
+    for path in regenerate(args.directory):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()
