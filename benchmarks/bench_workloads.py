@@ -9,34 +9,26 @@ any importer pays.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import onnx
 from onnx import shape_inference
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from timing import best_time  # noqa: E402
 
 from workloads.onnx_import import trace_from_onnx  # noqa: E402
 from workloads.zoo import ONNX_LIGHT, onnx_light_model  # noqa: E402
-
-
-def best(fn, repeat=5):
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main():
     print(f"{'network':14s} {'trace ms':>9s} {'onnx load+infer ms':>19s} {'ratio':>6s} {'GMAC':>8s}")
     for name in ONNX_LIGHT:
         path = onnx_light_model(name)
-        ours = best(lambda: trace_from_onnx(path))
-        reference = best(lambda: shape_inference.infer_shapes(onnx.load(path)))
+        ours = best_time(lambda: trace_from_onnx(path))
+        reference = best_time(lambda: shape_inference.infer_shapes(onnx.load(path)))
         gmacs = trace_from_onnx(path).totals()["gmacs"]
         print(f"{name:14s} {ours * 1e3:9.1f} {reference * 1e3:19.1f} {ours / reference:6.2f} {gmacs:8.3f}")
 
