@@ -9,7 +9,8 @@ bundled CSVs in ``workloads/data`` (a test fails when they are stale).
 from __future__ import annotations
 
 import argparse
-from importlib import resources
+import dataclasses
+from importlib import metadata, resources
 from pathlib import Path
 
 from .builders import TRANSFORMERS, mobilenet_v2_trace, transformer_trace
@@ -36,7 +37,10 @@ def onnx_light_model(name: str) -> Path:
 
 def build_network(name: str, *, batch: int = 1, seq: int | None = None, keep_bn: bool = False) -> Trace:
     if name in ONNX_LIGHT:
-        return trace_from_onnx(onnx_light_model(name), batch=batch, keep_bn=keep_bn, network=name)
+        trace = trace_from_onnx(onnx_light_model(name), batch=batch, keep_bn=keep_bn, network=name)
+        # a location-independent source, so bundled files do not depend on where onnx is installed
+        return dataclasses.replace(trace, source=f"onnx {metadata.version('onnx')} wheel: "
+                                                 f"backend/test/data/light/{ONNX_LIGHT[name]}.onnx")
     if name == "mobilenet_v2":
         return mobilenet_v2_trace(batch=batch)
     if name == "gpt2_small_decode":
