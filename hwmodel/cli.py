@@ -163,6 +163,44 @@ def cmd_trace(args) -> int:
     return 0
 
 
+RUN_COLUMNS = ["name", "kind", "macs", "compute_cycles", "stall_cycles", "utilization", "dram_bytes", "energy_pj"]
+
+
+def cmd_run(args) -> int:
+    from hwmodel.accelerator import PeCost, load_accelerator, parse_array
+    from hwmodel.evaluate import evaluate
+    from rtl.characterize import DEFAULT_CACHE, characterize
+    from workloads.zoo import load_trace
+
+    rows, cols = parse_array(args.array)
+    trace = load_trace(args.workload, batch=args.batch, seq=args.seq)
+    spec = _spec_from_args(args)
+    cost = characterize(spec, _library_from_args(args), tool=args.tool,
+                        cache_dir=None if args.no_cache else (args.cache_dir or DEFAULT_CACHE))
+    widths = {"array_rows": rows, "array_cols": cols, "dataflow": args.dataflow,
+              "activation_bits": spec.a.bits, "weight_bits": spec.b.bits,
+              "accumulator_bits": spec.acc_width, "output_bits": spec.a.bits}
+    config = load_accelerator(args.config, pe=PeCost.from_mac_cost(cost), **widths) if args.config else None
+    accelerator = config or load_accelerator({}, pe=PeCost.from_mac_cost(cost), **widths)
+    result = evaluate(accelerator, trace)
+    if args.csv:
+        sys.stdout.write(result.layers.to_csv(index=False))
+        return 0
+    if args.json:
+        print(json.dumps({"summary": result.summary, "layers": result.layers.to_dict("records")}, default=float))
+        return 0
+    print(render_table(result.layers[RUN_COLUMNS].to_dict("records"), RUN_COLUMNS))
+    s = result.summary
+    print(f"\n{trace.network} on {rows}x{cols} {args.dataflow}, PE {spec.name} ({cost.library}):")
+    print(f"  {s['macs'] / 1e9:.3f} GMAC in {s['cycles']:,} cycles = {s['latency_ms']:.3f} ms at "
+          f"{accelerator.clock:.3f} ns; utilization {s['utilization']:.1%}")
+    print(f"  energy {s['energy_uj']:.1f} µJ/inference (MAC {s['energy_mac_uj']:.1f}, SRAM {s['energy_sram_uj']:.1f}, "
+          f"DRAM {s['energy_dram_uj']:.1f}, leakage {s['energy_leakage_uj']:.3f})")
+    print(f"  {s['tops']:.3f} TOPS, {s['tops_per_w']:.3f} TOPS/W, {s['tops_per_mm2']:.3f} TOPS/mm², "
+          f"{s['inferences_per_s']:.1f} inferences/s, area {s['area_mm2']:.3f} mm²")
+    return 0
+
+
 def cmd_rtl(args) -> int:
     from rtl.spec import standard_specs
     from rtl.verilog import emit_verilog, write_standard_set, write_verilog
@@ -249,6 +287,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scalesim", choices=["conv", "gemm"], help="write -o as a SCALE-Sim topology")
     p.add_argument("-o", "--output", metavar="FILE.csv", help="write the trace")
     p.set_defaults(func=cmd_trace)
+
+    p = sub.add_parser("run", help="a workload on an accelerator of synthesized MACs",
+                       description="Evaluate a workload on a systolic array whose PE is the synthesized MAC: "
+                                   "per-layer cycles, traffic and energy, and the per-inference summary.")
+    p.add_argument("--workload", required=True, metavar="NAME|FILE.onnx|FILE.csv")
+    p.add_argument("--array", default="32x32", help="rows x cols (default 32x32)")
+    p.add_argument("--dataflow", default="ws", choices=["ws", "os", "is"])
+    p.add_argument("--config", metavar="accel.toml", help="accelerator fields (buffers, DRAM, clock …)")
+    p.add_argument("--batch", type=int)
+    p.add_argument("--seq", type=int)
+    _add_spec_arguments(p)
+    add_synthesis_options(p)
+    p.add_argument("--csv", action="store_true", help="one row per layer with its compute cycles, for tools")
+    p.add_argument("--json", action="store_true", help="summary and layers as JSON")
+    p.set_defaults(func=cmd_run, a="int8_sym", b="int8_sym", acc="int32")
 
     p = sub.add_parser("mac-table", help="the whitepaper's Figure 3 measured, and more rows",
                        description="Synthesize INT8 and the FP8 formats with fixed, float16 and float32 "

@@ -1,0 +1,145 @@
+"""Regenerate the SCALE-Sim golden files this directory holds (run by hand, not by the tests).
+
+    python tests/golden/scalesim/regenerate.py [--venv /tmp/scalesim-venv] [--jobs 2]
+
+SCALE-Sim 3.0.0 (PyPI ``scalesim``) needs numpy < 2.4, so it runs in a virtual environment of its
+own, created here on first use. For every workload × dataflow × array below, the workload's
+topology is written with :func:`workloads.scalesim.write_scalesim` (``<workload>.topology.csv``),
+SCALE-Sim runs it in bandwidth mode CALC (stall-free) — and for a few points USER with a finite
+DRAM bandwidth — and its per-layer COMPUTE_REPORT is stored as
+``<workload>_<dataflow>_<rows>x<cols>[_bw<B>].csv`` with SCALE-Sim's own column names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[2]))
+
+from workloads.builders import TransformerConfig, mobilenet_v2_trace, transformer_trace  # noqa: E402
+from workloads.scalesim import write_scalesim  # noqa: E402
+from workloads.zoo import build_network  # noqa: E402
+
+WORKLOADS = {  # small enough that SCALE-Sim finishes each point in well under a minute
+    "mobilenet_v2_r32": (lambda: mobilenet_v2_trace(resolution=32), "conv"),
+    "bert_2l_s16": (lambda: transformer_trace(BERT_2L, seq=16), "gemm"),  # BERT-base width, 2 blocks
+    "minilm_l6_s8": (lambda: transformer_trace("minilm_l6", seq=8), "conv"),
+    "squeezenet": (lambda: build_network("squeezenet"), "conv"),  # ws only: ~2 min a point
+}
+ONLY_DATAFLOWS = {"squeezenet": ("ws",)}
+BERT_2L = TransformerConfig("bert_2l", 2, 768, 12, 3072, 16)
+DATAFLOWS = ("ws", "os", "is")
+ARRAYS = ((32, 32), (16, 64))
+USER_POINTS = (("mobilenet_v2_r32", "ws", (32, 32), 4), ("bert_2l_s16", "os", (32, 32), 2))
+SRAM_KB = (256, 256, 128)
+
+CONFIG = """[general]
+run_name = run
+
+[run_presets]
+InterfaceBandwidth = {mode}
+UseRamulatorTrace = False
+
+[architecture_presets]
+ArrayHeight = {rows}
+ArrayWidth = {cols}
+ifmapsramszkB = {ifmap}
+filtersramszkB = {filt}
+ofmapsramszkB = {ofmap}
+IfmapOffset = 0
+FilterOffset = 10000000
+OfmapOffset = 20000000
+Dataflow = {dataflow}
+ReadRequestBuffer = 32
+WriteRequestBuffer = 32
+Bandwidth = {bandwidth}
+
+[layout]
+IfmapCustomLayout = False
+FilterCustomLayout = False
+IfmapSRAMBankBandwidth = 10
+IfmapSRAMBankNum = 10
+IfmapSRAMBankPort = 2
+FilterSRAMBankBandwidth = 10
+FilterSRAMBankNum = 10
+FilterSRAMBankPort = 2
+
+[sparsity]
+SparsitySupport = false
+SparseRep = ellpack_block
+OptimizedMapping = false
+BlockSize = 8
+RandomNumberGeneratorSeed = 40
+"""
+
+RUNNER = """
+import contextlib, io, sys
+from scalesim.scale_sim import scalesim
+config, topology, layout, gemm, out = sys.argv[1:6]
+with contextlib.redirect_stdout(io.StringIO()):
+    s = scalesim(save_disk_space=True, verbose=False, config=config, topology=topology, layout=layout,
+                 input_type_gemm=gemm == "gemm")
+    s.run_scale(top_path=out)
+"""
+
+
+def ensure_venv(venv: Path) -> Path:
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "scalesim==3.0.0", "numpy<2.4"], check=True)
+    return python
+
+
+def run_point(python: Path, name: str, form: str, dataflow: str, array, bandwidth: int | None) -> Path:
+    rows, cols = array
+    topology = HERE / f"{name}.topology.csv"
+    suffix = f"_bw{bandwidth}" if bandwidth else ""
+    target = HERE / f"{name}_{dataflow}_{rows}x{cols}{suffix}.csv"
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "run.cfg").write_text(CONFIG.format(
+            mode="USER" if bandwidth else "CALC", rows=rows, cols=cols, ifmap=SRAM_KB[0], filt=SRAM_KB[1],
+            ofmap=SRAM_KB[2], dataflow=dataflow, bandwidth=bandwidth or 10))
+        names = [line.split(",")[0] for line in topology.read_text().splitlines()[1:] if line.strip()]
+        # SCALE-Sim insists on a layout file even without custom layouts: one placeholder row a layer
+        (tmp / "layout.csv").write_text("Layer name," + ",".join(["x"] * 20) + ",\n" + "".join(
+            f"{n}," + ",".join(["1"] * 6 + ["0", "1", "2"] * 2 + ["0", "1", "2", "3"] * 3) + ",\n" for n in names))
+        subprocess.run([str(python), "-c", RUNNER, str(tmp / "run.cfg"), str(topology), str(tmp / "layout.csv"),
+                        form, str(tmp / "out")], check=True)
+        shutil.copy(tmp / "out" / "run" / "COMPUTE_REPORT.csv", target)
+    print(target.name, flush=True)
+    return target
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--venv", type=Path, default=Path(tempfile.gettempdir()) / "hwmodel-scalesim-venv")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--only", help="regenerate just this workload")
+    args = parser.parse_args(argv)
+    python = ensure_venv(args.venv)
+    points = []
+    for name, (build, form) in WORKLOADS.items():
+        if args.only and name != args.only:
+            continue
+        text, _ = write_scalesim(build(), form)
+        (HERE / f"{name}.topology.csv").write_text(text)
+        points += [(name, form, df, array, None) for df in ONLY_DATAFLOWS.get(name, DATAFLOWS)
+                   for array in ARRAYS if not (HERE / f"{name}_{df}_{array[0]}x{array[1]}.csv").exists()]
+    points += [(n, WORKLOADS[n][1], df, array, bw) for n, df, array, bw in USER_POINTS
+               if (not args.only or n == args.only)
+               and not (HERE / f"{n}_{df}_{array[0]}x{array[1]}_bw{bw}.csv").exists()]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        list(pool.map(lambda p: run_point(python, *p), points))
+
+
+if __name__ == "__main__":
+    main()

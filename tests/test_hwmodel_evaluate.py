@@ -1,0 +1,145 @@
+"""The accelerator model: SCALE-Sim-exact compute cycles, formulas, energy, config, the run command."""
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwmodel.accelerator import Accelerator, PeCost, load_accelerator, sram_energy_pj
+from hwmodel.evaluate import compute_cycles, evaluate, evaluate_many
+from workloads.scalesim import read_scalesim
+from workloads.zoo import load_trace
+
+GOLDEN = Path(__file__).parent / "golden" / "scalesim"
+CALC = sorted(p for p in GOLDEN.glob("*_*x*.csv") if "_bw" not in p.name and ".topology" not in p.name)
+PE = PeCost("int8", area_um2=838.0, energy_pj_per_mac=1.36, delay_ns=1.21, leakage_nw=10.0,
+            idle_energy_pj_per_cycle=0.3)
+
+
+def golden(path: Path):
+    workload, dataflow, array = path.stem.split("_bw")[0].rsplit("_", 2)
+    rows, cols = (int(v) for v in array.split("x"))
+    report = list(csv.DictReader(io.StringIO(path.read_text().replace(", ", ","))))
+    trace = read_scalesim(GOLDEN / f"{workload}.topology.csv")
+    return trace, dataflow, rows, cols, [int(r["Total Cycles"]) for r in report]
+
+
+def _per_layer(trace, scalesim_cycles):
+    """SCALE-Sim splits a DP layer into one layer per channel: sum those back."""
+    out, i = [], 0
+    for row in trace.layers.itertuples():
+        span = row.gemm_count if row.op == "scalesim_dp" else 1
+        out.append(sum(scalesim_cycles[i:i + span]))
+        i += span
+    assert i == len(scalesim_cycles)
+    return np.array(out)
+
+
+def test_golden_files_cover_three_networks_three_dataflows_two_arrays():
+    combos = {(p.name.rsplit("_", 2)[0], p.name.rsplit("_", 2)[1], p.stem.rsplit("_", 1)[1]) for p in CALC}
+    networks = {c[0] for c in combos}
+    full = [n for n in networks if {(n, d, a) for d in ("ws", "os", "is") for a in ("32x32", "16x64")} <= combos]
+    assert len(full) >= 3, sorted(combos)
+
+
+@pytest.mark.parametrize("path", CALC, ids=lambda p: p.stem)
+def test_compute_cycles_equal_scalesim(path):
+    trace, dataflow, rows, cols, cycles = golden(path)
+    ours = compute_cycles(dataflow, rows, cols, trace.layers.gemm_m, trace.layers.gemm_n,
+                          trace.layers.gemm_k, trace.layers.gemm_count)
+    assert np.array_equal(ours, _per_layer(trace, cycles))
+
+
+def test_cycle_formula_by_hand():
+    # 100 output pixels, 40 filters, window 72 on 8×8: os 13·5 folds of 72+8+8−2
+    assert compute_cycles("os", 8, 8, 100, 40, 72) == 65 * 86 - 1
+    assert compute_cycles("ws", 8, 8, 100, 40, 72) == 9 * 5 * (100 + 16 + 8 - 2) - 1
+    assert compute_cycles("is", 4, 16, 100, 40, 72) == 18 * 7 * (40 + 8 + 16 - 2) - 1
+    assert compute_cycles("ws", 8, 8, 100, 40, 72, count=3) == 3 * (9 * 5 * 122 - 1)
+
+
+def test_evaluate_summary_and_components():
+    trace = load_trace("resnet50")
+    result = evaluate(Accelerator(32, 32, "ws", PE), trace)
+    s = result.summary
+    assert s["macs"] == trace.layers.macs.sum()
+    parts = s["energy_mac_uj"] + s["energy_sram_uj"] + s["energy_dram_uj"] + s["energy_leakage_uj"]
+    assert parts == pytest.approx(s["energy_uj"])
+    assert 0 < s["utilization"] <= 1 and s["tops"] > 0 and s["tops_per_w"] > 0
+    mac = result.layers[result.layers.kind.isin(["conv", "linear", "matmul", "depthwise"])]
+    assert (mac.utilization <= 1).all() and (mac.compute_cycles * 1024 >= mac.macs).all()
+    # wider operands move more bits
+    wide = evaluate(Accelerator(32, 32, "ws", PE, weight_bits=16, activation_bits=16), trace).summary
+    assert wide["energy_sram_uj"] > s["energy_sram_uj"] and wide["energy_dram_uj"] > s["energy_dram_uj"]
+    # a finite bandwidth only adds stalls
+    slow = evaluate(Accelerator(32, 32, "ws", PE, dram_bandwidth_bytes_per_cycle=1), trace)
+    assert (slow.layers.cycles >= result.layers.cycles).all() and slow.layers.stall_cycles.sum() > 0
+
+
+def test_mixed_precision_and_many_design_points():
+    trace = load_trace("mobilenet_v2")
+    base = Accelerator(16, 16, "os", PE)
+    w4 = Accelerator(16, 16, "os", PeCost("w4a8", 500.0, 0.8, 1.0), weight_bits=4)
+    mac_layers = list(trace.mac_layers.name)
+    mixed = evaluate(w4, trace, {mac_layers[0]: base, mac_layers[-1]: base})
+    assert evaluate(w4, trace).summary["energy_uj"] < mixed.summary["energy_uj"] < evaluate(base, trace).summary["energy_uj"]
+    accs = [Accelerator(r, c, df, PE) for r in (8, 32) for c in (16, 64) for df in ("ws", "os", "is")]
+    table = evaluate_many(accs, trace)
+    for i, acc in enumerate(accs):
+        single = evaluate(acc, trace).summary
+        assert table.cycles[i] == single["cycles"]
+        assert table.energy_uj[i] == pytest.approx(single["energy_uj"])
+
+
+def test_sram_model_follows_horowitz_points():
+    assert sram_energy_pj(8 * 1024, 64) == pytest.approx(10.0)
+    assert sram_energy_pj(32 * 1024, 64) == pytest.approx(20.0)
+    assert sram_energy_pj(1024 * 1024, 32) == pytest.approx(50.0)
+    assert sram_energy_pj(2 * 1024, 64) < 10.0 < sram_energy_pj(16 * 1024, 64) < 20.0
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"array_rows": 0}, "array_rows must be a positive integer, not 0"),
+    ({"dataflow": "wss"}, r"dataflow must be one of .* \(did you mean 'ws'\?\)"),
+    ({"dram_bandwidth_bytes_per_cycle": 0}, "dram_bandwidth_bytes_per_cycle must be positive"),
+    ({"filter_sram_kb": 0.5}, "filter_sram_kb = 0.5 KB is smaller than one double-buffered tile"),
+])
+def test_bad_accelerators(kwargs, message):
+    args = {"array_rows": 32, "array_cols": 32, "dataflow": "ws", "pe": PE} | kwargs
+    with pytest.raises(ValueError, match=message):
+        Accelerator(**args)
+
+
+def test_toml_config_and_unknown_keys(tmp_path):
+    good = tmp_path / "accel.toml"
+    good.write_text('array = "16x32"\ndataflow = "is"\nifmap_sram_kb = 64\n\n[pe]\nname = "x"\narea_um2 = 100.0\n'
+                    'energy_pj_per_mac = 0.5\ndelay_ns = 2.0\n')
+    acc = load_accelerator(good)
+    assert (acc.array_rows, acc.array_cols, acc.dataflow, acc.ifmap_sram_kb) == (16, 32, "is", 64)
+    bad = tmp_path / "bad.toml"
+    bad.write_text('array = "16x32"\ndataflow = "is"\nifmap_sram_kib = 64\n')
+    with pytest.raises(ValueError, match="bad.toml: unknown key 'ifmap_sram_kib'; did you mean 'ifmap_sram_kb'"):
+        load_accelerator(bad)
+    worse = tmp_path / "worse.toml"
+    worse.write_text("array = [1,\n")
+    with pytest.raises(ValueError, match="worse.toml: not valid TOML"):
+        load_accelerator(worse)
+
+
+def test_run_command(tmp_path):
+    base = [sys.executable, "-m", "hwmodel.cli", "run", "--workload", "minilm_l6", "--array", "16x16",
+            "--dataflow", "os", "--a", "int8_sym", "--b", "int8_sym", "--acc", "int32", "--library", "nangate45_typ",
+            "--cache-dir", str(tmp_path)]
+    out = subprocess.run(base + ["--csv"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert rows[0].keys() >= {"name", "compute_cycles"} and len(rows) == len(load_trace("minilm_l6").layers)
+    summary = json.loads(subprocess.run(base + ["--json"], capture_output=True, text=True).stdout)["summary"]
+    assert summary["tops_per_w"] > 0 and summary["area_mm2"] > 0
+    bad = subprocess.run(base[:-2] + ["--array", "0x4"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "array sizes must be positive" in bad.stderr
