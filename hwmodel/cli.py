@@ -151,7 +151,7 @@ def cmd_trace(args) -> int:
     for note in trace.notes:
         print(f"note: {note}")
     if args.output:
-        from rtl.verilog import atomic_write_text
+        from rtl.atomic import atomic_write_text
         if args.scalesim:
             text, notes = write_scalesim(trace, args.scalesim)
             for note in notes:

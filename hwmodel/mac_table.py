@@ -15,7 +15,7 @@ import pandas as pd
 from rtl.characterize import DEFAULT_CACHE, characterize_many
 from rtl.formats import get_format
 from rtl.spec import MacSpec, parse_accumulator
-from rtl.verilog import atomic_write_text
+from rtl.atomic import atomic_write_text
 
 from .reference import FIGURE3_GATES, FIGURE3_HEADLINE, HOROWITZ_45NM_PJ, WHITEPAPER
 

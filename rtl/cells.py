@@ -415,7 +415,7 @@ def main(argv=None):
     parser.add_argument("-o", "--output", required=True, help="JSON file to write")
     parser.add_argument("--name", help="library name to record (default: the file's)")
     args = parser.parse_args(argv)
-    from .verilog import atomic_write_text
+    from .atomic import atomic_write_text
     library = derive_library(args.liberty, args.name)
     atomic_write_text(Path(args.output), library.to_json() + "\n")
     print(f"{args.output}: {len(library.cells)} cells from {args.liberty}")

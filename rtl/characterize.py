@@ -21,7 +21,8 @@ from pathlib import Path
 from .energy import make_stream, measure_energy
 from .spec import MacSpec
 from .synth import critical_path_ns, synthesis_script, synthesize, technology, whitepaper_stages, yosys_version
-from .verilog import atomic_write_text, emit_verilog
+from .atomic import atomic_write_text
+from .verilog import emit_verilog
 
 __all__ = ["MacCost", "characterize", "characterize_many", "DEFAULT_CACHE", "cache_key"]
 

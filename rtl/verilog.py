@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from amaranth.back import verilog
 
+from .atomic import atomic_write_text
 from .mac import Mac
 from .spec import MacSpec, standard_specs
 
@@ -48,24 +48,6 @@ def emit_verilog(spec: MacSpec) -> str:
               "// Spec: " + json.dumps(spec.describe(), sort_keys=True)]
     header += ["// " + line for line in ports.splitlines()]
     return "\n".join(header) + "\n" + text
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Write a file so readers see either the old or the whole new content, never a part."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a written file should not be
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def write_verilog(spec: MacSpec, path: str | os.PathLike) -> Path:

@@ -194,3 +194,13 @@ def test_trace_command(tmp_path):
     assert zoo.load_trace(str(target)).batch == 2
     bad = subprocess.run([sys.executable, "-m", "hwmodel.cli", "trace", "nonet"], capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown network 'nonet'" in bad.stderr
+
+
+def test_layering_keeps_amaranth_inside_rtl():
+    """workloads and the numerics never load the HDL toolchain (imports go one way)."""
+    code = ("import sys, workloads.zoo, workloads.scalesim, rtl.formats, rtl.scaling, rtl.arith, rtl.atomic; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('amaranth', 'hwmodel')]; "
+            "assert not bad, bad")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.returncode == 0, out.stderr

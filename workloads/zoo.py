@@ -73,7 +73,7 @@ def load_trace(source: str, *, batch: int | None = None, seq: int | None = None,
 
 def regenerate(directory: Path | None = None) -> list[Path]:
     """Rebuild every bundled trace CSV."""
-    from rtl.verilog import atomic_write_text
+    from rtl.atomic import atomic_write_text
     directory = directory or Path(__file__).resolve().parent / "data"
     return [atomic_write_text(directory / f"{name}.csv", build_network(name).to_csv()) for name in BUNDLED]
 
