@@ -28,7 +28,7 @@ from .formats import Format, _fields, decode, decode_parts, get_format
 __all__ = [
     "Products", "FixedAccumulator", "FloatAccumulator", "exact_products", "product_width",
     "product_lsb_exponent", "accumulator_width", "kulisch_accumulator", "zeros", "accumulate",
-    "mac", "round_exact", "to_float",
+    "mac", "steps", "round_exact", "to_float",
 ]
 
 _INT64_BITS = 62  # headroom kept below int64's 63 magnitude bits
@@ -318,15 +318,31 @@ def accumulate(acc: FixedAccumulator | FloatAccumulator, state, products: Produc
     raise TypeError(f"acc must be a FixedAccumulator or FloatAccumulator, not {type(acc).__name__}")
 
 
-def mac(acc: FixedAccumulator | FloatAccumulator, a_fmt: Format | str, a_codes,
-        b_fmt: Format | str, b_codes, initial=None) -> np.ndarray:
-    """Run a whole sequence: codes of shape ``(steps, …, lanes)``; returns the final state."""
+def steps(acc: FixedAccumulator | FloatAccumulator, a_fmt: Format | str, a_codes,
+          b_fmt: Format | str, b_codes, *, clear=None, enable=None, initial=None):
+    """The register after every step of a sequence: codes of shape ``(steps, …, lanes)``.
+
+    ``clear[t]`` starts step ``t`` from zero (the hardware's ``clear``); a step with
+    ``enable[t]`` false leaves the register as it is (``en``). Both default to the plain MAC.
+    """
     a_codes, b_codes = np.broadcast_arrays(np.asarray(a_codes), np.asarray(b_codes))
     if a_codes.ndim < 2:
         raise ValueError(f"codes must have shape (steps, …, lanes), got {a_codes.shape}")
-    state = zeros(acc, a_codes.shape[1:-1]) if initial is None else np.asarray(initial)
-    for a_step, b_step in zip(a_codes, b_codes):
-        state = accumulate(acc, state, exact_products(a_fmt, a_step, b_fmt, b_step))
+    shape = a_codes.shape[1:-1]
+    state = zeros(acc, shape) if initial is None else np.asarray(initial)
+    for t, (a_step, b_step) in enumerate(zip(a_codes, b_codes)):
+        if enable is None or enable[t]:
+            start = zeros(acc, shape) if clear is not None and clear[t] else state
+            state = accumulate(acc, start, exact_products(a_fmt, a_step, b_fmt, b_step))
+        yield state
+
+
+def mac(acc: FixedAccumulator | FloatAccumulator, a_fmt: Format | str, a_codes,
+        b_fmt: Format | str, b_codes, initial=None, *, clear=None) -> np.ndarray:
+    """Run a whole sequence (see :func:`steps`); returns the final state."""
+    state = zeros(acc, np.shape(a_codes)[1:-1]) if initial is None else np.asarray(initial)
+    for state in steps(acc, a_fmt, a_codes, b_fmt, b_codes, clear=clear, initial=initial):
+        pass
     return state
 
 

@@ -155,10 +155,7 @@ def measure_energy(spec: MacSpec, netlist: GateNetlist, stream: OperandStream, c
               for t in range(cycles)]
     inputs = [{k: v for k, v in cycle.items() if k in netlist.ports} for cycle in inputs]
     result = netlist.simulate(inputs, words)
-    golden = arith.zeros(spec.acc, (streams,))
-    for t in range(cycles):
-        start = arith.zeros(spec.acc, (streams,)) if stream.clear[t] else golden
-        golden = arith.accumulate(spec.acc, start, arith.exact_products(spec.a, stream.a[t], spec.b, stream.b[t]))
+    golden = arith.mac(spec.acc, spec.a, stream.a, spec.b, stream.b, clear=stream.clear)
     mask = (1 << spec.acc_width) - 1
     want = [int(v) & mask for v in golden]
     got = result.outputs["acc"]

@@ -119,16 +119,8 @@ def golden_trace(spec: MacSpec, stream: Stream) -> np.ndarray:
         states = arith.accumulate(spec.acc, arith.zeros(spec.acc, (len(stream),)),
                                   arith.exact_products(spec.a, stream.a, spec.b, stream.b))
         return np.array([int(v) & mask for v in states], dtype=object)
-    state = arith.zeros(spec.acc, ())
-    cleared = arith.zeros(spec.acc, ())
-    out = []
-    for t in range(len(stream)):
-        if stream.en[t]:
-            start = cleared if stream.clear[t] else state
-            state = arith.accumulate(spec.acc, np.asarray(start),
-                                     arith.exact_products(spec.a, stream.a[t], spec.b, stream.b[t]))
-        out.append(int(state) & mask)
-    return np.array(out, dtype=object)
+    states = arith.steps(spec.acc, spec.a, stream.a, spec.b, stream.b, clear=stream.clear, enable=stream.en)
+    return np.array([int(state) & mask for state in states], dtype=object)
 
 
 def amaranth_trace(spec: MacSpec, stream: Stream) -> np.ndarray:
