@@ -12,7 +12,6 @@ says how to get it.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,21 +35,15 @@ def scalesim_seconds(venv: Path, trace, rows=32, cols=32, dataflow="ws") -> floa
     python = venv / "bin" / "python"
     if not python.exists():
         return None
-    golden = Path(__file__).resolve().parent.parent / "tests" / "golden" / "scalesim" / "regenerate.py"
-    sys.path.insert(0, str(golden.parent))
-    from regenerate import CONFIG, RUNNER  # the same configuration as the golden files
+    golden = Path(__file__).resolve().parent.parent / "tests" / "golden" / "scalesim"
+    sys.path.insert(0, str(golden))
+    from regenerate import run_scalesim  # the same configuration as the golden files
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         text, _ = write_scalesim(trace, "conv")
         (tmp / "topo.csv").write_text(text)
-        names = [line.split(",")[0] for line in text.splitlines()[1:] if line.strip()]
-        (tmp / "layout.csv").write_text("Layer name," + ",".join(["x"] * 20) + ",\n" + "".join(
-            f"{n}," + ",".join(["1"] * 6 + ["0", "1", "2"] * 2 + ["0", "1", "2", "3"] * 3) + ",\n" for n in names))
-        (tmp / "run.cfg").write_text(CONFIG.format(mode="CALC", rows=rows, cols=cols, ifmap=256, filt=256, ofmap=128,
-                                                   dataflow=dataflow, bandwidth=10))
         t0 = time.perf_counter()
-        subprocess.run([str(python), "-c", RUNNER, str(tmp / "run.cfg"), str(tmp / "topo.csv"),
-                        str(tmp / "layout.csv"), "conv", str(tmp / "out")], check=True)
+        run_scalesim(python, tmp / "topo.csv", "conv", dataflow, rows, cols, None, tmp)
         return time.perf_counter() - t0
 
 

@@ -180,8 +180,7 @@ def cmd_run(args) -> int:
     widths = {"array_rows": rows, "array_cols": cols, "dataflow": args.dataflow,
               "activation_bits": spec.a.bits, "weight_bits": spec.b.bits,
               "accumulator_bits": spec.acc_width, "output_bits": spec.a.bits}
-    config = load_accelerator(args.config, pe=PeCost.from_mac_cost(cost), **widths) if args.config else None
-    accelerator = config or load_accelerator({}, pe=PeCost.from_mac_cost(cost), **widths)
+    accelerator = load_accelerator(args.config or {}, pe=PeCost.from_mac_cost(cost), **widths)
     result = evaluate(accelerator, trace)
     if args.csv:
         sys.stdout.write(result.layers.to_csv(index=False))

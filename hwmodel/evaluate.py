@@ -47,7 +47,7 @@ def compute_cycles(dataflow: str, rows, cols, m, n, k, count=1):
         sr, sc, t, per = k, m, n, n + 2 * rows + cols - 2
     else:
         raise ValueError(f"dataflow must be ws, os or is, not {dataflow!r}")
-    folds = -(-sr // rows) * -(-sc // cols)
+    folds = _ceil_div(sr, rows) * _ceil_div(sc, cols)
     return count * (folds * per - 1)
 
 

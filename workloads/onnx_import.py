@@ -115,6 +115,14 @@ def trace_from_onnx(path: str | Path, *, batch: int | None = None, input_shapes:
                              f"after inference ({dims})")
         return dims
 
+    def pass_through(node):
+        """A node without compute hands its inputs' producers on to its outputs."""
+        merged = set()
+        for tensor in node.input:
+            merged |= producer.get(tensor, set())
+        for tensor in node.output:
+            producer[tensor] = merged
+
     def add(row, node):
         name = row["name"]
         while name in names:
@@ -177,18 +185,10 @@ def trace_from_onnx(path: str | Path, *, batch: int | None = None, input_shapes:
             x = shape(node.input[0], node)
             add(vector_row(label, VECTOR_OPS[op], math.prod(y), op=op, inputs=math.prod(x)), node)
         elif op in DATA_MOVEMENT:
-            merged = set()
-            for tensor in node.input:
-                merged |= producer.get(tensor, set())
-            for tensor in node.output:
-                producer[tensor] = merged
+            pass_through(node)
         else:
             unsupported[op] += 1
-            merged = set()
-            for tensor in node.input:
-                merged |= producer.get(tensor, set())
-            for tensor in node.output:
-                producer[tensor] = merged
+            pass_through(node)
     notes = ()
     if unsupported:
         listing = ", ".join(f"{op} ×{count}" for op, count in sorted(unsupported.items()))

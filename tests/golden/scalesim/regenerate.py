@@ -98,23 +98,28 @@ def ensure_venv(venv: Path) -> Path:
     return python
 
 
+def run_scalesim(python: Path, topology: Path, form: str, dataflow: str, rows: int, cols: int,
+                 bandwidth: int | None, workdir: Path) -> Path:
+    """Run SCALE-Sim on ``topology`` in ``workdir``; returns its COMPUTE_REPORT.csv."""
+    (workdir / "run.cfg").write_text(CONFIG.format(
+        mode="USER" if bandwidth else "CALC", rows=rows, cols=cols, ifmap=SRAM_KB[0], filt=SRAM_KB[1],
+        ofmap=SRAM_KB[2], dataflow=dataflow, bandwidth=bandwidth or 10))
+    names = [line.split(",")[0] for line in topology.read_text().splitlines()[1:] if line.strip()]
+    # SCALE-Sim insists on a layout file even without custom layouts: one placeholder row a layer
+    (workdir / "layout.csv").write_text("Layer name," + ",".join(["x"] * 20) + ",\n" + "".join(
+        f"{n}," + ",".join(["1"] * 6 + ["0", "1", "2"] * 2 + ["0", "1", "2", "3"] * 3) + ",\n" for n in names))
+    subprocess.run([str(python), "-c", RUNNER, str(workdir / "run.cfg"), str(topology),
+                    str(workdir / "layout.csv"), form, str(workdir / "out")], check=True)
+    return workdir / "out" / "run" / "COMPUTE_REPORT.csv"
+
+
 def run_point(python: Path, name: str, form: str, dataflow: str, array, bandwidth: int | None) -> Path:
     rows, cols = array
-    topology = HERE / f"{name}.topology.csv"
     suffix = f"_bw{bandwidth}" if bandwidth else ""
     target = HERE / f"{name}_{dataflow}_{rows}x{cols}{suffix}.csv"
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        (tmp / "run.cfg").write_text(CONFIG.format(
-            mode="USER" if bandwidth else "CALC", rows=rows, cols=cols, ifmap=SRAM_KB[0], filt=SRAM_KB[1],
-            ofmap=SRAM_KB[2], dataflow=dataflow, bandwidth=bandwidth or 10))
-        names = [line.split(",")[0] for line in topology.read_text().splitlines()[1:] if line.strip()]
-        # SCALE-Sim insists on a layout file even without custom layouts: one placeholder row a layer
-        (tmp / "layout.csv").write_text("Layer name," + ",".join(["x"] * 20) + ",\n" + "".join(
-            f"{n}," + ",".join(["1"] * 6 + ["0", "1", "2"] * 2 + ["0", "1", "2", "3"] * 3) + ",\n" for n in names))
-        subprocess.run([str(python), "-c", RUNNER, str(tmp / "run.cfg"), str(topology), str(tmp / "layout.csv"),
-                        form, str(tmp / "out")], check=True)
-        shutil.copy(tmp / "out" / "run" / "COMPUTE_REPORT.csv", target)
+        report = run_scalesim(python, HERE / f"{name}.topology.csv", form, dataflow, rows, cols, bandwidth, Path(tmp))
+        shutil.copy(report, target)
     print(target.name, flush=True)
     return target
 
