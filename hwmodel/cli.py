@@ -133,6 +133,34 @@ def cmd_mac_table(args) -> int:
     return 0
 
 
+SQNR_COLUMNS = ["distribution", "format", "bits", "sqnr_db", "paper_bits"]
+
+
+def cmd_sqnr(args) -> int:
+    from hwmodel.plotting import plot_sqnr
+    from hwmodel.sqnr import DISTRIBUTIONS, SQNR_FORMATS, sqnr_table
+
+    formats = args.formats.split(",") if args.formats else list(SQNR_FORMATS)
+    distributions = args.distributions.split(",") if args.distributions else list(DISTRIBUTIONS)
+    unknown = [f for f in formats if f not in S.MX_FORMATS and f not in F.FORMATS]
+    if unknown:
+        F.get_format(unknown[0])  # the format table's own error, with the closest names
+    results = sqnr_table(distributions, formats, n=args.samples, seed=args.seed)
+    if args.json:
+        print(json.dumps([{"distribution": r.distribution, "format": r.format, "bits": r.bits}
+                          for r in results], indent=2))
+    else:
+        rows = [{**r.row(), "paper_bits": "" if r.paper_bits is None else r.paper_bits} for r in results]
+        print(render_table(rows, SQNR_COLUMNS))
+        print("\nbits = log2(σ / RMSE) with the MSE-optimal per-tensor scale, as an exact expectation over "
+              "each distribution (MX formats: their OCP block scales, on sampled data); paper_bits: "
+              "van Baalen et al. (2023) Fig. 5, read from the figure (±0.05).")
+    if args.plot:
+        for path in plot_sqnr(results, [args.plot]):
+            print(f"wrote {path}", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
 TRACE_COLUMNS = ["name", "kind", "gemm_m", "gemm_n", "gemm_k", "gemm_count", "macs", "weight_elems",
                  "output_elems", "elements"]
 
@@ -301,6 +329,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", action="store_true", help="one row per layer with its compute cycles, for tools")
     p.add_argument("--json", action="store_true", help="summary and layers as JSON")
     p.set_defaults(func=cmd_run, a="int8_sym", b="int8_sym", acc="int32")
+
+    p = sub.add_parser("sqnr", help="bits of accuracy per format on uniform, Gaussian and Student-t data",
+                       description="The whitepaper's Section 4.1 theory: log2(σ / RMSE) with an MSE-optimal "
+                                   "per-tensor scale, beside its Figure 5.")
+    p.add_argument("--formats", help="comma-separated formats (default: the paper's five, INT4, FP4, FP6, OCP FP8, MX)")
+    p.add_argument("--distributions", help="comma-separated: uniform,gaussian,student_t3 (default all)")
+    p.add_argument("--samples", type=int, default=2 ** 20, help="samples for the MX formats (default 2^20)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--plot", default="results/sqnr.png", metavar="FILE.png|FILE.svg",
+                   help="where to write the plot (default results/sqnr.png; '' for none)")
+    p.add_argument("--json", action="store_true", help="distribution, format and bits as JSON")
+    p.set_defaults(func=cmd_sqnr)
 
     p = sub.add_parser("mac-table", help="the whitepaper's Figure 3 measured, and more rows",
                        description="Synthesize INT8 and the FP8 formats with fixed, float16 and float32 "

@@ -18,6 +18,7 @@ from rtl.spec import MacSpec, parse_accumulator
 from rtl.atomic import atomic_write_text
 
 from .reference import FIGURE3_GATES, FIGURE3_HEADLINE, HOROWITZ_45NM_PJ, WHITEPAPER
+from .plotting import pyplot, save_figure
 
 __all__ = ["mac_table_rows", "build_mac_table", "write_mac_table", "render_mac_table",
            "sanity_anchors", "RATIO_TOLERANCE"]
@@ -145,10 +146,7 @@ def render_mac_table(table: pd.DataFrame) -> str:
 
 def write_mac_table(table: pd.DataFrame, directory) -> list[Path]:
     """``mac_table.csv``, ``mac_table.txt`` and ``mac_table.png`` (stacked stages, paper beside ours)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     paths = [atomic_write_text(directory / "mac_table.csv", table.to_csv(index=False)),
@@ -173,9 +171,6 @@ def write_mac_table(table: pd.DataFrame, directory) -> list[Path]:
     ax.set_title("MAC area by stage: van Baalen et al. Fig. 3 (hatched) vs synthesized (solid)")
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    png = directory / "mac_table.png"
-    tmp = directory / ".mac_table.png.tmp"
-    fig.savefig(tmp, dpi=130, format="png")
+    png = save_figure(fig, directory / "mac_table.png")
     plt.close(fig)
-    tmp.replace(png)
     return paths + [png]

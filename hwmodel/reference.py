@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import types
 
-__all__ = ["WHITEPAPER", "FIGURE3_GATES", "FIGURE3_HEADLINE", "HOROWITZ_45NM_PJ"]
+__all__ = ["WHITEPAPER", "FIGURE3_GATES", "FIGURE3_HEADLINE", "FIGURE5_BITS", "HOROWITZ_45NM_PJ"]
 
 WHITEPAPER = ("van Baalen et al., 'FP8 versus INT8 for efficient deep learning inference', "
               "arXiv:2303.17951v1 (2023)")
@@ -45,3 +45,14 @@ HOROWITZ_45NM_PJ = types.MappingProxyType({
     "fp16_add": 0.4, "fp32_add": 0.9, "fp16_mult": 1.1, "fp32_mult": 3.7,
 })
 """Horowitz, ISSCC 2014, 45 nm energies as reproduced in Hennessy & Patterson 6th ed. Fig. 1.13."""
+
+FIGURE5_BITS = types.MappingProxyType({
+    (dist, fmt): bits
+    for dist, row in (("uniform", (7.98, 7.33, 6.41, 5.43, 4.46)),
+                      ("gaussian", (6.72, 7.08, 6.24, 5.24, 4.25)),
+                      ("student_t3", (2.88, 3.21, 4.18, 5.15, 4.24)))
+    for fmt, bits in zip(("int8_sym", "float8_e2m5fnuz", "float8_e3m4fnuz", "float8_e4m3fnuz",
+                          "float8_e5m2fnuz"), row)
+})
+"""Bits of accuracy, log2(σ / RMSE), with an MSE-optimal per-tensor scale — the paper's Figure 5
+[FIG-VECTOR], keyed by (distribution, format)."""

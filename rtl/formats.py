@@ -331,7 +331,8 @@ def finite_values(fmt: Format | str) -> np.ndarray:
         raise ValueError(f"{fmt.name} has {fmt.finite_count} finite values; enumeration is "
                          "limited to formats of at most 16 bits")
     values = _decode_table(fmt)
-    return np.unique(values[np.isfinite(values)] + 0.0)  # + 0.0 folds −0 into +0
+    values = values[np.isfinite(values) & (values >= -fmt.max_value if fmt.symmetric else True)]
+    return np.unique(values + 0.0)  # + 0.0 folds −0 into +0 (symmetric ints never yield −2^(n−1))
 
 
 # ----- rounding ---------------------------------------------------------------------------
