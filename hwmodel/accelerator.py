@@ -23,9 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["PeCost", "Accelerator", "load_accelerator", "sram_energy_pj", "DATAFLOWS"]
+__all__ = ["PeCost", "Accelerator", "load_accelerator", "sram_energy_pj", "DATAFLOWS", "DRAM_CHANNELS"]
 
 DATAFLOWS = ("ws", "os", "is")
+DRAM_CHANNELS = ("shared", "per_operand")
 _HOROWITZ_SRAM = ((8 * 1024, 10.0), (32 * 1024, 20.0), (1024 * 1024, 100.0))  # bytes, pJ per 64 bits
 
 
@@ -90,6 +91,7 @@ class Accelerator:
     dram_bandwidth_bytes_per_cycle: float | None = None  # None: stall-free (SCALE-Sim CALC)
     dram_energy_pj_per_bit: float = 20.0
     clock_ns: float | None = None  # None: the PE's critical path
+    dram_channels: str = "shared"  # or "per_operand": ifmap, filter, ofmap each at the full bandwidth
 
     def __post_init__(self):
         for name in ("array_rows", "array_cols", "weight_bits", "activation_bits", "accumulator_bits",
@@ -111,6 +113,8 @@ class Accelerator:
         if self.dram_bandwidth_bytes_per_cycle is not None and not self.dram_bandwidth_bytes_per_cycle > 0:
             raise ValueError(f"dram_bandwidth_bytes_per_cycle must be positive (or absent), "
                              f"not {self.dram_bandwidth_bytes_per_cycle!r}")
+        if self.dram_channels not in DRAM_CHANNELS:
+            raise ValueError(f"dram_channels must be one of {DRAM_CHANNELS}, not {self.dram_channels!r}")
         if self.clock_ns is not None and not self.clock_ns > 0:
             raise ValueError(f"clock_ns must be positive, not {self.clock_ns!r}")
         # a buffer must hold at least one tile: a row (or column) of operands, double-buffered

@@ -7,7 +7,13 @@ own, created here on first use. For every workload × dataflow × array below, t
 topology is written with :func:`workloads.scalesim.write_scalesim` (``<workload>.topology.csv``),
 SCALE-Sim runs it in bandwidth mode CALC (stall-free) — and for a few points USER with a finite
 DRAM bandwidth — and its per-layer COMPUTE_REPORT is stored as
-``<workload>_<dataflow>_<rows>x<cols>[_bw<B>].csv`` with SCALE-Sim's own column names.
+``<workload>_<dataflow>_<rows>x<cols>[_bw<B>].csv`` with SCALE-Sim's own column names; USER
+points also keep its DETAILED_ACCESS_REPORT (``….access.csv``: DRAM reads and writes per operand).
+
+In USER mode SCALE-Sim 3.0 takes the ifmap and filter DRAM read bandwidths from the ``[layout]``
+keys ``IfmapSRAMBankBandwidth`` / ``FilterSRAMBankBandwidth`` and only the ofmap write bandwidth
+from ``Bandwidth``; the configuration below sets all three to B words (bytes) per cycle, with one
+bank so the bank split stays exact.
 """
 
 from __future__ import annotations
@@ -64,11 +70,11 @@ Bandwidth = {bandwidth}
 [layout]
 IfmapCustomLayout = False
 FilterCustomLayout = False
-IfmapSRAMBankBandwidth = 10
-IfmapSRAMBankNum = 10
+IfmapSRAMBankBandwidth = {read_bandwidth}
+IfmapSRAMBankNum = 1
 IfmapSRAMBankPort = 2
-FilterSRAMBankBandwidth = 10
-FilterSRAMBankNum = 10
+FilterSRAMBankBandwidth = {read_bandwidth}
+FilterSRAMBankNum = 1
 FilterSRAMBankPort = 2
 
 [sparsity]
@@ -103,7 +109,8 @@ def run_scalesim(python: Path, topology: Path, form: str, dataflow: str, rows: i
     """Run SCALE-Sim on ``topology`` in ``workdir``; returns its COMPUTE_REPORT.csv."""
     (workdir / "run.cfg").write_text(CONFIG.format(
         mode="USER" if bandwidth else "CALC", rows=rows, cols=cols, ifmap=SRAM_KB[0], filt=SRAM_KB[1],
-        ofmap=SRAM_KB[2], dataflow=dataflow, bandwidth=bandwidth or 10))
+        ofmap=SRAM_KB[2], dataflow=dataflow, bandwidth=bandwidth or 10,
+        read_bandwidth=bandwidth or 10))
     names = [line.split(",")[0] for line in topology.read_text().splitlines()[1:] if line.strip()]
     # SCALE-Sim insists on a layout file even without custom layouts: one placeholder row a layer
     (workdir / "layout.csv").write_text("Layer name," + ",".join(["x"] * 20) + ",\n" + "".join(
@@ -119,6 +126,8 @@ def run_point(python: Path, name: str, form: str, dataflow: str, array, bandwidt
     target = HERE / f"{name}_{dataflow}_{rows}x{cols}{suffix}.csv"
     with tempfile.TemporaryDirectory() as tmp:
         report = run_scalesim(python, HERE / f"{name}.topology.csv", form, dataflow, rows, cols, bandwidth, Path(tmp))
+        if bandwidth:  # its DRAM read/write counts explain where the stall cycles come from
+            shutil.copy(report.with_name("DETAILED_ACCESS_REPORT.csv"), target.with_suffix(".access.csv"))
         shutil.copy(report, target)
     print(target.name, flush=True)
     return target
