@@ -14,7 +14,8 @@ the paper's Figure 5. MX formats have no tensor scale — their shared per-block
 follows the OCP rule from each block's own maximum — so they are measured on ``samples`` draws.
 
 For measured tensors, :func:`mse_optimal_scale` uses the same bin sums with prefix sums of the
-sorted data, so each candidate scale costs O(grid · log n) instead of a full quantization.
+sorted data (:func:`rtl.scaling.mse_scales`), so a candidate scale costs O(grid · log n) instead
+of a full quantization.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from rtl.formats import Format, fake_quantize, finite_values, get_format
-from rtl.scaling import MX_FORMATS, MxFormat, quantize_mx
+from rtl.formats import Format, finite_values, get_format
+from rtl.scaling import MX_FORMATS, MxFormat, mse_scales, quantize_mx
 
 from .reference import FIGURE5_BITS
 
@@ -134,20 +135,6 @@ def expected_mse(distribution: str, fmt: Format | str, scale: float) -> float:
     return _expected_error(_distribution(distribution), finite_values(fmt), scale)
 
 
-def _sample_error(x: np.ndarray):
-    """Mean squared error of quantizing the samples ``x`` at any scale: bin sums of prefix sums."""
-    xs = np.sort(x)
-    sums = [np.concatenate(([0.0], np.cumsum(xs ** k))) for k in (0, 1, 2)]
-
-    def error(grid: np.ndarray, scale: float) -> float:
-        v = grid * scale
-        bounds = np.concatenate(([0], np.searchsorted(xs, (v[1:] + v[:-1]) / 2), [len(xs)]))
-        m0, m1, m2 = (np.diff(s[bounds]) for s in sums)
-        return float(np.sum(m2 - 2 * v * m1 + v * v * m0)) / len(xs)
-
-    return error
-
-
 def _minimise(error, top: float, octaves: float, points: int) -> float:
     """Dense geometric grid below ``top`` (the error curve of heavy tails has several local
     minima), then a golden-section search inside the best cell."""
@@ -181,14 +168,10 @@ def mse_optimal_scale(data, fmt: Format | str, *, points: int = 2048) -> float:
         d = _distribution(data)
         top = d.sigma * 2.0 ** 24 / fmt.max_value  # clipping points from σ·2^24 down to σ·2^-8
         return _minimise(lambda s: _expected_error(d, grid, s), top, 32.0, points)
-    x = np.asarray(data, dtype=np.float64).reshape(-1)
+    x = np.asarray(data, dtype=np.float64).reshape(1, -1)
     if x.size == 0 or not np.isfinite(x).all():
         raise ValueError("mse_optimal_scale needs a non-empty array of finite values")
-    absmax = float(np.abs(x).max())
-    if absmax == 0:
-        return 1.0
-    error = _sample_error(x)
-    return _minimise(lambda s: error(grid, s), absmax / fmt.max_value, 16.0, points // 2)
+    return float(mse_scales(x, fmt, octaves=16.0, points=129, refine=40)[0])
 
 
 @dataclass(frozen=True)
