@@ -246,6 +246,35 @@ def outlier_effect(table) -> str:
             f"MiniLM: mean cosine {fp8.weights} {fp8.value:.5f} vs {int8.weights} {int8.value:.5f}")
 
 
+def cmd_compare(args) -> int:
+    from hwmodel.compare import run_compare
+
+    written = run_compare(args.output, quick=args.quick, scheduler=args.scheduler, processes=args.processes,
+                          cache_dir=args.cache_dir)
+    report = [p for p in written if p.name == "report.md"][0]
+    print(report.read_text())
+    print(f"wrote {len(written)} files to {report.parent}/ (report.md, CSVs, plots)", file=sys.stderr)
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from hwmodel.report import write_plots, write_report
+    from hwmodel.sweep import load_sweep, run_sweep
+    from rtl.atomic import atomic_write_text
+
+    spec = load_sweep(args.spec)
+    from pathlib import Path
+    output = Path(args.output or Path("results") / spec.name)
+    result = run_sweep(spec, output, scheduler=args.scheduler, processes=args.processes, cache_dir=args.cache_dir)
+    atomic_write_text(output / "points.csv", result.points.to_csv(index=False))
+    atomic_write_text(output / "macs.csv", result.macs.to_csv(index=False))
+    atomic_write_text(output / "accuracy.csv", result.accuracy.to_csv(index=False))
+    write_plots(result, output)
+    write_report(result, output, title=f"Sweep {spec.name}", settings=f"Spec: `{args.spec}`.")
+    print(f"{len(result.points)} points, {len(result.macs)} MACs, {len(result.failures)} failures → {output}/")
+    return 0
+
+
 TRACE_COLUMNS = ["name", "kind", "gemm_m", "gemm_n", "gemm_k", "gemm_count", "macs", "weight_elems",
                  "output_elems", "elements"]
 
@@ -448,6 +477,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="FILE.csv", help="write the rows as CSV (MiniLM also FILE_layers.csv)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_accuracy)
+
+    for name, helptext in (("compare", "the default FP8-versus-INT study: results/ with CSVs, plots, report.md"),
+                           ("sweep", "run a sweep spec (TOML): synthesis, accelerator model, accuracy")):
+        p = sub.add_parser(name, help=helptext, description=helptext)
+        if name == "compare":
+            p.add_argument("--quick", action="store_true", help="a one-minute version of the study")
+            p.add_argument("-o", "--output", default="results", metavar="DIR")
+        else:
+            p.add_argument("spec", metavar="SPEC.toml")
+            p.add_argument("-o", "--output", metavar="DIR", help="default results/<name>")
+        p.add_argument("--scheduler", metavar="ADDRESS", help="run synthesis on this Dask scheduler (tcp://host:8786)")
+        p.add_argument("--processes", type=int, help="local synthesis processes (default: cores)")
+        p.add_argument("--cache-dir", metavar="DIR", help="MAC characterization cache (default ~/.cache/hwmodel/mac)")
+        p.set_defaults(func=cmd_compare if name == "compare" else cmd_sweep)
 
     p = sub.add_parser("mac-table", help="the whitepaper's Figure 3 measured, and more rows",
                        description="Synthesize INT8 and the FP8 formats with fixed, float16 and float32 "
