@@ -1,0 +1,44 @@
+"""The main job's speed: ``hwmodel compare`` cold (empty synthesis cache and store) and warm.
+
+    python benchmarks/bench_compare.py [--quick] [--keep DIR]
+
+Goals on 2 cores: cold ≤ 10 min, warm (re-run into the same results) ≤ 60 s; ``--quick`` ≤ 1 min
+cold. Cold uses a fresh synthesis cache in a temporary directory, so it measures everything the
+study computes; warm re-runs the same command, which reads the store. The ratio is warm / cold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from hwmodel.compare import run_compare  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--keep", type=Path, help="write the results here instead of a temporary directory")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        output = args.keep or Path(tmp) / "results"
+        cache = Path(tmp) / "cache"
+        t0 = time.perf_counter()
+        run_compare(output, quick=args.quick, cache_dir=cache, progress=False)
+        cold = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        run_compare(output, quick=args.quick, cache_dir=cache, progress=False)
+        warm = time.perf_counter() - t0
+    goal = 60 if args.quick else 600
+    print(f"hwmodel compare{' --quick' if args.quick else ''}: cold {cold:.0f} s (goal ≤ {goal} s: "
+          f"{'ok' if cold <= goal else 'MISS'}), warm {warm:.1f} s (goal ≤ 60 s: {'ok' if warm <= 60 else 'MISS'}), "
+          f"warm / cold = {warm / cold:.3f}")
+
+
+if __name__ == "__main__":
+    main()
