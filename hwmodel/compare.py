@@ -25,7 +25,7 @@ FORMATS = ("int4_sym", "int8_sym", "int16_sym", "float8_e2m5fnuz", "float8_e3m4f
 def default_study() -> SweepSpec:
     return SweepSpec(name="compare", formats=FORMATS, accumulators=("fixed", "float16", "float32"), lanes=(1, 4),
                      workloads=("resnet50", "mobilenet_v2", "bert_base", "minilm_l6"),
-                     accuracy=("minilm", "digits"), minilm_sentences=128, digits_seeds=3)
+                     accuracy=("minilm", "digits"), minilm_sentences=64, digits_seeds=2)
 
 
 def quick_study() -> SweepSpec:

@@ -13,6 +13,7 @@ training images.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -106,8 +107,10 @@ def _backward(kind, p, cache, grad_out):
     return g
 
 
+@functools.lru_cache(maxsize=32)
 def train_digits(kind: str, seed: int = 0, *, epochs: int | None = None) -> tuple[DigitsNet, tuple]:
-    """A trained network and its (x_train, y_train, x_test, y_test) split."""
+    """A trained network and its (x_train, y_train, x_test, y_test) split (deterministic, so
+    memoized: a sweep asks for the same networks once per recipe; treat the arrays as read-only)."""
     if kind not in KINDS:
         raise ValueError(f"digits model must be one of {KINDS}, not {kind!r}")
     x_train, x_test, y_train, y_test = digits_split(seed)

@@ -276,7 +276,8 @@ def _run_accuracy(spec, store, progress):
         try:
             if model == "minilm":
                 from .accuracy import _Minilm
-                context = context or _Minilm(MinilmStudy(test=spec.minilm_sentences))
+                context = context or _Minilm(MinilmStudy(test=spec.minilm_sentences,
+                                                         sqnr_sentences=min(32, spec.minilm_sentences)))
                 table, _ = minilm_accuracy([numerics], context.study, context=context)
             else:
                 table = digits_accuracy([numerics], seeds=tuple(range(spec.digits_seeds)))

@@ -189,12 +189,16 @@ def mse_scales(groups: np.ndarray, fmt: Format | str, *, octaves: float = 12.0, 
     A geometric grid of ``points`` scales from each row's absmax scale down ``octaves`` octaves
     (the error curve of heavy-tailed data has several local minima, which a local search from
     absmax would miss), then ``refine`` golden-section steps inside each row's best cell.
-    All-zero rows get scale 1.
+    All-zero rows get scale 1. Formats of more than 12 bits (int16, float16 …) get the absmax
+    scale: their rounding error is so small that clipping never pays measurably, and their grids
+    are too large for the bin sums to be cheap.
     """
     fmt = get_format(fmt)
     groups = np.asarray(groups, dtype=np.float64)
     absmax = np.abs(groups).max(axis=1)
     top = np.where(absmax > 0, absmax / fmt.max_value, 1.0)
+    if fmt.bits > 12:
+        return top
     errors = _GroupErrors(groups, fmt)
     factors = np.exp2(-np.linspace(0.0, octaves, points))
     table = np.stack([errors(top * f) for f in factors])  # (points, rows)
