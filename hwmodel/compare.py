@@ -29,7 +29,7 @@ def default_study() -> SweepSpec:
 
 
 def quick_study() -> SweepSpec:
-    return SweepSpec(name="compare-quick", formats=("int8_sym", "float8_e4m3fn"),
+    return SweepSpec(name="compare-quick", formats=("int8_sym", "float8_e4m3fnuz"),
                      accumulators=("fixed", "float16"), lanes=(1,), workloads=("resnet50", "minilm_l6"),
                      accuracy=("minilm", "digits"), minilm_sentences=24, digits_seeds=1)
 

