@@ -172,8 +172,7 @@ def _recipes(args) -> list:
             for granularity in args.granularity.split(","):
                 body = spec.strip()
                 if acc == "auto":
-                    weights = body.split("/")[0]
-                    acc_name = "int32" if weights in F.FORMATS and F.FORMATS[weights].kind == "int" else "float32"
+                    acc_name = _auto_accumulator(body)
                 else:
                     acc_name = acc.strip()
                 try:
@@ -189,6 +188,18 @@ def _recipes(args) -> list:
     if not recipes:
         raise ValueError("no valid format/accumulator combination was given")
     return recipes
+
+
+def _auto_accumulator(recipe: str) -> str:
+    """int32 where it holds 4096 products exactly (int8 and narrower), the exact fixed-point
+    accumulator for wider integers, float32 for floating-point operands."""
+    from rtl.arith import accumulator_width
+
+    weights, _, activations = recipe.partition("/")
+    activations = activations or weights
+    if all(f in F.FORMATS and F.FORMATS[f].kind == "int" for f in (weights, activations)):
+        return "int32" if accumulator_width(activations, weights) <= 32 else "fixed"
+    return "float32"
 
 
 ACCURACY_COLUMNS = ["model", "weights", "activations", "accumulator", "weight_granularity", "metric", "value"]
@@ -464,7 +475,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated recipes: FORMAT (weights and activations) or WEIGHTS/ACTIVATIONS, "
                         "e.g. int8_sym,int4_sym/int8_sym,mxfp8_e4m3")
     p.add_argument("--acc", default="auto", help="comma-separated accumulators: intN, fixed, float16, bfloat16, "
-                                                 "float32, exact; auto = int32 for integer operands, else float32")
+                                                 "float32, exact; auto = int32 for integer operands up to 8 bits, "
+                                                 "fixed for wider ones, else float32")
     p.add_argument("--granularity", default="tensor", help="weight scales: tensor, channel or both (tensor,channel)")
     p.add_argument("--scale", default="mse", choices=["mse", "absmax"])
     p.add_argument("--block", type=int, default=1, help="products per accumulator rounding (MAC lanes; default 1)")

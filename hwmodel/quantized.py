@@ -159,7 +159,8 @@ def qmatmul(a: np.ndarray, b: np.ndarray, numerics: Numerics, *, a_scale=1.0, b_
     * exact / fixed: element products summed in float64 — exact while the exact-accumulator
       width is at most 53 bits — then scaled;
     * intN: the integer element sums are formed exactly, in float32 chunks of K short enough
-      that no partial sum passes 2^24, summed in float64; then wrapped to N bits and scaled;
+      that no partial sum passes 2^24 (float64 chunks below 2^53 for wide codes), summed in
+      float64; then wrapped to N bits and scaled;
     * float16 / bfloat16 / float32: the scaled operands (float32) are multiplied ``block``
       products at a time (a lane sum in float32: exact for 8-bit operands with power-of-two
       scales over blocks whose products span under 24 bits), added to the register exactly in
@@ -170,12 +171,15 @@ def qmatmul(a: np.ndarray, b: np.ndarray, numerics: Numerics, *, a_scale=1.0, b_
     if acc in ("exact", "fixed"):
         return np.matmul(np.asarray(a, np.float64), np.asarray(b, np.float64)) * a_scale * b_scale
     if acc.startswith("int"):
-        a32, b32 = np.asarray(a, np.float32), np.asarray(b, np.float32)
-        largest = max(float(np.abs(a32).max(initial=1)), 1.0) * max(float(np.abs(b32).max(initial=1)), 1.0)
-        chunk = max(1, int(2.0 ** 24 // largest))
-        sums = np.matmul(a32[..., :chunk], b32[..., :chunk, :]).astype(np.float64)
+        largest = max(float(np.abs(a).max(initial=1)), 1.0) * max(float(np.abs(b).max(initial=1)), 1.0)
+        chunk = int(2.0 ** 24 // largest)
+        dtype = np.float32
+        if chunk < 64:  # wide codes (int16): float64 chunks, exact below 2^53
+            chunk, dtype = max(1, int(2.0 ** 53 // largest)), np.float64
+        a_codes, b_codes = np.asarray(a, dtype), np.asarray(b, dtype)
+        sums = np.matmul(a_codes[..., :chunk], b_codes[..., :chunk, :]).astype(np.float64)
         for i in range(chunk, k, chunk):
-            sums += np.matmul(a32[..., i:i + chunk], b32[..., i:i + chunk, :])
+            sums += np.matmul(a_codes[..., i:i + chunk], b_codes[..., i:i + chunk, :])
         width = int(acc[3:])
         if np.abs(sums).max(initial=0) >= 2.0 ** (width - 1):
             sums = (sums + 2.0 ** (width - 1)) % 2.0 ** width - 2.0 ** (width - 1)

@@ -341,16 +341,15 @@ def _run_eval(spec, store, mac_rows, progress):
         if accelerators:
             summary = evaluate_many(accelerators, trace)
             for params, row, acc in zip(points, summary.to_dict("records"), accelerators):
-                row.update({"mac_area_um2": costs_key(costs, params)["area_um2"],
-                            "mac_energy_pj": costs_key(costs, params)["energy_pj_per_mac"],
-                            "critical_path_ns": costs_key(costs, params)["critical_path_ns"],
-                            "clock_ns_used": acc.clock})
+                cost = _cost_of(costs, params)
+                row.update({"mac_area_um2": cost["area_um2"], "mac_energy_pj": cost["energy_pj_per_mac"],
+                            "critical_path_ns": cost["critical_path_ns"], "clock_ns_used": acc.clock})
                 store.put("eval", _point_id(params), params, row)
         if bar:
             bar.step(1, workload)
 
 
-def costs_key(costs, params):
+def _cost_of(costs, params):
     return costs[(params["a"], params["b"], params["acc"], params["lanes"], params["library"], params["clock_ns"])]
 
 

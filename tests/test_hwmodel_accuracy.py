@@ -213,3 +213,14 @@ def test_accuracy_cli(tmp_path, capsys):
     assert main(["accuracy", "--model", "digits", "--formats", "int8_symm"]) == 2
     assert "closest valid names: int8_sym" in capsys.readouterr().err
     assert main(["accuracy", "--model", str(tmp_path / "x.onnx"), "--calibration", "a.npy", "--evaluation", "b.npy"]) == 2
+
+
+def test_wide_integer_codes_stay_exact_and_auto_picks_an_exact_accumulator():
+    rng = np.random.default_rng(5)
+    a = rng.integers(-32767, 32768, (4, 3000)).astype(np.float32)
+    b = rng.integers(-32767, 32768, (3000, 3)).astype(np.float32)
+    exact = a.astype(np.int64) @ b.astype(np.int64)
+    np.testing.assert_array_equal(qmatmul(a, b, Numerics("int16_sym", "int16_sym", "int48")), exact)
+    from hwmodel.cli import _auto_accumulator
+    assert [_auto_accumulator(r) for r in ("int8_sym", "int4_sym/int8_sym", "int16_sym", "int8_sym/int16_sym",
+                                           "float8_e4m3fn")] == ["int32", "int32", "fixed", "fixed", "float32"]
