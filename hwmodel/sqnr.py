@@ -27,7 +27,7 @@ import numpy as np
 from scipy import special
 
 from rtl.formats import Format, finite_values, get_format
-from rtl.scaling import MX_FORMATS, MxFormat, mse_scales, quantize_mx
+from rtl.scaling import MX_FORMATS, MxFormat, mse_scales, quantize_mx, scale_search
 
 from .reference import FIGURE5_BITS
 
@@ -135,28 +135,6 @@ def expected_mse(distribution: str, fmt: Format | str, scale: float) -> float:
     return _expected_error(_distribution(distribution), finite_values(fmt), scale)
 
 
-def _minimise(error, top: float, octaves: float, points: int) -> float:
-    """Dense geometric grid below ``top`` (the error curve of heavy tails has several local
-    minima), then a golden-section search inside the best cell."""
-    candidates = top * np.exp2(-np.linspace(0.0, octaves, points))
-    values = np.array([error(s) for s in candidates])
-    i = int(np.argmin(values))
-    lo, hi = math.log(candidates[min(i + 1, points - 1)]), math.log(candidates[max(i - 1, 0)])
-    ratio = (math.sqrt(5) - 1) / 2
-    a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
-    fa, fb = error(math.exp(a)), error(math.exp(b))
-    for _ in range(40):
-        if fa < fb:
-            hi, b, fb = b, a, fa
-            a = hi - ratio * (hi - lo)
-            fa = error(math.exp(a))
-        else:
-            lo, a, fa = a, b, fb
-            b = lo + ratio * (hi - lo)
-            fb = error(math.exp(b))
-    return float(min((values[i], candidates[i]), (fa, math.exp(a)), (fb, math.exp(b)))[1])
-
-
 def mse_optimal_scale(data, fmt: Format | str, *, points: int = 2048) -> float:
     """The per-tensor scale minimising the mean squared quantization error of ``fmt``.
 
@@ -167,7 +145,8 @@ def mse_optimal_scale(data, fmt: Format | str, *, points: int = 2048) -> float:
     if isinstance(data, str):
         d = _distribution(data)
         top = d.sigma * 2.0 ** 24 / fmt.max_value  # clipping points from σ·2^24 down to σ·2^-8
-        return _minimise(lambda s: _expected_error(d, grid, s), top, 32.0, points)
+        return float(scale_search(lambda scales: np.array([_expected_error(d, grid, s) for s in scales]),
+                                  np.array([top]), octaves=32.0, points=points, refine=40)[0])
     x = np.asarray(data, dtype=np.float64).reshape(1, -1)
     if x.size == 0 or not np.isfinite(x).all():
         raise ValueError("mse_optimal_scale needs a non-empty array of finite values")

@@ -29,7 +29,7 @@ import numpy as np
 
 from .formats import Format, closest_names, decode, fake_quantize, finite_values, get_format, quantize
 
-__all__ = ["MxFormat", "MX_FORMATS", "get_mx_format", "QuantizedTensor", "choose_scale", "mse_scales",
+__all__ = ["MxFormat", "MX_FORMATS", "get_mx_format", "QuantizedTensor", "choose_scale", "mse_scales", "scale_search",
            "quantize_tensor", "quantize_mx"]
 
 SCALE_METHODS = ("absmax", "mse", "percentile")
@@ -182,24 +182,12 @@ class _GroupErrors:
         return np.sum(m2 - 2 * v * m1 + v * v * m0, axis=1)
 
 
-def mse_scales(groups: np.ndarray, fmt: Format | str, *, octaves: float = 12.0, points: int = 49,
-               refine: int = 24) -> np.ndarray:
-    """Per-row scales minimising the squared error of quantizing ``groups`` (rows × members).
-
-    A geometric grid of ``points`` scales from each row's absmax scale down ``octaves`` octaves
-    (the error curve of heavy-tailed data has several local minima, which a local search from
-    absmax would miss), then ``refine`` golden-section steps inside each row's best cell.
-    All-zero rows get scale 1. Formats of more than 12 bits (int16, float16 …) get the absmax
-    scale: their rounding error is so small that clipping never pays measurably, and their grids
-    are too large for the bin sums to be cheap.
-    """
-    fmt = get_format(fmt)
-    groups = np.asarray(groups, dtype=np.float64)
-    absmax = np.abs(groups).max(axis=1)
-    top = np.where(absmax > 0, absmax / fmt.max_value, 1.0)
-    if fmt.bits > 12:
-        return top
-    errors = _GroupErrors(groups, fmt)
+def scale_search(errors, top: np.ndarray, *, octaves: float, points: int, refine: int) -> np.ndarray:
+    """Per-row scales minimising ``errors(scales) -> errors`` (one scale and one error per row):
+    a geometric grid of ``points`` scales from ``top`` down ``octaves`` octaves (the error curve
+    of heavy-tailed data has several local minima, which a local search would miss), then
+    ``refine`` golden-section steps inside each row's best cell, one new point per row a step."""
+    top = np.asarray(top, dtype=np.float64)
     factors = np.exp2(-np.linspace(0.0, octaves, points))
     table = np.stack([errors(top * f) for f in factors])  # (points, rows)
     best = np.argmin(table, axis=0)
@@ -214,11 +202,29 @@ def mse_scales(groups: np.ndarray, fmt: Format | str, *, octaves: float = 12.0, 
         hi, lo = np.where(left, b, hi), np.where(left, lo, a)
         a, b, fa, fb = (np.where(left, hi - ratio * (hi - lo), b), np.where(left, a, lo + ratio * (hi - lo)),
                         np.where(left, np.nan, fb), np.where(left, fa, np.nan))
-        fresh = errors(np.exp(np.where(left, a, b)))  # one new point per row
+        fresh = errors(np.exp(np.where(left, a, b)))
         fa, fb = np.where(left, fresh, fa), np.where(left, fb, fresh)
     for candidate, error in ((np.exp(a), fa), (np.exp(b), fb)):
         better = error < best_error
         best_scale, best_error = np.where(better, candidate, best_scale), np.where(better, error, best_error)
+    return best_scale
+
+
+def mse_scales(groups: np.ndarray, fmt: Format | str, *, octaves: float = 12.0, points: int = 49,
+               refine: int = 24) -> np.ndarray:
+    """Per-row scales minimising the squared error of quantizing ``groups`` (rows × members).
+
+    :func:`scale_search` from each row's absmax scale. All-zero rows get scale 1. Formats of more than 12 bits (int16, float16 …) get the absmax
+    scale: their rounding error is so small that clipping never pays measurably, and their grids
+    are too large for the bin sums to be cheap.
+    """
+    fmt = get_format(fmt)
+    groups = np.asarray(groups, dtype=np.float64)
+    absmax = np.abs(groups).max(axis=1)
+    top = np.where(absmax > 0, absmax / fmt.max_value, 1.0)
+    if fmt.bits > 12:
+        return top
+    best_scale = scale_search(_GroupErrors(groups, fmt), top, octaves=octaves, points=points, refine=refine)
     return np.where(absmax > 0, best_scale, 1.0)
 
 
