@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
+
+from rtl.atomic import atomic_write
 
 __all__ = ["pyplot", "save_figure", "plot_sqnr"]
 
@@ -20,17 +20,7 @@ def pyplot():
 def save_figure(fig, path, *, dpi: int = 130) -> Path:
     """Save ``fig`` to ``path`` (format from its suffix) so readers never see a partial file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png"))
 
 
 def plot_sqnr(results, paths) -> list[Path]:
