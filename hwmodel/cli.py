@@ -269,19 +269,15 @@ def cmd_compare(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from hwmodel.report import write_plots, write_report
+    from pathlib import Path
+
+    from hwmodel.report import write_results
     from hwmodel.sweep import load_sweep, run_sweep
-    from rtl.atomic import atomic_write_text
 
     spec = load_sweep(args.spec)
-    from pathlib import Path
     output = Path(args.output or Path("results") / spec.name)
     result = run_sweep(spec, output, scheduler=args.scheduler, processes=args.processes, cache_dir=args.cache_dir)
-    atomic_write_text(output / "points.csv", result.points.to_csv(index=False))
-    atomic_write_text(output / "macs.csv", result.macs.to_csv(index=False))
-    atomic_write_text(output / "accuracy.csv", result.accuracy.to_csv(index=False))
-    write_plots(result, output)
-    write_report(result, output, title=f"Sweep {spec.name}", settings=f"Spec: `{args.spec}`.")
+    write_results(result, output, title=f"Sweep {spec.name}", settings=f"Spec: `{args.spec}`.")
     print(f"{len(result.points)} points, {len(result.macs)} MACs, {len(result.failures)} failures → {output}/")
     return 0
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from rtl.atomic import atomic_write_text
-
 from .sweep import SweepSpec, run_sweep
 
 __all__ = ["default_study", "quick_study", "run_compare"]
@@ -37,7 +35,7 @@ def quick_study() -> SweepSpec:
 def run_compare(output: str | Path = "results", *, quick: bool = False, scheduler=None, processes=None,
                 cache_dir=None, progress: bool = True) -> list[Path]:
     """Run the study into ``output``: CSVs, plots and report.md. Returns the files written."""
-    from .report import write_plots, write_report
+    from .report import write_results
     from .sqnr import PAPER_FORMATS, sqnr_table
 
     started = time.perf_counter()
@@ -46,19 +44,9 @@ def run_compare(output: str | Path = "results", *, quick: bool = False, schedule
     result = run_sweep(spec, output, scheduler=scheduler, processes=processes, cache_dir=cache_dir, progress=progress)
     sqnr = sqnr_table(formats=PAPER_FORMATS + (("int4_sym", "float8_e4m3fn", "mxfp8_e4m3") if not quick else ()),
                       n=2 ** 16 if quick else 2 ** 20)
-    written = [atomic_write_text(output / "points.csv", result.points.to_csv(index=False)),
-               atomic_write_text(output / "macs.csv", result.macs.to_csv(index=False)),
-               atomic_write_text(output / "accuracy.csv", result.accuracy.to_csv(index=False)),
-               atomic_write_text(output / "sqnr.csv", "distribution,format,bits,sqnr_db,paper_bits\n" + "".join(
-                   f"{r.distribution},{r.format},{r.bits:.4f},{r.sqnr_db:.3f},{'' if r.paper_bits is None else r.paper_bits}\n"
-                   for r in sqnr))]
-    if len(result.failures):
-        written.append(atomic_write_text(output / "failures.csv", result.failures.to_csv(index=False)))
-    written += write_plots(result, output, sqnr)
     settings = (f"Study `{spec.name}`: formats {', '.join(spec.formats)}; accumulators {', '.join(spec.accumulators)}; "
                 f"lanes {', '.join(map(str, spec.lanes))}; array {', '.join(spec.arrays)} {', '.join(spec.dataflows)}; "
                 f"library {', '.join(spec.libraries)}; workloads {', '.join(spec.workloads)}; MiniLM on "
                 f"{spec.minilm_sentences} sentences, digits over {spec.digits_seeds} seed(s).")
-    written.append(write_report(result, output, title="FP8 versus INT: what the formats cost, measured",
-                                settings=settings, sqnr_results=sqnr, seconds=time.perf_counter() - started))
-    return written
+    return write_results(result, output, title="FP8 versus INT: what the formats cost, measured",
+                         settings=settings, sqnr_results=sqnr, seconds=time.perf_counter() - started)

@@ -17,7 +17,7 @@ import pandas as pd
 from .plotting import plot_sqnr, pyplot, save_figure
 from .reference import FIGURE3_GATES, FIGURE3_HEADLINE, WHITEPAPER
 
-__all__ = ["write_plots", "write_report", "pareto_front", "accuracy_column"]
+__all__ = ["write_results", "write_plots", "write_report", "pareto_front", "accuracy_column"]
 
 TRANSFORMERS = ("bert_base", "minilm_l6", "vit_s16", "vit_b16", "gpt2_small", "gpt2_small_decode")
 STAGE_COLORS = {"mpy": "#4c72b0", "alignadd": "#dd8452", "normacc": "#55a868"}
@@ -270,3 +270,22 @@ def write_report(result, directory: Path, *, title: str, settings: str, sqnr_res
     out += ["## Conclusions this data supports", "", *[f"- {c}" for c in conclusions], ""]
     out += ["## Figures", "", *[f"![{p.stem}]({p.name})" for p in sorted(directory.glob("*.png"))], ""]
     return atomic_write_text(directory / "report.md", "\n".join(out))
+
+
+def write_results(result, directory: Path, *, title: str, settings: str, sqnr_results=None,
+                  seconds: float | None = None) -> list[Path]:
+    """Everything a sweep leaves in ``directory``: points, MAC and accuracy CSVs (failures and
+    SQNR when there are any), the plots and ``report.md``. Returns the files written."""
+    from rtl.atomic import atomic_write_text
+
+    directory = Path(directory)
+    tables = {"points": result.points, "macs": result.macs, "accuracy": result.accuracy}
+    if len(result.failures):
+        tables["failures"] = result.failures
+    if sqnr_results:
+        tables["sqnr"] = pd.DataFrame([r.row() for r in sqnr_results])
+    written = [atomic_write_text(directory / f"{name}.csv", table.to_csv(index=False)) for name, table in tables.items()]
+    written += write_plots(result, directory, sqnr_results)
+    written.append(write_report(result, directory, title=title, settings=settings, sqnr_results=sqnr_results,
+                                seconds=seconds))
+    return written
