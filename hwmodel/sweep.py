@@ -233,18 +233,16 @@ def _run_macs(spec, store, params_list, *, scheduler, processes, cache_dir, tool
         client = Client(scheduler) if isinstance(scheduler, str) else scheduler
         futures = {client.submit(_mac_task, p, cache_dir, tool, pure=False): p for p in todo}
         completed = as_completed(futures)
-        get = lambda f: f.result()  # noqa: E731
     else:
         from concurrent.futures import ProcessPoolExecutor, as_completed
         pool = ProcessPoolExecutor(max_workers=processes or min(len(todo), os.cpu_count() or 1))
         futures = {pool.submit(_mac_task, p, cache_dir, tool): p for p in todo}
         completed = as_completed(futures)
-        get = lambda f: f.result()  # noqa: E731
     try:
         for future in completed:
             params = futures[future]
             try:
-                store.put("mac", _point_id(params), params, get(future))
+                store.put("mac", _point_id(params), params, future.result())
                 note = f"{params['a']}×{params['b']}→{params['acc']}"
             except Exception as error:  # noqa: BLE001 — a failed point is recorded, the sweep goes on
                 store.put("mac", _point_id(params), params, error=f"{type(error).__name__}: {error}")

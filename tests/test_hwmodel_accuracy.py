@@ -54,11 +54,16 @@ def test_lanes_round_once_per_block():
     assert four[0, 0] == 4096  # 2048 + 4 is exact
 
 
+def _integer_operands(seed, limit, m, k, n):
+    """Random integer codes in ±limit as float32 operands, and their exact int64 product."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(-limit, limit + 1, (m, k)).astype(np.float32)
+    b = rng.integers(-limit, limit + 1, (k, n)).astype(np.float32)
+    return a, b, a.astype(np.int64) @ b.astype(np.int64)
+
+
 def test_integer_accumulators_are_exact_and_wrap():
-    rng = np.random.default_rng(3)
-    a = rng.integers(-127, 128, (20, 2000)).astype(np.float32)
-    b = rng.integers(-127, 128, (2000, 5)).astype(np.float32)
-    exact = a.astype(np.int64) @ b.astype(np.int64)
+    a, b, exact = _integer_operands(3, 127, 20, 2000, 5)
     np.testing.assert_array_equal(qmatmul(a, b, Numerics("int8_sym", "int8_sym", "int32")), exact)
     wrapped = (exact + 2 ** 15) % 2 ** 16 - 2 ** 15
     np.testing.assert_array_equal(qmatmul(a, b, Numerics("int8_sym", "int8_sym", "int16")), wrapped)
@@ -216,10 +221,7 @@ def test_accuracy_cli(tmp_path, capsys):
 
 
 def test_wide_integer_codes_stay_exact_and_auto_picks_an_exact_accumulator():
-    rng = np.random.default_rng(5)
-    a = rng.integers(-32767, 32768, (4, 3000)).astype(np.float32)
-    b = rng.integers(-32767, 32768, (3000, 3)).astype(np.float32)
-    exact = a.astype(np.int64) @ b.astype(np.int64)
+    a, b, exact = _integer_operands(5, 32767, 4, 3000, 3)
     np.testing.assert_array_equal(qmatmul(a, b, Numerics("int16_sym", "int16_sym", "int48")), exact)
     from hwmodel.cli import _auto_accumulator
     assert [_auto_accumulator(r) for r in ("int8_sym", "int4_sym/int8_sym", "int16_sym", "int8_sym/int16_sym",
