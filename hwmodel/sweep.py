@@ -302,6 +302,8 @@ def _run_eval(spec, store, mac_rows, progress):
 
     costs = {(r["params"]["a"], r["params"]["b"], r["params"]["acc"], r["params"]["lanes"], r["params"]["library"],
               r["params"]["clock_ns"]): r["result"] for r in mac_rows if not r["error"]}
+    pes = {key: PeCost.from_mac_cost(MacCost(**{f.name: row[f.name] for f in dataclasses.fields(MacCost)
+                                                if f.name in row})) for key, row in costs.items()}
     done = store.done("eval")
     bar = Progress("accelerator model", len(spec.workloads)) if progress else None
     for workload in spec.workloads:
@@ -316,8 +318,7 @@ def _run_eval(spec, store, mac_rows, progress):
         points, accelerators = [], []
         for key, row in costs.items():
             a, b, acc, lanes, library, clock = key
-            cost = MacCost(**{f.name: row[f.name] for f in dataclasses.fields(MacCost) if f.name in row})
-            pe = PeCost.from_mac_cost(cost)
+            pe = pes[key]
             for array in spec.arrays:
                 rows_, cols_ = parse_array(array)
                 for dataflow in spec.dataflows:
@@ -332,7 +333,7 @@ def _run_eval(spec, store, mac_rows, progress):
                             accelerators.append(Accelerator(
                                 rows_ * lanes, cols_, dataflow, dataclasses.replace(pe, area_um2=pe.area_um2 / lanes),
                                 weight_bits=_bits(b), activation_bits=_bits(a),
-                                accumulator_bits=int(cost.spec["acc"]["width"]), output_bits=_bits(a),
+                                accumulator_bits=int(row["spec"]["acc"]["width"]), output_bits=_bits(a),
                                 ifmap_sram_kb=buffers[0], filter_sram_kb=buffers[1], ofmap_sram_kb=buffers[2],
                                 dram_bandwidth_bytes_per_cycle=bandwidth or None, clock_ns=clock or None))
                             points.append(params)
