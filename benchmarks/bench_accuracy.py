@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hwmodel.accuracy import MinilmStudy, _Minilm, _parallel, minilm_accuracy  # noqa: E402
-from hwmodel.quantized import parse_numerics  # noqa: E402
+from hwmodel.accuracy.studies import MinilmStudy, _Minilm, _parallel, minilm_accuracy  # noqa: E402
+from hwmodel.accuracy.qmatmul import parse_numerics  # noqa: E402
 
 DEFAULT = ("int8_sym@int32,int4_sym/int8_sym@int32,float8_e4m3fn@float32,float8_e4m3fn@float16,"
            "float8_e5m2@float16,mxfp8_e4m3@float32")

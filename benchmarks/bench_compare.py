@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hwmodel.compare import run_compare  # noqa: E402
+from hwmodel.study.compare import run_compare  # noqa: E402
 
 
 def main(argv=None):

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from timing import best_time  # noqa: E402
 
-from hwmodel.accelerator import Accelerator, PeCost  # noqa: E402
-from hwmodel.evaluate import evaluate, evaluate_many  # noqa: E402
+from hwmodel.arch.accelerator import Accelerator, PeCost  # noqa: E402
+from hwmodel.arch.evaluate import evaluate, evaluate_many  # noqa: E402
 from workloads.scalesim import write_scalesim  # noqa: E402
 from workloads.zoo import load_trace  # noqa: E402
 

@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from rtl import formats as F  # noqa: E402
+from rtl.numerics import formats as F  # noqa: E402
 from timing import best_time  # noqa: E402
 
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rtl import verify as V  # noqa: E402
-from rtl.spec import standard_specs  # noqa: E402
-from rtl.verilog import emit_verilog  # noqa: E402
+from rtl.hdl import verify as V  # noqa: E402
+from rtl.hdl.spec import standard_specs  # noqa: E402
+from rtl.hdl.verilog import emit_verilog  # noqa: E402
 
 
 def timed(fn):

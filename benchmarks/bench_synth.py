@@ -18,12 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rtl.characterize import characterize  # noqa: E402
-from rtl.energy import make_stream, measure_energy  # noqa: E402
-from rtl.formats import get_format  # noqa: E402
-from rtl.spec import MacSpec, parse_accumulator  # noqa: E402
-from rtl.synth import critical_path_ns, synthesize, technology  # noqa: E402
-from rtl.verilog import emit_verilog  # noqa: E402
+from rtl.flow.characterize import characterize  # noqa: E402
+from rtl.flow.energy import make_stream, measure_energy  # noqa: E402
+from rtl.numerics.formats import get_format  # noqa: E402
+from rtl.hdl.spec import MacSpec, parse_accumulator  # noqa: E402
+from rtl.flow.synth import critical_path_ns, synthesize, technology  # noqa: E402
+from rtl.hdl.verilog import emit_verilog  # noqa: E402
 
 
 def spec_of(a, acc):

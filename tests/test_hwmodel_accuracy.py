@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hwmodel.accuracy import MinilmStudy, _Minilm, digits_accuracy, minilm_accuracy, minilm_block_check
+from hwmodel.accuracy.studies import MinilmStudy, _Minilm, digits_accuracy, minilm_accuracy, minilm_block_check
 from hwmodel.cli import main
-from hwmodel.digits import calibrate_digits, digits_logits, export_digits_onnx, train_digits
-from hwmodel.onnx_accuracy import OnnxStudy, load_arrays, onnx_accuracy
-from hwmodel.quantized import Numerics, parse_numerics, qmatmul, quantize_values
-from rtl import arith
-from rtl.formats import decode, quantize
+from hwmodel.accuracy.models.digits import calibrate_digits, digits_logits, export_digits_onnx, train_digits
+from hwmodel.accuracy.models.onnx_model import OnnxStudy, load_arrays, onnx_accuracy
+from hwmodel.accuracy.qmatmul import Numerics, parse_numerics, qmatmul, quantize_values
+from rtl.numerics import arith
+from rtl.numerics.formats import decode, quantize
 
 GOLDEN = Path(__file__).parent / "golden" / "minilm"
 
@@ -33,7 +33,7 @@ needs_minilm = pytest.mark.skipif(not _have_minilm(), reason="pip install --no-d
 @pytest.mark.parametrize("fmt,accumulator", [("float8_e4m3fn", "float16"), ("float8_e5m2", "float16"),
                                              ("float8_e4m3fn", "bfloat16"), ("float8_e3m4", "float32")])
 def test_float_accumulation_is_bit_exact_with_the_golden_mac(fmt, accumulator):
-    """Every step rounded once, as rtl.arith (which the RTL is verified against) does."""
+    """Every step rounded once, as rtl.numerics.arith (which the RTL is verified against) does."""
     rng = np.random.default_rng(7)
     k, m = 300, 64
     a = quantize(rng.standard_normal((m, k)) * np.exp(2 * rng.standard_normal((m, k))), fmt, 0.05)
@@ -110,7 +110,7 @@ def minilm():
 @needs_minilm
 def test_minilm_matches_sentence_transformers():
     """Embeddings of the package's model computed by sentence-transformers on torch (stored)."""
-    from hwmodel.minilm import load_minilm
+    from hwmodel.accuracy.models.minilm import load_minilm
 
     model = load_minilm()
     texts = json.loads((GOLDEN / "sentences.json").read_text())["sentences"]
@@ -140,7 +140,7 @@ def test_minilm_fp16_overflow_is_reported_with_the_layer(minilm):
     n = Numerics("float8_e4m3fn", "float8_e4m3fn", "float16", "tensor", block=32)
     weights = {k: (e, s * 1e5) for k, (e, s) in minilm.quantized_weights(n).items()}  # beyond float16's range
     ids, mask = minilm.batches[0]
-    from hwmodel.minilm import NonFiniteActivation
+    from hwmodel.accuracy.models.minilm import NonFiniteActivation
     with pytest.raises(NonFiniteActivation, match=r"in layer l0\.q at index"):
         minilm.model.forward(ids, mask, n, minilm.scales(n), weights)
 

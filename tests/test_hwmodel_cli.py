@@ -7,8 +7,8 @@ import sys
 import pytest
 
 from hwmodel import cli
-from rtl import formats as F
-from rtl import scaling as S
+from rtl.numerics import formats as F
+from rtl.numerics import scaling as S
 
 
 def run(*args):
@@ -85,7 +85,7 @@ def test_rtl_fixed_json_resolves_width_and_lsb(capsys):
 
 def test_rtl_standard_set(tmp_path):
     assert cli.main(["rtl", "--standard", "-o", str(tmp_path)]) == 0
-    from rtl.spec import standard_specs
+    from rtl.hdl.spec import standard_specs
     assert sorted(p.name for p in tmp_path.glob("*.v")) == sorted(f"{s.name}.v" for s in standard_specs())
     assert not list(tmp_path.glob(".*"))  # no temporary files left behind
 

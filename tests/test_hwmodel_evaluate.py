@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hwmodel.accelerator import Accelerator, PeCost, load_accelerator, sram_energy_pj
-from hwmodel.evaluate import compute_cycles, evaluate, evaluate_many, dram_transfer_cycles
+from hwmodel.arch.accelerator import Accelerator, PeCost, load_accelerator, sram_energy_pj
+from hwmodel.arch.evaluate import compute_cycles, evaluate, evaluate_many, dram_transfer_cycles
 from workloads.scalesim import read_scalesim
 from workloads.zoo import load_trace
 

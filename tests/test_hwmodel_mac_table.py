@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from hwmodel import cli
-from hwmodel.mac_table import BASELINE, build_mac_table, mac_table_rows, render_mac_table, write_mac_table
+from hwmodel.study.mac_table import BASELINE, build_mac_table, mac_table_rows, render_mac_table, write_mac_table
 from hwmodel.reference import FIGURE3_GATES
 
 ROWS = [BASELINE, ("float8_e4m3fnuz", "float8_e4m3fnuz", "float16", 1, False),

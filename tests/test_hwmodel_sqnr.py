@@ -9,10 +9,10 @@ from scipy import integrate
 
 from hwmodel.cli import main
 from hwmodel.reference import FIGURE5_BITS
-from hwmodel.sqnr import (DISTRIBUTIONS, PAPER_FORMATS, expected_mse, mse_optimal_scale,
+from hwmodel.accuracy.sqnr import (DISTRIBUTIONS, PAPER_FORMATS, expected_mse, mse_optimal_scale,
                           sample, sqnr_bits, sqnr_table)
-from rtl.formats import fake_quantize, finite_values
-from rtl.scaling import _GroupErrors, choose_scale
+from rtl.numerics.formats import fake_quantize, finite_values
+from rtl.numerics.scaling import _GroupErrors, choose_scale
 
 TOLERANCE_BITS = 0.15  # the bound; Figure 5 was read from the drawing to about ±0.05
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from hwmodel.report import pareto_front, write_plots, write_report
-from hwmodel.store import STORE_VERSION, Store
-from hwmodel.sweep import SweepSpec, load_sweep, run_sweep
+from hwmodel.study.report import pareto_front, write_plots, write_report
+from hwmodel.study.store import STORE_VERSION, Store
+from hwmodel.study.run import SweepSpec, load_sweep, run_sweep
 
 TINY = """name = "tiny"
 formats = ["int8_sym"]
@@ -101,16 +101,16 @@ def test_pareto_front():
 def test_dask_local_cluster_records_a_failing_point(tmp_path, monkeypatch):
     """A real LocalCluster (threads, so the failure injected here reaches the worker)."""
     distributed = pytest.importorskip("distributed")
-    import rtl.characterize
+    import rtl.flow.characterize
 
-    real = rtl.characterize.characterize
+    real = rtl.flow.characterize.characterize
 
     def flaky(spec, *args, **kwargs):
         if spec.acc.name == "float16":
             raise RuntimeError("yosys: simulated failure")
         return real(spec, *args, **kwargs)
 
-    monkeypatch.setattr(rtl.characterize, "characterize", flaky)
+    monkeypatch.setattr(rtl.flow.characterize, "characterize", flaky)
     spec = SweepSpec(formats=("int8_sym",), accumulators=("fixed", "float16"), workloads=("squeezenet",),
                      accuracy=("digits",), digits_seeds=1)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster, \

@@ -6,8 +6,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from rtl import arith as A
-from rtl import formats as F
+from rtl.numerics import arith as A
+from rtl.numerics import formats as F
 
 OPERANDS = ["int8_sym", "float8_e4m3fn", "float8_e5m2", "float8_e2m5fnuz", "float8_e3m4fnuz",
             "float4_e2m1fn", "bfloat16", "float16"]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from rtl import cells as C
-from rtl.liberty import LibertyError, parse_boolean, parse_liberty
+from rtl.tech import cells as C
+from rtl.tech.liberty import LibertyError, parse_boolean, parse_liberty
 
 PDK = Path(__file__).resolve().parents[2] / "shared" / "pdk"
 FULL = {"sky130hd_tt": PDK / "sky130hd_tt.lib.gz", "nangate45_typ": PDK / "nangate45_typ.lib.gz"}
@@ -99,7 +99,7 @@ def test_embedded_tables_are_self_consistent(name):
 @needs_pdk
 @pytest.mark.parametrize("name", list(C.EMBEDDED_LIBRARIES))
 def test_embedded_tables_are_current(name):
-    """The shipped table is what `python -m rtl.cells` derives from the full liberty today."""
+    """The shipped table is what `python -m rtl.tech.cells` derives from the full liberty today."""
     derived = C.derive_library(FULL[name], name)
     shipped = C.load_library(name)
     assert json.loads(derived.to_json()) == json.loads(shipped.to_json())

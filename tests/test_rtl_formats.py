@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rtl import formats as F
+from rtl.numerics import formats as F
 
 ML_DTYPES = [n for n, f in F.FORMATS.items() if f.is_float and hasattr(ml_dtypes, n)]
 OURS_ONLY = ["float8_e2m5fnuz", "float8_e3m4fnuz"]

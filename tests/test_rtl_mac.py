@@ -9,10 +9,10 @@ simulators. ``-m slow`` adds exhaustive Amaranth runs for every spec and 10**5-c
 import numpy as np
 import pytest
 
-from rtl import formats as F
-from rtl import verify as V
-from rtl.arith import FixedAccumulator, FloatAccumulator, kulisch_accumulator
-from rtl.spec import MacSpec, parse_accumulator, standard_specs
+from rtl.numerics import formats as F
+from rtl.hdl import verify as V
+from rtl.numerics.arith import FixedAccumulator, FloatAccumulator, kulisch_accumulator
+from rtl.hdl.spec import MacSpec, parse_accumulator, standard_specs
 
 STANDARD = standard_specs()
 SMALL = [s for s in STANDARD if s.a.bits <= 8 and s.b.bits <= 8 and s.lanes == 1]
@@ -123,7 +123,7 @@ def test_reset_clears_accumulator_and_pipeline():
     from amaranth import ClockDomain, Module
     from amaranth.sim import Simulator
 
-    from rtl.mac import Mac
+    from rtl.hdl.mac import Mac
     spec = spec_of("int8_sym", "int8_sym", "fixed", stages=1)
     dut = Mac(spec)
     top = Module()

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from rtl import formats as F
-from rtl import scaling as S
+from rtl.numerics import formats as F
+from rtl.numerics import scaling as S
 
 
 def test_absmax_per_tensor_channel_block():

@@ -6,12 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rtl import characterize as K
-from rtl import synth as Y
-from rtl.energy import make_stream, measure_energy
-from rtl.formats import get_format
-from rtl.gatesim import pack_bits, unpack_bits
-from rtl.spec import MacSpec, parse_accumulator, standard_specs
+from rtl.flow import characterize as K
+from rtl.flow import synth as Y
+from rtl.flow.energy import make_stream, measure_energy
+from rtl.numerics.formats import get_format
+from rtl.flow.gatesim import pack_bits, unpack_bits
+from rtl.hdl.spec import MacSpec, parse_accumulator, standard_specs
 
 PDK = Path(__file__).resolve().parents[2] / "shared" / "pdk"
 needs_pdk = pytest.mark.skipif(not PDK.is_dir(), reason="../shared/pdk is not present")
@@ -181,7 +181,7 @@ def test_area_versus_clock_curve(tmp_path):
 
 
 def test_missing_yosys_is_a_yosys_error(monkeypatch):
-    from rtl.verilog import emit_verilog
+    from rtl.hdl.verilog import emit_verilog
     text = emit_verilog(INT8)
     monkeypatch.setattr(Y.shutil, "which", lambda name: None)
     with pytest.raises(Y.YosysError, match="no native yosys on PATH"):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .trace import Trace, conv_row, gemm_row, vector_row
+from workloads.trace import Trace, conv_row, gemm_row, vector_row
 
 __all__ = ["TransformerConfig", "TRANSFORMERS", "transformer_trace", "mobilenet_v2_trace"]
 

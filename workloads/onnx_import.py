@@ -16,7 +16,7 @@ from pathlib import Path
 
 import networkx as nx
 
-from .trace import Trace, TraceError, conv_row, gemm_row, vector_row
+from workloads.trace import Trace, TraceError, conv_row, gemm_row, vector_row
 
 __all__ = ["trace_from_onnx", "DATA_MOVEMENT", "VECTOR_OPS"]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .trace import Trace, TraceError, conv_row, gemm_row
+from workloads.trace import Trace, TraceError, conv_row, gemm_row
 
 __all__ = ["read_scalesim", "write_scalesim", "is_scalesim_csv"]
 

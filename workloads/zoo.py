@@ -13,10 +13,10 @@ import dataclasses
 from importlib import metadata, resources
 from pathlib import Path
 
-from .builders import TRANSFORMERS, mobilenet_v2_trace, transformer_trace
-from .onnx_import import trace_from_onnx
-from .scalesim import is_scalesim_csv, read_scalesim
-from .trace import Trace, TraceError
+from workloads.builders import TRANSFORMERS, mobilenet_v2_trace, transformer_trace
+from workloads.onnx_import import trace_from_onnx
+from workloads.scalesim import is_scalesim_csv, read_scalesim
+from workloads.trace import Trace, TraceError
 
 __all__ = ["NETWORKS", "BUNDLED", "build_network", "load_trace", "onnx_light_model", "regenerate"]
 
@@ -73,7 +73,7 @@ def load_trace(source: str, *, batch: int | None = None, seq: int | None = None,
 
 def regenerate(directory: Path | None = None) -> list[Path]:
     """Rebuild every bundled trace CSV."""
-    from rtl.atomic import atomic_write_text
+    from rtl.files import atomic_write_text
     directory = directory or Path(__file__).resolve().parent / "data"
     return [atomic_write_text(directory / f"{name}.csv", build_network(name).to_csv()) for name in BUNDLED]
 

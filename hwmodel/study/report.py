@@ -1,0 +1,291 @@
+"""Plots and the markdown report of a sweep: cost against accuracy, beside the whitepaper.
+
+Every figure is written as PNG and SVG with units on its axes. The report's tables put the
+paper's published figures (labelled as the paper's) next to what this run measured, and its
+conclusions are computed from the run's data — they say what the data supports, agreeing with
+the paper or not.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hwmodel.study.plots import plot_sqnr, pyplot, save_figure
+from hwmodel.reference import FIGURE3_GATES, FIGURE3_HEADLINE, WHITEPAPER
+
+__all__ = ["write_results", "write_plots", "write_report", "pareto_front", "accuracy_column"]
+
+TRANSFORMERS = ("bert_base", "minilm_l6", "vit_s16", "vit_b16", "gpt2_small", "gpt2_small_decode")
+STAGE_COLORS = {"mpy": "#4c72b0", "alignadd": "#dd8452", "normacc": "#55a868"}
+
+
+def accuracy_column(points: pd.DataFrame, workload: str) -> str | None:
+    """The accuracy measured closest to ``workload``: MiniLM's mean cosine for transformers, the
+    digits CNN's top-1 for convolutional networks (whichever the sweep measured)."""
+    order = (["minilm_cosine_mean", "digits_mlp_top1", "digits_cnn_top1"] if workload in TRANSFORMERS
+             else ["digits_cnn_top1", "digits_mlp_top1", "minilm_cosine_mean"])
+    for column in order:
+        if column in points and points[column].notna().any():
+            return column
+    return None
+
+
+def pareto_front(cost: np.ndarray, quality: np.ndarray) -> np.ndarray:
+    """Mask of the points no other point beats in both lower cost and higher quality."""
+    cost, quality = np.asarray(cost, float), np.asarray(quality, float)
+    order = np.lexsort((-quality, cost))
+    mask = np.zeros(len(cost), bool)
+    best = -math.inf
+    for i in order:
+        if quality[i] > best:
+            mask[i] = True
+            best = quality[i]
+    return mask
+
+
+def _design(row) -> str:
+    operands = row["a"] if row["a"] == row["b"] else f"W {row['b']} / A {row['a']}"
+    return f"{operands}→{row['acc']}" + (f" ×{row['lanes']}" if row["lanes"] > 1 else "")
+
+
+def _scatter(points, workload, x, y, xlabel, ylabel, title, path_stem, *, log_x=False, front=True):
+    plt = pyplot()
+    data = points[points.workload == workload].dropna(subset=[x, y])
+    fig, ax = plt.subplots(figsize=(8.5, 5.5))
+    families = sorted(set(data.a))
+    cmap = plt.get_cmap("tab10")
+    for i, family in enumerate(families):
+        sub = data[data.a == family]
+        for marker, acc in zip("osD^v", sorted(set(sub.acc))):
+            part = sub[sub.acc == acc]
+            ax.scatter(part[x], part[y], color=cmap(i % 10), marker=marker, s=36, alpha=0.85,
+                       label=f"{family} → {acc}")
+    if front and len(data):
+        mask = pareto_front(data[x].to_numpy(), data[y].to_numpy())
+        edge = data[mask].sort_values(x)
+        ax.step(edge[x], edge[y], where="post", color="black", lw=1.2, label="Pareto front")
+        for _, row in edge.iterrows():
+            ax.annotate(_design(row), (row[x], row[y]), fontsize=6, xytext=(3, -9), textcoords="offset points")
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6, ncol=2, loc="lower right")
+    fig.tight_layout()
+    paths = [save_figure(fig, path_stem.with_suffix(s)) for s in (".png", ".svg")]
+    plt.close(fig)
+    return paths
+
+
+def _label(column: str) -> str:
+    return {"minilm_cosine_mean": "MiniLM-L6 mean cosine to float32 (accuracy)",
+            "digits_cnn_top1": "digits CNN top-1 accuracy (proxy)",
+            "digits_mlp_top1": "digits MLP top-1 accuracy (proxy)"}.get(column, column)
+
+
+def write_plots(result, directory: Path, sqnr_results=None) -> list[Path]:
+    """Every figure of a sweep result into ``directory``."""
+    plt = pyplot()
+    directory = Path(directory)
+    points, macs, written = result.points, result.macs, []
+    for workload in sorted(set(points.workload)) if len(points) else []:
+        column = accuracy_column(points, workload)
+        if column:
+            written += _scatter(points, workload, "area_mm2", column, "accelerator area (mm², PEs + SRAM)",
+                                _label(column), f"{workload}: area versus accuracy",
+                                directory / f"pareto_area_accuracy_{workload}")
+            written += _scatter(points, workload, "energy_uj", column, "energy per inference (µJ)", _label(column),
+                                f"{workload}: energy versus accuracy", directory / f"energy_accuracy_{workload}",
+                                log_x=True)
+        written += _scatter(points, workload, "tops_per_mm2", "tops_per_w", "TOPS/mm²", "TOPS/W",
+                            f"{workload}: efficiency", directory / f"tops_w_vs_tops_mm2_{workload}", front=False)
+        data = points[points.workload == workload].sort_values("energy_uj")
+        fig, ax = plt.subplots(figsize=(max(8, 0.35 * len(data)), 5))
+        bottom = np.zeros(len(data))
+        for part, color in (("mac", "#4c72b0"), ("sram", "#dd8452"), ("dram", "#55a868"), ("leakage", "#c44e52")):
+            values = data[f"energy_{part}_uj"].to_numpy()
+            ax.bar(range(len(data)), values, bottom=bottom, color=color, label=part.upper() if part != "leakage" else "leakage")
+            bottom += values
+        ax.set_xticks(range(len(data)))
+        ax.set_xticklabels([_design(r) for _, r in data.iterrows()], rotation=70, ha="right", fontsize=6)
+        ax.set_ylabel("energy per inference (µJ)")
+        ax.set_title(f"{workload}: energy by component", fontsize=10)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        written += [save_figure(fig, directory / f"energy_breakdown_{workload}{s}") for s in (".png", ".svg")]
+        plt.close(fig)
+    if len(macs):
+        single = macs[macs.lanes == 1].sort_values("area_um2")
+        fig, ax = plt.subplots(figsize=(max(8, 0.4 * len(single)), 5.5))
+        bottom = np.zeros(len(single))
+        for stage, color in STAGE_COLORS.items():
+            values = single[f"{stage}_area_um2"].to_numpy()
+            ax.bar(range(len(single)), values, bottom=bottom, color=color, label=stage)
+            bottom += values
+        ax.set_xticks(range(len(single)))
+        ax.set_xticklabels([f"{r.a}→{r.acc}" for r in single.itertuples()], rotation=70, ha="right", fontsize=7)
+        ax.set_ylabel(f"MAC area by stage (µm², {single.library.iloc[0]})")
+        ax.set_title("Synthesized MAC area per stage (the whitepaper's Figure 3 breakdown)", fontsize=10)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        written += [save_figure(fig, directory / f"mac_stage_area{s}") for s in (".png", ".svg")]
+        plt.close(fig)
+    if sqnr_results:
+        written += plot_sqnr(sqnr_results, [directory / "sqnr.png", directory / "sqnr.svg"])
+    return written
+
+
+def _markdown(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
+    columns = list(frame.columns)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in frame.itertuples(index=False):
+        cells = []
+        for v in row:
+            if isinstance(v, float):
+                cells.append("—" if v != v else format(v, floatfmt))
+            else:
+                cells.append(str(v))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _mac_vs_paper(macs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    single = macs[(macs.lanes == 1) & (macs.a == macs.b)]
+    base = single[(single.a == "int8_sym") & (single.acc == "fixed")]
+    if base.empty:
+        return pd.DataFrame(), []
+    base_area, base_energy = float(base.area_um2.iloc[0]), float(base.energy_pj_per_mac.iloc[0])
+    paper_base = sum(FIGURE3_GATES[("int8_sym", "fixed")])
+    rows = []
+    for r in single.sort_values(["a", "acc"]).itertuples():
+        paper = FIGURE3_GATES.get((r.a, r.acc))
+        rows.append({"MAC (a = b → accumulator)": f"{r.a} → {r.acc}{r.acc_width if r.acc == 'fixed' else ''}",
+                     "area µm²": r.area_um2, "area ratio (ours)": r.area_um2 / base_area,
+                     "area ratio (paper, gates)": sum(paper) / paper_base if paper else float("nan"),
+                     "energy pJ/MAC": r.energy_pj_per_mac, "energy ratio (ours)": r.energy_pj_per_mac / base_energy,
+                     "critical path ns": r.critical_path_ns})
+    table = pd.DataFrame(rows)
+    notes = []
+    for (fmt, acc), paper_ratio in FIGURE3_HEADLINE.items():
+        hit = single[(single.a == fmt) & (single.acc == acc)]
+        if len(hit):
+            ours = float(hit.area_um2.iloc[0]) / base_area
+            notes.append(f"{fmt} with a {acc} accumulator: {ours - 1:+.0%} area versus INT8 with a fixed "
+                         f"accumulator (the paper: {paper_ratio - 1:+.0%}).")
+    in_paper = single[[(a, acc) in FIGURE3_GATES and a != "int8_sym" for a, acc in zip(single.a, single.acc)]]
+    if len(in_paper):
+        ratios = in_paper.area_um2 / base_area
+        paper = [sum(FIGURE3_GATES[(a, acc)]) / paper_base for a, acc in zip(in_paper.a, in_paper.acc)]
+        notes.append(f"Across the paper's {len(in_paper)} FP8 MACs, area is {ratios.min():.2f}× to {ratios.max():.2f}× "
+                     f"INT8's (the paper's gate counts for the same designs: {min(paper):.2f}× to {max(paper):.2f}×).")
+    return table, notes
+
+
+def write_report(result, directory: Path, *, title: str, settings: str, sqnr_results=None,
+                 seconds: float | None = None) -> Path:
+    """``report.md``: tables of ours beside the paper's, and the conclusions the data supports."""
+    from rtl.files import atomic_write_text
+
+    directory = Path(directory)
+    points, macs = result.points, result.macs
+    out = [f"# {title}", "", settings, ""]
+    if seconds is not None:
+        out += [f"Run time: {seconds:.0f} s.", ""]
+    out += ["Reference: " + WHITEPAPER + ". Figures labelled *paper* are the paper's, quoted for "
+            "comparison; everything else was measured by this run.", ""]
+    conclusions = []
+    table, notes = _mac_vs_paper(macs) if len(macs) else (pd.DataFrame(), [])
+    if len(table):
+        out += ["## MAC cost (single MAC, synthesized)", "",
+                "Ratios are to INT8 (`int8_sym`) with an exact fixed-point (Kulisch, 27-bit) accumulator. "
+                "The paper's column is its Figure 3 gate counts (read from the figure, ±2 %).", "",
+                _markdown(table), "", *[f"- {n}" for n in notes], ""]
+        conclusions += notes[:2]
+    if sqnr_results:
+        rows = [{"distribution": r.distribution, "format": r.format, "bits (ours)": r.bits,
+                 "bits (paper Fig. 5)": r.paper_bits if r.paper_bits is not None else float("nan")}
+                for r in sqnr_results if r.paper_bits is not None]
+        out += ["## SQNR theory", "", "Bits of accuracy log2(σ/RMSE), MSE-optimal per-tensor scale, exact "
+                "expectation over each distribution.", "", _markdown(pd.DataFrame(rows), ".2f"), ""]
+        worst = max(abs(r.bits - r.paper_bits) for r in sqnr_results if r.paper_bits is not None)
+        conclusions.append(f"SQNR theory reproduces every cell of the paper's Figure 5 within {worst:.2f} bit.")
+    acc = result.accuracy
+    if len(acc):
+        value_columns = [c for c in acc.columns if c.startswith(("minilm_", "digits_"))]
+        merged = acc.groupby(["weights", "activations", "accumulator"], as_index=False)[value_columns].first() \
+            if value_columns else pd.DataFrame()
+        if len(merged):
+            out += ["## Accuracy with the hardware's arithmetic", "",
+                    "MiniLM-L6: mean/min cosine of sentence embeddings to float32 and nearest-neighbour agreement; "
+                    "digits: top-1 over seeds (mean). Accumulator `fixed` is exact.", "",
+                    _markdown(merged.sort_values(value_columns[0], ascending=False), ".4f"), ""]
+            if "minilm_cosine_mean" in merged:
+                same = merged[merged.weights == merged.activations]
+                e4 = same[same.weights.isin(["float8_e4m3fn", "float8_e4m3fnuz"])].minilm_cosine_mean.max()
+                i8 = same[same.weights == "int8_sym"].minilm_cosine_mean.max()
+                if e4 == e4 and i8 == i8:  # both measured (not NaN)
+                    verdict = "appears" if e4 > i8 else "does not appear"
+                    line = (f"The whitepaper's outlier effect (FP8-E4M3 beating INT8 with per-tensor scales on BERT) "
+                            f"{verdict} on MiniLM-L6: mean cosine {e4:.4f} (E4M3) vs {i8:.4f} (INT8).")
+                    out += [line, ""]
+                    conclusions.append(line)
+                f16 = merged[merged.accumulator == "float16"].set_index("weights")["minilm_cosine_mean"]
+                f32 = merged[merged.accumulator == "float32"].set_index("weights")["minilm_cosine_mean"]
+                common = f16.index.intersection(f32.index)
+                if len(common):
+                    loss = (f32[common] - f16[common]).max()
+                    conclusions.append(f"An FP16 accumulator (rounding every product) costs at most {loss:.4f} mean "
+                                       "cosine on MiniLM against FP32 accumulation in this run.")
+    if len(points):
+        out += ["## Per-inference cost", ""]
+        for workload in sorted(set(points.workload)):
+            data = points[points.workload == workload].copy()
+            data["design"] = [_design(r) for _, r in data.iterrows()]
+            column = accuracy_column(points, workload)
+            keep = ["design", "array", "dataflow", "area_mm2", "energy_uj", "latency_ms", "tops_per_w", "tops_per_mm2"]
+            if column:
+                keep.append(column)
+                front = pareto_front(data.area_mm2.to_numpy(), data[column].to_numpy())
+                data["pareto"] = np.where(front, "yes", "")
+                keep.append("pareto")
+            out += [f"### {workload}", "", _markdown(data.sort_values("energy_uj")[keep]), ""]
+            if column:
+                best = data[front].sort_values("area_mm2")
+                names = ", ".join(best.design)
+                line = f"{workload}: the area-versus-accuracy Pareto front ({_label(column)}) is {names}."
+                out += [line, ""]
+                conclusions.append(line)
+                e5 = data[data.a.str.contains("e5m2")]
+                if len(e5):
+                    conclusions.append(f"{workload}: FP8-E5M2 designs are {'never' if not front[data.a.str.contains('e5m2').to_numpy()].any() else 'sometimes'} "
+                                       "on the Pareto front (the paper: E5M2 is never the best format for inference).")
+    if len(result.failures):
+        out += ["## Failed points", "", _markdown(result.failures), ""]
+    out += ["## Conclusions this data supports", "", *[f"- {c}" for c in conclusions], ""]
+    out += ["## Figures", "", *[f"![{p.stem}]({p.name})" for p in sorted(directory.glob("*.png"))], ""]
+    return atomic_write_text(directory / "report.md", "\n".join(out))
+
+
+def write_results(result, directory: Path, *, title: str, settings: str, sqnr_results=None,
+                  seconds: float | None = None) -> list[Path]:
+    """Everything a sweep leaves in ``directory``: points, MAC and accuracy CSVs (failures and
+    SQNR when there are any), the plots and ``report.md``. Returns the files written."""
+    from rtl.files import atomic_write_text
+
+    directory = Path(directory)
+    tables = {"points": result.points, "macs": result.macs, "accuracy": result.accuracy}
+    if len(result.failures):
+        tables["failures"] = result.failures
+    if sqnr_results:
+        tables["sqnr"] = pd.DataFrame([r.row() for r in sqnr_results])
+    written = [atomic_write_text(directory / f"{name}.csv", table.to_csv(index=False)) for name, table in tables.items()]
+    written += write_plots(result, directory, sqnr_results)
+    written.append(write_report(result, directory, title=title, settings=settings, sqnr_results=sqnr_results,
+                                seconds=seconds))
+    return written

@@ -1,0 +1,175 @@
+"""``characterize(spec, library, stream) -> MacCost``: synthesis, timing and energy, cached.
+
+The cache is content-addressed: the key hashes everything the result depends on — the spec, the
+source of the hardware generator (the Verilog is a pure function of both) and the Amaranth
+version, the Yosys version and script, the cell library, the operand stream and the clock — so
+nothing is recomputed when nothing changed, and any change misses. Entries are written
+atomically; an unreadable or inconsistent entry is reported with a warning and recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from rtl.flow.energy import make_stream, measure_energy
+from rtl.hdl.spec import MacSpec
+from rtl.flow.synth import critical_path_ns, synthesis_script, synthesize, technology, whitepaper_stages, yosys_version
+from rtl.files import atomic_write_text
+from rtl.hdl.verilog import emit_verilog
+
+__all__ = ["MacCost", "characterize", "characterize_many", "DEFAULT_CACHE", "cache_key"]
+
+DEFAULT_CACHE = Path.home() / ".cache" / "hwmodel" / "mac"
+COST_MODEL_VERSION = 1
+_GENERATOR_SOURCES = ("numerics/formats.py", "numerics/arith.py", "hdl/spec.py", "hdl/stages.py", "hdl/mac.py",
+                      "hdl/verilog.py", "flow/synth.py", "flow/gatesim.py", "flow/energy.py", "tech/cells.py")
+
+
+@dataclass(frozen=True)
+class MacCost:
+    """The measured cost of one MAC design on one library for one operand stream."""
+
+    spec: dict
+    library: str
+    area_um2: float
+    nand2_equivalent: float
+    stage_area_um2: dict
+    whitepaper_stage_area_um2: dict
+    module_area_um2: dict
+    cells_by_type: dict
+    sequential_area_um2: float
+    critical_path_ns: float
+    clock_ns: float
+    energy_pj_per_mac: float
+    energy_breakdown_pj_per_mac: dict
+    leakage_nw: float
+    stream: str
+    provenance: dict = field(default_factory=dict)
+    area_vs_delay: tuple = ()
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "MacCost":
+        data = json.loads(text)
+        data["area_vs_delay"] = tuple(tuple(p) for p in data.get("area_vs_delay", ()))
+        return cls(**data)
+
+
+def _generator_digest() -> str:
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for name in _GENERATOR_SOURCES:
+        digest.update((root / name).read_bytes())
+    return digest.hexdigest()
+
+
+def cache_key(spec: MacSpec, library: str, stream_key: str, clock_ns: float | None, tool: str,
+              delay_targets_ns: tuple = ()) -> str:
+    tech = technology(str(library))
+    parts = {
+        "model": COST_MODEL_VERSION, "spec": spec.describe(), "generator": _generator_digest(),
+        "amaranth": metadata.version("amaranth"), "yosys": yosys_version(tool),
+        "script": synthesis_script(spec.name, "cells.lib", tech.dont_use), "library": tech.digest,
+        "stream": stream_key, "clock_ns": clock_ns, "delay_targets_ns": list(delay_targets_ns),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _read_cache(path: Path, key: str) -> MacCost | None:
+    if not path.exists():
+        return None
+    try:
+        entry = json.loads(path.read_text())
+        if entry.get("key") != key:
+            raise ValueError("key mismatch")
+        return MacCost.from_json(json.dumps(entry["cost"]))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        warnings.warn(f"corrupted cache entry {path} ({error}); recomputing", RuntimeWarning, stacklevel=3)
+        return None
+
+
+def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uniform", *,
+                 tool: str = "yowasp", clock_ns: float | None = None, macs: int = 1 << 18,
+                 sparsity: float = 0.0, seed: int = 0, a_values=None, b_values=None,
+                 delay_targets_ns: tuple = (), cache_dir: str | os.PathLike | None = DEFAULT_CACHE,
+                 timeout_s: float = 600) -> MacCost:
+    """Synthesize ``spec`` on ``library``, time it, and measure its energy on a named stream.
+
+    ``clock_ns`` (for leakage energy) defaults to the critical path. ``delay_targets_ns`` adds an
+    area-versus-clock curve — (target, area, critical path) from one flattened, delay-driven
+    synthesis per target. ``cache_dir=None`` disables the cache.
+    """
+    library = str(library)
+    stream_obj = None
+    if stream == "tensor":
+        stream_obj = make_stream(spec, stream, macs=macs, sparsity=sparsity, seed=seed,
+                                 a_values=a_values, b_values=b_values)
+        stream_key = stream_obj.key
+    else:
+        stream_key = json.dumps({"kind": stream, "macs": macs, "sparsity": sparsity, "seed": seed})
+    key = cache_key(spec, library, stream_key, clock_ns, tool, tuple(delay_targets_ns))
+    path = Path(cache_dir) / key[:2] / f"{key}.json" if cache_dir is not None else None
+    if path is not None:
+        cached = _read_cache(path, key)
+        if cached is not None:
+            return cached
+    tech = technology(library)
+    verilog_text = emit_verilog(spec)
+    result = synthesize(spec, library, tool=tool, verilog_text=verilog_text, timeout_s=timeout_s)
+    critical = critical_path_ns(result.netlist)
+    clock = clock_ns if clock_ns is not None else critical
+    if stream_obj is None:
+        stream_obj = make_stream(spec, stream, macs=macs, sparsity=sparsity, seed=seed)
+    energy = measure_energy(spec, result.netlist, stream_obj, clock, tech.cells.voltage_v)
+    curve = []
+    for target in delay_targets_ns:
+        point = synthesize(spec, library, tool=tool, verilog_text=verilog_text,
+                           delay_target_ns=target, timeout_s=timeout_s, flatten=True)
+        curve.append((float(target), point.area_um2, critical_path_ns(point.netlist)))
+    stages = result.stage_area_um2
+    cost = MacCost(
+        spec=spec.describe(), library=tech.name, area_um2=result.area_um2,
+        nand2_equivalent=result.nand2_equivalent, stage_area_um2=stages,
+        whitepaper_stage_area_um2=whitepaper_stages(stages), module_area_um2=result.module_area_um2,
+        cells_by_type=result.cells_by_type, sequential_area_um2=result.sequential_area_um2,
+        critical_path_ns=critical, clock_ns=clock, energy_pj_per_mac=energy.energy_pj_per_mac,
+        energy_breakdown_pj_per_mac={"switching": energy.switching_pj_per_mac,
+                                     "internal": energy.internal_pj_per_mac,
+                                     "clock": energy.clock_pj_per_mac,
+                                     "leakage": energy.leakage_pj_per_mac},
+        leakage_nw=result.netlist.leakage_nw, stream=energy.stream,
+        provenance={"yosys": result.tool_version, "amaranth": metadata.version("amaranth"),
+                    "library": tech.cells.provenance.get("library", tech.name),
+                    "library_source": tech.cells.provenance.get("source", library),
+                    "library_sha256": tech.cells.provenance.get("sha256", tech.digest),
+                    "voltage_v": tech.cells.voltage_v,
+                    "verilog_sha256": hashlib.sha256(verilog_text.encode()).hexdigest(),
+                    "stream_macs": energy.macs, "verified_streams": energy.verified_streams,
+                    "cache_key": key},
+        area_vs_delay=tuple(curve))
+    if path is not None:
+        atomic_write_text(path, json.dumps({"key": key, "cost": asdict(cost)}, sort_keys=True))
+    return cost
+
+
+def _characterize_one(args):
+    spec, kwargs = args
+    return characterize(spec, **kwargs)
+
+
+def characterize_many(specs: list[MacSpec], *, processes: int | None = None, **kwargs) -> list[MacCost]:
+    """Characterize many specs in a process pool (each cached as by :func:`characterize`)."""
+    specs = list(specs)
+    if processes == 1 or len(specs) <= 1:
+        return [characterize(s, **kwargs) for s in specs]
+    with ProcessPoolExecutor(max_workers=processes or min(len(specs), os.cpu_count() or 1)) as pool:
+        return list(pool.map(_characterize_one, [(s, kwargs) for s in specs]))

