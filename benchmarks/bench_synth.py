@@ -20,14 +20,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rtl.flow.characterize import characterize  # noqa: E402
 from rtl.flow.energy import make_stream, measure_energy  # noqa: E402
-from rtl.numerics.formats import get_format  # noqa: E402
-from rtl.hdl.spec import MacSpec, parse_accumulator  # noqa: E402
-from rtl.flow.synth import critical_path_ns, synthesize, technology  # noqa: E402
+from rtl.hdl.spec import MacSpec  # noqa: E402
+from rtl.flow.synth import synthesize  # noqa: E402
+from rtl.flow.timing import critical_path_ns  # noqa: E402
+from rtl.tech.technology import technology  # noqa: E402
 from rtl.hdl.verilog import emit_verilog  # noqa: E402
 
 
 def spec_of(a, acc):
-    return MacSpec(get_format(a), get_format(a), parse_accumulator(acc, a, a))
+    return MacSpec.from_names(a, a, acc)
 
 
 def main(argv=None):

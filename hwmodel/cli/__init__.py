@@ -62,15 +62,13 @@ def cmd_formats(args) -> int:
 
 
 def _spec_from_args(args):
-    from rtl.hdl.spec import MacSpec, parse_accumulator
+    from rtl.hdl.spec import MacSpec
 
     missing = [flag for flag, value in (("--a", args.a), ("--b", args.b), ("--acc", args.acc)) if value is None]
     if missing:
         raise ValueError(f"missing {', '.join(missing)}" + (" (or use --standard)" if hasattr(args, "standard") else ""))
-    return MacSpec(F.get_format(args.a), F.get_format(args.b),
-                   parse_accumulator(args.acc, args.a, args.b, flush_to_zero=args.ftz,
-                                     saturate=args.saturate, guard_bits=args.guard_bits),
-                   lanes=args.lanes, stages=args.stages)
+    return MacSpec.from_names(args.a, args.b, args.acc, lanes=args.lanes, stages=args.stages, flush_to_zero=args.ftz,
+                              saturate=args.saturate, guard_bits=args.guard_bits)
 
 
 def _add_spec_arguments(p):

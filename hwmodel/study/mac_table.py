@@ -1,9 +1,10 @@
 """The MAC cost table: van Baalen et al.'s Figure 3 measured on real cells, and more.
 
-Rows: INT8 and the paper's four FP8 formats × {fixed FX+12, float16, float32} accumulators (with
-the paper's gate counts beside ours), plus rows the paper lacks — int4, int16, W4A8, OCP
-float8_e4m3fn / float8_e5m2, FP4, flush-to-zero, and 4- and 16-lane dot products. Every row is
-synthesized on each library and its energy measured on one operand stream.
+Rows: the standard set (:data:`rtl.hdl.spec.STANDARD_DESIGNS`) — INT8 and the paper's four FP8
+formats × {fixed FX+12, float16, float32} accumulators (with the paper's gate counts beside
+ours), plus rows the paper lacks: int4, int16, W4A8, OCP float8_e4m3fn / float8_e5m2, FP4,
+flush-to-zero, float16/bfloat16, and 4- and 16-lane dot products. Every row is synthesized on
+each library and its energy measured on one operand stream.
 """
 
 from __future__ import annotations
@@ -12,71 +13,51 @@ from pathlib import Path
 
 import pandas as pd
 
-from rtl.flow.characterize import DEFAULT_CACHE, characterize_many
-from rtl.numerics.formats import get_format
-from rtl.hdl.spec import MacSpec, parse_accumulator
 from rtl.files import atomic_write_text
+from rtl.flow.characterize import DEFAULT_CACHE, characterize_many
+from rtl.hdl.mac import WHITEPAPER_STAGES
+from rtl.hdl.spec import STANDARD_DESIGNS, Design
 
 from hwmodel.reference import FIGURE3_GATES, FIGURE3_HEADLINE, HOROWITZ_45NM_PJ, WHITEPAPER
 from hwmodel.study.plots import pyplot, save_figure
 
-__all__ = ["mac_table_rows", "build_mac_table", "write_mac_table", "render_mac_table",
-           "sanity_anchors", "RATIO_TOLERANCE"]
+__all__ = ["build_mac_table", "write_mac_table", "render_mac_table", "sanity_anchors", "differs_from_paper",
+           "RATIO_TOLERANCE", "BASELINE"]
 
 RATIO_TOLERANCE = 0.25  # flag rows whose ratio to INT8 differs from the paper's by more than this
-BASELINE = ("int8_sym", "int8_sym", "fixed", 1, False)
+BASELINE = Design("int8_sym", "int8_sym", "fixed")
 
 
-def mac_table_rows() -> list[tuple]:
-    """(a, b, acc, lanes, flush_to_zero) of every row, the paper's 15 first."""
-    rows = []
-    for fmt in ("int8_sym", "float8_e2m5fnuz", "float8_e3m4fnuz", "float8_e4m3fnuz", "float8_e5m2fnuz"):
-        for acc in ("fixed", "float16", "float32"):
-            rows.append((fmt, fmt, acc, 1, False))
-    rows += [("int4_sym", "int4_sym", "fixed", 1, False), ("int16_sym", "int16_sym", "fixed", 1, False),
-             ("int4_sym", "int8_sym", "fixed", 1, False)]
-    for fmt in ("float8_e4m3fn", "float8_e5m2"):
-        for acc in ("fixed", "float16", "float32"):
-            rows.append((fmt, fmt, acc, 1, False))
-    rows += [("float4_e2m1fn", "float4_e2m1fn", "fixed", 1, False),
-             ("float4_e2m1fn", "float4_e2m1fn", "float32", 1, False),
-             ("float8_e4m3fnuz", "float8_e4m3fnuz", "float16", 1, True),
-             ("float8_e4m3fnuz", "float8_e4m3fnuz", "float32", 1, True)]
-    for lanes in (4, 16):
-        rows += [("int8_sym", "int8_sym", "fixed", lanes, False),
-                 ("float8_e4m3fn", "float8_e4m3fn", "float32", lanes, False),
-                 ("float8_e4m3fn", "float8_e4m3fn", "fixed", lanes, False)]
-    return rows
+def differs_from_paper(ours_ratio, paper_ratio, tolerance: float = RATIO_TOLERANCE):
+    """Whether our area ratio to INT8 departs from the paper's by more than ``tolerance``
+    (relative); False where the paper has no such design."""
+    ours, paper = pd.Series(ours_ratio, dtype=float), pd.Series(paper_ratio, dtype=float)
+    return ((ours / paper - 1).abs() > tolerance) & paper.notna()
 
 
-def _spec(row) -> MacSpec:
-    a, b, acc, lanes, ftz = row
-    return MacSpec(get_format(a), get_format(b), parse_accumulator(acc, a, b, flush_to_zero=ftz), lanes)
-
-
-def _label(row, spec: MacSpec) -> str:
-    a, b, acc, lanes, ftz = row
-    operands = a if a == b else f"{a}×{b}"
-    acc_text = f"fixed{spec.acc_width}" if acc == "fixed" else acc
-    return f"{operands} → {acc_text}{' ftz' if ftz else ''}" + (f", {lanes} lanes" if lanes > 1 else "")
+def _label(design: Design, spec) -> str:
+    operands = design.a if design.a == design.b else f"{design.a}×{design.b}"
+    acc_text = f"fixed{spec.acc_width}" if design.acc == "fixed" else design.acc
+    return f"{operands} → {acc_text}{' ftz' if design.flush_to_zero else ''}" + (
+        f", {design.lanes} lanes" if design.lanes > 1 else "")
 
 
 def build_mac_table(libraries=("sky130hd_tt", "nangate45_typ"), *, stream: str = "uniform",
                     processes: int | None = None, cache_dir=DEFAULT_CACHE, tool: str = "yowasp",
                     rows=None) -> pd.DataFrame:
     """Characterize every row on every library; one DataFrame row per design."""
-    rows = list(rows or mac_table_rows())
+    rows = list(rows or STANDARD_DESIGNS)
     if BASELINE not in rows:
         rows.insert(0, BASELINE)
-    specs = [_spec(r) for r in rows]
+    specs = [r.spec() for r in rows]
     table = pd.DataFrame({
         "design": [_label(r, s) for r, s in zip(rows, specs)],
-        "a": [r[0] for r in rows], "b": [r[1] for r in rows], "acc": [s.acc.name for s in specs],
-        "acc_width": [s.acc_width for s in specs], "lanes": [r[3] for r in rows],
+        "a": [r.a for r in rows], "b": [r.b for r in rows], "acc": [s.acc.name for s in specs],
+        "acc_width": [s.acc_width for s in specs], "lanes": [r.lanes for r in rows],
     })
-    paper = [FIGURE3_GATES.get((r[0], r[2])) if r[0] == r[1] and r[3] == 1 and not r[4] else None for r in rows]
-    base_paper = sum(FIGURE3_GATES[("int8_sym", "fixed")])
-    for i, stage in enumerate(("mpy", "alignadd", "normacc")):
+    paper = [FIGURE3_GATES.get((r.a, r.acc)) if r.in_whitepaper else None for r in rows]
+    base_paper = sum(FIGURE3_GATES[(BASELINE.a, BASELINE.acc)])
+    for i, stage in enumerate(WHITEPAPER_STAGES):
         table[f"paper_{stage}_gates"] = [p[i] if p else None for p in paper]
     table["paper_gates"] = [sum(p) if p else None for p in paper]
     table["paper_ratio"] = [sum(p) / base_paper if p else None for p in paper]
@@ -87,7 +68,7 @@ def build_mac_table(libraries=("sky130hd_tt", "nangate45_typ"), *, stream: str =
         table[f"{library}_area_um2"] = [c.area_um2 for c in costs]
         table[f"{library}_nand2eq"] = [c.nand2_equivalent for c in costs]
         nand2 = base.area_um2 / base.nand2_equivalent
-        for stage in ("mpy", "alignadd", "normacc"):
+        for stage in WHITEPAPER_STAGES:
             table[f"{library}_{stage}_nand2eq"] = [c.whitepaper_stage_area_um2[stage] / nand2 for c in costs]
         table[f"{library}_ratio"] = [c.area_um2 / base.area_um2 for c in costs]
         table[f"{library}_energy_pj_per_mac"] = [c.energy_pj_per_mac for c in costs]
@@ -95,7 +76,7 @@ def build_mac_table(libraries=("sky130hd_tt", "nangate45_typ"), *, stream: str =
         table[f"{library}_critical_path_ns"] = [c.critical_path_ns for c in costs]
     first = libraries[0]
     table["ratio_vs_paper"] = table[f"{first}_ratio"] / table["paper_ratio"]
-    table["differs_from_paper"] = (table["ratio_vs_paper"] - 1).abs() > RATIO_TOLERANCE
+    table["differs_from_paper"] = differs_from_paper(table[f"{first}_ratio"], table["paper_ratio"])
     table.attrs["libraries"] = list(libraries)
     table.attrs["stream"] = stream
     return table
@@ -158,7 +139,7 @@ def write_mac_table(table: pd.DataFrame, directory) -> list[Path]:
     x = range(len(rows))
     for offset, source, hatch in ((-0.2, "paper", "//"), (0.2, "ours", "")):
         bottom = [0.0] * len(rows)
-        for stage in ("mpy", "alignadd", "normacc"):
+        for stage in WHITEPAPER_STAGES:
             column = f"paper_{stage}_gates" if source == "paper" else f"{library}_{stage}_nand2eq"
             values = rows[column].astype(float).tolist()
             ax.bar([i + offset for i in x], values, 0.38, bottom=bottom, color=colors[stage],

@@ -189,10 +189,9 @@ def _mac_task(params: dict, cache_dir: str | None, tool: str):
     """Characterize one MAC (runs in a worker process or on a Dask worker)."""
     from rtl.flow.characterize import characterize
     from rtl.numerics.formats import get_format
-    from rtl.hdl.spec import MacSpec, parse_accumulator
+    from rtl.hdl.spec import MacSpec
 
-    spec = MacSpec(get_format(params["a"]), get_format(params["b"]),
-                   parse_accumulator(params["acc"], params["a"], params["b"]), params["lanes"])
+    spec = MacSpec.from_names(params["a"], params["b"], params["acc"], lanes=params["lanes"])
     cost = characterize(spec, params["library"], params["stream"], tool=tool,
                         clock_ns=params["clock_ns"] or None, cache_dir=cache_dir)
     return dataclasses.asdict(cost)

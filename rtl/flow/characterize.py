@@ -9,7 +9,10 @@ atomically; an unreadable or inconsistent entry is reported with a warning and r
 
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
+import importlib.util
 import json
 import os
 import warnings
@@ -20,7 +23,10 @@ from pathlib import Path
 
 from rtl.flow.energy import make_stream, measure_energy
 from rtl.hdl.spec import MacSpec
-from rtl.flow.synth import critical_path_ns, synthesis_script, synthesize, technology, whitepaper_stages, yosys_version
+from rtl.flow.synth import synthesis_script, synthesize, yosys_version
+from rtl.flow.timing import critical_path_ns
+from rtl.hdl.mac import whitepaper_stages
+from rtl.tech.technology import technology
 from rtl.files import atomic_write_text
 from rtl.hdl.verilog import emit_verilog
 
@@ -28,8 +34,6 @@ __all__ = ["MacCost", "characterize", "characterize_many", "DEFAULT_CACHE", "cac
 
 DEFAULT_CACHE = Path.home() / ".cache" / "hwmodel" / "mac"
 COST_MODEL_VERSION = 1
-_GENERATOR_SOURCES = ("numerics/formats.py", "numerics/arith.py", "hdl/spec.py", "hdl/stages.py", "hdl/mac.py",
-                      "hdl/verilog.py", "flow/synth.py", "flow/gatesim.py", "flow/energy.py", "tech/cells.py")
 
 
 @dataclass(frozen=True)
@@ -64,11 +68,51 @@ class MacCost:
         return cls(**data)
 
 
+def dependency_modules(root: str = __name__) -> tuple[str, ...]:
+    """Every ``rtl`` module ``root`` imports, directly or through others, itself included.
+
+    Read from the import statements of the sources (those inside functions too), so the cache
+    key follows the code: a module that starts to matter is hashed the day it is imported.
+    """
+    seen: set[str] = set()
+    todo = [root]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        spec = _find_spec(name)
+        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+            continue
+        package = name if spec.submodule_search_locations else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(Path(spec.origin).read_text(), spec.origin)):
+            found = []
+            if isinstance(node, ast.Import):
+                found = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = importlib.util.resolve_name("." * node.level + (node.module or ""), package) \
+                    if node.level else node.module
+                found = [base] + [f"{base}.{alias.name}" for alias in node.names]
+            for module in found:
+                if module and module.split(".")[0] == "rtl" and _find_spec(module) is not None:
+                    todo.append(module)
+    return tuple(sorted(seen))
+
+
+def _find_spec(name: str):
+    """The module spec of ``name``, or None where it names no module (``rtl.x.function``)."""
+    try:
+        return importlib.util.find_spec(name)
+    except (ImportError, AttributeError, ValueError):
+        return None
+
+
+@functools.cache
 def _generator_digest() -> str:
-    root = Path(__file__).resolve().parent.parent
     digest = hashlib.sha256()
-    for name in _GENERATOR_SOURCES:
-        digest.update((root / name).read_bytes())
+    for name in dependency_modules():
+        origin = importlib.util.find_spec(name).origin
+        digest.update(name.encode() + b"\0" + Path(origin).read_bytes())
     return digest.hexdigest()
 
 

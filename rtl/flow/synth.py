@@ -11,26 +11,23 @@ PATH.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import shutil
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
-from importlib import metadata, resources
+from importlib import metadata
 from pathlib import Path
 
-import numpy as np
-
-from rtl.tech.cells import EMBEDDED_LIBRARIES, CellLibrary, derive_library, load_library, write_minimal_liberty
 from rtl.flow.gatesim import GateNetlist
-from rtl.tech.liberty import read_liberty_text
+from rtl.hdl.mac import STAGES, stage_of
 from rtl.hdl.spec import MacSpec
 from rtl.hdl.verilog import emit_verilog
+from rtl.tech.cells import CellLibrary
+from rtl.tech.technology import technology
 
-__all__ = ["YosysError", "Technology", "technology", "Synthesis", "synthesize", "yosys_version",
-           "synthesis_script", "whitepaper_stages", "critical_path_ns", "TOOLS"]
+__all__ = ["YosysError", "Synthesis", "synthesize", "synthesize_verilog", "yosys_version", "synthesis_script", "TOOLS"]
 
 TOOLS = ("yowasp", "native")
 
@@ -41,37 +38,6 @@ class YosysError(RuntimeError):
     def __init__(self, message: str, log_tail: str = ""):
         super().__init__(message + (f"\n--- yosys log (tail) ---\n{log_tail}" if log_tail else ""))
         self.log_tail = log_tail
-
-
-@dataclass(frozen=True, eq=False)
-class Technology:
-    """A cell library as synthesis and energy need it: cell data, liberty text for Yosys,
-    cells kept out of mapping, and a digest identifying all three."""
-
-    name: str
-    cells: CellLibrary
-    liberty_text: str
-    dont_use: tuple[str, ...]
-    digest: str
-
-
-@functools.lru_cache(maxsize=8)
-def technology(library: str) -> Technology:
-    """An embedded library by name (``sky130hd_tt``, ``nangate45_typ``) or a liberty file path."""
-    if library in EMBEDDED_LIBRARIES:
-        data = resources.files("rtl.tech").joinpath("data", EMBEDDED_LIBRARIES[library]).read_bytes()
-        cells = load_library(library)
-        return Technology(library, cells, write_minimal_liberty(cells), (),
-                          hashlib.sha256(data).hexdigest())
-    path = Path(library)
-    if not path.is_file():
-        raise ValueError(f"library {library!r} is neither an embedded library "
-                         f"({', '.join(EMBEDDED_LIBRARIES)}) nor a readable file")
-    cells = derive_library(path)
-    dont_use = tuple(cells.provenance.get("dont_use", ()))
-    text = read_liberty_text(path)
-    digest = hashlib.sha256(text.encode() + json.dumps(dont_use).encode()).hexdigest()
-    return Technology(path.name, cells, text, dont_use, digest)
 
 
 def _yosys_command(tool: str) -> list[str]:
@@ -156,6 +122,7 @@ class Synthesis:
     module_area_um2: dict       # submodule path → area of its subtree; "" is the top's own cells
     cells_by_type: dict
     nand2_area_um2: float
+    yosys_area_um2: float       # Yosys's own total from `stat -liberty` (an independent sum)
     netlist: GateNetlist = field(repr=False)
 
     @property
@@ -164,33 +131,14 @@ class Synthesis:
 
     @property
     def stage_area_um2(self) -> dict:
-        """Area by stage: mpy, lanesum, alignadd, normacc, and top (registers and glue)."""
-        stages = {"mpy": 0.0, "lanesum": 0.0, "alignadd": 0.0, "normacc": 0.0, "top": 0.0}
+        """Area by stage (:data:`rtl.hdl.mac.STAGES`): the multipliers, the lane sum, alignment
+        and addition, normalize/round/encode, and the top's own registers and glue."""
+        stages = dict.fromkeys(STAGES, 0.0)
         lanes = sum(1 for k in self.module_area_um2 if k.startswith("mpy") and "." not in k)
         for path, area in self.module_area_um2.items():
-            if "." in path:
-                continue
-            stages[_stage_of(path, lanes)] += area
+            if "." not in path:
+                stages[stage_of(path, lanes)] += area
         return stages
-
-
-def _stage_of(path: str, lanes: int) -> str:
-    if path == "":
-        return "top"
-    if path.startswith("mpy"):
-        return "mpy"
-    if path.startswith("tofixed") or path == "lanesum":
-        return "lanesum" if lanes > 1 else "alignadd"
-    if path in ("pnorm", "accdecode", "alignadd"):
-        return "alignadd"
-    return "normacc"
-
-
-def whitepaper_stages(stage_area: dict) -> dict:
-    """Our stages folded onto van Baalen et al.'s mpy / alignadd / normacc (the accumulator
-    register and the lane sum counted where that paper counts them)."""
-    return {"mpy": stage_area["mpy"], "alignadd": stage_area["alignadd"] + stage_area["lanesum"],
-            "normacc": stage_area["normacc"] + stage_area["top"]}
 
 
 def _module_areas(stat: dict, top: str, cells: CellLibrary) -> tuple[dict, dict]:
@@ -223,10 +171,16 @@ def synthesize(spec: MacSpec, library: str = "sky130hd_tt", *, tool: str = "yowa
     ``flatten`` optimizes across the stage boundaries (smaller, and what a delay target needs to
     see whole paths) at the price of the per-stage breakdown.
     """
+    return synthesize_verilog(verilog_text or emit_verilog(spec), spec.name, library, tool=tool,
+                              delay_target_ns=delay_target_ns, timeout_s=timeout_s, flatten=flatten)
+
+
+def synthesize_verilog(verilog_text: str, top: str, library: str = "sky130hd_tt", *, tool: str = "yowasp",
+                       delay_target_ns: float | None = None, timeout_s: float = 600,
+                       flatten: bool = False) -> Synthesis:
+    """Synthesize the module ``top`` of ``verilog_text`` onto ``library``."""
     tech = technology(str(library))
     _check_library(tech.cells)
-    verilog_text = verilog_text or emit_verilog(spec)
-    top = spec.name
     with tempfile.TemporaryDirectory(prefix="hwmodel-yosys-") as tmp:
         work = Path(tmp)
         (work / "dut.v").write_text(verilog_text)
@@ -246,8 +200,17 @@ def synthesize(spec: MacSpec, library: str = "sky130hd_tt", *, tool: str = "yowa
     return Synthesis(top=top, library=tech.name, tool_version=yosys_version(tool), script=tuple(lines),
                      area_um2=total, sequential_area_um2=sequential, module_area_um2=areas,
                      cells_by_type=dict(sorted(by_type.items())),
-                     nand2_area_um2=tech.cells.nand2.area_um2,
+                     nand2_area_um2=tech.cells.nand2.area_um2, yosys_area_um2=_yosys_total_area(stat, top),
                      netlist=GateNetlist(module, tech.cells))
+
+
+def _yosys_total_area(stat: dict, top: str) -> float:
+    """The chip area Yosys itself reports for the top module (its hierarchy summed by Yosys)."""
+    design = stat.get("design", {})
+    if "area" in design:
+        return float(design["area"])
+    module = stat["modules"].get("\\" + top) or stat["modules"].get(top) or {}
+    return float(module.get("area", "nan"))
 
 
 def _check_library(cells: CellLibrary) -> None:
@@ -260,27 +223,3 @@ def _check_library(cells: CellLibrary) -> None:
                (f"!{p}" for p in c.inputs) for c in usable):
         raise ValueError(f"library {cells.name} has no usable inverter cell")
     cells.nand2  # raises when there is no two-input NAND
-
-
-def critical_path_ns(netlist: GateNetlist) -> float:
-    """Longest register-to-register (or port) path with the linear delay model, in ns."""
-    arrival = np.zeros(netlist.net_count)
-    for f in netlist.flops:
-        cell = f["cell"]
-        for pin in cell.outputs:
-            out = f["pins"].get(pin)
-            if out is not None and not isinstance(out, tuple):
-                arrival[out] = cell.delay_ns + cell.delay_ns_per_pf * netlist.load_pf[out]
-    for g in netlist.gates:
-        cell = g["cell"]
-        start = max((arrival[g["pins"][p]] for p in cell.inputs
-                     if p in g["pins"] and not isinstance(g["pins"][p], tuple)), default=0.0)
-        for pin in cell.outputs:
-            out = g["pins"].get(pin)
-            if out is not None and not isinstance(out, tuple):
-                arrival[out] = start + cell.delay_ns + cell.delay_ns_per_pf * netlist.load_pf[out]
-    ends = [arrival[f["pins"][p]] for f in netlist.flops for p in f["cell"].inputs
-            if p != f["cell"].flip_flop["clocked_on"] and p in f["pins"] and not isinstance(f["pins"][p], tuple)]
-    ends += [arrival[netlist._net_index(b)] for d, bits in netlist.ports.values() if d == "output"
-             for b in bits if not isinstance(b, str)]
-    return float(max(ends, default=0.0))

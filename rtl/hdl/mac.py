@@ -6,6 +6,10 @@ Ports (fixed, so users and other tools can drive every emitted module the same w
 On a clock edge with ``en`` = 1 the unit computes ``acc ← (clear ? 0 : acc) ⊕ Σ a_i·b_i``; with
 ``stages`` pipeline registers the update lands ``stages`` edges later (``latency`` = stages + 1
 edges from inputs to ``acc``), ``en`` and ``clear`` travelling with their operands.
+
+The stages' names are defined here once: :data:`STAGES` (how synthesis attributes area),
+:func:`stage_of` (which stage a submodule belongs to) and :func:`whitepaper_stages` (our stages
+folded onto van Baalen et al.'s three).
 """
 
 from __future__ import annotations
@@ -16,24 +20,54 @@ from amaranth.lib.wiring import In, Out
 
 from rtl.numerics.arith import FixedAccumulator
 from rtl.hdl.spec import MacSpec
-from rtl.hdl.stages import (AccumulatorDecode, FixedAdd, FixedWrap, FloatAlignAdd, FloatRound, LaneSum,
-                    Multiply, ProductNormalize, ToFixed, has_specials, lane_fixed_width,
-                    product_exponent_max, product_magnitude_width, signed_width)
+from rtl.hdl.stages import (AccumulatorDecode, FixedAdd, FixedWrap, FloatAlignAdd, FloatRound, LaneSum, Multiply,
+                            ProductNormalize, ToFixed, has_specials, lane_fixed_width, product_exponent_max,
+                            product_magnitude_width, signed_width)
 
-__all__ = ["Mac", "STAGE_NAMES"]
+__all__ = ["Mac", "STAGES", "WHITEPAPER_STAGES", "stage_of", "whitepaper_stages"]
 
-STAGE_NAMES = ("mpy", "lanesum", "alignadd", "normacc")
-"""Area attribution: submodule name prefixes and the stage each belongs to."""
+STAGES = ("mpy", "lanesum", "alignadd", "normacc", "top")
+"""Area attribution: the multipliers, the exact lane sum, alignment and addition, normalize /
+round / encode, and the top module's own cells (the registers and glue)."""
+
+WHITEPAPER_STAGES = ("mpy", "alignadd", "normacc")
+"""van Baalen et al.'s Figure 3 stages."""
 
 
-def _register(m: Module, values: dict[str, object], prefix: str = "") -> dict[str, Signal]:
-    """A pipeline stage: one register per value, clocked every cycle (reset with the domain)."""
-    registered = {}
-    for name, value in values.items():
-        reg = Signal(Value.cast(value).shape(), name=f"pipe_{prefix}{name}")
-        m.d.sync += reg.eq(value)
-        registered[name] = reg
-    return registered
+def stage_of(path: str, lanes: int) -> str:
+    """The stage a submodule (by its hierarchical path below the top, "" for the top) belongs to."""
+    top = path.split(".")[0]
+    if top == "":
+        return "top"
+    if top.startswith("mpy"):
+        return "mpy"
+    if top.startswith("tofixed") or top == "lanesum":
+        return "lanesum" if lanes > 1 else "alignadd"
+    if top in ("pnorm", "accdecode", "alignadd"):
+        return "alignadd"
+    if top == "normacc":
+        return "normacc"
+    raise ValueError(f"submodule {path!r} belongs to no stage of {STAGES}")
+
+
+def whitepaper_stages(stage_area: dict) -> dict:
+    """Our stages folded onto the whitepaper's mpy / alignadd / normacc (the accumulator
+    register and the lane sum counted where that paper counts them)."""
+    return {"mpy": stage_area["mpy"], "alignadd": stage_area["alignadd"] + stage_area["lanesum"],
+            "normacc": stage_area["normacc"] + stage_area["top"]}
+
+
+def _register(m: Module, value, name: str):
+    """A pipeline register for one value or one interface (clocked every cycle, reset with the
+    domain); returns the registered copy."""
+    if isinstance(value, wiring.PureInterface) or hasattr(value, "signature"):
+        copy = value.signature.create(path=(f"pipe_{name}",))
+        for member in value.signature.members:
+            m.d.sync += getattr(copy, member).eq(getattr(value, member))
+        return copy
+    reg = Signal(Value.cast(value).shape(), name=f"pipe_{name}")
+    m.d.sync += reg.eq(value)
+    return reg
 
 
 class Mac(wiring.Component):
@@ -41,8 +75,8 @@ class Mac(wiring.Component):
 
     Submodules, named by stage for area attribution: ``mpy{i}`` (decode, significand multiplier,
     exponent adder — one per lane), ``tofixed{i}`` and ``lanesum`` (exact lane sum),
-    ``alignadd`` (normalize the product and the accumulator, align, add) and ``normacc``
-    (normalize, round, encode; the register itself sits in the top module).
+    ``pnorm``, ``accdecode`` and ``alignadd`` (normalize the product and the accumulator, align,
+    add) and ``normacc`` (normalize, round, encode; the register itself sits in the top module).
     """
 
     def __init__(self, spec: MacSpec):
@@ -68,9 +102,12 @@ class Mac(wiring.Component):
         m = Module()
         spec = self._spec
         float_acc = not isinstance(spec.acc, FixedAccumulator)
+        integer = spec.a.kind == spec.b.kind == "int"
+        raw = not integer or (float_acc and spec.lanes == 1)
         lanes = []
         for i in range(spec.lanes):
-            mpy = Multiply(a=spec.a, b=spec.b, magnitude=float_acc and spec.lanes == 1)
+            mpy = Multiply(a=spec.a, b=spec.b, raw=raw, fixed=integer and not (float_acc and spec.lanes == 1),
+                           signed_zero=float_acc)
             m.submodules[f"mpy{i}"] = mpy
             m.d.comb += [mpy.a.eq(self.a[i * spec.a.bits:(i + 1) * spec.a.bits]),
                          mpy.b.eq(self.b[i * spec.b.bits:(i + 1) * spec.b.bits])]
@@ -78,17 +115,10 @@ class Mac(wiring.Component):
                           if mpy.signature.members[name].flow == Out})
         control = {"en": self.en, "clear": self.clear}
         if spec.stages >= 1:
-            control = _register(m, control)
-            lanes = [_register(m, lane, prefix=f"lane{i}_") for i, lane in enumerate(lanes)]
-        specials = has_specials(spec.a, spec.b)
-        flags = {
-            "nan": _any([lane["nan"] for lane in lanes]) if specials else C(0, 1),
-            "pos_inf": _any([lane["inf"] & ~lane["sign"] for lane in lanes]) if specials else C(0, 1),
-            "neg_inf": _any([lane["inf"] & lane["sign"] for lane in lanes]) if specials else C(0, 1),
-            "negative_zero": _all([lane["negative_zero"] for lane in lanes]),
-        }
+            control = {k: _register(m, v, k) for k, v in control.items()}
+            lanes = [{k: _register(m, v, f"lane{i}_{k}") for k, v in lane.items()} for i, lane in enumerate(lanes)]
         if float_acc:
-            self._float_path(m, lanes, flags, control)
+            self._float_path(m, lanes, control)
         else:
             self._fixed_path(m, lanes, control)
         return m
@@ -96,7 +126,6 @@ class Mac(wiring.Component):
     # -- fixed-point accumulator ---------------------------------------------------------------
     def _lane_sum(self, m: Module, lanes) -> Signal:
         spec = self._spec
-        width = lane_fixed_width(spec.a, spec.b)
         values = []
         for i, lane in enumerate(lanes):
             if "fixed" in lane:  # integer × integer: the signed product is already fixed point
@@ -104,14 +133,13 @@ class Mac(wiring.Component):
                 continue
             to_fixed = ToFixed(a=spec.a, b=spec.b)
             m.submodules[f"tofixed{i}"] = to_fixed
-            m.d.comb += [to_fixed.sign.eq(lane["sign"]), to_fixed.mag.eq(lane["mag"]),
-                         to_fixed.exp.eq(lane["exp"])]
-            if "nan" in lane:
-                m.d.comb += to_fixed.special.eq(lane["nan"] | lane["inf"])
+            wiring.connect(m, lane["product"], to_fixed.product)
+            if "specials" in lane:
+                wiring.connect(m, lane["specials"], to_fixed.specials)
             values.append(to_fixed.value)
         if len(values) == 1:
             return values[0]
-        m.submodules.lanesum = tree = LaneSum(lanes=len(values), width=width)
+        m.submodules.lanesum = tree = LaneSum(lanes=len(values), width=lane_fixed_width(spec.a, spec.b))
         m.d.comb += [getattr(tree, f"value{i}").eq(v) for i, v in enumerate(values)]
         return tree.sum
 
@@ -119,12 +147,11 @@ class Mac(wiring.Component):
         spec = self._spec
         total = self._lane_sum(m, lanes)
         if spec.stages >= 2:
-            staged = _register(m, {"sum": total, **control})
-            total, control = staged["sum"], {"en": staged["en"], "clear": staged["clear"]}
+            total = _register(m, total, "sum")
+            control = {k: _register(m, v, f"sum_{k}") for k, v in control.items()}
         width = spec.acc.width
         m.submodules.alignadd = add = FixedAdd(
-            acc_width=width, sum_width=len(total),
-            shift=spec.product_lsb_exponent - spec.acc.lsb_exponent)
+            acc_width=width, sum_width=len(total), shift=spec.product_lsb_exponent - spec.acc.lsb_exponent)
         m.submodules.normacc = wrap = FixedWrap(acc_width=width, total_width=len(add.total),
                                                 saturate=spec.acc.overflow == "saturate")
         m.d.comb += [add.acc.eq(Mux(control["clear"], 0, self.acc.as_signed())),
@@ -133,16 +160,23 @@ class Mac(wiring.Component):
             m.d.sync += self.acc.eq(wrap.next)
 
     # -- floating-point accumulator ------------------------------------------------------------
-    def _float_path(self, m: Module, lanes, flags, control):
+    def _float_path(self, m: Module, lanes, control):
         spec, fmt = self._spec, self._spec.acc.format
         p = fmt.man_bits + 1
+        specials = has_specials(spec.a, spec.b)
+        flags = {
+            "nan": _any([lane["specials"].nan for lane in lanes]) if specials else C(0, 1),
+            "pos_inf": _any([lane["specials"].inf & ~lane["product"].sign for lane in lanes]) if specials else C(0, 1),
+            "neg_inf": _any([lane["specials"].inf & lane["product"].sign for lane in lanes]) if specials else C(0, 1),
+        }
         if spec.lanes == 1:
-            lane = lanes[0]
             width = product_magnitude_width(spec.a, spec.b)
             exp_max = product_exponent_max(spec.a, spec.b)
+            flags["negative_zero"] = lanes[0]["negative_zero"]
         else:
             total = self._lane_sum(m, lanes)
             width, exp_max = len(total), 0
+            flags["negative_zero"] = _all([lane["negative_zero"] for lane in lanes])
         frame = max(width, p) + 4
         lsb = spec.product_lsb_exponent
         low = min(lsb, 1 - fmt.bias - p) - frame - 4
@@ -152,38 +186,34 @@ class Mac(wiring.Component):
             width=width, exp_width=signed_width(0, exp_max) if exp_max else 0,
             offset=lsb + width - 1, top_shape=top_shape, twos_complement=spec.lanes > 1)
         if spec.lanes == 1:
-            m.d.comb += [pnorm.mag.eq(lane["mag"]), pnorm.sign_in.eq(lane["sign"])]
-            if exp_max:
-                m.d.comb += pnorm.exp.eq(lane["exp"])
+            wiring.connect(m, lanes[0]["product"], pnorm.product)
         else:
             m.d.comb += pnorm.value.eq(total)
-        product = {"sign": pnorm.sign, "sig": pnorm.sig, "top": pnorm.top, "zero": pnorm.zero, **flags}
+        product = pnorm.raw
         if spec.stages >= 2:
-            staged = _register(m, {**product, **control})
-            product = {k: staged[k] for k in product}
-            control = {"en": staged["en"], "clear": staged["clear"]}
+            product = _register(m, product, "product")
+            flags = {k: _register(m, v, f"product_{k}") for k, v in flags.items()}
+            control = {k: _register(m, v, f"product_{k}") for k, v in control.items()}
         m.submodules.accdecode = acc = AccumulatorDecode(
             fmt=fmt, flush_to_zero=spec.acc.flush_to_zero, top_shape=top_shape)
         m.d.comb += acc.code.eq(Mux(control["clear"], 0, self.acc))
         m.submodules.alignadd = add = FloatAlignAdd(acc_width=p, product_width=width, top_shape=top_shape)
-        m.d.comb += [add.a_sign.eq(acc.sign), add.a_sig.eq(acc.sig), add.a_top.eq(acc.top),
-                     add.a_zero.eq(acc.zero), add.p_sign.eq(product["sign"]),
-                     add.p_sig.eq(product["sig"]), add.p_top.eq(product["top"]),
-                     add.p_zero.eq(product["zero"])]
+        wiring.connect(m, acc.raw, add.a)
+        wiring.connect(m, product, add.p)
         m.submodules.normacc = rnd = FloatRound(fmt=fmt, frame=add.frame,
                                                 flush_to_zero=spec.acc.flush_to_zero, top_shape=top_shape)
-        acc_negative_zero = acc.zero & acc.sign
+        wiring.connect(m, add.sum, rnd.sum)
+        acc_pos_inf = acc.specials.inf & ~acc.raw.sign
+        acc_neg_inf = acc.specials.inf & acc.raw.sign
         m.d.comb += [
-            rnd.mag.eq(add.mag), rnd.sign.eq(add.sign), rnd.top.eq(add.top),
-            rnd.zero_negative.eq(acc_negative_zero & product["negative_zero"]),
-            rnd.nan.eq(product["nan"] | acc.nan | ((product["pos_inf"] | (acc.inf & ~acc.sign))
-                                                   & (product["neg_inf"] | (acc.inf & acc.sign)))),
-            rnd.pos_inf.eq(product["pos_inf"] | (acc.inf & ~acc.sign)),
-            rnd.neg_inf.eq(product["neg_inf"] | (acc.inf & acc.sign)),
+            rnd.zero_negative.eq(acc.raw.zero & acc.raw.sign & flags["negative_zero"]),
+            rnd.nan.eq(flags["nan"] | acc.specials.nan | ((flags["pos_inf"] | acc_pos_inf)
+                                                         & (flags["neg_inf"] | acc_neg_inf))),
+            rnd.pos_inf.eq(flags["pos_inf"] | acc_pos_inf),
+            rnd.neg_inf.eq(flags["neg_inf"] | acc_neg_inf),
         ]
         with m.If(control["en"]):
             m.d.sync += self.acc.eq(rnd.code)
-
 
 def _any(values):
     out = values[0]

@@ -1,23 +1,41 @@
 """MacSpec: one multiply-accumulate design point (operand formats, accumulator, lanes, stages).
 
 One spec → one Amaranth component → one Verilog module. The accumulator is one of the golden
-model's accumulators (:class:`rtl.numerics.arith.FixedAccumulator`, :class:`rtl.numerics.arith.FloatAccumulator`), so
-the hardware and its golden model share a single definition.
+model's accumulators (:class:`rtl.numerics.arith.FixedAccumulator`,
+:class:`rtl.numerics.arith.FloatAccumulator`), so the hardware and its golden model share a
+single definition. :meth:`MacSpec.from_names` is the one way to build a spec from format and
+accumulator names; :data:`STANDARD_DESIGNS` is the one list of the standard set.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from rtl.numerics.arith import (FixedAccumulator, FloatAccumulator, accumulator_width, product_lsb_exponent,
-                    product_width)
-from rtl.numerics.formats import Format, get_format
+from rtl.errors import FieldError
+from rtl.numerics.arith import (FixedAccumulator, FloatAccumulator, parse_accumulator, product_lsb_exponent,
+                                product_width)
+from rtl.numerics.formats import FORMATS, Format, closest_names, get_format
+from rtl.numerics.scaling import MX_FORMATS
 
-__all__ = ["MacSpec", "parse_accumulator", "LANE_COUNTS", "MAX_STAGES", "standard_specs"]
+__all__ = ["MacSpec", "LANE_COUNTS", "MAX_STAGES", "Design", "STANDARD_DESIGNS", "standard_specs",
+           "operand_format"]
 
 LANE_COUNTS = (1, 2, 4, 8, 16, 32)
 MAX_STAGES = 2  # pipeline cuts before the accumulation loop: after the multipliers, after the lane sum
+
+
+def operand_format(name: str | Format, field: str) -> Format:
+    """The scalar format a MAC operand ``field`` names; an MX block format is named as such."""
+    if isinstance(name, Format):
+        return name
+    if isinstance(name, str) and name in MX_FORMATS:
+        raise FieldError(field, f"{name} is an MX block format (elements with a shared block scale); a scalar "
+                                f"MAC operand takes its element format, e.g. {MX_FORMATS[name].element.name}", name)
+    if isinstance(name, str) and name not in FORMATS:
+        hint = closest_names(name, list(FORMATS) + list(MX_FORMATS))
+        raise FieldError(field, f"unknown format {name!r}" + (f"; closest valid names: {', '.join(hint)}" if hint else ""),
+                         name)
+    return get_format(name)
 
 
 @dataclass(frozen=True)
@@ -41,28 +59,38 @@ class MacSpec:
 
     def __post_init__(self):
         for name in ("a", "b"):
-            fmt = get_format(getattr(self, name))
+            fmt = operand_format(getattr(self, name), name)
             object.__setattr__(self, name, fmt)
             if fmt.is_float and not fmt.subnormals:
-                raise ValueError(f"{name}: {fmt.name} has no zero and cannot be a MAC operand")
+                raise FieldError(name, f"{fmt.name} has no zero and cannot be a MAC operand", fmt.name)
             if fmt.bits > 16:
-                raise ValueError(f"{name}: operands of at most 16 bits are supported, not {fmt.name}")
+                raise FieldError(name, f"operands of at most 16 bits are supported, not {fmt.name}", fmt.name)
         if not isinstance(self.acc, (FixedAccumulator, FloatAccumulator)):
             raise TypeError(f"acc must be a FixedAccumulator or FloatAccumulator, not {self.acc!r}")
-        if not isinstance(self.lanes, int) or self.lanes not in LANE_COUNTS:
-            raise ValueError(f"lanes must be one of {LANE_COUNTS}, not {self.lanes!r}")
-        if not isinstance(self.stages, int) or not 0 <= self.stages <= MAX_STAGES:
-            raise ValueError(f"stages must be an integer in 0..{MAX_STAGES}, not {self.stages!r}")
+        if not isinstance(self.lanes, int) or isinstance(self.lanes, bool) or self.lanes not in LANE_COUNTS:
+            raise FieldError("lanes", f"lanes must be one of {LANE_COUNTS}, not {self.lanes!r}", self.lanes)
+        if not isinstance(self.stages, int) or isinstance(self.stages, bool) or not 0 <= self.stages <= MAX_STAGES:
+            raise FieldError("stages", f"stages must be an integer in 0..{MAX_STAGES}, not {self.stages!r}", self.stages)
         if isinstance(self.acc, FixedAccumulator):
             if self.acc.width is None:
-                raise ValueError("acc: a hardware accumulator needs a finite width")
+                raise FieldError("acc", "a hardware accumulator needs a finite width ('exact' is a golden model only)",
+                                 "exact")
             if self.acc.lsb_exponent > self.product_lsb_exponent:
-                raise ValueError(f"acc: LSB 2**{self.acc.lsb_exponent} is coarser than the product "
-                                 f"LSB 2**{self.product_lsb_exponent}")
+                raise FieldError("acc", f"LSB 2**{self.acc.lsb_exponent} is coarser than the product "
+                                        f"LSB 2**{self.product_lsb_exponent}")
             need = self.product_width + self.product_lsb_exponent - self.acc.lsb_exponent
             if self.acc.width < need:
-                raise ValueError(f"acc: width {self.acc.width} is narrower than one exact "
-                                 f"{self.a.name} × {self.b.name} product ({need} bits)")
+                raise FieldError("acc", f"width {self.acc.width} is narrower than one exact "
+                                        f"{self.a.name} × {self.b.name} product ({need} bits)", self.acc.width)
+
+    @classmethod
+    def from_names(cls, a: str | Format, b: str | Format, acc: str, *, lanes: int = 1, stages: int = 0,
+                   flush_to_zero: bool = False, saturate: bool = False, guard_bits: int = 12) -> "MacSpec":
+        """The spec of an ``a × b`` unit summing into the accumulator spelled ``acc`` (see
+        :func:`rtl.numerics.arith.parse_accumulator`)."""
+        a, b = operand_format(a, "a"), operand_format(b, "b")
+        return cls(a, b, parse_accumulator(acc, a, b, flush_to_zero=flush_to_zero, saturate=saturate,
+                                           guard_bits=guard_bits), lanes, stages)
 
     @property
     def product_width(self) -> int:
@@ -105,65 +133,50 @@ class MacSpec:
                 "product_lsb_exponent": self.product_lsb_exponent}
 
 
-def parse_accumulator(text: str, a: Format | str, b: Format | str, *, flush_to_zero: bool = False,
-                      saturate: bool = False, guard_bits: int = 12):
-    """Accumulator from its command-line spelling.
+@dataclass(frozen=True)
+class Design:
+    """One row of the standard set, by name: ``a × b → acc`` with its options."""
 
-    ``float16`` / ``bfloat16`` / ``float32``: IEEE float; an integer format such as ``int32``: a
-    fixed register of that width whose LSB is the product LSB; ``fixed``: the exact width for
-    2**guard_bits products; ``fixed:WIDTH``: a given width.
-    """
-    a, b = get_format(a), get_format(b)
-    overflow = "saturate" if saturate else "wrap"
-    lsb = product_lsb_exponent(a, b)
-    if text in ("float16", "bfloat16", "float32"):
-        if saturate:
-            raise ValueError(f"--saturate applies to fixed accumulators, not {text}")
-        return FloatAccumulator(get_format(text), flush_to_zero=flush_to_zero)
-    if flush_to_zero:
-        raise ValueError(f"flush-to-zero applies to float accumulators, not {text!r}")
-    if text == "fixed":
-        return FixedAccumulator(accumulator_width(a, b, guard_bits), lsb, overflow)
-    match = re.fullmatch(r"fixed:(-?\d+)", text)
-    if match:
-        width = int(match.group(1))
-        if width < 2:
-            raise ValueError(f"acc: fixed width must be at least 2, not {width}")
-        return FixedAccumulator(width, lsb, overflow)
-    match = re.fullmatch(r"int(\d+)", text)
-    if match:
-        return FixedAccumulator(int(match.group(1)), lsb, overflow)
-    raise ValueError(f"unknown accumulator {text!r}: use float16, bfloat16, float32, intN "
-                     "(e.g. int32), fixed or fixed:WIDTH")
+    a: str
+    b: str
+    acc: str
+    lanes: int = 1
+    flush_to_zero: bool = False
+
+    def spec(self) -> MacSpec:
+        return MacSpec.from_names(self.a, self.b, self.acc, lanes=self.lanes, flush_to_zero=self.flush_to_zero)
+
+    @property
+    def in_whitepaper(self) -> bool:
+        """A single MAC of one of van Baalen et al.'s formats and accumulators (their Figure 3)."""
+        return self.a == self.b and self.lanes == 1 and not self.flush_to_zero and self.a in _PAPER \
+            and self.acc in ("fixed", "float16", "float32")
+
+
+_PAPER = ("int8_sym", "float8_e2m5fnuz", "float8_e3m4fnuz", "float8_e4m3fnuz", "float8_e5m2fnuz")
+
+
+def _standard() -> tuple[Design, ...]:
+    rows = [Design(f, f, acc) for f in _PAPER for acc in ("fixed", "float16", "float32")]  # Figure 3
+    rows += [Design("int4_sym", "int4_sym", "fixed"), Design("int16_sym", "int16_sym", "fixed"),
+             Design("int4_sym", "int8_sym", "fixed")]  # W4A8
+    rows += [Design(f, f, acc) for f in ("float8_e4m3fn", "float8_e5m2") for acc in ("fixed", "float16", "float32")]
+    rows += [Design("float8_e4m3fn", "float8_e5m2", "float32"),
+             Design("float8_e4m3fn", "float8_e4m3fn", "float16", flush_to_zero=True),
+             Design("float8_e4m3fnuz", "float8_e4m3fnuz", "float32", flush_to_zero=True),
+             Design("float4_e2m1fn", "float4_e2m1fn", "fixed"), Design("float4_e2m1fn", "float4_e2m1fn", "float32"),
+             Design("bfloat16", "bfloat16", "float32"), Design("float16", "float16", "float32")]
+    for lanes in (4, 16):  # dot-product units
+        rows += [Design("int8_sym", "int8_sym", "fixed", lanes), Design("float8_e4m3fn", "float8_e4m3fn", "float32", lanes),
+                 Design("float8_e4m3fnuz", "float8_e4m3fnuz", "fixed", lanes)]
+    return tuple(rows)
+
+
+STANDARD_DESIGNS = _standard()
+"""The standard set: every pair the whitepaper studied, plus int4/int16, W4A8, OCP FP8, FP4,
+flush-to-zero, float16/bfloat16 and dot products. The MAC table and ``hwmodel rtl --standard``
+are this list."""
 
 
 def standard_specs() -> list[MacSpec]:
-    """The standard set: every pair the whitepaper studied, plus int4/int16, OCP FP8, FP4 and
-    dot products."""
-    specs: list[MacSpec] = []
-
-    def add(a, b, acc_text, lanes=1, **options):
-        specs.append(MacSpec(get_format(a), get_format(b), parse_accumulator(acc_text, a, b, **options), lanes))
-
-    paper = ["int8_sym", "float8_e2m5fnuz", "float8_e3m4fnuz", "float8_e4m3fnuz", "float8_e5m2fnuz"]
-    for fmt in paper:  # van Baalen et al. Figure 3: FX+12, FP16 and FP32 accumulators
-        for acc in ("fixed", "float16", "float32"):
-            add(fmt, fmt, acc)
-    for fmt in ("int4_sym", "int16_sym"):
-        add(fmt, fmt, "fixed")
-    add("int4_sym", "int8_sym", "fixed")  # W4A8
-    for fmt in ("float8_e4m3fn", "float8_e5m2"):  # OCP FP8
-        for acc in ("fixed", "float16", "float32"):
-            add(fmt, fmt, acc)
-    add("float8_e4m3fn", "float8_e5m2", "float32")
-    add("float8_e4m3fn", "float8_e4m3fn", "float16", flush_to_zero=True)
-    add("float8_e4m3fnuz", "float8_e4m3fnuz", "float32", flush_to_zero=True)
-    add("float4_e2m1fn", "float4_e2m1fn", "fixed")
-    add("float4_e2m1fn", "float4_e2m1fn", "float32")
-    add("bfloat16", "bfloat16", "float32")
-    add("float16", "float16", "float32")
-    for lanes in (4, 16):  # dot-product units
-        add("int8_sym", "int8_sym", "fixed", lanes)
-        add("float8_e4m3fn", "float8_e4m3fn", "float32", lanes)
-        add("float8_e4m3fnuz", "float8_e4m3fnuz", "fixed", lanes)
-    return specs
+    return [d.spec() for d in STANDARD_DESIGNS]

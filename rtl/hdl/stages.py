@@ -5,19 +5,43 @@ lane sum (:class:`ToFixed`, :class:`LaneSum`) → alignment and addition (:class
 :class:`ProductNormalize` + :class:`AccumulatorDecode` + :class:`FloatAlignAdd`) → normalize /
 round / encode (:class:`FixedWrap`, :class:`FloatRound`). Widths are derived from the formats, so
 every intermediate value is exact until the single rounding in :class:`FloatRound`.
+
+Values travel between stages as one bundle, :class:`RawFloat` (sign, significand, exponent,
+zero — berkeley-hardfloat's raw float), with the NaN / Inf classes of an operand as a second
+bundle, :class:`Specials`; stages are joined with ``wiring.connect``. A bundle (or port) exists
+only where the formats need it, so no logic is left without a reader.
 """
 
 from __future__ import annotations
 
-from amaranth import C, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth import C, Cat, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from rtl.numerics.arith import product_width
 from rtl.numerics.formats import Format, get_format
 
-__all__ = ["Decode", "Multiply", "has_specials", "ToFixed", "LaneSum", "FixedAdd", "FixedWrap", "ProductNormalize",
-           "AccumulatorDecode", "FloatAlignAdd", "FloatRound", "leading_zeros", "signed_width",
-           "significand_width", "product_magnitude_width", "product_exponent_max", "lane_fixed_width"]
+__all__ = ["RawFloat", "Specials", "Decode", "Multiply", "has_specials", "ToFixed", "LaneSum", "FixedAdd",
+           "FixedWrap", "ProductNormalize", "AccumulatorDecode", "FloatAlignAdd", "FloatRound", "leading_zeros",
+           "signed_width", "significand_width", "product_magnitude_width", "product_exponent_max",
+           "lane_fixed_width"]
+
+
+# ----- parameter checks ---------------------------------------------------------------------
+def _positive(name: str, value) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise TypeError(f"{name} must be a positive integer, not {value!r}")
+    return value
+
+
+def _shape(name: str, value) -> Shape:
+    try:
+        shape = Shape.cast(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a shape (a width or signed(width)), not {value!r}") from None
+    if shape.width < 1:
+        raise TypeError(f"{name} must be at least one bit wide, not {value!r}")
+    return shape
 
 
 # ----- widths -----------------------------------------------------------------------------
@@ -49,7 +73,6 @@ def product_exponent_max(a: Format, b: Format) -> int:
 
 def lane_fixed_width(a: Format, b: Format) -> int:
     """Two's-complement width of one product in LSB units (the Kulisch frame of one lane)."""
-    from rtl.numerics.arith import product_width
     width = product_width(a, b)
     if a.kind == b.kind == "int":  # a signed multiplier's natural width also covers −2**(n−1)
         width = max(width, a.bits + b.bits + int(not (a.signed and b.signed)))
@@ -79,17 +102,71 @@ def _uint(width: int):
     return unsigned(max(width, 1))
 
 
+# ----- the bundles ------------------------------------------------------------------------
+class RawFloat(wiring.Signature):
+    """One value between stages: ``sign``, significand ``sig``, exponent ``exp`` and ``zero``
+    (left out with ``zero=False`` where the consumer tells zero from the significand itself).
+
+    What ``exp`` counts is the producer's frame, stated by each stage: an operand's exponent in
+    LSB units (:class:`Decode`, :class:`Multiply`), or the exponent of the significand's top
+    bit once normalized (:class:`ProductNormalize`, :class:`AccumulatorDecode`,
+    :class:`FloatAlignAdd`).
+    """
+
+    def __init__(self, *, sig_width: int, exp_shape, zero: bool = True):
+        self._sig_width = _positive("sig_width", sig_width)
+        self._exp_shape = _shape("exp_shape", exp_shape)
+        self._zero = bool(zero)
+        members = {"sign": Out(1), "sig": Out(self._sig_width), "exp": Out(self._exp_shape)}
+        super().__init__(members | ({"zero": Out(1)} if zero else {}))
+
+    @property
+    def sig_width(self) -> int:
+        return self._sig_width
+
+    @property
+    def exp_shape(self) -> Shape:
+        return self._exp_shape
+
+    def __eq__(self, other):
+        return isinstance(other, RawFloat) and (self._sig_width, self._exp_shape, self._zero) == (
+            other._sig_width, other._exp_shape, other._zero)
+
+    def __repr__(self):
+        return f"RawFloat(sig_width={self._sig_width}, exp_shape={self._exp_shape!r}, zero={self._zero})"
+
+
+class Specials(wiring.Signature):
+    """The NaN and Inf classes of an operand or product (absent where no format has them)."""
+
+    def __init__(self):
+        super().__init__({"nan": Out(1), "inf": Out(1)})
+
+    def __eq__(self, other):
+        return isinstance(other, Specials)
+
+    def __repr__(self):
+        return "Specials()"
+
+
+def has_specials(a: Format, b: Format) -> bool:
+    """Whether a product of the pair can be NaN or Inf."""
+    return a.has_nan or a.has_inf or b.has_nan or b.has_inf
+
+
 # ----- decode and multiply ----------------------------------------------------------------
 class Decode(wiring.Component):
-    """Operand decode: sign, exponent in LSB units (``max(field, 1) − 1``), significand with its
-    hidden bit (an integer's magnitude), and the zero / NaN / Inf classes of the format."""
+    """Operand decode: ``raw`` holds the sign, the exponent in LSB units (``max(field, 1) −
+    1``), the significand with its hidden bit (an integer's magnitude) and zero; ``specials``
+    the NaN / Inf classes, for formats that have them."""
 
     def __init__(self, *, fmt: Format | str):
         self._fmt = get_format(fmt)
-        super().__init__({
-            "code": In(self._fmt.bits), "sign": Out(1), "exp": Out(_exp_width(self._fmt)),
-            "sig": Out(significand_width(self._fmt)), "zero": Out(1), "nan": Out(1), "inf": Out(1),
-        })
+        ports = {"code": In(self._fmt.bits),
+                 "raw": Out(RawFloat(sig_width=significand_width(self._fmt), exp_shape=_exp_width(self._fmt)))}
+        if self._fmt.has_nan or self._fmt.has_inf:
+            ports["specials"] = Out(Specials())
+        super().__init__(ports)
 
     @property
     def fmt(self) -> Format:
@@ -97,12 +174,11 @@ class Decode(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        f, code = self._fmt, self.code
+        f, code, raw = self._fmt, self.code, self.raw
         if f.kind == "int":
             negative = code[-1] if f.signed else C(0, 1)
             value = code.as_signed() if f.signed else code
-            m.d.comb += [self.sign.eq(negative), self.sig.eq(Mux(negative, -value, value)),
-                         self.zero.eq(code == 0)]
+            m.d.comb += [raw.sign.eq(negative), raw.sig.eq(Mux(negative, -value, value)), raw.zero.eq(code == 0)]
             return m
         man, field = code[:f.man_bits], code[f.man_bits:f.man_bits + f.exp_bits]
         top = (1 << f.exp_bits) - 1
@@ -115,43 +191,46 @@ class Decode(wiring.Component):
         else:
             nan, inf = C(0, 1), C(0, 1)
         m.d.comb += [
-            self.sign.eq(code[-1] if f.signed else 0),
-            self.exp.eq(Mux(field == 0, 0, field - 1)),
-            self.sig.eq(Cat(man, field != 0)),
-            self.zero.eq((field == 0) & (man == 0) & ~nan),
-            self.nan.eq(nan), self.inf.eq(inf),
+            raw.sign.eq(code[-1] if f.signed else 0),
+            raw.exp.eq(Mux(field == 0, 0, field - 1)),
+            raw.sig.eq(Cat(man, field != 0)),
+            raw.zero.eq((field == 0) & (man == 0) & ~nan),
         ]
+        if "specials" in self.signature.members:
+            m.d.comb += [self.specials.nan.eq(nan), self.specials.inf.eq(inf)]
         return m
-
-
-def has_specials(a: Format, b: Format) -> bool:
-    """Whether a product of the pair can be NaN or Inf."""
-    return a.has_nan or a.has_inf or b.has_nan or b.has_inf
 
 
 class Multiply(wiring.Component):
     """One exact product: significand multiplier, exponent adder and special-value logic.
 
-    ``value = ±mag · 2**(exp + product LSB)``. Integer × integer instead gives the
-    two's-complement product ``fixed`` straight from a signed multiplier (the cheapest integer
-    datapath), plus its magnitude when ``magnitude`` is set (for a float accumulator). Ports exist
-    only where the pair needs them, so no logic is left without a reader.
+    ``product`` (with ``raw``): ``value = ±sig · 2**(exp + product LSB)``, plus ``specials``
+    where the pair has NaN or Inf. Integer × integer can instead (or also) give ``fixed``, the
+    two's-complement product straight from a signed multiplier (the cheapest integer datapath).
+    ``negative_zero`` (with ``signed_zero``, for float accumulators): the product is a zero
+    whose sign is negative.
     """
 
-    def __init__(self, *, a: Format | str, b: Format | str, magnitude: bool = True):
+    def __init__(self, *, a: Format | str, b: Format | str, raw: bool = True, fixed: bool = False,
+                 signed_zero: bool = False):
         self._a, self._b = get_format(a), get_format(b)
         self._int = self._a.kind == self._b.kind == "int"
-        self._magnitude = magnitude or not self._int
-        ports = {"a": In(self._a.bits), "b": In(self._b.bits), "sign": Out(1), "zero": Out(1),
-                 "negative_zero": Out(1)}
-        if self._int:
+        if fixed and not self._int:
+            raise ValueError(f"a fixed-point product needs integer operands, not {self._a.name} × {self._b.name}")
+        if not (raw or fixed):
+            raise ValueError("a multiplier needs an output: raw, fixed or both")
+        self._raw, self._fixed, self._signed_zero = raw, fixed, signed_zero
+        ports = {"a": In(self._a.bits), "b": In(self._b.bits)}
+        if fixed:
             ports["fixed"] = Out(signed(self._a.bits + self._b.bits + 1))
-        else:
-            ports["exp"] = Out(signed_width(0, product_exponent_max(self._a, self._b)))
-        if self._magnitude:
-            ports["mag"] = Out(product_magnitude_width(self._a, self._b))
-        if has_specials(self._a, self._b):
-            ports |= {"nan": Out(1), "inf": Out(1)}
+        if raw:
+            ports["product"] = Out(RawFloat(
+                sig_width=product_magnitude_width(self._a, self._b),
+                exp_shape=signed_width(0, product_exponent_max(self._a, self._b))))
+            if has_specials(self._a, self._b):
+                ports["specials"] = Out(Specials())
+        if signed_zero:
+            ports["negative_zero"] = Out(1)
         super().__init__(ports)
 
     def elaborate(self, platform):
@@ -159,24 +238,31 @@ class Multiply(wiring.Component):
         if self._int:
             a = self.a.as_signed() if self._a.signed else self.a
             b = self.b.as_signed() if self._b.signed else self.b
-            zero = (self.a == 0) | (self.b == 0)
-            sign = (a < 0) ^ (b < 0)
-            product = Signal(signed(len(self.fixed)))
-            m.d.comb += [product.eq(a * b), self.fixed.eq(product)]
-            if self._magnitude:
-                m.d.comb += self.mag.eq(Mux(product < 0, -product, product))
-            m.d.comb += [self.zero.eq(zero), self.sign.eq(sign), self.negative_zero.eq(zero & sign)]
+            product = Signal(signed(self._a.bits + self._b.bits + 1))
+            m.d.comb += product.eq(a * b)
+            zero, sign = (self.a == 0) | (self.b == 0), (a < 0) ^ (b < 0)
+            if self._fixed:
+                m.d.comb += self.fixed.eq(product)
+            if self._raw:
+                m.d.comb += [self.product.sig.eq(Mux(product < 0, -product, product)),
+                             self.product.zero.eq(zero), self.product.sign.eq(sign), self.product.exp.eq(0)]
+            if self._signed_zero:
+                m.d.comb += self.negative_zero.eq(zero & sign)
             return m
         m.submodules.decode_a = da = Decode(fmt=self._a)
         m.submodules.decode_b = db = Decode(fmt=self._b)
         m.d.comb += [da.code.eq(self.a), db.code.eq(self.b)]
-        nan = da.nan | db.nan | (da.inf & db.zero) | (db.inf & da.zero)
-        zero = (da.zero | db.zero) & ~nan
-        sign = da.sign ^ db.sign
-        if has_specials(self._a, self._b):
-            m.d.comb += [self.nan.eq(nan), self.inf.eq((da.inf | db.inf) & ~nan)]
-        m.d.comb += [self.zero.eq(zero), self.sign.eq(sign), self.negative_zero.eq(zero & sign),
-                     self.mag.eq(da.sig * db.sig), self.exp.eq(da.exp + db.exp)]
+        nan_a, inf_a = (da.specials.nan, da.specials.inf) if "specials" in da.signature.members else (C(0, 1), C(0, 1))
+        nan_b, inf_b = (db.specials.nan, db.specials.inf) if "specials" in db.signature.members else (C(0, 1), C(0, 1))
+        nan = nan_a | nan_b | (inf_a & db.raw.zero) | (inf_b & da.raw.zero)
+        zero = (da.raw.zero | db.raw.zero) & ~nan
+        sign = da.raw.sign ^ db.raw.sign
+        if "specials" in self.signature.members:
+            m.d.comb += [self.specials.nan.eq(nan), self.specials.inf.eq((inf_a | inf_b) & ~nan)]
+        m.d.comb += [self.product.zero.eq(zero), self.product.sign.eq(sign),
+                     self.product.sig.eq(da.raw.sig * db.raw.sig), self.product.exp.eq(da.raw.exp + db.raw.exp)]
+        if self._signed_zero:
+            m.d.comb += self.negative_zero.eq(zero & sign)
         return m
 
 
@@ -186,20 +272,20 @@ class ToFixed(wiring.Component):
 
     def __init__(self, *, a: Format | str, b: Format | str):
         self._a, self._b = get_format(a), get_format(b)
-        ports = {"sign": In(1), "mag": In(product_magnitude_width(self._a, self._b)),
-                 "exp": In(signed_width(0, product_exponent_max(self._a, self._b))),
+        ports = {"product": In(RawFloat(sig_width=product_magnitude_width(self._a, self._b),
+                                        exp_shape=signed_width(0, product_exponent_max(self._a, self._b)))),
                  "value": Out(signed(lane_fixed_width(self._a, self._b)))}
         if has_specials(self._a, self._b):
-            ports["special"] = In(1)
+            ports["specials"] = In(Specials())
         super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
         aligned = Signal(_uint(len(self.value)))
-        m.d.comb += aligned.eq(self.mag << self.exp)
-        value = Mux(self.sign, -aligned, aligned)
-        if has_specials(self._a, self._b):
-            value = Mux(self.special, 0, value)
+        m.d.comb += aligned.eq(self.product.sig << self.product.exp)
+        value = Mux(self.product.sign, -aligned, aligned)
+        if "specials" in self.signature.members:
+            value = Mux(self.specials.nan | self.specials.inf, 0, value)
         m.d.comb += self.value.eq(value)
         return m
 
@@ -208,7 +294,9 @@ class LaneSum(wiring.Component):
     """Exact sum of the lanes' fixed-point products: a balanced adder tree."""
 
     def __init__(self, *, lanes: int, width: int):
-        self._lanes, self._width = lanes, width
+        if _positive("lanes", lanes) < 2:
+            raise ValueError(f"a lane sum needs at least 2 lanes, not {lanes}")
+        self._lanes, self._width = lanes, _positive("width", width)
         self._out = width + (lanes - 1).bit_length()
         super().__init__({f"value{i}": In(signed(width)) for i in range(lanes)}
                          | {"sum": Out(signed(self._out))})
@@ -227,6 +315,9 @@ class FixedAdd(wiring.Component):
     """acc + lane sum (shifted onto the register's LSB), at full width before wrap or clamp."""
 
     def __init__(self, *, acc_width: int, sum_width: int, shift: int):
+        _positive("acc_width", acc_width), _positive("sum_width", sum_width)
+        if not isinstance(shift, int) or shift < 0:
+            raise TypeError(f"shift must be a non-negative integer, not {shift!r}")
         self._shift = shift
         self._full = max(acc_width, sum_width + shift) + 1
         super().__init__({"acc": In(signed(acc_width)), "addend": In(signed(sum_width)),
@@ -242,7 +333,9 @@ class FixedWrap(wiring.Component):
     """Reduce the full-width total to the register: modulo 2**width, or clamped."""
 
     def __init__(self, *, acc_width: int, total_width: int, saturate: bool):
-        self._acc_width, self._saturate = acc_width, saturate
+        self._acc_width, self._saturate = _positive("acc_width", acc_width), bool(saturate)
+        if _positive("total_width", total_width) < acc_width:
+            raise ValueError(f"total_width {total_width} is narrower than the register ({acc_width})")
         super().__init__({"total": In(signed(total_width)), "next": Out(signed(acc_width))})
 
     def elaborate(self, platform):
@@ -257,87 +350,88 @@ class FixedWrap(wiring.Component):
 
 # ----- floating-point path ----------------------------------------------------------------
 class ProductNormalize(wiring.Component):
-    """Normalize the exact product (sign-magnitude with exponent) or lane sum (two's complement):
-    sign, significand with its leading one on top, and the exponent of that one."""
+    """Normalize the exact product (a :class:`RawFloat` from :class:`Multiply`) or a lane sum
+    (two's complement): ``raw`` with the leading one on top of ``sig`` and ``exp`` the exponent
+    of that one."""
 
     def __init__(self, *, width: int, exp_width: int, offset: int, top_shape, twos_complement: bool):
         self._offset = offset  # product LSB exponent + magnitude width − 1
         self._twos = twos_complement
-        ports = {"sig": Out(width), "top": Out(top_shape), "sign": Out(1), "zero": Out(1)}
+        ports = {"raw": Out(RawFloat(sig_width=_positive("width", width), exp_shape=top_shape))}
         if twos_complement:
             ports["value"] = In(signed(width))
         else:
-            ports |= {"mag": In(width), "sign_in": In(1)}
-            if exp_width:
-                ports["exp"] = In(exp_width)
+            ports["product"] = In(RawFloat(sig_width=width, exp_shape=max(exp_width, 1)))
+        self._exp_width = exp_width
         super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
-        magnitude = Signal(len(self.sig))
+        magnitude = Signal(self.raw.signature.sig_width)
         if self._twos:
-            m.d.comb += [self.sign.eq(self.value < 0),
-                         magnitude.eq(Mux(self.value < 0, -self.value, self.value))]
+            m.d.comb += [self.raw.sign.eq(self.value < 0), magnitude.eq(Mux(self.value < 0, -self.value, self.value))]
             exp = 0
         else:
-            m.d.comb += [self.sign.eq(self.sign_in), magnitude.eq(self.mag)]
-            exp = getattr(self, "exp", 0)
+            m.d.comb += [self.raw.sign.eq(self.product.sign), magnitude.eq(self.product.sig)]
+            exp = self.product.exp if self._exp_width else 0
         lz = Signal(range(len(magnitude) + 1))
         m.d.comb += lz.eq(leading_zeros(magnitude))
-        m.d.comb += [self.sig.eq(magnitude << lz), self.top.eq(exp + self._offset - lz),
-                     self.zero.eq(magnitude == 0)]
+        m.d.comb += [self.raw.sig.eq(magnitude << lz), self.raw.exp.eq(exp + self._offset - lz),
+                     self.raw.zero.eq(magnitude == 0)]
         return m
 
 
 class AccumulatorDecode(wiring.Component):
-    """Decode the accumulator register: sign, normalized significand, exponent of its top bit.
+    """Decode the accumulator register into ``raw`` (normalized, ``exp`` of its top bit) and
+    its ``specials``.
 
     Without flush-to-zero a subnormal accumulator is normalized by a leading-zero count; with it
     the register can never hold a subnormal, so exponent field 0 simply means zero.
     """
 
     def __init__(self, *, fmt: Format, flush_to_zero: bool, top_shape):
-        self._fmt, self._ftz = fmt, flush_to_zero
-        super().__init__({"code": In(fmt.bits), "sign": Out(1), "sig": Out(fmt.man_bits + 1),
-                          "top": Out(top_shape), "zero": Out(1), "nan": Out(1), "inf": Out(1)})
+        self._fmt, self._ftz = get_format(fmt), bool(flush_to_zero)
+        if not (self._fmt.is_float and self._fmt.special == "ieee"):
+            raise ValueError(f"an accumulator register holds an IEEE format, not {self._fmt.name}")
+        super().__init__({"code": In(self._fmt.bits),
+                          "raw": Out(RawFloat(sig_width=self._fmt.man_bits + 1, exp_shape=top_shape)),
+                          "specials": Out(Specials())})
 
     def elaborate(self, platform):
         m = Module()
-        f = self._fmt
+        f, raw = self._fmt, self.raw
         man, field = self.code[:f.man_bits], self.code[f.man_bits:f.bits - 1]
         all_ones = (1 << f.exp_bits) - 1
-        m.d.comb += [self.sign.eq(self.code[-1]),
-                     self.nan.eq((field == all_ones) & (man != 0)),
-                     self.inf.eq((field == all_ones) & (man == 0))]
+        m.d.comb += [raw.sign.eq(self.code[-1]),
+                     self.specials.nan.eq((field == all_ones) & (man != 0)),
+                     self.specials.inf.eq((field == all_ones) & (man == 0))]
         if self._ftz:
-            m.d.comb += [self.zero.eq(field == 0), self.sig.eq(Cat(man, C(1, 1))),
-                         self.top.eq(field - f.bias)]
+            m.d.comb += [raw.zero.eq(field == 0), raw.sig.eq(Cat(man, C(1, 1))), raw.exp.eq(field - f.bias)]
             return m
         sig = Cat(man, field != 0)
         lz = Signal(range(f.man_bits + 2))
         m.d.comb += lz.eq(leading_zeros(sig))
-        m.d.comb += [self.zero.eq((field == 0) & (man == 0)), self.sig.eq(sig << lz),
-                     self.top.eq(Mux(field == 0, 1, field) - f.bias - lz)]
+        m.d.comb += [raw.zero.eq((field == 0) & (man == 0)), raw.sig.eq(sig << lz),
+                     raw.exp.eq(Mux(field == 0, 1, field) - f.bias - lz)]
         return m
 
 
 class FloatAlignAdd(wiring.Component):
-    """Align the smaller operand to the larger and add: the exact sum in an F-bit frame.
+    """Align the smaller operand to the larger and add: the exact ``sum`` in an F-bit frame.
 
-    The operand with the higher leading one fills the frame from the top; the other is shifted
-    right, and bits falling out of the frame are OR-ed into its LSB (sticky). With
-    F = max(widths) + 4 the frame keeps guard, round and sticky below any rounding position, so
-    the single rounding that follows is correct.
+    ``a`` (the accumulator) and ``p`` (the product) are normalized :class:`RawFloat` s. The one
+    with the higher leading one fills the frame from the top; the other is shifted right, and
+    bits falling out of the frame are OR-ed into its LSB (sticky). With F = max(widths) + 4 the
+    frame keeps guard, round and sticky below any rounding position, so the single rounding
+    that follows is correct. ``sum.exp`` is the exponent of frame bit F − 1 (bit F is the carry).
     """
 
     def __init__(self, *, acc_width: int, product_width: int, top_shape):
-        self._p, self._w = acc_width, product_width
+        self._p, self._w = _positive("acc_width", acc_width), _positive("product_width", product_width)
         self._frame = max(acc_width, product_width) + 4
-        super().__init__({
-            "a_sign": In(1), "a_sig": In(acc_width), "a_top": In(top_shape), "a_zero": In(1),
-            "p_sign": In(1), "p_sig": In(product_width), "p_top": In(top_shape), "p_zero": In(1),
-            "mag": Out(self._frame + 1), "sign": Out(1), "top": Out(top_shape),
-        })
+        super().__init__({"a": In(RawFloat(sig_width=acc_width, exp_shape=top_shape)),
+                          "p": In(RawFloat(sig_width=product_width, exp_shape=top_shape)),
+                          "sum": Out(RawFloat(sig_width=self._frame + 1, exp_shape=top_shape, zero=False))})
 
     @property
     def frame(self) -> int:
@@ -345,13 +439,13 @@ class FloatAlignAdd(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        frame = self._frame
-        a_frame = Mux(self.a_zero, 0, self.a_sig << (frame - self._p))
-        p_frame = Mux(self.p_zero, 0, self.p_sig << (frame - self._w))
-        diff = Signal(signed(len(self.a_top) + 1))
-        m.d.comb += diff.eq(self.a_top - self.p_top)
+        frame, a, p = self._frame, self.a, self.p
+        a_frame = Mux(a.zero, 0, a.sig << (frame - self._p))
+        p_frame = Mux(p.zero, 0, p.sig << (frame - self._w))
+        diff = Signal(signed(len(a.exp) + 1))
+        m.d.comb += diff.eq(a.exp - p.exp)
         a_large = Signal()
-        m.d.comb += a_large.eq(Mux(self.p_zero, 1, Mux(self.a_zero, 0, diff >= 0)))
+        m.d.comb += a_large.eq(Mux(p.zero, 1, Mux(a.zero, 0, diff >= 0)))
         distance = Signal(range(frame + 1))
         magnitude = Mux(a_large, diff, -diff)
         m.d.comb += distance.eq(Mux(magnitude > frame, frame, magnitude))
@@ -362,16 +456,18 @@ class FloatAlignAdd(wiring.Component):
         m.d.comb += shifted.eq(Cat(C(0, frame), small) >> distance)
         aligned = Signal(frame)
         m.d.comb += aligned.eq(shifted[frame:] | (shifted[:frame] != 0))
-        large_sign = Mux(a_large, self.a_sign, self.p_sign)
-        small_sign = Mux(a_large, self.p_sign, self.a_sign)
-        subtract = self.a_sign ^ self.p_sign
+        large_sign = Mux(a_large, a.sign, p.sign)
+        small_sign = Mux(a_large, p.sign, a.sign)
+        subtract = a.sign ^ p.sign
         difference = Signal(signed(frame + 2))
         m.d.comb += difference.eq(large - aligned)
         negative = difference < 0
+        total = Signal(frame + 1)
         m.d.comb += [
-            self.mag.eq(Mux(subtract, Mux(negative, -difference, difference), large + aligned)),
-            self.sign.eq(Mux(subtract & negative, small_sign, large_sign)),
-            self.top.eq(Mux(a_large, self.a_top, self.p_top)),
+            total.eq(Mux(subtract, Mux(negative, -difference, difference), large + aligned)),
+            self.sum.sig.eq(total),
+            self.sum.sign.eq(Mux(subtract & negative, small_sign, large_sign)),
+            self.sum.exp.eq(Mux(a_large, a.exp, p.exp)),
         ]
         return m
 
@@ -379,17 +475,19 @@ class FloatAlignAdd(wiring.Component):
 class FloatRound(wiring.Component):
     """Normalize, round once to nearest even, and encode — or NaN / ±Inf / a signed zero.
 
-    ``mag · 2**(top − frame + 1)`` is the exact sum (bit ``frame`` is the carry). Results below
-    the normal range are shifted right onto the subnormal grid before rounding; with
-    flush-to-zero that shifter is absent and such results become zeros, except those that round
-    up to the smallest normal.
+    ``sum.sig · 2**(sum.exp − frame + 1)`` is the exact sum (bit ``frame`` is the carry).
+    Results below the normal range are shifted right onto the subnormal grid before rounding;
+    with flush-to-zero that shifter is absent and such results become zeros, except those that
+    round up to the smallest normal.
     """
 
     def __init__(self, *, fmt: Format, frame: int, flush_to_zero: bool, top_shape):
-        self._fmt, self._frame, self._ftz = fmt, frame, flush_to_zero
+        self._fmt, self._frame, self._ftz = get_format(fmt), _positive("frame", frame), bool(flush_to_zero)
+        if not (self._fmt.is_float and self._fmt.special == "ieee"):
+            raise ValueError(f"an accumulator register holds an IEEE format, not {self._fmt.name}")
         super().__init__({
-            "mag": In(frame + 1), "sign": In(1), "top": In(top_shape), "zero_negative": In(1),
-            "nan": In(1), "pos_inf": In(1), "neg_inf": In(1), "code": Out(fmt.bits),
+            "sum": In(RawFloat(sig_width=frame + 1, exp_shape=top_shape, zero=False)), "zero_negative": In(1),
+            "nan": In(1), "pos_inf": In(1), "neg_inf": In(1), "code": Out(self._fmt.bits),
         })
 
     def elaborate(self, platform):
@@ -397,12 +495,13 @@ class FloatRound(wiring.Component):
         f, width = self._fmt, self._frame + 1
         p = f.man_bits + 1
         emin, emax = 1 - f.bias, (1 << f.exp_bits) - 2 - f.bias
+        mag = self.sum.sig
         lz = Signal(range(width + 1))
-        m.d.comb += lz.eq(leading_zeros(self.mag))
-        top = Signal(signed(len(self.top) + 1))
-        m.d.comb += top.eq(self.top + 1 - lz)
+        m.d.comb += lz.eq(leading_zeros(mag))
+        top = Signal(signed(len(self.sum.exp) + 1))
+        m.d.comb += top.eq(self.sum.exp + 1 - lz)
         normalized = Signal(width)
-        m.d.comb += normalized.eq(self.mag << lz)
+        m.d.comb += normalized.eq(mag << lz)
         subnormal = top < emin
         if self._ftz:
             rounded_source, far_sticky = normalized, C(0, 1)
@@ -433,10 +532,10 @@ class FloatRound(wiring.Component):
             m.d.comb += result.eq(inf_code)
         with m.Elif(self.neg_inf):
             m.d.comb += result.eq(inf_code | sign_bit)
-        with m.Elif(self.mag == 0):
+        with m.Elif(mag == 0):
             m.d.comb += result.eq(Mux(self.zero_negative, sign_bit, 0))
         with m.Elif(overflow):
-            m.d.comb += result.eq(Cat(C(inf_code, f.bits - 1), self.sign))
+            m.d.comb += result.eq(Cat(C(inf_code, f.bits - 1), self.sum.sign))
         with m.Else():
             if self._ftz:
                 # only a value that rounds up to the smallest normal survives a flush
@@ -444,6 +543,6 @@ class FloatRound(wiring.Component):
                 body = Mux(subnormal, Mux(to_normal, 1 << f.man_bits, 0), magnitude)
             else:
                 body = magnitude
-            m.d.comb += result.eq(Cat(body[:f.bits - 1], self.sign))
+            m.d.comb += result.eq(Cat(body[:f.bits - 1], self.sum.sign))
         m.d.comb += self.code.eq(result)
         return m

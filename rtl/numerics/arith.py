@@ -19,17 +19,25 @@ arrays) where they do not, so every result is exact.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
+from rtl.errors import FieldError
 from rtl.numerics.formats import Format, _fields, decode, decode_parts, get_format
 
 __all__ = [
     "Products", "FixedAccumulator", "FloatAccumulator", "exact_products", "product_width",
     "product_lsb_exponent", "accumulator_width", "kulisch_accumulator", "zeros", "accumulate",
-    "mac", "steps", "round_exact", "to_float",
+    "mac", "steps", "round_exact", "to_float", "parse_accumulator", "FLOAT_ACCUMULATORS",
+    "ACCUMULATOR_SPELLINGS", "MAX_GUARD_BITS",
 ]
+
+FLOAT_ACCUMULATORS = ("float16", "bfloat16", "float32")
+ACCUMULATOR_SPELLINGS = ("float16", "bfloat16", "float32", "intN (e.g. int32)", "fixed", "fixed:WIDTH", "exact")
+"""How an accumulator is written everywhere (CLI, sweep files, recipes): see :func:`parse_accumulator`."""
+MAX_GUARD_BITS = 64  # 2**64 products: beyond any workload; wider registers are a typing accident
 
 _INT64_BITS = 62  # headroom kept below int64's 63 magnitude bits
 
@@ -55,8 +63,9 @@ def accumulator_width(a: Format | str, b: Format | str, guard_bits: int = 12) ->
 
     INT8 (±127) gives 15 + 12 = 27 bits, OCP float8_e4m3fn 37 + 12 = 49, float8_e5m2 65 + 12 = 77.
     """
-    if not isinstance(guard_bits, int) or guard_bits < 0:
-        raise ValueError(f"guard_bits must be a non-negative integer, not {guard_bits!r}")
+    if not isinstance(guard_bits, int) or isinstance(guard_bits, bool) or not 0 <= guard_bits <= MAX_GUARD_BITS:
+        raise FieldError("guard_bits", f"guard_bits must be an integer in 0..{MAX_GUARD_BITS}, not {guard_bits!r}",
+                         guard_bits)
     return product_width(a, b) + guard_bits
 
 
@@ -175,6 +184,44 @@ def kulisch_accumulator(a: Format | str, b: Format | str, guard_bits: int = 12,
                         overflow: str = "wrap") -> FixedAccumulator:
     """The exact fixed-point accumulator for ``a × b`` products with ``guard_bits`` of headroom."""
     return FixedAccumulator(accumulator_width(a, b, guard_bits), product_lsb_exponent(a, b), overflow)
+
+
+def parse_accumulator(text: str, a: Format | str, b: Format | str, *, flush_to_zero: bool = False,
+                      saturate: bool = False, guard_bits: int = 12) -> "FixedAccumulator | FloatAccumulator":
+    """The accumulator an ``a × b`` MAC sums into, from its one spelling.
+
+    ``float16`` / ``bfloat16`` / ``float32``: an IEEE register (``flush_to_zero`` flushes
+    subnormal results); ``intN``: an N-bit two's-complement register whose LSB is the product
+    LSB; ``fixed``: the exact width for ``2**guard_bits`` products; ``fixed:WIDTH``: a given
+    width; ``exact``: an unbounded Kulisch register (a golden model only — no hardware has it).
+    Fixed registers wrap, or clamp with ``saturate``.
+    """
+    a, b = get_format(a), get_format(b)
+    if not isinstance(text, str):
+        raise FieldError("acc", f"accumulator must be one of {', '.join(ACCUMULATOR_SPELLINGS)}, not {text!r}", text)
+    overflow = "saturate" if saturate else "wrap"
+    lsb = product_lsb_exponent(a, b)
+    if text in FLOAT_ACCUMULATORS:
+        if saturate:
+            raise FieldError("saturate", f"saturate applies to fixed accumulators, not {text}", saturate)
+        return FloatAccumulator(get_format(text), flush_to_zero=flush_to_zero)
+    if flush_to_zero:
+        raise FieldError("flush_to_zero", f"flush-to-zero applies to float accumulators, not {text!r}", flush_to_zero)
+    if text == "exact":
+        return FixedAccumulator(None, lsb, overflow)
+    if text == "fixed":
+        return FixedAccumulator(accumulator_width(a, b, guard_bits), lsb, overflow)
+    match = re.fullmatch(r"(?:fixed:|int)(-?\d+)", text)
+    if match:
+        width = int(match.group(1))
+        need = product_width(a, b)
+        if width < 2:
+            raise FieldError("acc", f"accumulator {text!r}: a register needs at least 2 bits, not {width}", text)
+        if width > need + MAX_GUARD_BITS:
+            raise FieldError("acc", f"accumulator {text!r}: {width} bits is more than an exact {a.name} × {b.name} "
+                                    f"accumulator of 2**{MAX_GUARD_BITS} products needs ({need + MAX_GUARD_BITS})", text)
+        return FixedAccumulator(width, lsb, overflow)
+    raise FieldError("acc", f"unknown accumulator {text!r}: use {', '.join(ACCUMULATOR_SPELLINGS)}", text)
 
 
 def zeros(acc: FixedAccumulator | FloatAccumulator, shape=()) -> np.ndarray:
