@@ -206,6 +206,43 @@ def test_onnx_bad_input(tmp_path):
         load_arrays(tmp_path / "junk.onnx", tmp_path / "cal.npy", tmp_path / "eval.npy")
 
 
+def test_onnx_arrays_must_fit_the_model(tmp_path):
+    """Extra channels were dropped, an empty calibration array accepted, float labels gave top-1 = 0."""
+    net, (x_train, _, x_test, y_test) = train_digits("cnn", 0, epochs=1)
+    export_digits_onnx(net, tmp_path / "m.onnx")
+    good = tmp_path / "eval.npy"
+    np.save(good, x_test[:, None])
+    np.save(tmp_path / "cal.npy", x_train[:16, None])
+    cases = {
+        "wide.npy": (np.repeat(x_test[:, None], 3, axis=1), r"wide.npy: the evaluation array has shape \(\d+, 3, 8, 8\), "
+                     r"but input 'image' of .*m.onnx takes \(\?, 1, 8, 8\) \(axis 1: 3 != 1\)"),
+        "flat.npy": (x_test.reshape(len(x_test), -1), r"takes rank 4"),
+        "empty.npy": (np.zeros((0, 1, 8, 8), np.float32), r"the evaluation array is empty"),
+    }
+    for name, (array, message) in cases.items():
+        np.save(tmp_path / name, array)
+        with pytest.raises(ValueError, match=message):
+            load_arrays(tmp_path / "m.onnx", tmp_path / "cal.npy", tmp_path / name)
+    np.save(tmp_path / "float_labels.npy", y_test.astype(np.float64))
+    with pytest.raises(ValueError, match="float_labels.npy: labels must be integer class indices, not float64"):
+        load_arrays(tmp_path / "m.onnx", tmp_path / "cal.npy", good, tmp_path / "float_labels.npy")
+    np.save(tmp_path / "big_labels.npy", y_test + 10)
+    with pytest.raises(ValueError, match="is not a class of a model with 10 outputs"):
+        OnnxStudy(*load_arrays(tmp_path / "m.onnx", tmp_path / "cal.npy", good, tmp_path / "big_labels.npy"))
+
+
+def test_unknown_accuracy_model_is_named(capsys):
+    assert main(["accuracy", "--model", "foo"]) == 2
+    assert "--model 'foo' is not a model: use minilm, digits or an .onnx file" in capsys.readouterr().err
+
+
+def test_study_sizes_are_named_by_their_flags(capsys):
+    assert main(["accuracy", "--model", "minilm", "--sentences", "0"]) == 2
+    assert "argument --sentences: must be a positive integer, not 0" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="test must be a positive integer"):
+        MinilmStudy(test=0)
+
+
 def test_accuracy_cli(tmp_path, capsys):
     out = tmp_path / "acc.csv"
     assert main(["accuracy", "--model", "digits", "--formats", "int8_sym,float8_e4m3fn", "--acc", "auto,int32",
@@ -223,6 +260,6 @@ def test_accuracy_cli(tmp_path, capsys):
 def test_wide_integer_codes_stay_exact_and_auto_picks_an_exact_accumulator():
     a, b, exact = _integer_operands(5, 32767, 4, 3000, 3)
     np.testing.assert_array_equal(qmatmul(a, b, Numerics("int16_sym", "int16_sym", "int48")), exact)
-    from hwmodel.cli import _auto_accumulator
+    from hwmodel.accuracy.qmatmul import auto_accumulator as _auto_accumulator
     assert [_auto_accumulator(r) for r in ("int8_sym", "int4_sym/int8_sym", "int16_sym", "int8_sym/int16_sym",
                                            "float8_e4m3fn")] == ["int32", "int32", "fixed", "fixed", "float32"]

@@ -92,14 +92,102 @@ def test_rtl_standard_set(tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["--a", "fp8", "--b", "int8", "--acc", "fixed"], "unknown format 'fp8'"),
-    (["--a", "int8", "--b", "int8", "--acc", "fixed", "--lanes", "0"], "lanes must be one of"),
-    (["--a", "int8", "--b", "int8", "--acc", "fixed", "--stages", "-1"], "stages must be an integer in 0..2, not -1"),
+    (["--a", "int8", "--b", "int8", "--acc", "fixed", "--lanes", "0"], "argument --lanes: invalid choice: 0 (choose from 1, 2, 4"),
+    (["--a", "int8", "--b", "int8", "--acc", "fixed", "--stages", "-1"], "argument --stages: invalid choice: -1 (choose from 0, 1, 2)"),
     (["--a", "float8_e5m2", "--b", "float8_e5m2", "--acc", "int32"], "narrower than one exact"),
-    (["--a", "int8", "--b", "int8", "--acc", "fixed:-3"], "fixed width must be at least 2, not -3"),
+    (["--a", "int8", "--b", "int8", "--acc", "fixed:-3"], "--acc fixed:-3: accumulator 'fixed:-3': a register needs at least 2 bits, not -3"),
     (["--a", "int8", "--b", "int8"], "missing --acc"),
-    (["--a", "int8", "--b", "int8", "--acc", "float16", "--saturate"], "--saturate applies to fixed"),
+    (["--a", "int8", "--b", "int8", "--acc", "float16", "--saturate"], "--saturate: saturate applies to fixed accumulators, not float16"),
+    (["--a", "int8", "--b", "int8", "--acc", "int1"], "--acc int1: accumulator 'int1': a register needs at least 2 bits"),
+    (["--a", "int8", "--b", "int8", "--acc", "fixed", "--guard-bits", "100000"], "--guard-bits 100000: guard_bits must be an integer in 0..64"),
+    (["--a", "mxfp8_e4m3", "--b", "int8", "--acc", "fixed"], "--a mxfp8_e4m3: mxfp8_e4m3 is an MX block format"),
 ])
 def test_rtl_bad_input_exits_2(args, message, tmp_path):
     out = run("rtl", *args, "-o", str(tmp_path / "x.v"))
     assert out.returncode == 2 and message in out.stderr, out.stderr
     assert not (tmp_path / "x.v").exists()
+
+
+# ----- help, versions, flags ----------------------------------------------------------------
+def test_version_and_subcommand_usage():
+    out = run("--version")
+    assert out.returncode == 0 and out.stdout.startswith("hwmodel ")
+    out = run("rtl", "--a", "int8", "--b", "int8", "--acc", "fixed", "--frobnicate")
+    assert out.returncode == 2 and "usage: hwmodel rtl" in out.stderr and "unrecognized arguments: --frobnicate" in out.stderr
+
+
+def test_every_flag_says_what_it_does_and_its_default():
+    parser = cli.build_parser()
+    for name, sub in parser._subparsers._group_actions[0].choices.items():
+        stack = [(name, sub)]
+        while stack:
+            label, p = stack.pop()
+            text = p.format_help()
+            for action in p._actions:
+                if action.dest == "help":
+                    continue
+                if hasattr(action, "choices") and isinstance(action.choices, dict) and action.option_strings == []:
+                    stack += [(f"{label} {k}", v) for k, v in action.choices.items()]
+                    continue
+                assert action.help, f"hwmodel {label} {action.option_strings or action.dest}: no help"
+                if action.option_strings and action.default not in (None, False) and action.nargs != 0:
+                    assert f"(default: {action.default})" in " ".join(text.split()), (label, action.dest)
+
+
+def test_sweep_help_lists_the_keys_and_how_resuming_works():
+    text = run("sweep", "--help").stdout
+    from hwmodel.study.spec import KEYS
+    for key in KEYS:
+        assert f"\n  {key}" in text, key
+    assert "Resuming" in text and "Failed points" in text and "exits 1" in text
+
+
+@pytest.mark.parametrize("args,message", [
+    (["trace", "resnet50", "--batch", "0"], "argument --batch: must be a positive integer, not 0"),
+    (["trace", "bert_base", "--seq", "0"], "argument --seq: must be a positive integer, not 0"),
+    (["synth", "--a", "int8", "--b", "int8", "--acc", "fixed", "--macs", "-5"], "argument --macs: must be a positive integer, not -5"),
+    (["synth", "--a", "int8", "--b", "int8", "--acc", "fixed", "--macs", "0"], "argument --macs: must be a positive integer, not 0"),
+    (["mac-table", "--processes", "0"], "argument --processes: must be a positive integer, not 0"),
+    (["compare", "--processes", "0"], "argument --processes: must be a positive integer, not 0"),
+    (["run", "--workload", "resnet50", "--array", "-4x8"], "--array -4x8: array rows and columns must be positive"),
+    (["run", "--workload", "resnet50", "--array", "big"], "--array big: array must look like ROWSxCOLS"),
+    (["trace", "resnet50", "--scalesim", "gemm"], "--scalesim writes a topology file: give -o FILE.csv"),
+    (["synth", "--a", "int8", "--b", "int8", "--acc", "fixed", "--sparsity", "1.5"], "argument --sparsity: must be in [0, 1)"),
+])
+def test_invalid_numbers_are_refused_not_replaced(args, message):
+    out = run(*args)
+    assert out.returncode == 2 and message in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["rtl", "--a", "int8", "--b", "int8", "--acc", "fixed", "-o", "{blocker}/x.v"],
+    ["trace", "squeezenet", "-o", "{blocker}/t.csv"],
+    ["sqnr", "--formats", "int8_sym", "--distributions", "uniform", "--plot", "{blocker}/s.png"],
+    ["accuracy", "--model", "digits", "--seeds", "1", "-o", "{blocker}/a.csv"],
+    ["synth", "--a", "int4_sym", "--b", "int4_sym", "--acc", "fixed", "--cache-dir", "{blocker}/cache"],
+    ["rtl", "--standard", "-o", "{blocker}"],
+])
+def test_unwritable_outputs_fail_first_without_a_traceback(args, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    args = [a.format(blocker=blocker) for a in args]
+    started = __import__("time").perf_counter()
+    out = run(*args)
+    assert out.returncode == 1, out.stderr
+    assert "error: " in out.stderr and "Traceback" not in out.stderr
+    assert "is a file, not a directory" in out.stderr or "cannot write" in out.stderr
+    assert out.stdout == ""  # nothing was computed and printed before the check
+    assert __import__("time").perf_counter() - started < 60
+
+
+def test_an_interrupted_command_exits_130_without_a_traceback(tmp_path):
+    import signal
+    import time
+    proc = subprocess.Popen([sys.executable, "-m", "hwmodel.cli", "synth", "--a", "float16", "--b", "float16",
+                             "--acc", "float32", "--no-cache"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(6)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err

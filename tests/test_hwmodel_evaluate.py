@@ -104,7 +104,10 @@ def test_sram_model_follows_horowitz_points():
 
 
 @pytest.mark.parametrize("kwargs,message", [
-    ({"array_rows": 0}, "array_rows must be a positive integer, not 0"),
+    ({"array_rows": 0}, "array_rows must be at least 1, not 0"),
+    ({"array_rows": True}, "array_rows must be an integer, not True"),
+    ({"ifmap_sram_kb": float("inf")}, "ifmap_sram_kb must be a finite number, not inf"),
+    ({"dram_energy_pj_per_bit": "20"}, "dram_energy_pj_per_bit must be a number, not '20'"),
     ({"dataflow": "wss"}, r"dataflow must be one of .* \(did you mean 'ws'\?\)"),
     ({"dram_bandwidth_bytes_per_cycle": 0}, "dram_bandwidth_bytes_per_cycle must be positive"),
     ({"dram_channels": "two"}, "dram_channels must be one of"),
@@ -128,8 +131,61 @@ def test_toml_config_and_unknown_keys(tmp_path):
         load_accelerator(bad)
     worse = tmp_path / "worse.toml"
     worse.write_text("array = [1,\n")
-    with pytest.raises(ValueError, match="worse.toml: not valid TOML"):
+    with pytest.raises(ValueError, match="worse.toml: malformed TOML"):
         load_accelerator(worse)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("ifmap_sram_kb = inf\n", "ifmap_sram_kb must be a finite number, not inf"),
+    ("ifmap_sram_kb = true\n", "ifmap_sram_kb must be a number, not True"),
+    ('array_rows = "16"\narray_cols = 4\ndataflow = "ws"\n', "array_rows must be an integer, not '16'"),
+    ("array = 16\n", "array must be a string, not 16"),
+    ("[pe]\nname = \"x\"\narea_um2 = 1.0\nenergy_pj_per_mac = 0.5\ndelay_ns = 2.0\narea = 3\n",
+     "unknown key 'pe.area'; did you mean 'pe.area_um2'"),
+])
+def test_toml_values_are_checked(tmp_path, text, message):
+    path = tmp_path / "a.toml"
+    path.write_text(("" if "array" in text else 'array = "8x8"\ndataflow = "ws"\n') + text + ("" if "[pe]" in text else '\n[pe]\nname = "x"\narea_um2 = 1.0\nenergy_pj_per_mac = 0.5\n'
+                                                      'delay_ns = 2.0\n'))
+    with pytest.raises(ValueError, match=message) as info:
+        load_accelerator(path)
+    assert str(path) in str(info.value)
+
+
+def test_a_measured_pe_and_a_pe_table_contradict(tmp_path):
+    path = tmp_path / "a.toml"
+    path.write_text('[pe]\nname = "x"\narea_um2 = 1.0\nenergy_pj_per_mac = 0.5\ndelay_ns = 2.0\n')
+    with pytest.raises(ValueError, match=r"\[pe\] gives a PE cost, but the PE here is the synthesized MAC"):
+        load_accelerator(path, pe=PE)
+
+
+def test_run_flags_override_the_file_and_the_file_the_defaults(tmp_path):
+    """`--config` with array = 16x64 and os was reported as 32×32 ws: CLI defaults won."""
+    config = tmp_path / "accel.toml"
+    config.write_text('array = "16x64"\ndataflow = "os"\n')
+    base = [sys.executable, "-m", "hwmodel.cli", "run", "--workload", "squeezenet", "--library", "nangate45_typ",
+            "--cache-dir", str(tmp_path / "cache"), "--config", str(config), "--json"]
+    from_file = json.loads(subprocess.run(base, capture_output=True, text=True, check=True).stdout)
+    trace = load_trace("squeezenet")
+    want = sum(int(compute_cycles("os", 16, 64, r.gemm_m, r.gemm_n, r.gemm_k, r.gemm_count))
+               for r in trace.mac_layers.itertuples())
+    got = sum(layer["compute_cycles"] for layer in from_file["layers"] if layer["kind"] in ("conv", "depthwise", "linear", "matmul"))
+    assert got == want
+    flagged = json.loads(subprocess.run(base + ["--dataflow", "ws"], capture_output=True, text=True, check=True).stdout)
+    want_ws = sum(int(compute_cycles("ws", 16, 64, r.gemm_m, r.gemm_n, r.gemm_k, r.gemm_count))
+                  for r in trace.mac_layers.itertuples())
+    assert sum(layer["compute_cycles"] for layer in flagged["layers"]
+               if layer["kind"] in ("conv", "depthwise", "linear", "matmul")) == want_ws
+
+
+def test_run_uses_a_pe_table_when_no_mac_is_named(tmp_path):
+    config = tmp_path / "accel.toml"
+    config.write_text('[pe]\nname = "what-if"\narea_um2 = 500.0\nenergy_pj_per_mac = 0.25\ndelay_ns = 2.0\n')
+    out = subprocess.run([sys.executable, "-m", "hwmodel.cli", "run", "--workload", "squeezenet", "--config",
+                          str(config), "--json"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)["summary"]
+    assert summary["energy_mac_uj"] >= summary["macs"] * 0.25e-6
 
 
 def test_run_command(tmp_path):
@@ -143,7 +199,7 @@ def test_run_command(tmp_path):
     summary = json.loads(subprocess.run(base + ["--json"], capture_output=True, text=True).stdout)["summary"]
     assert summary["tops_per_w"] > 0 and summary["area_mm2"] > 0
     bad = subprocess.run(base[:-2] + ["--array", "0x4"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "array sizes must be positive" in bad.stderr
+    assert bad.returncode == 2 and "--array 0x4: array rows and columns must be positive" in bad.stderr
 
 
 USER = sorted(p for p in GOLDEN.glob("*_bw*.csv") if ".access" not in p.name)

@@ -8,20 +8,19 @@ import pytest
 from scipy import integrate
 
 from hwmodel.cli import main
-from hwmodel.reference import FIGURE5_BITS
-from hwmodel.accuracy.sqnr import (DISTRIBUTIONS, PAPER_FORMATS, expected_mse, mse_optimal_scale,
+from hwmodel.accuracy.sqnr import (DISTRIBUTIONS, PAPER_FORMATS, expected_mse, largest_paper_difference, mse_optimal_scale,
                           sample, sqnr_bits, sqnr_table)
 from rtl.numerics.formats import fake_quantize, finite_values
 from rtl.numerics.scaling import _GroupErrors, choose_scale
 
-TOLERANCE_BITS = 0.15  # the bound; Figure 5 was read from the drawing to about ±0.05
+README_BITS = 0.06  # "All 15 cells of the paper's Figure 5 are reproduced within 0.06 bit" (README)
 
 
 @pytest.mark.parametrize("distribution", list(DISTRIBUTIONS))
 def test_figure5_reproduced(distribution):
-    for r in sqnr_table([distribution], PAPER_FORMATS):
-        assert r.paper_bits == FIGURE5_BITS[(distribution, r.format)]
-        assert abs(r.bits - r.paper_bits) <= TOLERANCE_BITS, (distribution, r.format, r.bits, r.paper_bits)
+    results = sqnr_table([distribution], PAPER_FORMATS)
+    assert len([r for r in results if r.paper_bits is not None]) == 5
+    assert largest_paper_difference(results) <= README_BITS, [(r.format, r.bits, r.paper_bits) for r in results]
 
 
 def test_paper_orderings_hold():

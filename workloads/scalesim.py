@@ -18,7 +18,9 @@ from pathlib import Path
 
 from workloads.trace import Trace, TraceError, conv_row, gemm_row
 
-__all__ = ["read_scalesim", "write_scalesim", "is_scalesim_csv"]
+__all__ = ["read_scalesim", "write_scalesim", "is_scalesim_csv", "FORMS"]
+
+FORMS = ("conv", "gemm")
 
 CONV_HEADER = ["Layer name", "IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width",
                "Channels", "Num Filter", "Strides"]
@@ -26,7 +28,7 @@ GEMM_HEADER = ["Layer", "M", "N", "K"]
 
 
 def is_scalesim_csv(text: str) -> bool:
-    header = [h.strip().lower() for h in text.partition("\n")[0].split(",")]
+    header = [h.strip().lower() for h in text.lstrip("\ufeff").partition("\n")[0].split(",")]
     return "ifmap height" in header or header[:4] == ["layer", "m", "n", "k"]
 
 
@@ -34,10 +36,10 @@ def read_scalesim(path: str | Path, text: str | None = None, *, network: str | N
     path = Path(path)
     if text is None:
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8-sig")
         except OSError as error:
             raise TraceError(f"{path}: cannot read ({error.strerror})") from None
-    lines = text.splitlines()
+    lines = text.lstrip("\ufeff").splitlines()
     if not lines:
         raise TraceError(f"{path}: empty file")
     header = [h.strip() for h in lines[0].split(",")]
@@ -107,7 +109,7 @@ def write_scalesim(trace: Trace, form: str = "conv") -> tuple[str, list[str]]:
                 lines.append(f"{name}, {row.gemm_m}, {row.gemm_n}, {row.gemm_k},")
         return "\n".join(lines) + "\n", notes
     if form != "conv":
-        raise ValueError(f"form must be 'conv' or 'gemm', not {form!r}")
+        raise ValueError(f"form must be one of {FORMS}, not {form!r}")
     lines = [", ".join(CONV_HEADER) + ","]
     for row in trace.layers.itertuples():
         if row.kind in ("linear", "matmul"):  # SCALE-Sim's own GEMM-as-conv mapping

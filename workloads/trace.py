@@ -30,6 +30,9 @@ INT_COLUMNS = ["batch", "C", "K", "H", "W", "R", "S", "P", "Q", "stride_h", "str
 COLUMNS = ["name", "kind", "op"] + INT_COLUMNS + ["weight_operand"]
 
 
+MAX_MACS = 2 ** 62  # per layer; every count here stays exact in int64
+
+
 class TraceError(ValueError):
     """A trace (or a file it came from) is malformed; names the file, row and column."""
 
@@ -146,13 +149,15 @@ def validate(frame: pd.DataFrame, source: str = "<trace>") -> pd.DataFrame:
     frame = frame[COLUMNS].copy()
     for column in INT_COLUMNS:
         values = pd.to_numeric(frame[column], errors="coerce")
-        bad = values.isna() | (values < 0) | (values != np.floor(values))
+        bad = values.isna() | (values < 0) | (values != np.floor(values)) | (values.astype(float) > MAX_MACS)
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
             value = frame[column].iloc[row]
             value = value.item() if hasattr(value, "item") else value
-            raise TraceError(f"{source}: row {row + 1} ({frame['name'].iloc[row]}), column {column}: "
-                             f"{value!r} is not a non-negative integer")
+            number = values.iloc[row]
+            reason = ("is beyond what a trace holds (2^62)" if number == number and number > MAX_MACS
+                      else "is not a non-negative integer")
+            raise TraceError(f"{source}: row {row + 1} ({frame['name'].iloc[row]}), column {column}: {value!r} {reason}")
         frame[column] = values.astype(np.int64)
     frame["weight_operand"] = frame["weight_operand"].astype(str).str.lower().isin(["true", "1"])
     bad_kind = ~frame["kind"].isin(KINDS)
@@ -169,10 +174,14 @@ def validate(frame: pd.DataFrame, source: str = "<trace>") -> pd.DataFrame:
             row = int(np.flatnonzero(bad)[0])
             raise TraceError(f"{source}: row {row + 1} ({frame['name'].iloc[row]}), column {column}: "
                              f"a MAC layer needs a positive size, not {frame[column].iloc[row]}")
-    expected = frame["gemm_m"] * frame["gemm_n"] * frame["gemm_k"] * frame["gemm_count"]
-    bad = mac & (expected != frame["macs"]).to_numpy()
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise TraceError(f"{source}: row {row + 1} ({frame['name'].iloc[row]}), column macs: "
-                         f"{frame['macs'].iloc[row]} != gemm_m·gemm_n·gemm_k·gemm_count = {expected.iloc[row]}")
+    # exact products (Python integers): int64 would wrap silently on a huge layer
+    sizes = frame[["gemm_m", "gemm_n", "gemm_k", "gemm_count"]].to_numpy().tolist()
+    expected = [m * n * k * c for m, n, k, c in ((int(v) for v in row) for row in sizes)]
+    for row in np.flatnonzero(mac):
+        if expected[row] > MAX_MACS or int(frame["macs"].iloc[row]) > MAX_MACS:
+            raise TraceError(f"{source}: row {row + 1} ({frame['name'].iloc[row]}): gemm_m·gemm_n·gemm_k·gemm_count "
+                             f"= {expected[row]} MACs is beyond what a trace holds (2^62)")
+        if expected[row] != int(frame["macs"].iloc[row]):
+            raise TraceError(f"{source}: row {row + 1} ({frame['name'].iloc[row]}), column macs: "
+                             f"{frame['macs'].iloc[row]} != gemm_m·gemm_n·gemm_k·gemm_count = {expected[row]}")
     return frame.reset_index(drop=True)

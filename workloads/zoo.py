@@ -2,13 +2,12 @@
 
 ``load_trace(NAME | FILE.onnx | FILE.csv)``: a name gives the bundled trace (or, with a batch or
 sequence length other than the bundled one, builds it afresh); an ONNX file is imported; a CSV is
-read as an hwmodel trace or a SCALE-Sim topology. ``python -m workloads.zoo`` regenerates the
+read as an hwmodel trace or a SCALE-Sim topology. ``hwmodel data traces`` regenerates the
 bundled CSVs in ``workloads/data`` (a test fails when they are stale).
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from importlib import metadata, resources
 from pathlib import Path
@@ -62,7 +61,7 @@ def load_trace(source: str, *, batch: int | None = None, seq: int | None = None,
         return trace_from_onnx(path, batch=batch, keep_bn=keep_bn, strict=strict)
     if path.suffix.lower() == ".csv":
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8-sig")  # a BOM (Excel's CSV) is not part of the header
         except OSError as error:
             raise TraceError(f"{path}: cannot read ({error.strerror})") from None
         return read_scalesim(path, text) if is_scalesim_csv(text) else Trace.from_csv(text, str(path))
@@ -76,15 +75,3 @@ def regenerate(directory: Path | None = None) -> list[Path]:
     from rtl.files import atomic_write_text
     directory = directory or Path(__file__).resolve().parent / "data"
     return [atomic_write_text(directory / f"{name}.csv", build_network(name).to_csv()) for name in BUNDLED]
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="Regenerate the bundled traces in workloads/data.")
-    parser.add_argument("--directory", type=Path, default=None)
-    args = parser.parse_args(argv)
-    for path in regenerate(args.directory):
-        print(path)
-
-
-if __name__ == "__main__":
-    main()

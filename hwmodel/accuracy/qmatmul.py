@@ -33,7 +33,7 @@ from rtl.numerics.scaling import MX_FORMATS, mse_scales, quantize_mx
 from hwmodel.accuracy.sqnr import mse_optimal_scale
 
 __all__ = ["Numerics", "FLOAT_ACCUMULATORS", "quantize_values", "qmatmul", "parse_numerics",
-           "activation_scale"]
+           "activation_scale", "auto_accumulator", "SCALE_METHODS", "GRANULARITIES"]
 
 FLOAT_ACCUMULATORS = ("float16", "bfloat16", "float32")
 GRANULARITIES = ("tensor", "channel")
@@ -104,6 +104,19 @@ def parse_numerics(text: str, **defaults) -> Numerics:
     if acc:
         fields["accumulator"] = acc.strip()
     return Numerics(**fields)
+
+
+def auto_accumulator(recipe: str) -> str:
+    """The accumulator a recipe gets when none is named: int32 where it holds 4096 products
+    exactly (integers of 8 bits and narrower), the exact fixed-point accumulator for wider
+    integers, float32 for floating-point operands."""
+    from rtl.numerics.arith import accumulator_width
+
+    weights, _, activations = recipe.partition("/")
+    activations = activations or weights
+    if all(f in FORMATS and FORMATS[f].kind == "int" for f in (weights, activations)):
+        return "int32" if accumulator_width(activations, weights) <= 32 else "fixed"
+    return "float32"
 
 
 def activation_scale(samples: np.ndarray, fmt: str, method: str) -> float:

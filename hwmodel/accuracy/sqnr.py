@@ -32,7 +32,7 @@ from rtl.numerics.scaling import MX_FORMATS, MxFormat, mse_scales, quantize_mx, 
 from hwmodel.reference import FIGURE5_BITS
 
 __all__ = ["DISTRIBUTIONS", "SQNR_FORMATS", "PAPER_FORMATS", "Distribution", "SqnrResult",
-           "sample", "expected_mse", "mse_optimal_scale", "sqnr_bits", "sqnr_table"]
+           "sample", "expected_mse", "mse_optimal_scale", "sqnr_bits", "sqnr_table", "largest_paper_difference"]
 
 
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(8)
@@ -179,6 +179,12 @@ def sqnr_bits(distribution: str, fmt: Format | MxFormat | str, *, n: int = 2 ** 
         scale = mse_optimal_scale(distribution, fmt)
         mse = expected_mse(distribution, fmt, scale)
     return (math.inf if mse <= 0 else math.log2(d.sigma / math.sqrt(mse))), scale
+
+
+def largest_paper_difference(results) -> float | None:
+    """The largest |ours − the paper's| over the cells of Figure 5 in ``results`` (bits)."""
+    gaps = [abs(r.bits - r.paper_bits) for r in results if r.paper_bits is not None]
+    return max(gaps) if gaps else None
 
 
 def sqnr_table(distributions=tuple(DISTRIBUTIONS), formats=SQNR_FORMATS, *, n: int = 2 ** 20,

@@ -16,12 +16,14 @@ al., IEDM 2007) over a 50 % array efficiency. DRAM costs 20 pJ per bit (Horowitz
 from __future__ import annotations
 
 import difflib
-import math
-import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
+
+from rtl.errors import FieldError
+
+from hwmodel import config
 
 __all__ = ["PeCost", "Accelerator", "load_accelerator", "sram_energy_pj", "DATAFLOWS", "DRAM_CHANNELS"]
 
@@ -56,10 +58,11 @@ class PeCost:
     register_area_um2_per_bit: float = 4.522  # a flip-flop (Nangate45 DFF_X1) for operand forwarding
 
     def __post_init__(self):
+        config.text(self.name, "", "pe.name")
         for name in ("area_um2", "energy_pj_per_mac", "delay_ns"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not value > 0 or not math.isfinite(value):
-                raise ValueError(f"pe.{name} must be a positive number, not {value!r}")
+            config.number(getattr(self, name), "", f"pe.{name}", positive=True)
+        for name in ("leakage_nw", "idle_energy_pj_per_cycle", "register_area_um2_per_bit"):
+            config.number(getattr(self, name), "", f"pe.{name}", minimum=0)
 
     @classmethod
     def from_mac_cost(cls, cost) -> "PeCost":
@@ -96,27 +99,22 @@ class Accelerator:
     def __post_init__(self):
         for name in ("array_rows", "array_cols", "weight_bits", "activation_bits", "accumulator_bits",
                      "output_bits", "sram_word_bits"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{name} must be a positive integer, not {value!r}")
+            config.integer(getattr(self, name), "", name)
         if self.dataflow not in DATAFLOWS:
             hint = difflib.get_close_matches(str(self.dataflow), DATAFLOWS, 1)
-            raise ValueError(f"dataflow must be one of {DATAFLOWS}, not {self.dataflow!r}"
-                             + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+            raise FieldError("dataflow", f"dataflow must be one of {DATAFLOWS}, not {self.dataflow!r}"
+                             + (f" (did you mean {hint[0]!r}?)" if hint else ""), self.dataflow)
         if not isinstance(self.pe, PeCost):
             raise TypeError(f"pe must be a PeCost, not {type(self.pe).__name__}")
         for name in ("ifmap_sram_kb", "filter_sram_kb", "ofmap_sram_kb", "sram_area_um2_per_bit",
                      "dram_energy_pj_per_bit"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(f"{name} must be positive, not {value!r}")
-        if self.dram_bandwidth_bytes_per_cycle is not None and not self.dram_bandwidth_bytes_per_cycle > 0:
-            raise ValueError(f"dram_bandwidth_bytes_per_cycle must be positive (or absent), "
-                             f"not {self.dram_bandwidth_bytes_per_cycle!r}")
+            config.number(getattr(self, name), "", name, positive=True)
+        for name in ("dram_bandwidth_bytes_per_cycle", "clock_ns"):  # None: stall-free / the PE's path
+            if getattr(self, name) is not None:
+                config.number(getattr(self, name), "", name, positive=True)
         if self.dram_channels not in DRAM_CHANNELS:
-            raise ValueError(f"dram_channels must be one of {DRAM_CHANNELS}, not {self.dram_channels!r}")
-        if self.clock_ns is not None and not self.clock_ns > 0:
-            raise ValueError(f"clock_ns must be positive, not {self.clock_ns!r}")
+            raise FieldError("dram_channels", f"dram_channels must be one of {DRAM_CHANNELS}, not "
+                                              f"{self.dram_channels!r}", self.dram_channels)
         # a buffer must hold at least one tile: a row (or column) of operands, double-buffered
         tile = {"ifmap_sram_kb": self.array_rows * self.activation_bits,
                 "filter_sram_kb": self.array_rows * self.array_cols * self.weight_bits,
@@ -143,52 +141,62 @@ class Accelerator:
         return (self.array_rows * self.array_cols * self.pe_area_um2 + sram_bits * self.sram_area_um2_per_bit) / 1e6
 
 
-_ALLOWED = {f.name for f in fields(Accelerator)} | {"pe"}
+_ALLOWED = {f.name for f in fields(Accelerator)} | {"array", "pe"}
 _PE_FIELDS = {f.name for f in fields(PeCost)}
 
 
-def load_accelerator(source: str | Path | dict, pe: PeCost | None = None, **overrides) -> Accelerator:
+def load_accelerator(source: str | Path | dict, pe: PeCost | None = None, *, defaults: dict | None = None,
+                     **overrides) -> Accelerator:
     """An accelerator from a TOML file (or a dict): top-level keys are :class:`Accelerator`
-    fields, ``[pe]`` a :class:`PeCost`; ``pe`` and ``overrides`` replace what the file says."""
+    fields (``array = "32x32"`` for both sizes), ``[pe]`` a :class:`PeCost`.
+
+    Precedence: ``overrides`` (what a user asked for explicitly) over the file over
+    ``defaults`` over the dataclass's own defaults. ``pe`` is the PE when it is measured; a
+    file that also gives ``[pe]`` then contradicts it, which is an error.
+    """
     if isinstance(source, dict):
         data, where = dict(source), "config"
     else:
         where = str(source)
-        try:
-            data = tomllib.loads(Path(source).read_text())
-        except OSError as error:
-            raise ValueError(f"{where}: cannot read ({error.strerror})") from None
-        except tomllib.TOMLDecodeError as error:
-            raise ValueError(f"{where}: not valid TOML ({error})") from None
-    if "array" in data and isinstance(data["array"], str):  # "32x32"
-        data["array_rows"], data["array_cols"] = parse_array(data.pop("array"))
-    for key in data:
-        if key not in _ALLOWED:
-            hint = difflib.get_close_matches(key, sorted(_ALLOWED), 1)
-            raise ValueError(f"{where}: unknown key {key!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""))
+        data = config.load_toml(source)
+    config.check_keys(data, _ALLOWED, where)
     pe_data = data.pop("pe", None)
-    if pe is None:
+    if "array" in data:  # "32x32"
+        try:
+            data["array_rows"], data["array_cols"] = parse_array(config.text(data.pop("array"), where, "array"))
+        except FieldError as error:
+            raise FieldError("array", f"{where}: {error}", error.value) from None
+    if pe_data is not None:
         if not isinstance(pe_data, dict):
-            raise ValueError(f"{where}: no [pe] table and no PE cost given")
-        for key in pe_data:
-            if key not in _PE_FIELDS:
-                hint = difflib.get_close_matches(key, sorted(_PE_FIELDS), 1)
-                raise ValueError(f"{where}: unknown key pe.{key!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""))
-        pe = PeCost(**pe_data)
-    data.update(overrides)
+            raise FieldError("pe", f"{where}: pe must be a table ([pe]), not {pe_data!r}", pe_data)
+        if pe is not None:
+            raise FieldError("pe", f"{where}: [pe] gives a PE cost, but the PE here is the synthesized MAC; "
+                                   "remove [pe], or run without a MAC so the [pe] table is used", pe_data)
+        config.check_keys(pe_data, _PE_FIELDS, where, prefix="pe.")
+        try:
+            pe = PeCost(**{"name": "pe", **pe_data})
+        except FieldError as error:
+            raise FieldError(error.field, f"{where}: {error}", error.value) from None
+    if pe is None:
+        raise FieldError("pe", f"{where}: no [pe] table and no PE cost given")
+    merged = {**(defaults or {}), **data, **{k: v for k, v in overrides.items() if v is not None}}
+    missing = [k for k in ("array_rows", "array_cols", "dataflow") if k not in merged]
+    if missing:
+        raise FieldError(missing[0], f"{where}: no {' / '.join(missing)} given (array = \"ROWSxCOLS\", dataflow = ...)")
     try:
-        return Accelerator(pe=pe, **data)
-    except TypeError as error:
-        raise ValueError(f"{where}: {error}") from None
+        return Accelerator(pe=pe, **merged)
+    except FieldError as error:
+        raise FieldError(error.field, f"{where}: {error}", error.value) from None
 
 
 def parse_array(text: str) -> tuple[int, int]:
+    """``"32x32"`` → (rows, cols)."""
     try:
         rows, cols = (int(v) for v in str(text).lower().split("x"))
     except ValueError:
-        raise ValueError(f"array must look like 32x32, not {text!r}") from None
+        raise FieldError("array", f"array must look like ROWSxCOLS (e.g. 32x32), not {text!r}", text) from None
     if rows <= 0 or cols <= 0:
-        raise ValueError(f"array sizes must be positive, not {text!r}")
+        raise FieldError("array", f"array rows and columns must be positive, not {text!r}", text)
     return rows, cols
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from hwmodel.study.run import SweepSpec, run_sweep
+from hwmodel.study.run import run_sweep
+from hwmodel.study.spec import SweepSpec
 
 __all__ = ["default_study", "quick_study", "run_compare"]
 
@@ -33,8 +34,9 @@ def quick_study() -> SweepSpec:
 
 
 def run_compare(output: str | Path = "results", *, quick: bool = False, scheduler=None, processes=None,
-                cache_dir=None, progress: bool = True) -> list[Path]:
-    """Run the study into ``output``: CSVs, plots and report.md. Returns the files written."""
+                cache_dir=None, progress: bool = True):
+    """Run the study into ``output``: CSVs, plots and report.md. Returns (the files written,
+    the sweep result)."""
     from hwmodel.study.report import write_results
     from hwmodel.accuracy.sqnr import PAPER_FORMATS, sqnr_table
 
@@ -48,5 +50,6 @@ def run_compare(output: str | Path = "results", *, quick: bool = False, schedule
                 f"lanes {', '.join(map(str, spec.lanes))}; array {', '.join(spec.arrays)} {', '.join(spec.dataflows)}; "
                 f"library {', '.join(spec.libraries)}; workloads {', '.join(spec.workloads)}; MiniLM on "
                 f"{spec.minilm_sentences} sentences, digits over {spec.digits_seeds} seed(s).")
-    return write_results(result, output, title="FP8 versus INT: what the formats cost, measured",
-                         settings=settings, sqnr_results=sqnr, seconds=time.perf_counter() - started)
+    written = write_results(result, output, title="FP8 versus INT: what the formats cost, measured",
+                            settings=settings, sqnr_results=sqnr, seconds=time.perf_counter() - started)
+    return written, result

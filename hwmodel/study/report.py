@@ -9,15 +9,18 @@ the paper or not.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from hwmodel.accuracy.sqnr import largest_paper_difference
+from hwmodel.accuracy.studies import outlier_verdict
 from hwmodel.study.plots import plot_sqnr, pyplot, save_figure
 from hwmodel.reference import FIGURE3_GATES, FIGURE3_HEADLINE, WHITEPAPER
 
-__all__ = ["write_results", "write_plots", "write_report", "pareto_front", "accuracy_column"]
+__all__ = ["write_results", "write_plots", "write_report", "pareto_front", "accuracy_column", "file_stem"]
 
 TRANSFORMERS = ("bert_base", "minilm_l6", "vit_s16", "vit_b16", "gpt2_small", "gpt2_small_decode")
 STAGE_COLORS = {"mpy": "#4c72b0", "alignadd": "#dd8452", "normacc": "#55a868"}
@@ -32,6 +35,13 @@ def accuracy_column(points: pd.DataFrame, workload: str) -> str | None:
         if column in points and points[column].notna().any():
             return column
     return None
+
+
+def file_stem(workload: str) -> str:
+    """A file-name-safe stem for a workload (a path names its file; nothing escapes the folder)."""
+    name = Path(workload).stem if ("/" in workload or "\\" in workload or workload.endswith((".onnx", ".csv"))) \
+        else workload
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "workload"
 
 
 def pareto_front(cost: np.ndarray, quality: np.ndarray) -> np.ndarray:
@@ -99,12 +109,12 @@ def write_plots(result, directory: Path, sqnr_results=None) -> list[Path]:
         if column:
             written += _scatter(points, workload, "area_mm2", column, "accelerator area (mm², PEs + SRAM)",
                                 _label(column), f"{workload}: area versus accuracy",
-                                directory / f"pareto_area_accuracy_{workload}")
+                                directory / f"pareto_area_accuracy_{file_stem(workload)}")
             written += _scatter(points, workload, "energy_uj", column, "energy per inference (µJ)", _label(column),
-                                f"{workload}: energy versus accuracy", directory / f"energy_accuracy_{workload}",
+                                f"{workload}: energy versus accuracy", directory / f"energy_accuracy_{file_stem(workload)}",
                                 log_x=True)
         written += _scatter(points, workload, "tops_per_mm2", "tops_per_w", "TOPS/mm²", "TOPS/W",
-                            f"{workload}: efficiency", directory / f"tops_w_vs_tops_mm2_{workload}", front=False)
+                            f"{workload}: efficiency", directory / f"tops_w_vs_tops_mm2_{file_stem(workload)}", front=False)
         data = points[points.workload == workload].sort_values("energy_uj")
         fig, ax = plt.subplots(figsize=(max(8, 0.35 * len(data)), 5))
         bottom = np.zeros(len(data))
@@ -118,7 +128,7 @@ def write_plots(result, directory: Path, sqnr_results=None) -> list[Path]:
         ax.set_title(f"{workload}: energy by component", fontsize=10)
         ax.legend(fontsize=7)
         fig.tight_layout()
-        written += [save_figure(fig, directory / f"energy_breakdown_{workload}{s}") for s in (".png", ".svg")]
+        written += [save_figure(fig, directory / f"energy_breakdown_{file_stem(workload)}{s}") for s in (".png", ".svg")]
         plt.close(fig)
     if len(macs):
         single = macs[macs.lanes == 1].sort_values("area_um2")
@@ -213,7 +223,7 @@ def write_report(result, directory: Path, *, title: str, settings: str, sqnr_res
                 for r in sqnr_results if r.paper_bits is not None]
         out += ["## SQNR theory", "", "Bits of accuracy log2(σ/RMSE), MSE-optimal per-tensor scale, exact "
                 "expectation over each distribution.", "", _markdown(pd.DataFrame(rows), ".2f"), ""]
-        worst = max(abs(r.bits - r.paper_bits) for r in sqnr_results if r.paper_bits is not None)
+        worst = largest_paper_difference(sqnr_results)
         conclusions.append(f"SQNR theory reproduces every cell of the paper's Figure 5 within {worst:.2f} bit.")
     acc = result.accuracy
     if len(acc):
@@ -230,9 +240,7 @@ def write_report(result, directory: Path, *, title: str, settings: str, sqnr_res
                 e4 = same[same.weights.isin(["float8_e4m3fn", "float8_e4m3fnuz"])].minilm_cosine_mean.max()
                 i8 = same[same.weights == "int8_sym"].minilm_cosine_mean.max()
                 if e4 == e4 and i8 == i8:  # both measured (not NaN)
-                    verdict = "appears" if e4 > i8 else "does not appear"
-                    line = (f"The whitepaper's outlier effect (FP8-E4M3 beating INT8 with per-tensor scales on BERT) "
-                            f"{verdict} on MiniLM-L6: mean cosine {e4:.4f} (E4M3) vs {i8:.4f} (INT8).")
+                    line = outlier_verdict(e4, i8)
                     out += [line, ""]
                     conclusions.append(line)
                 f16 = merged[merged.accumulator == "float16"].set_index("weights")["minilm_cosine_mean"]

@@ -1,210 +1,134 @@
-"""Design-space sweeps: a spec file → MAC characterizations, accelerator evaluations, accuracy —
-joined into one table, stored point by point so an interrupted run resumes.
+"""Running a sweep: MAC characterizations, accuracy and accelerator evaluations, each point stored
+as it finishes, then joined into one table.
 
-A sweep spec (TOML) lists, each as an array: ``formats`` (``WEIGHTS/ACTIVATIONS`` recipes or one
-format for both), ``accumulators`` (``fixed``, ``intN``, ``float16``, ``bfloat16``,
-``float32``), ``lanes``, ``arrays`` (``"32x32"``), ``dataflows``, ``buffers_kb`` (``[ifmap,
-filter, ofmap]`` triples), ``libraries``, ``clock_ns`` (0 = the MAC's critical path),
-``dram_bandwidth`` (bytes/cycle, 0 = stall-free), ``workloads`` (zoo names or .onnx/.csv
-files), ``accuracy`` (``minilm``, ``digits``), and scalars ``name``, ``stream``,
-``minilm_sentences``, ``digits_seeds``, ``granularity``.
+Stages, each stored point by point (:class:`hwmodel.study.store.Store`):
 
-Stages, each stored as it finishes (:class:`hwmodel.study.store.Store`):
-
-1. ``mac`` — every distinct MAC (a = activations, b = weights, accumulator, lanes, library) is
-   characterized once: synthesis, timing and energy, content-cached on disk too. They run on a
-   local process pool, or on a Dask cluster given a scheduler address.
+1. ``mac`` — every distinct MAC (a = activations, b = weights, accumulator, lanes, library,
+   clock) is characterized once: synthesis, timing and energy, content-cached on disk too. They
+   run on a local process pool, or on a Dask cluster given a scheduler address
+   (:func:`rtl.parallel.executor`).
 2. ``accuracy`` — every distinct (model, recipe) once, in this process.
 3. ``eval`` — every accelerator × workload, vectorized per (workload, dataflow).
 
-A point that fails (say, Yosys errors out) is stored with its error and the sweep goes on.
+A point is claimed before it is computed, so a second run on the same store waits for the first
+instead of repeating its work. A point that fails on its own (Yosys rejects it, say) is stored
+with its error and the sweep goes on; a point that failed because of the machine (a worker
+killed, a pool broken) is tried again — twice in the same run, then by the next run.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
+import functools
 import hashlib
 import json
-import os
-import shutil
-import sys
 import time
-import tomllib
+from concurrent.futures import Future, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from rtl.files import check_writable
+from rtl.parallel import executor, is_transient
+
 from hwmodel.accuracy.qmatmul import Numerics
+from hwmodel.study.progress import Progress
+from hwmodel.study.spec import SweepSpec
 from hwmodel.study.store import Store
 
-__all__ = ["SweepSpec", "load_sweep", "run_sweep", "Progress", "SweepResult"]
+__all__ = ["run_sweep", "SweepResult", "point_id", "RETRIES"]
 
-ACCURACY_MODELS = ("minilm", "digits")
-
-
-@dataclass(frozen=True)
-class SweepSpec:
-    """A validated sweep (see the module docstring for the keys)."""
-
-    name: str = "sweep"
-    formats: tuple = ("int8_sym", "float8_e4m3fn")
-    accumulators: tuple = ("fixed", "float16", "float32")
-    lanes: tuple = (1,)
-    arrays: tuple = ("32x32",)
-    dataflows: tuple = ("ws",)
-    buffers_kb: tuple = ((256, 256, 128),)
-    libraries: tuple = ("sky130hd_tt",)
-    clock_ns: tuple = (0.0,)
-    dram_bandwidth: tuple = (0.0,)
-    workloads: tuple = ("resnet50",)
-    accuracy: tuple = ("digits",)
-    stream: str = "uniform"
-    minilm_sentences: int = 200
-    digits_seeds: int = 3
-    granularity: str = "tensor"
-
-    def __post_init__(self):
-        from rtl.numerics.formats import get_format
-        from rtl.numerics.scaling import MX_FORMATS
-
-        from hwmodel.arch.accelerator import DATAFLOWS, parse_array
-
-        for name in ("formats", "accumulators", "lanes", "arrays", "dataflows", "buffers_kb", "libraries",
-                     "clock_ns", "dram_bandwidth", "workloads", "accuracy"):
-            value = getattr(self, name)
-            if isinstance(value, (str, int, float)) or not len(value):
-                raise ValueError(f"{name} must be a non-empty list, not {value!r}")
-            object.__setattr__(self, name, tuple(tuple(v) if isinstance(v, list) else v for v in value))
-        for recipe in self.formats:
-            for fmt in str(recipe).split("/"):
-                if fmt in MX_FORMATS:
-                    raise ValueError(f"formats: {fmt} is an MX block format; sweeps cover scalar-format MACs")
-                get_format(fmt)
-        for acc in self.accumulators:
-            if acc not in ("fixed", "float16", "bfloat16", "float32") and not (acc.startswith("int") and acc[3:].isdigit()):
-                raise ValueError(f"accumulators: {acc!r} is not fixed, intN, float16, bfloat16 or float32")
-        for lanes in self.lanes:
-            if not isinstance(lanes, int) or lanes < 1:
-                raise ValueError(f"lanes must be positive integers, not {lanes!r}")
-        for array in self.arrays:
-            parse_array(array)
-        for dataflow in self.dataflows:
-            if dataflow not in DATAFLOWS:
-                raise ValueError(f"dataflows: {dataflow!r} is not one of {DATAFLOWS}")
-        for triple in self.buffers_kb:
-            if len(triple) != 3 or not all(isinstance(v, (int, float)) and v > 0 for v in triple):
-                raise ValueError(f"buffers_kb entries must be [ifmap, filter, ofmap] positive sizes, not {list(triple)!r}")
-        for name in ("clock_ns", "dram_bandwidth"):
-            for v in getattr(self, name):
-                if not isinstance(v, (int, float)) or v < 0:
-                    raise ValueError(f"{name} entries must be ≥ 0 (0 = automatic), not {v!r}")
-        for model in self.accuracy:
-            if model not in ACCURACY_MODELS:
-                hint = difflib.get_close_matches(str(model), ACCURACY_MODELS, 1)
-                raise ValueError(f"accuracy: unknown model {model!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""))
-        if self.granularity not in ("tensor", "channel"):
-            raise ValueError(f"granularity must be tensor or channel, not {self.granularity!r}")
-        for name in ("minilm_sentences", "digits_seeds"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, not {getattr(self, name)!r}")
-
-    def recipes(self) -> list[tuple[str, str, str]]:
-        """(weights, activations, accumulator) combinations."""
-        out = []
-        for recipe in self.formats:
-            weights, _, activations = str(recipe).partition("/")
-            for acc in self.accumulators:
-                out.append((weights, activations or weights, acc))
-        return out
+RETRIES = 2  # extra attempts, in one run, at points whose failure was transient
+POLL_S = 2.0  # how often a run waiting on another run's claims looks at the store
 
 
-_FIELDS = {f.name for f in dataclasses.fields(SweepSpec)}
-
-
-def load_sweep(path: str | Path) -> SweepSpec:
-    """Read and validate a TOML sweep spec; errors name the file, the line or the key."""
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except OSError as error:
-        raise ValueError(f"{path}: cannot read ({error.strerror})") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"{path}: malformed TOML: {error}") from None
-    for key in data:
-        if key not in _FIELDS:
-            hint = difflib.get_close_matches(key, sorted(_FIELDS), 1)
-            raise ValueError(f"{path}: unknown key {key!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""))
-    try:
-        return SweepSpec(**data)
-    except ValueError as error:
-        raise ValueError(f"{path}: {error}") from None
-
-
-class Progress:
-    """``label  done/total  elapsed  ETA`` on stderr, at most every half second."""
-
-    def __init__(self, label: str, total: int, stream=None):
-        self.label, self.total, self.done = label, total, 0
-        self.stream = stream or sys.stderr
-        self.start = self.last = time.monotonic()
-        self._show(force=True)
-
-    def step(self, count: int = 1, note: str = "") -> None:
-        self.done += count
-        self._show(force=self.done >= self.total, note=note)
-
-    def _show(self, force=False, note=""):
-        now = time.monotonic()
-        if not force and now - self.last < 0.5:
-            return
-        self.last = now
-        elapsed = now - self.start
-        eta = elapsed / self.done * (self.total - self.done) if self.done else float("nan")
-        eta_text = "?" if eta != eta else f"{eta:.0f} s"
-        print(f"{self.label}: {self.done}/{self.total}  {elapsed:.0f} s elapsed, ETA {eta_text}"
-              + (f"  {note}" if note else ""), file=self.stream, flush=True)
-
-
-def _point_id(params: dict) -> str:
+def point_id(params: dict) -> str:
+    """A point's identity: a stable hash of its parameters."""
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:20]
-
-
-def _check_output(directory: Path, needed_mb: float = 50.0) -> None:
-    """Fail before any work if the output directory cannot be written or the disk is full."""
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        probe = directory / f".write-test-{os.getpid()}"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as error:
-        raise ValueError(f"output directory {directory} is not writable ({error.strerror})") from None
-    free_mb = shutil.disk_usage(directory).free / 2 ** 20
-    if free_mb < needed_mb:
-        raise ValueError(f"output directory {directory} has {free_mb:.0f} MB free; the sweep needs about {needed_mb:.0f} MB")
-
-
-def _mac_task(params: dict, cache_dir: str | None, tool: str):
-    """Characterize one MAC (runs in a worker process or on a Dask worker)."""
-    from rtl.flow.characterize import characterize
-    from rtl.numerics.formats import get_format
-    from rtl.hdl.spec import MacSpec
-
-    spec = MacSpec.from_names(params["a"], params["b"], params["acc"], lanes=params["lanes"])
-    cost = characterize(spec, params["library"], params["stream"], tool=tool,
-                        clock_ns=params["clock_ns"] or None, cache_dir=cache_dir)
-    return dataclasses.asdict(cost)
 
 
 @dataclass(frozen=True, eq=False)
 class SweepResult:
     points: pd.DataFrame  # one row per accelerator × workload, accuracy joined
     macs: pd.DataFrame  # one row per MAC design
-    accuracy: pd.DataFrame  # one row per model × recipe × metric
-    failures: pd.DataFrame  # every failed point with its stage and error
+    accuracy: pd.DataFrame  # one row per model × recipe
+    failures: pd.DataFrame  # every failed point of this sweep with its stage and error
+    counts: dict = dataclasses.field(default_factory=dict)  # stage → {"computed", "stored", "by_others"}
 
 
+class _Inline:
+    """An executor that runs each job where it is submitted (the accuracy models, which hold
+    large models in memory once per process)."""
+
+    def submit(self, function, *args):
+        future = Future()
+        try:
+            future.set_result(function(*args))
+        except Exception as error:  # noqa: BLE001 — handed to the caller through the future
+            future.set_exception(error)
+        return future
+
+
+def _run_points(store: Store, stage: str, points: dict, task, pool_factory, *, bar: Progress | None,
+                note) -> dict:
+    """Compute every point of ``points`` (id → params) not yet in the store with ``task``.
+
+    Returns how many were computed here, found stored, and left to another run.
+    """
+    done = store.done(stage)
+    todo = [i for i in points if i not in done]
+    counts = {"computed": 0, "stored": len(points) - len(todo), "by_others": 0}
+    if bar:
+        bar.step(counts["stored"], "stored")
+    attempts: dict[str, int] = {}
+    while todo:
+        mine = sorted(store.claim(stage, todo))
+        if mine:
+            retry = []
+            with pool_factory(len(mine)) as pool:
+                futures = {pool.submit(task, points[i]): i for i in mine}
+                for future in as_completed(futures):
+                    i = futures[future]
+                    try:
+                        store.put(stage, i, points[i], future.result())
+                        counts["computed"] += 1
+                        text = note(points[i])
+                    except Exception as error:  # noqa: BLE001 — a failed point is recorded, the sweep goes on
+                        transient = is_transient(error) or bool(getattr(error, "transient", False))
+                        attempts[i] = attempts.get(i, 0) + 1
+                        if transient and attempts[i] <= RETRIES:
+                            retry.append(i)
+                            continue
+                        store.put(stage, i, points[i], error=f"{type(error).__name__}: {error}", transient=transient)
+                        text = f"FAILED {note(points[i])}"
+                    store.heartbeat()
+                    if bar:
+                        bar.step(1, text)
+            if retry:
+                todo = retry
+                continue
+        done = store.done(stage)
+        waiting = [i for i in todo if i not in done and i not in mine]
+        if not waiting:
+            break
+        others = store.claimed_by_others(stage)
+        if bar and others:
+            bar.note(f"waiting for {len(others & set(waiting))} point(s) another run is computing")
+        while waiting and set(waiting) & store.claimed_by_others(stage):
+            time.sleep(POLL_S)
+            store.heartbeat()
+            done = store.done(stage)
+            finished = [i for i in waiting if i in done]
+            counts["by_others"] += len(finished)
+            if bar and finished:
+                bar.step(len(finished), "computed by another run")
+            waiting = [i for i in waiting if i not in done]
+        todo = waiting  # what is left had its claims abandoned: take them over
+    return counts
+
+
+# ----- stage 1: MACs -------------------------------------------------------------------------
 def _mac_params(spec: SweepSpec) -> list[dict]:
     out = []
     for weights, activations, acc in spec.recipes():
@@ -213,190 +137,205 @@ def _mac_params(spec: SweepSpec) -> list[dict]:
                 for clock in spec.clock_ns:
                     out.append({"a": activations, "b": weights, "acc": acc, "lanes": lanes, "library": library,
                                 "clock_ns": float(clock), "stream": spec.stream})
-    return out
+    return list({point_id(p): p for p in out}.values())
 
 
-def _run_macs(spec, store, params_list, *, scheduler, processes, cache_dir, tool, progress):
-    done = store.done("mac")
-    todo = [p for p in params_list if _point_id(p) not in done]
-    bar = Progress("synthesis", len(params_list)) if progress else None
-    if bar:
-        bar.step(len(params_list) - len(todo), "cached in the store")
-    if not todo:
-        return
-    if scheduler:
-        try:
-            from distributed import Client, as_completed
-        except ImportError:
-            raise ImportError("Dask sweeps need distributed: pip install 'dask[distributed]'") from None
-        client = Client(scheduler) if isinstance(scheduler, str) else scheduler
-        futures = {client.submit(_mac_task, p, cache_dir, tool, pure=False): p for p in todo}
-        completed = as_completed(futures)
-    else:
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-        pool = ProcessPoolExecutor(max_workers=processes or min(len(todo), os.cpu_count() or 1))
-        futures = {pool.submit(_mac_task, p, cache_dir, tool): p for p in todo}
-        completed = as_completed(futures)
+def _mac_task(params: dict, cache_dir: str | None, tool: str) -> dict:
+    """Characterize one MAC (runs in a worker process or on a Dask worker)."""
+    from rtl.flow.characterize import characterize
+    from rtl.hdl.spec import MacSpec
+
+    spec = MacSpec.from_names(params["a"], params["b"], params["acc"], lanes=params["lanes"])
+    cost = characterize(spec, params["library"], params["stream"], tool=tool,
+                        clock_ns=params["clock_ns"] or None, cache_dir=cache_dir)
+    return dataclasses.asdict(cost)
+
+
+def _run_macs(spec, store, *, scheduler, processes, cache_dir, tool, bar_factory) -> dict:
+    from rtl.flow.synth import prepare_yosys
+
+    params = {point_id(p): p for p in _mac_params(spec)}
+    bar = bar_factory("synthesis", len(params))
+    if set(params) - store.done("mac"):
+        prepare_yosys(tool, bar.note if bar else None)
+    prepare = functools.partial(prepare_yosys, tool)
     try:
-        for future in completed:
-            params = futures[future]
-            try:
-                store.put("mac", _point_id(params), params, future.result())
-                note = f"{params['a']}×{params['b']}→{params['acc']}"
-            except Exception as error:  # noqa: BLE001 — a failed point is recorded, the sweep goes on
-                store.put("mac", _point_id(params), params, error=f"{type(error).__name__}: {error}")
-                note = f"FAILED {params['a']}×{params['b']}→{params['acc']}"
-            if bar:
-                bar.step(1, note)
+        return _run_points(store, "mac", params, functools.partial(_mac_task, cache_dir=cache_dir, tool=tool),
+                           lambda jobs: executor(scheduler=scheduler, processes=processes, jobs=jobs, prepare=prepare),
+                           bar=bar, note=lambda p: f"{p['a']}×{p['b']}→{p['acc']} ×{p['lanes']}")
     finally:
-        if not scheduler:
-            pool.shutdown(cancel_futures=True)
-
-
-def _run_accuracy(spec, store, progress):
-    from hwmodel.accuracy.studies import MinilmStudy, digits_accuracy, minilm_accuracy
-
-    recipes = []
-    for weights, activations, acc in spec.recipes():
-        recipes.append(Numerics(weights, activations, _accuracy_accumulator(acc), spec.granularity))
-    recipes = list(dict.fromkeys(recipes))
-    done = store.done("accuracy")
-    jobs = [(model, n) for model in spec.accuracy for n in recipes
-            if _point_id({"model": model, "recipe": n.label, "size": _size(spec, model)}) not in done]
-    bar = Progress("accuracy", len(spec.accuracy) * len(recipes)) if progress else None
-    if bar:
-        bar.step(len(spec.accuracy) * len(recipes) - len(jobs), "cached in the store")
-    context = None
-    for model, numerics in jobs:
-        params = {"model": model, "recipe": numerics.label, "size": _size(spec, model),
-                  "weights": numerics.weights, "activations": numerics.activations, "accumulator": numerics.accumulator}
-        try:
-            if model == "minilm":
-                from hwmodel.accuracy.studies import _Minilm
-                context = context or _Minilm(MinilmStudy(test=spec.minilm_sentences,
-                                                         sqnr_sentences=min(32, spec.minilm_sentences)))
-                table, _ = minilm_accuracy([numerics], context.study, context=context)
-            else:
-                table = digits_accuracy([numerics], seeds=tuple(range(spec.digits_seeds)))
-                table = table[table.weights != "float32"]
-            result = {f"{r.model}_{r.metric}": r.value for r in table.itertuples()}
-            store.put("accuracy", _point_id({k: params[k] for k in ("model", "recipe", "size")}), params, result)
-        except Exception as error:  # noqa: BLE001
-            store.put("accuracy", _point_id({k: params[k] for k in ("model", "recipe", "size")}), params,
-                      error=f"{type(error).__name__}: {error}")
         if bar:
-            bar.step(1, f"{model} {numerics.label}")
+            bar.close()
+
+
+# ----- stage 2: accuracy ---------------------------------------------------------------------
+def _accuracy_accumulator(acc: str) -> str:
+    """The accuracy recipe's accumulator for a MAC's: integer and fixed registers are exact."""
+    return "fixed" if acc.startswith("int") or acc.startswith("fixed") else acc
 
 
 def _size(spec, model):
     return spec.minilm_sentences if model == "minilm" else spec.digits_seeds
 
 
-def _run_eval(spec, store, mac_rows, progress):
+def _accuracy_params(spec: SweepSpec) -> list[dict]:
+    out = []
+    for model in spec.accuracy:
+        for weights, activations, acc in spec.recipes():
+            n = Numerics(weights, activations, _accuracy_accumulator(acc), spec.granularity)
+            out.append({"model": model, "recipe": n.label, "size": _size(spec, model), "weights": n.weights,
+                        "activations": n.activations, "accumulator": n.accumulator,
+                        "granularity": n.weight_granularity})
+    return list({point_id(_accuracy_key(p)): p for p in out}.values())
+
+
+def _accuracy_key(params: dict) -> dict:
+    return {k: params[k] for k in ("model", "recipe", "size")}
+
+
+@functools.lru_cache(maxsize=2)
+def _minilm_context(sentences: int):
+    from hwmodel.accuracy.studies import MinilmStudy, _Minilm
+    return _Minilm(MinilmStudy(test=sentences, sqnr_sentences=min(32, sentences)))
+
+
+def _accuracy_task(params: dict) -> dict:
+    from hwmodel.accuracy.studies import digits_accuracy, minilm_accuracy
+
+    numerics = Numerics(params["weights"], params["activations"], params["accumulator"], params["granularity"])
+    if params["model"] == "minilm":
+        context = _minilm_context(params["size"])
+        table, _ = minilm_accuracy([numerics], context.study, context=context)
+    else:
+        table = digits_accuracy([numerics], seeds=tuple(range(params["size"])))
+        table = table[table.weights != "float32"]
+    return {f"{r.model}_{r.metric}": r.value for r in table.itertuples()}
+
+
+def _run_accuracy(spec, store, bar_factory) -> dict:
+    params = _accuracy_params(spec)
+    bar = bar_factory("accuracy", len(params))
+    try:
+        by_id = {point_id(_accuracy_key(p)): p for p in params}
+        return _run_points(store, "accuracy", by_id, _accuracy_task, lambda jobs: _inline(), bar=bar,
+                           note=lambda p: f"{p['model']} {p['recipe']}")
+    finally:
+        if bar:
+            bar.close()
+
+
+class _inline:
+    def __enter__(self):
+        return _Inline()
+
+    def __exit__(self, *exc):
+        return False
+
+
+# ----- stage 3: the accelerator model --------------------------------------------------------
+def _mac_key(params: dict) -> tuple:
+    return params["a"], params["b"], params["acc"], params["lanes"], params["library"], params["clock_ns"]
+
+
+def _eval_params(spec: SweepSpec, workload: str, mac: dict) -> list[dict]:
+    return [{"workload": workload, **{k: mac[k] for k in ("a", "b", "acc", "lanes", "library", "clock_ns")},
+             "array": array, "dataflow": dataflow, "buffers_kb": list(buffers), "dram_bandwidth": bandwidth}
+            for array in spec.arrays for dataflow in spec.dataflows for buffers in spec.buffers_kb
+            for bandwidth in spec.dram_bandwidth]
+
+
+def _run_eval(spec, store, mac_rows, bar_factory) -> dict:
     from workloads.zoo import load_trace
 
     from hwmodel.arch.accelerator import Accelerator, PeCost, parse_array
     from hwmodel.arch.evaluate import evaluate_many
     from rtl.flow.characterize import MacCost
+    from rtl.numerics.formats import get_format
 
-    costs = {(r["params"]["a"], r["params"]["b"], r["params"]["acc"], r["params"]["lanes"], r["params"]["library"],
-              r["params"]["clock_ns"]): r["result"] for r in mac_rows if not r["error"]}
-    pes = {key: PeCost.from_mac_cost(MacCost(**{f.name: row[f.name] for f in dataclasses.fields(MacCost)
-                                                if f.name in row})) for key, row in costs.items()}
+    costs = {_mac_key(r["params"]): r["result"] for r in mac_rows if not r["error"]}
+    pes = {key: PeCost.from_mac_cost(MacCost.from_dict(row)) for key, row in costs.items()}
     done = store.done("eval")
-    bar = Progress("accelerator model", len(spec.workloads)) if progress else None
+    counts = {"computed": 0, "stored": 0, "by_others": 0}
+    bar = bar_factory("accelerator model", len(spec.workloads))
     for workload in spec.workloads:
         try:
             trace = load_trace(workload)
-        except Exception as error:  # noqa: BLE001
-            store.put("eval", _point_id({"workload": workload}), {"workload": workload},
+        except Exception as error:  # noqa: BLE001 — a workload that cannot be read fails alone
+            store.put("eval", point_id({"workload": workload}), {"workload": workload},
                       error=f"{type(error).__name__}: {error}")
             if bar:
                 bar.step(1, f"FAILED {workload}")
             continue
         points, accelerators = [], []
         for key, row in costs.items():
-            a, b, acc, lanes, library, clock = key
             pe = pes[key]
-            for array in spec.arrays:
-                rows_, cols_ = parse_array(array)
-                for dataflow in spec.dataflows:
-                    for buffers in spec.buffers_kb:
-                        for bandwidth in spec.dram_bandwidth:
-                            params = {"workload": workload, "a": a, "b": b, "acc": acc, "lanes": lanes,
-                                      "library": library, "clock_ns": clock, "array": array, "dataflow": dataflow,
-                                      "buffers_kb": list(buffers), "dram_bandwidth": bandwidth}
-                            if _point_id(params) in done:
-                                continue
-                            # an N-lane PE: N virtual PEs along the reduction (rows), each 1/N of its area
-                            accelerators.append(Accelerator(
-                                rows_ * lanes, cols_, dataflow, dataclasses.replace(pe, area_um2=pe.area_um2 / lanes),
-                                weight_bits=_bits(b), activation_bits=_bits(a),
-                                accumulator_bits=int(row["spec"]["acc"]["width"]), output_bits=_bits(a),
-                                ifmap_sram_kb=buffers[0], filter_sram_kb=buffers[1], ofmap_sram_kb=buffers[2],
-                                dram_bandwidth_bytes_per_cycle=bandwidth or None, clock_ns=clock or None))
-                            points.append(params)
+            for params in _eval_params(spec, workload, dict(zip(("a", "b", "acc", "lanes", "library", "clock_ns"), key))):
+                if point_id(params) in done:
+                    counts["stored"] += 1
+                    continue
+                rows_, cols_ = parse_array(params["array"])
+                lanes, buffers = params["lanes"], params["buffers_kb"]
+                # an N-lane PE: N virtual PEs along the reduction (rows), each 1/N of its area
+                accelerators.append(Accelerator(
+                    rows_ * lanes, cols_, params["dataflow"], dataclasses.replace(pe, area_um2=pe.area_um2 / lanes),
+                    weight_bits=get_format(params["b"]).bits, activation_bits=get_format(params["a"]).bits,
+                    accumulator_bits=int(row["spec"]["acc"]["width"]), output_bits=get_format(params["a"]).bits,
+                    ifmap_sram_kb=buffers[0], filter_sram_kb=buffers[1], ofmap_sram_kb=buffers[2],
+                    dram_bandwidth_bytes_per_cycle=params["dram_bandwidth"] or None,
+                    clock_ns=params["clock_ns"] or None))
+                points.append(params)
         if accelerators:
             summary = evaluate_many(accelerators, trace)
-            for params, row, acc in zip(points, summary.to_dict("records"), accelerators):
-                cost = _cost_of(costs, params)
-                row.update({"mac_area_um2": cost["area_um2"], "mac_energy_pj": cost["energy_pj_per_mac"],
-                            "critical_path_ns": cost["critical_path_ns"], "clock_ns_used": acc.clock})
-                store.put("eval", _point_id(params), params, row)
+            for params, result, acc in zip(points, summary.to_dict("records"), accelerators):
+                cost = costs[_mac_key(params)]
+                result.pop("array", None)  # the virtual-PE grid; the point's array is in its params
+                result.update({"mac_area_um2": cost["area_um2"], "mac_energy_pj": cost["energy_pj_per_mac"],
+                               "critical_path_ns": cost["critical_path_ns"], "clock_ns_used": acc.clock})
+                store.put("eval", point_id(params), params, result)
+                counts["computed"] += 1
         if bar:
             bar.step(1, workload)
+    if bar:
+        bar.close()
+    return counts
 
 
-def _cost_of(costs, params):
-    return costs[(params["a"], params["b"], params["acc"], params["lanes"], params["library"], params["clock_ns"])]
-
-
-def _bits(fmt: str) -> int:
-    from rtl.numerics.formats import get_format
-    return get_format(fmt).bits
-
-
+# ----- the sweep ------------------------------------------------------------------------------
 def run_sweep(spec: SweepSpec, output: str | Path, *, scheduler=None, processes: int | None = None,
               cache_dir: str | None = None, tool: str = "yowasp", progress: bool = True) -> SweepResult:
     """Run (or resume) the sweep into ``output/sweep.sqlite`` and return the joined tables."""
-    from rtl.tech.cells import load_library
     from rtl.flow.characterize import DEFAULT_CACHE
-    from workloads.zoo import NETWORKS
 
+    if not isinstance(spec, SweepSpec):
+        raise TypeError(f"spec must be a SweepSpec, not {type(spec).__name__}")
     output = Path(output)
-    _check_output(output)
-    for library in spec.libraries:
-        load_library(library)  # an unknown library fails here, before any work
-    for workload in spec.workloads:
-        if workload not in NETWORKS and not Path(workload).exists():
-            hint = difflib.get_close_matches(workload, NETWORKS, 1)
-            raise ValueError(f"workloads: {workload!r} is neither a known network nor a file"
-                             + (f"; did you mean {hint[0]!r}?" if hint else ""))
+    check_writable(output, directory=True, needed_mb=50)
+    cache_dir = str(cache_dir or DEFAULT_CACHE)
+    check_writable(Path(cache_dir), directory=True)
+
+    def bar_factory(label, total):
+        return Progress(label, total) if progress else None
+
     store = Store(output / "sweep.sqlite")
     try:
-        mac_params = _mac_params(spec)
-        _run_macs(spec, store, mac_params, scheduler=scheduler, processes=processes,
-                  cache_dir=str(cache_dir or DEFAULT_CACHE), tool=tool, progress=progress)
-        wanted = {_point_id(p) for p in mac_params}
-        mac_rows = [r for r in store.rows("mac") if _point_id(r["params"]) in wanted]
-        _run_accuracy(spec, store, progress)
-        _run_eval(spec, store, mac_rows, progress)
-        return _collect(spec, store, mac_rows)
+        counts = {"mac": _run_macs(spec, store, scheduler=scheduler, processes=processes, cache_dir=cache_dir,
+                                   tool=tool, bar_factory=bar_factory)}
+        wanted = {point_id(p) for p in _mac_params(spec)}
+        mac_rows = [r for r in store.rows("mac") if point_id(r["params"]) in wanted]
+        counts["accuracy"] = _run_accuracy(spec, store, bar_factory)
+        counts["eval"] = _run_eval(spec, store, mac_rows, bar_factory)
+        return _collect(spec, store, mac_rows, counts)
     finally:
         store.close()
 
 
-def _collect(spec, store, mac_rows) -> SweepResult:
-    sizes = {m: _size(spec, m) for m in spec.accuracy}
-    accuracy_rows = [r for r in store.rows("accuracy")
-                     if r["params"]["model"] in sizes and r["params"]["size"] == sizes[r["params"]["model"]]]
-    eval_rows = [{**r["params"], **r["result"]} for r in store.rows("eval")
-                 if r["params"].get("workload") in spec.workloads and not r["error"] and "a" in r["params"]]
-    wanted = {(p["a"], p["b"], p["acc"], p["lanes"], p["library"], p["clock_ns"]) for p in _mac_params(spec)}
-    eval_rows = [r for r in eval_rows if (r["a"], r["b"], r["acc"], r["lanes"], r["library"], r["clock_ns"]) in wanted
-                 and r["array"] in spec.arrays and r["dataflow"] in spec.dataflows
-                 and tuple(r["buffers_kb"]) in spec.buffers_kb and r["dram_bandwidth"] in spec.dram_bandwidth]
-    points = pd.DataFrame(eval_rows)
+def _collect(spec, store, mac_rows, counts) -> SweepResult:
+    accuracy_ids = {point_id(_accuracy_key(p)) for p in _accuracy_params(spec)}
+    accuracy_rows = [r for r in store.rows("accuracy") if point_id(_accuracy_key(r["params"])) in accuracy_ids]
+    eval_ids = {point_id(p) for w in spec.workloads for m in _mac_params(spec) for p in _eval_params(spec, w, m)}
+    eval_ids |= {point_id({"workload": w}) for w in spec.workloads}
+    eval_rows = [r for r in store.rows("eval") if point_id(r["params"]) in eval_ids]
+    points = pd.DataFrame([{**r["result"], **r["params"]} for r in eval_rows if not r["error"]])
     metrics = {}
     for r in accuracy_rows:
         if not r["error"]:
@@ -413,12 +352,9 @@ def _collect(spec, store, mac_rows) -> SweepResult:
                           **{f"{k}_area_um2": v for k, v in r["result"]["whitepaper_stage_area_um2"].items()},
                           "acc_width": r["result"]["spec"]["acc"]["width"]}
                          for r in mac_rows if not r["error"]])
-    failures = pd.DataFrame([{"stage": stage, "params": json.dumps(r["params"]), "error": r["error"]}
-                             for stage in ("mac", "accuracy", "eval") for r in store.rows(stage) if r["error"]])
+    failures = pd.DataFrame([{"stage": stage, "params": json.dumps(r["params"]), "error": r["error"],
+                              "transient": r["transient"]}
+                             for stage, rows in (("mac", mac_rows), ("accuracy", accuracy_rows), ("eval", eval_rows))
+                             for r in rows if r["error"]])
     accuracy = pd.DataFrame([{**r["params"], **(r["result"] or {}), "error": r["error"]} for r in accuracy_rows])
-    return SweepResult(points, macs, accuracy, failures)
-
-
-def _accuracy_accumulator(acc: str) -> str:
-    """The accuracy recipe's accumulator for a MAC's: integer and fixed registers are exact."""
-    return "fixed" if acc.startswith("int") or acc == "fixed" else acc
+    return SweepResult(points, macs, accuracy, failures, counts)

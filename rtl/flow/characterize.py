@@ -16,14 +16,15 @@ import importlib.util
 import json
 import os
 import warnings
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, fields
 from importlib import metadata
 from pathlib import Path
 
 from rtl.flow.energy import make_stream, measure_energy
 from rtl.hdl.spec import MacSpec
-from rtl.flow.synth import synthesis_script, synthesize, yosys_version
+from rtl.flow.synth import prepare_yosys, synthesis_script, synthesize, yosys_version
+from rtl.parallel import executor
 from rtl.flow.timing import critical_path_ns
 from rtl.hdl.mac import whitepaper_stages
 from rtl.tech.technology import technology
@@ -34,6 +35,11 @@ __all__ = ["MacCost", "characterize", "characterize_many", "DEFAULT_CACHE", "cac
 
 DEFAULT_CACHE = Path.home() / ".cache" / "hwmodel" / "mac"
 COST_MODEL_VERSION = 1
+
+
+_FIELD_KINDS = {"library": "str", "stream": "str", "area_vs_delay": "curve",
+                **dict.fromkeys(("area_um2", "nand2_equivalent", "sequential_area_um2", "critical_path_ns", "clock_ns",
+                                 "energy_pj_per_mac", "leakage_nw"), "number")}
 
 
 @dataclass(frozen=True)
@@ -58,14 +64,47 @@ class MacCost:
     provenance: dict = field(default_factory=dict)
     area_vs_delay: tuple = ()
 
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            kind = _FIELD_KINDS.get(f.name, "dict")
+            if kind == "number":
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+                    and value >= 0
+            elif kind == "str":
+                ok = isinstance(value, str)
+            elif kind == "curve":
+                ok = isinstance(value, tuple) and all(isinstance(p, tuple) and len(p) == 3 for p in value)
+            else:
+                ok = isinstance(value, dict)
+            if not ok:
+                raise ValueError(f"MacCost.{f.name} must be a {kind}, not {value!r}")
+        if not self.area_um2 > 0:
+            raise ValueError(f"MacCost.area_um2 must be positive, not {self.area_um2!r}")
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "MacCost":
-        data = json.loads(text)
-        data["area_vs_delay"] = tuple(tuple(p) for p in data.get("area_vs_delay", ()))
+    def from_dict(cls, data) -> "MacCost":
+        """From :func:`dataclasses.asdict` output (a stored result); checks every field."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a MacCost is a JSON object, not {type(data).__name__}")
+        names = {f.name for f in fields(cls)}
+        missing = sorted(n for n in names if n not in data and n not in ("provenance", "area_vs_delay"))
+        if missing:
+            raise ValueError(f"a MacCost needs {', '.join(missing)}")
+        data = {k: v for k, v in data.items() if k in names}
+        try:
+            data["area_vs_delay"] = tuple(tuple(p) for p in data.get("area_vs_delay", ()))
+        except TypeError:
+            raise ValueError(f"MacCost.area_vs_delay must be (target, area, delay) points, not "
+                             f"{data['area_vs_delay']!r}") from None
         return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> "MacCost":
+        return cls.from_dict(json.loads(text))
 
 
 def dependency_modules(root: str = __name__) -> tuple[str, ...]:
@@ -128,14 +167,24 @@ def cache_key(spec: MacSpec, library: str, stream_key: str, clock_ns: float | No
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
+def _content_digest(cost: dict) -> str:
+    return hashlib.sha256(json.dumps(cost, sort_keys=True).encode()).hexdigest()
+
+
 def _read_cache(path: Path, key: str) -> MacCost | None:
+    """The cached cost, or None (with a warning) when the entry is unreadable, for another key,
+    edited since it was written (its content digest no longer matches) or not a valid cost."""
     if not path.exists():
         return None
     try:
         entry = json.loads(path.read_text())
+        if not isinstance(entry, dict):
+            raise ValueError(f"the entry is {type(entry).__name__}, not an object")
         if entry.get("key") != key:
             raise ValueError("key mismatch")
-        return MacCost.from_json(json.dumps(entry["cost"]))
+        if entry.get("sha256") != _content_digest(entry.get("cost")):
+            raise ValueError("its content does not match its digest (edited or damaged)")
+        return MacCost.from_dict(entry["cost"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         warnings.warn(f"corrupted cache entry {path} ({error}); recomputing", RuntimeWarning, stacklevel=3)
         return None
@@ -201,19 +250,24 @@ def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uni
                     "cache_key": key},
         area_vs_delay=tuple(curve))
     if path is not None:
-        atomic_write_text(path, json.dumps({"key": key, "cost": asdict(cost)}, sort_keys=True))
+        stored = json.loads(cost.to_json())
+        atomic_write_text(path, json.dumps({"key": key, "cost": stored, "sha256": _content_digest(stored)},
+                                           sort_keys=True))
     return cost
 
 
-def _characterize_one(args):
-    spec, kwargs = args
-    return characterize(spec, **kwargs)
-
-
-def characterize_many(specs: list[MacSpec], *, processes: int | None = None, **kwargs) -> list[MacCost]:
-    """Characterize many specs in a process pool (each cached as by :func:`characterize`)."""
+def characterize_many(specs: list[MacSpec], *, processes: int | None = None, scheduler=None,
+                      **kwargs) -> list[MacCost]:
+    """Characterize many specs in parallel — local processes or a Dask cluster
+    (:func:`rtl.parallel.executor`) — each cached as by :func:`characterize`."""
     specs = list(specs)
-    if processes == 1 or len(specs) <= 1:
+    tool = kwargs.get("tool", "yowasp")
+    if (processes == 1 and scheduler is None) or len(specs) <= 1:
         return [characterize(s, **kwargs) for s in specs]
-    with ProcessPoolExecutor(max_workers=processes or min(len(specs), os.cpu_count() or 1)) as pool:
-        return list(pool.map(_characterize_one, [(s, kwargs) for s in specs]))
+    with executor(scheduler=scheduler, processes=processes, jobs=len(specs),
+                  prepare=functools.partial(prepare_yosys, tool)) as pool:
+        return list(pool.map(functools.partial(_characterize_one, kwargs), specs))
+
+
+def _characterize_one(kwargs: dict, spec: MacSpec) -> MacCost:
+    return characterize(spec, **kwargs)

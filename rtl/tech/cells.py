@@ -8,13 +8,12 @@ library's smallest inverter — and held in common units (µm², pF, pJ, nW, ns,
 
 The project ships two such tables in ``rtl/data`` (SkyWater sky130_fd_sc_hd tt 25 °C 1.80 V,
 Nangate45 typical), each recording its source file's SHA-256 and the reference point; they are
-regenerated with ``python -m rtl.tech.cells LIBERTY -o rtl/data/NAME.json``. Any full liberty can be
+regenerated with ``hwmodel data cells LIBERTY -o rtl/tech/data/NAME.json``. Any full liberty can be
 used directly instead (:func:`load_library` with a path).
 """
 
 from __future__ import annotations
 
-import argparse
 import fnmatch
 import hashlib
 import json
@@ -407,19 +406,3 @@ def _unateness(function: str, pins: list[str], pin: str) -> str:
         rising |= high and not low
         falling |= low and not high
     return "non_unate" if rising and falling else "negative_unate" if falling else "positive_unate"
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="Derive the compact cell table from a liberty file.")
-    parser.add_argument("liberty", help="full liberty file (plain or .gz)")
-    parser.add_argument("-o", "--output", required=True, help="JSON file to write")
-    parser.add_argument("--name", help="library name to record (default: the file's)")
-    args = parser.parse_args(argv)
-    from rtl.files import atomic_write_text
-    library = derive_library(args.liberty, args.name)
-    atomic_write_text(Path(args.output), library.to_json() + "\n")
-    print(f"{args.output}: {len(library.cells)} cells from {args.liberty}")
-
-
-if __name__ == "__main__":
-    main()

@@ -51,9 +51,39 @@ def load_arrays(model: str | Path, calibration: str | Path, evaluation: str | Pa
     inputs = [i for i in proto.graph.input if i.name not in {t.name for t in proto.graph.initializer}]
     if len(inputs) != 1:
         raise ValueError(f"{model}: the model must take one input, not {[i.name for i in inputs]}")
-    if arrays[2] is not None and len(arrays[2]) != len(arrays[1]):
-        raise ValueError(f"{labels}: {len(arrays[2])} labels for {len(arrays[1])} evaluation samples")
+    for what, path, array in (("calibration", calibration, arrays[0]), ("evaluation", evaluation, arrays[1])):
+        _check_input(model, inputs[0], what, path, array)
+    if arrays[2] is not None:
+        y = arrays[2]
+        if y.dtype.kind not in "iu":
+            raise ValueError(f"{labels}: labels must be integer class indices, not {y.dtype} values")
+        if y.ndim != 1:
+            raise ValueError(f"{labels}: labels must be one index per sample (shape (n,)), not shape {y.shape}")
+        if len(y) != len(arrays[1]):
+            raise ValueError(f"{labels}: {len(y)} labels for {len(arrays[1])} evaluation samples")
+        if len(y) and y.min() < 0:
+            raise ValueError(f"{labels}: label {int(y.min())} at index {int(y.argmin())} is negative")
     return proto, arrays[0], arrays[1], arrays[2]
+
+
+def _check_input(model: Path, value_info, what: str, path, array: np.ndarray) -> None:
+    """The array is what the model's input takes: numbers, its rank, its fixed dimensions."""
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in value_info.type.tensor_type.shape.dim]
+    if array.dtype.kind not in "fiu":
+        raise ValueError(f"{path}: the {what} array holds {array.dtype} values, not numbers")
+    if array.size == 0 or not len(array):
+        raise ValueError(f"{path}: the {what} array is empty (shape {array.shape})")
+    if dims and array.ndim != len(dims):
+        raise ValueError(f"{path}: the {what} array has shape {array.shape}, but input {value_info.name!r} of "
+                         f"{model} takes rank {len(dims)} ({_shape_text(dims)})")
+    for axis, (size, want) in enumerate(zip(array.shape, dims)):
+        if axis and want and size != want:
+            raise ValueError(f"{path}: the {what} array has shape {array.shape}, but input {value_info.name!r} of "
+                             f"{model} takes {_shape_text(dims)} (axis {axis}: {size} != {want})")
+
+
+def _shape_text(dims) -> str:
+    return "(" + ", ".join("?" if d is None else str(d) for d in dims) + ")"
 
 
 class OnnxStudy:
@@ -74,6 +104,11 @@ class OnnxStudy:
         self.run(calibration)
         self.mode["observe"] = None
         self.reference = self.run(evaluation)
+        if labels is not None:
+            classes = self.reference.reshape(len(self.reference), -1).shape[1]
+            if labels.max() >= classes:
+                raise ValueError(f"label {int(labels.max())} at index {int(labels.argmax())} is not a class of a model "
+                                 f"with {classes} outputs")
 
     def run(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.evaluator.run(None, {self.input: x.astype(np.float32)})[0], dtype=np.float64)

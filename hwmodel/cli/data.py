@@ -1,0 +1,48 @@
+"""``hwmodel data``: regenerate the data the project ships — the compact cell tables derived
+from liberty files, and the bundled layer traces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hwmodel.cli.common import HelpFormatter, output_path
+
+__all__ = ["register"]
+
+
+def cmd_cells(args) -> int:
+    from rtl.files import atomic_write_text
+    from rtl.tech.cells import derive_library
+
+    target = output_path(args.output)
+    library = derive_library(args.liberty, args.name)
+    atomic_write_text(target, library.to_json() + "\n")
+    print(f"{target}: {len(library.cells)} cells from {args.liberty}")
+    return 0
+
+
+def cmd_traces(args) -> int:
+    from workloads.zoo import regenerate
+
+    if args.directory:
+        output_path(args.directory, directory=True)
+    for path in regenerate(Path(args.directory) if args.directory else None):
+        print(path)
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("data", help="regenerate the shipped cell tables and bundled traces", formatter_class=HelpFormatter,
+                       description="Regenerate data the project ships (tests fail when the shipped copies are stale).")
+    group = p.add_subparsers(dest="data_command", metavar="WHAT", required=True)
+    q = group.add_parser("cells", help="derive a compact cell table from a liberty file", formatter_class=HelpFormatter,
+                         description="Derive the compact cell table (rtl/tech/data/NAME.json) from a full liberty.")
+    q.add_argument("liberty", metavar="LIBERTY", help="full liberty file (plain or .gz)")
+    q.add_argument("-o", "--output", required=True, metavar="FILE.json", help="JSON file to write")
+    q.add_argument("--name", help="library name to record (default: the file's)")
+    q.set_defaults(func=cmd_cells, parser=q)
+    q = group.add_parser("traces", help="rebuild the bundled layer traces", formatter_class=HelpFormatter,
+                         description="Rebuild every bundled trace CSV (workloads/data).")
+    q.add_argument("--directory", metavar="DIR", help="write there instead of workloads/data")
+    q.set_defaults(func=cmd_traces, parser=q)
+    p.set_defaults(parser=p)

@@ -1,0 +1,118 @@
+"""``hwmodel rtl``, ``hwmodel synth`` and ``hwmodel mac-table``: the MAC as Verilog, as cells,
+and the whitepaper's Figure 3 measured."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from hwmodel.cli.common import (HelpFormatter, add_spec_arguments, add_synthesis_options, cache_from_args, fraction,
+                                library_from_args, output_path, positive_float, positive_int, spec_from_args)
+
+__all__ = ["register"]
+
+
+def cmd_rtl(args) -> int:
+    from rtl.hdl.spec import standard_specs
+    from rtl.hdl.verilog import emit_verilog, write_standard_set, write_verilog
+
+    if args.standard:
+        if not args.output:
+            raise ValueError("--standard needs -o DIR")
+        output_path(args.output, directory=True)
+        paths = write_standard_set(args.output)
+        if args.json:
+            print(json.dumps([s.describe() for s in standard_specs()], indent=2))
+        else:
+            print("\n".join(str(p) for p in paths))
+        return 0
+    spec = spec_from_args(args)
+    target = output_path(args.output)
+    if target:
+        write_verilog(spec, target)
+    if args.json:
+        print(json.dumps(spec.describe(), indent=2))
+    elif not target:
+        sys.stdout.write(emit_verilog(spec))
+    return 0
+
+
+def cmd_synth(args) -> int:
+    from rtl.flow.characterize import characterize
+
+    spec = spec_from_args(args)
+    library = library_from_args(args)
+    cache = cache_from_args(args)
+    cost = characterize(spec, library, args.stream, tool=args.tool, clock_ns=args.clock_ns, macs=args.macs,
+                        sparsity=args.sparsity, delay_targets_ns=tuple(args.curve or ()), cache_dir=cache)
+    if args.json:
+        print(cost.to_json())
+        return 0
+    print(f"{spec.name} on {cost.library}")
+    print(f"  area            {cost.area_um2:10.1f} µm²   ({cost.nand2_equivalent:.0f} NAND2-equivalents, "
+          f"sequential {cost.sequential_area_um2:.1f} µm²)")
+    print("  by stage        " + ", ".join(f"{k} {v:.1f}" for k, v in cost.stage_area_um2.items()) + " µm²")
+    print(f"  critical path   {cost.critical_path_ns:10.3f} ns    ({1e3 / cost.critical_path_ns:.0f} MHz)")
+    print(f"  energy          {cost.energy_pj_per_mac:10.4f} pJ/MAC on the {cost.stream} stream at "
+          f"{cost.clock_ns:.3f} ns (" + ", ".join(f"{k} {v:.4f}" for k, v in cost.energy_breakdown_pj_per_mac.items())
+          + ")")
+    print(f"  leakage         {cost.leakage_nw:10.3f} nW")
+    for target, area, delay in cost.area_vs_delay:
+        print(f"  target {target:6.3f} ns -> {area:10.1f} µm², critical path {delay:.3f} ns")
+    print(f"  tools           {cost.provenance['yosys']}, amaranth {cost.provenance['amaranth']}")
+    return 0
+
+
+def cmd_mac_table(args) -> int:
+    from hwmodel.study.mac_table import build_mac_table, render_mac_table, write_mac_table
+
+    output_path(args.output, directory=True)
+    cache = cache_from_args(args)
+    table = build_mac_table(tuple(args.libraries.split(",")), stream=args.stream, processes=args.processes,
+                            cache_dir=cache, tool=args.tool)
+    print(render_mac_table(table))
+    if args.output:
+        for path in write_mac_table(table, args.output):
+            print(f"wrote {path}")
+    return 0
+
+
+def _curve(text: str) -> list[float]:
+    return [positive_float(t) for t in text.split(",")]
+
+
+def register(sub) -> None:
+    p = sub.add_parser("rtl", help="emit Verilog for a MAC or dot-product unit", formatter_class=HelpFormatter,
+                       description="Emit the Verilog module of a multiply-accumulate (or N-lane dot-product) unit.")
+    add_spec_arguments(p)
+    p.add_argument("--standard", action="store_true", help="write the standard set into the -o directory")
+    p.add_argument("-o", "--output", metavar="PATH", help="output .v file (a directory with --standard); "
+                                                          "without it the Verilog goes to stdout")
+    p.add_argument("--json", action="store_true", help="print the resolved spec as JSON")
+    p.set_defaults(func=cmd_rtl, parser=p)
+
+    p = sub.add_parser("synth", help="synthesize a MAC: area, timing, energy", formatter_class=HelpFormatter,
+                       description="Synthesize a MAC onto standard cells and measure its area by stage, "
+                                   "critical path and energy per MAC on an operand stream.")
+    add_spec_arguments(p)
+    add_synthesis_options(p)
+    p.add_argument("--sparsity", type=fraction, default=0.0, help="fraction of zero a-operands in the stream")
+    p.add_argument("--macs", type=positive_int, default=1 << 18, help="MACs simulated for energy")
+    p.add_argument("--clock-ns", type=positive_float, help="clock period for leakage energy (default: the critical path)")
+    p.add_argument("--curve", type=_curve, metavar="NS,NS,...", help="also synthesize at these delay targets (area vs clock)")
+    p.add_argument("--json", action="store_true", help="print the MacCost as JSON")
+    p.set_defaults(func=cmd_synth, parser=p)
+
+    p = sub.add_parser("mac-table", help="the whitepaper's Figure 3 measured, and more rows", formatter_class=HelpFormatter,
+                       description="Synthesize the standard set (INT8 and the FP8 formats with fixed, float16 and "
+                                   "float32 accumulators, and rows the paper lacks) and compare with the paper.")
+    from rtl.flow.energy import NAMED_STREAMS
+    from rtl.flow.synth import TOOLS
+    p.add_argument("--libraries", default="sky130hd_tt,nangate45_typ", help="comma-separated libraries or liberty paths")
+    p.add_argument("--stream", default=NAMED_STREAMS[0], choices=NAMED_STREAMS, help="operand stream for energy")
+    p.add_argument("--processes", type=positive_int, help="parallel synthesis processes (default: one per core)")
+    p.add_argument("--tool", default=TOOLS[0], choices=TOOLS, help="which Yosys to run")
+    p.add_argument("--no-cache", action="store_true", help="recompute instead of using the cache")
+    p.add_argument("--cache-dir", metavar="DIR", help="characterization cache (default ~/.cache/hwmodel/mac)")
+    p.add_argument("-o", "--output", metavar="DIR", help="write mac_table.csv/.txt/.png here")
+    p.set_defaults(func=cmd_mac_table, parser=p)

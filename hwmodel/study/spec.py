@@ -1,0 +1,165 @@
+"""A sweep spec: the grid of design points a study covers, validated before any work starts.
+
+Read from TOML (:func:`load_sweep`) or built directly (:class:`SweepSpec`). Every key is a list
+except the scalars; every value is checked here — formats, every format × accumulator × lanes
+combination as the MAC it names, libraries, workloads, numbers — so a bad spec fails at once,
+naming the file and key, and never after an hour of synthesis.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+
+from rtl.errors import FieldError
+from rtl.flow.energy import NAMED_STREAMS
+from rtl.hdl.spec import LANE_COUNTS, MacSpec, operand_format
+from rtl.tech.cells import EMBEDDED_LIBRARIES
+
+from hwmodel import config
+from hwmodel.arch.accelerator import DATAFLOWS, parse_array
+
+__all__ = ["SweepSpec", "load_sweep", "KEYS", "ACCURACY_MODELS", "GRANULARITIES"]
+
+ACCURACY_MODELS = ("minilm", "digits")
+GRANULARITIES = ("tensor", "channel")
+
+KEYS = {
+    "name": "the study's name (default output directory results/NAME)",
+    "formats": 'recipes: one format for weights and activations, or "WEIGHTS/ACTIVATIONS" (W4A8: "int4_sym/int8_sym")',
+    "accumulators": "fixed (exact), fixed:WIDTH, intN, float16, bfloat16, float32",
+    "lanes": f"products per step: 1 (a MAC) or a dot-product unit ({', '.join(map(str, LANE_COUNTS[1:]))})",
+    "arrays": 'PE arrays, "ROWSxCOLS"',
+    "dataflows": f"{', '.join(DATAFLOWS)}",
+    "buffers_kb": "[ifmap, filter, ofmap] SRAM sizes in KB",
+    "libraries": f"{', '.join(EMBEDDED_LIBRARIES)} or a liberty file",
+    "clock_ns": "clock periods; 0 = each MAC's own critical path",
+    "dram_bandwidth": "bytes per cycle; 0 = stall-free",
+    "workloads": "bundled networks (hwmodel trace NAME), .onnx or trace/SCALE-Sim .csv files",
+    "accuracy": f"accuracy models: {', '.join(ACCURACY_MODELS)}",
+    "stream": f"operand stream for MAC energy: {', '.join(NAMED_STREAMS)}",
+    "minilm_sentences": "MiniLM test sentences",
+    "digits_seeds": "digits networks trained (splits and initialisations)",
+    "granularity": f"weight scales: {' or '.join(GRANULARITIES)}",
+}
+"""Every key of a sweep file with what it holds (the `hwmodel sweep --help` listing)."""
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep (see :data:`KEYS`). ``where`` names the source in error messages."""
+
+    name: str = "sweep"
+    formats: tuple = ("int8_sym", "float8_e4m3fn")
+    accumulators: tuple = ("fixed", "float16", "float32")
+    lanes: tuple = (1,)
+    arrays: tuple = ("32x32",)
+    dataflows: tuple = ("ws",)
+    buffers_kb: tuple = ((256, 256, 128),)
+    libraries: tuple = ("sky130hd_tt",)
+    clock_ns: tuple = (0.0,)
+    dram_bandwidth: tuple = (0.0,)
+    workloads: tuple = ("resnet50",)
+    accuracy: tuple = ("digits",)
+    stream: str = "uniform"
+    minilm_sentences: int = 200
+    digits_seeds: int = 3
+    granularity: str = "tensor"
+    where: str = dataclasses.field(default="sweep", compare=False, repr=False)
+
+    def __post_init__(self):
+        w = self.where
+        config.text(self.name, w, "name")
+        for key in ("formats", "accumulators", "lanes", "arrays", "dataflows", "buffers_kb", "libraries", "clock_ns",
+                    "dram_bandwidth", "workloads", "accuracy"):
+            value = config.text_list(getattr(self, key), w, key)
+            object.__setattr__(self, key, tuple(tuple(v) if isinstance(v, list) else v for v in value))
+        for key in ("formats", "accumulators", "arrays", "dataflows", "libraries", "workloads", "accuracy"):
+            for value in getattr(self, key):
+                config.text(value, w, key)
+        for recipe in self.formats:
+            for part, field in zip(recipe.split("/"), ("weights", "activations")):
+                try:
+                    operand_format(part.strip(), field)
+                except FieldError as error:
+                    raise FieldError("formats", f"{w}: formats: {recipe!r}: {error}", recipe) from None
+            if recipe.count("/") > 1:
+                raise FieldError("formats", f"{w}: formats: {recipe!r} is not FORMAT or WEIGHTS/ACTIVATIONS", recipe)
+        for lanes in self.lanes:
+            if config.integer(lanes, w, "lanes") not in LANE_COUNTS:
+                raise FieldError("lanes", f"{w}: lanes must be among {LANE_COUNTS}, not {lanes!r}", lanes)
+        for weights, activations, acc in self.recipes():
+            for lanes in self.lanes:
+                try:
+                    MacSpec.from_names(activations, weights, acc, lanes=lanes)
+                except FieldError as error:
+                    key = "accumulators" if error.field == "acc" else "formats"
+                    raise FieldError(key, f"{w}: {key}: {activations} × {weights} → {acc}: {error}", acc) from None
+        for array in self.arrays:
+            try:
+                parse_array(array)
+            except FieldError as error:
+                raise FieldError("arrays", f"{w}: arrays: {error}", array) from None
+        for dataflow in self.dataflows:
+            if dataflow not in DATAFLOWS:
+                raise FieldError("dataflows", f"{w}: dataflows: {dataflow!r} is not one of {DATAFLOWS}", dataflow)
+        for triple in self.buffers_kb:
+            if isinstance(triple, (str, int, float)) or len(triple) != 3:
+                raise FieldError("buffers_kb", f"{w}: buffers_kb entries must be [ifmap, filter, ofmap] sizes in KB, "
+                                               f"not {triple!r}", triple)
+            for value in triple:
+                config.number(value, w, "buffers_kb", positive=True)
+        for library in self.libraries:
+            if library not in EMBEDDED_LIBRARIES and not Path(library).is_file():
+                hint = difflib.get_close_matches(library, EMBEDDED_LIBRARIES, 1)
+                raise FieldError("libraries", f"{w}: libraries: {library!r} is neither an embedded library "
+                                              f"({', '.join(EMBEDDED_LIBRARIES)}) nor a file"
+                                              + (f"; did you mean {hint[0]!r}?" if hint else ""), library)
+        for key in ("clock_ns", "dram_bandwidth"):
+            for value in getattr(self, key):
+                config.number(value, w, key, minimum=0)
+        _check_workloads(self.workloads, w)
+        for model in self.accuracy:
+            if model not in ACCURACY_MODELS:
+                hint = difflib.get_close_matches(model, ACCURACY_MODELS, 1)
+                raise FieldError("accuracy", f"{w}: accuracy: unknown model {model!r}"
+                                             + (f"; did you mean {hint[0]!r}?" if hint else
+                                                f" (valid: {', '.join(ACCURACY_MODELS)})"), model)
+        if config.text(self.stream, w, "stream") not in NAMED_STREAMS:
+            raise FieldError("stream", f"{w}: stream must be one of {NAMED_STREAMS}, not {self.stream!r}", self.stream)
+        if config.text(self.granularity, w, "granularity") not in GRANULARITIES:
+            raise FieldError("granularity", f"{w}: granularity must be one of {GRANULARITIES}, not "
+                                            f"{self.granularity!r}", self.granularity)
+        config.integer(self.minilm_sentences, w, "minilm_sentences")
+        config.integer(self.digits_seeds, w, "digits_seeds")
+
+    def recipes(self) -> list[tuple[str, str, str]]:
+        """(weights, activations, accumulator) combinations."""
+        out = []
+        for recipe in self.formats:
+            weights, _, activations = recipe.partition("/")
+            for acc in self.accumulators:
+                out.append((weights.strip(), (activations or weights).strip(), acc))
+        return out
+
+
+def _check_workloads(workloads, where: str) -> None:
+    from workloads.zoo import NETWORKS
+
+    for workload in workloads:
+        if workload not in NETWORKS and not Path(workload).is_file():
+            hint = difflib.get_close_matches(workload, NETWORKS, 1)
+            raise FieldError("workloads", f"{where}: workloads: {workload!r} is neither a known network nor a file"
+                                          + (f"; did you mean {hint[0]!r}?" if hint else ""), workload)
+
+
+_FIELDS = {f.name for f in dataclasses.fields(SweepSpec)} - {"where"}
+
+
+def load_sweep(path: str | Path) -> SweepSpec:
+    """Read and validate a TOML sweep spec; errors name the file, the line or the key."""
+    data = config.load_toml(path)
+    config.check_keys(data, _FIELDS, str(path))
+    return SweepSpec(**data, where=str(path))
