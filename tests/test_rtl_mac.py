@@ -76,6 +76,57 @@ def test_random_sequences_iverilog(spec):
     assert_same(spec, stream, V.iverilog_trace(spec, stream), "iverilog, random")
 
 
+# ----- the programmable exponent bias --------------------------------------------------------
+PAPER_FP8 = ("float8_e2m5fnuz", "float8_e3m4fnuz", "float8_e4m3fnuz", "float8_e5m2fnuz")
+OFFSETS = (-20, -7, 3)  # two scale exponents' sums: deep, typical, and one that overflows float16
+BIASED = [spec_of(f, f, acc, bias="power_of_two") for f in PAPER_FP8 for acc in ("float16", "float32")]
+
+
+@pytest.mark.parametrize("spec", BIASED, ids=lambda s: s.name)
+def test_bias_port_exhaustive_single_steps_iverilog(spec):
+    stream = V.exhaustive_stream(spec, OFFSETS)
+    assert_same(spec, stream, V.iverilog_trace(spec, stream), "iverilog, exhaustive, offsets")
+
+
+@pytest.mark.parametrize("spec", BIASED, ids=lambda s: s.name)
+def test_bias_port_exhaustive_single_steps_amaranth(spec):
+    """One offset per spec here (30 s each); `-m slow` runs every offset."""
+    offset = OFFSETS[BIASED.index(spec) % len(OFFSETS)]
+    stream = V.exhaustive_stream(spec, (offset,))
+    assert_same(spec, stream, V.amaranth_trace(spec, stream), f"amaranth, exhaustive, offset {offset}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", BIASED, ids=lambda s: s.name)
+def test_bias_port_every_offset_amaranth(spec):
+    stream = V.exhaustive_stream(spec, OFFSETS)
+    assert_same(spec, stream, V.amaranth_trace(spec, stream), "amaranth, exhaustive, offsets")
+
+
+def test_bias_shifts_products_by_powers_of_two():
+    """The register holds Σ a·b·2**bias: 448 · 448 overflows float16 at bias 0, not at −8."""
+    spec = spec_of("float8_e4m3fn", "float8_e4m3fn", "float16", bias="power_of_two")
+    big = F.encode([[448.0]], "float8_e4m3fn")
+    stream = V.Stream(np.repeat(big, 2, 0), np.repeat(big, 2, 0), np.ones(2, bool), np.ones(2, bool),
+                      np.array([0, -8]))
+    got = V.iverilog_trace(spec, stream)
+    assert_same(spec, stream, got, "iverilog")
+    values = F.decode(np.array(got, dtype=np.int64), "float16")
+    assert values[0] == np.inf and values[1] == 448.0 * 448.0 / 256
+
+
+def test_bias_is_refused_where_it_cannot_be():
+    with pytest.raises(ValueError, match="bias 'power_of_two' needs a float accumulator .* not fixed49"):
+        spec_of("float8_e4m3fn", "float8_e4m3fn", "fixed", bias="power_of_two")
+    with pytest.raises(ValueError, match=r"bias must be one of \('none', 'power_of_two'\), not 'pow2'"):
+        spec_of("float8_e4m3fn", "float8_e4m3fn", "float16", bias="pow2")
+    spec = spec_of("float8_e4m3fn", "float8_e4m3fn", "float16", bias="power_of_two")
+    with pytest.raises(ValueError, match="bias offsets must be integers in -256..255 .* not 300"):
+        V.exhaustive_stream(spec, (0, 300))
+    with pytest.raises(ValueError, match="has no bias port"):
+        V.exhaustive_stream(spec_of("float8_e4m3fn", "float8_e4m3fn", "float16"), (3,))
+
+
 # ----- directed cases ---------------------------------------------------------------------
 @pytest.mark.parametrize("overflow", ["wrap", "saturate"])
 def test_narrow_fixed_accumulator_overflows_as_configured(overflow):

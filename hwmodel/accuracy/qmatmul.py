@@ -1,156 +1,72 @@
-"""Matrix products with the numerics of the MAC hardware: quantized operands, a real accumulator.
+"""Matrix products with the numerics of the MAC hardware, exactly: :func:`qmatmul`.
 
-A :class:`Numerics` names a complete recipe — weight format and granularity, activation format,
-scale method, and the accumulator the hardware sums into. :func:`qmatmul` computes ``a @ b``
-the way an array of those MACs does:
+An array of MACs computes ``a @ b`` as each MAC does (:mod:`rtl.numerics.arith`, which the RTL
+is proven against): the operands arrive as codes, the register sums their exact products —
+``lanes`` at a time, K in the array's order — and the scales meet the result where the recipe's
+hardware puts them. A scale ``s = 2**e · r`` (r in [1, 2)):
 
-* operands are rounded to their formats (per-tensor, per-output-channel, or MX blocks along K);
-* an integer or fixed-point accumulator (``int32``, ``int24``, ``fixed`` — Kulisch) sums the
-  products exactly; an ``intN`` accumulator wraps modulo 2^N like two's-complement hardware
-  (the sum of the integer codes is formed exactly, then wrapped, then scaled);
-* a floating-point accumulator (``float16``, ``bfloat16``, ``float32``) rounds to nearest-even
-  after every step. A step adds ``block`` products: ``block = 1`` is a single MAC, ``block = 4``
-  a 4-lane dot-product unit whose lane sum is exact. K-order is the systolic column order.
-  An FP16 accumulator therefore swamps small products once the running sum is large, as the
-  hardware does; overflow gives ±Inf, which the caller reports with the layer's name.
+* ``bias = "none"``: the register holds ``Σ a·b`` of the codes' values, wrapping or saturating
+  like a fixed register or rounding once per step like a float one (so an E4M3 × E4M3 →
+  float16 MAC overflows at 448·448 > 65504, whatever the tensors' scales); the result is
+  ``acc · s_a · s_b``, applied after the MAC.
+* ``bias = "power_of_two"``: the register holds ``Σ a·b·2**(e_a + e_b)`` — the MAC's exponent
+  offset port, one per column for per-channel weights — and the result is ``acc · r_a · r_b``.
 
-Products are formed in float64 from the dequantized operands. For integer formats and the FP8
-formats whose exact-accumulator width is at most 53 bits (int8, E2M5, E3M4, E4M3; see
-:func:`rtl.numerics.arith.accumulator_width`) this is exact; E5M2 products span more than float64's
-significand and sums of them are rounded at 2^-53 relative, far below any 8-bit effect.
+Everything up to that last multiplication is bit-exact with the golden model at any scales
+(tested against it): float registers through the compiled kernels of
+:mod:`hwmodel.accuracy.kernels`, fixed ones through exact integer sums. Inf and NaN from a float
+register and the wrap of a fixed one are what the hardware gives, and reach the result.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+import math
 
 import numpy as np
 
-from rtl.numerics.formats import FORMATS, decode, fake_quantize, get_format, quantize
-from rtl.numerics.scaling import MX_FORMATS, mse_scales, quantize_mx
+from rtl.errors import FieldError
+from rtl.hdl.spec import BIAS_BITS
+from rtl.numerics import arith
+from rtl.numerics.arith import FixedAccumulator, FloatAccumulator, product_lsb_exponent, product_width
+from rtl.numerics.formats import Format, decode, encode, get_format, quantize
+from rtl.numerics.scaling import MX_FORMATS, mse_scales, quantize_mx, split_scale
 
-from hwmodel.accuracy.sqnr import mse_optimal_scale
+from hwmodel.accuracy import kernels
+from hwmodel.accuracy.recipes import (GRANULARITIES, SCALE_METHODS, UNQUANTIZED, Numerics, auto_accumulator,
+                                      parse_numerics)
 
-__all__ = ["Numerics", "FLOAT_ACCUMULATORS", "quantize_values", "qmatmul", "parse_numerics",
-           "activation_scale", "auto_accumulator", "SCALE_METHODS", "GRANULARITIES"]
+__all__ = ["Numerics", "parse_numerics", "auto_accumulator", "SCALE_METHODS", "GRANULARITIES", "quantize_values",
+           "qmatmul", "accumulate_matmul", "float_kernel", "saturated_fraction", "bias_of"]
 
-FLOAT_ACCUMULATORS = ("float16", "bfloat16", "float32")
-GRANULARITIES = ("tensor", "channel")
-SCALE_METHODS = ("mse", "absmax")
-
-
-def _check_format(name: str, what: str) -> str:
-    if name == "float32" or name in MX_FORMATS:
-        return name
-    get_format(name)  # raises the format table's error with the closest names
-    return name
-
-
-@dataclass(frozen=True)
-class Numerics:
-    """One quantization recipe for every matmul of a model.
-
-    ``weights`` / ``activations``: a format name (``int8_sym``, ``float8_e4m3fn``, ``mxfp8_e4m3``
-    …) or ``float32`` for no quantization. ``accumulator``: ``exact`` (float64, no rounding),
-    ``fixed`` (Kulisch: exact), ``intN`` (exact, wraps at N bits), ``float16``, ``bfloat16`` or
-    ``float32``. ``block``: products added per accumulator rounding (1 = single MAC).
-    """
-
-    weights: str = "int8_sym"
-    activations: str = "int8_sym"
-    accumulator: str = "int32"
-    weight_granularity: str = "channel"
-    scale_method: str = "mse"
-    block: int = 1
-
-    def __post_init__(self):
-        _check_format(self.weights, "weights")
-        _check_format(self.activations, "activations")
-        acc = self.accumulator
-        if not (acc in ("exact", "fixed") or acc in FLOAT_ACCUMULATORS or re.fullmatch(r"int\d+", acc)):
-            raise ValueError(f"accumulator must be exact, fixed, intN, float16, bfloat16 or float32, not {acc!r}")
-        if acc.startswith("int") and not 8 <= int(acc[3:]) <= 64:
-            raise ValueError(f"accumulator width must be 8 … 64 bits, not {acc!r}")
-        if acc.startswith("int") and not all(self._integer(f) for f in (self.weights, self.activations)):
-            raise ValueError(f"an {acc} accumulator needs integer operand formats, not "
-                             f"{self.weights} × {self.activations}; use 'fixed' for an exact "
-                             "fixed-point accumulator of floating-point products")
-        if self.weight_granularity not in GRANULARITIES:
-            raise ValueError(f"weight_granularity must be one of {GRANULARITIES}, not {self.weight_granularity!r}")
-        if self.scale_method not in SCALE_METHODS:
-            raise ValueError(f"scale_method must be one of {SCALE_METHODS}, not {self.scale_method!r}")
-        if not isinstance(self.block, int) or self.block < 1:
-            raise ValueError(f"block must be a positive integer, not {self.block!r}")
-
-    @staticmethod
-    def _integer(fmt: str) -> bool:
-        return fmt in FORMATS and FORMATS[fmt].kind == "int"
-
-    @property
-    def label(self) -> str:
-        gran = "" if self.weights in MX_FORMATS or self.weights == "float32" else f" per-{self.weight_granularity}"
-        return f"W:{self.weights}{gran} A:{self.activations} acc:{self.accumulator}"
-
-
-def parse_numerics(text: str, **defaults) -> Numerics:
-    """``"int8_sym"`` (W and A), ``"int4_sym/int8_sym"`` (W/A), optionally ``…@float16``
-    (accumulator) — the CLI's and sweep files' spelling of a recipe."""
-    body, _, acc = text.partition("@")
-    weights, _, activations = body.partition("/")
-    fields = dict(defaults)
-    fields["weights"] = weights.strip()
-    fields["activations"] = (activations or weights).strip()
-    if acc:
-        fields["accumulator"] = acc.strip()
-    return Numerics(**fields)
-
-
-def auto_accumulator(recipe: str) -> str:
-    """The accumulator a recipe gets when none is named: int32 where it holds 4096 products
-    exactly (integers of 8 bits and narrower), the exact fixed-point accumulator for wider
-    integers, float32 for floating-point operands."""
-    from rtl.numerics.arith import accumulator_width
-
-    weights, _, activations = recipe.partition("/")
-    activations = activations or weights
-    if all(f in FORMATS and FORMATS[f].kind == "int" for f in (weights, activations)):
-        return "int32" if accumulator_width(activations, weights) <= 32 else "fixed"
-    return "float32"
-
-
-def activation_scale(samples: np.ndarray, fmt: str, method: str) -> float:
-    """Static per-tensor scale of an activation from calibration samples."""
-    if fmt == "float32" or fmt in MX_FORMATS:
-        return 1.0
-    f = get_format(fmt)
-    x = np.asarray(samples, dtype=np.float64).reshape(-1)
-    absmax = float(np.abs(x).max()) if x.size else 0.0
-    if absmax == 0:
-        return 1.0
-    return absmax / f.max_value if method == "absmax" else mse_optimal_scale(x, f)
+_F64_BITS = 53
 
 
 def quantize_values(x: np.ndarray, fmt: str, *, scale=None, axis: int | None = None,
                     method: str = "mse") -> tuple[np.ndarray, np.ndarray | float]:
-    """(element values, scale) of ``x`` in ``fmt``: ``x ≈ elements · scale``.
+    """(code values, scale) of ``x`` in ``fmt``: ``x ≈ values · scale``, rounded to nearest
+    even with saturation.
 
-    Elements are the format's own values (integers for int formats), float32. ``scale`` given:
+    ``values`` are the format's own values (integers for int formats), float64. A NaN that
+    reaches a format without one (an earlier accumulator overflowed) becomes 0, as a quantizer
+    without a NaN code must map it somewhere; ±Inf saturates. ``scale`` given:
     used as is (static activation scales). Else chosen by ``method`` over the whole tensor, or
     per slice along ``axis`` (per-channel weights). MX formats block along the last axis; their
-    power-of-two block scales are folded into the elements and the returned scale is 1.
+    power-of-two block scales are folded into the values and the returned scale is 1.
     """
     x = np.asarray(x)
-    if fmt == "float32":
-        return x.astype(np.float32), 1.0
+    if fmt == UNQUANTIZED:
+        return x.astype(np.float32).astype(np.float64), 1.0
     if fmt in MX_FORMATS:
         q = quantize_mx(x, fmt, axis=-1)
-        return q.dequantize().reshape(x.shape).astype(np.float32), 1.0
+        return q.dequantize().reshape(x.shape), 1.0
     f = get_format(fmt)
+    if not f.has_nan and x.dtype.kind == "f" and np.isnan(x).any():
+        x = np.where(np.isnan(x), 0.0, x)
     if scale is None:
         if axis is None:
-            scale = activation_scale(x, fmt, method)
-        else:  # weights per output channel; weights are well-behaved, a narrow search suffices
+            from hwmodel.accuracy.calibration import scale_of
+            scale = scale_of(x, f, method)
+        else:  # weights per output channel: every value of the slice takes part in its search
             rows = np.moveaxis(x, axis, 0).reshape(x.shape[axis], -1)
             if method == "mse":
                 scale = mse_scales(rows, f, octaves=4.0, points=17, refine=16)
@@ -160,57 +76,191 @@ def quantize_values(x: np.ndarray, fmt: str, *, scale=None, axis: int | None = N
             shape = [1] * x.ndim
             shape[axis] = -1
             scale = scale.reshape(shape)
-    return decode(quantize(x, f, scale), f).astype(np.float32), scale
+    return decode(quantize(x, f, scale), f), scale
 
 
-def qmatmul(a: np.ndarray, b: np.ndarray, numerics: Numerics, *, a_scale=1.0, b_scale=1.0) -> np.ndarray:
-    """``(a · a_scale) @ (b · b_scale)`` accumulated as ``numerics.accumulator`` does.
+def saturated_fraction(x: np.ndarray, fmt: str, scale) -> float:
+    """The fraction of ``x`` whose magnitude at ``scale`` exceeds the format's largest value
+    (clamped to it by the quantizer)."""
+    if fmt == UNQUANTIZED or fmt in MX_FORMATS:
+        return 0.0
+    x = np.asarray(x, dtype=np.float64)
+    return float(np.mean(np.abs(x) > get_format(fmt).max_value * np.asarray(scale))) if x.size else 0.0
 
-    ``a`` (…, M, K) and ``b`` (…, K, N) are element values from :func:`quantize_values`;
-    ``a_scale`` is a scalar, ``b_scale`` a scalar or one per column (per-channel weights).
 
-    * exact / fixed: element products summed in float64 — exact while the exact-accumulator
-      width is at most 53 bits — then scaled;
-    * intN: the integer element sums are formed exactly, in float32 chunks of K short enough
-      that no partial sum passes 2^24 (float64 chunks below 2^53 for wide codes), summed in
-      float64; then wrapped to N bits and scaled;
-    * float16 / bfloat16 / float32: the scaled operands (float32) are multiplied ``block``
-      products at a time (a lane sum in float32: exact for 8-bit operands with power-of-two
-      scales over blocks whose products span under 24 bits), added to the register exactly in
-      float64 and rounded once to the accumulator's format, the register kept in that format.
+def bias_of(numerics: Numerics, a_scale, b_scale) -> tuple[np.ndarray, np.ndarray]:
+    """(exponent offset per output column, the factor applied after the MAC)."""
+    if numerics.bias == "none":
+        return np.zeros(1, np.int64), np.asarray(a_scale, np.float64) * np.asarray(b_scale, np.float64)
+    e_a, r_a = split_scale(a_scale)
+    e_b, r_b = split_scale(b_scale)
+    offset = np.atleast_1d(e_a + e_b)
+    low, high = -(1 << (BIAS_BITS - 1)), (1 << (BIAS_BITS - 1)) - 1
+    if offset.min() < low or offset.max() > high:
+        bad = offset[(offset < low) | (offset > high)][0]
+        raise FieldError("bias", f"the scales' exponents sum to {int(bad)}, beyond the bias port's {low}..{high}", int(bad))
+    return offset, r_a * r_b
+
+
+def qmatmul(a: np.ndarray, b: np.ndarray, numerics: Numerics, *, a_scale=1.0, b_scale=1.0,
+            b_is_weight: bool = True) -> np.ndarray:
+    """``(a · a_scale) @ (b · b_scale)`` as an array of the recipe's MACs computes it.
+
+    ``a`` (…, M, K) and ``b`` (…, K, N) hold code values (from :func:`quantize_values`) — ``b``
+    in the weight format, or with ``b_is_weight=False`` in the activation format (attention's
+    activation × activation products); ``a_scale`` is a scalar, ``b_scale`` a scalar or one per
+    column (per-channel weights). Returns float64.
     """
-    acc = numerics.accumulator
-    k = a.shape[-1]
-    if acc in ("exact", "fixed"):
-        return np.matmul(np.asarray(a, np.float64), np.asarray(b, np.float64)) * a_scale * b_scale
-    if acc.startswith("int"):
-        largest = max(float(np.abs(a).max(initial=1)), 1.0) * max(float(np.abs(b).max(initial=1)), 1.0)
-        chunk = int(2.0 ** 24 // largest)
-        dtype = np.float32
-        if chunk < 64:  # wide codes (int16): float64 chunks, exact below 2^53
-            chunk, dtype = max(1, int(2.0 ** 53 // largest)), np.float64
-        a_codes, b_codes = np.asarray(a, dtype), np.asarray(b, dtype)
-        sums = np.matmul(a_codes[..., :chunk], b_codes[..., :chunk, :]).astype(np.float64)
-        for i in range(chunk, k, chunk):
-            sums += np.matmul(a_codes[..., i:i + chunk], b_codes[..., i:i + chunk, :])
-        width = int(acc[3:])
-        if np.abs(sums).max(initial=0) >= 2.0 ** (width - 1):
-            sums = (sums + 2.0 ** (width - 1)) % 2.0 ** width - 2.0 ** (width - 1)
-        return sums * a_scale * b_scale
-    a32 = np.asarray(a * np.float32(a_scale) if np.ndim(a_scale) == 0 else a * a_scale, np.float32)
-    b32 = np.asarray(b * (np.float32(b_scale) if np.ndim(b_scale) == 0 else np.asarray(b_scale, np.float32)), np.float32)
-    step = numerics.block
-    shape = np.broadcast_shapes(a32.shape[:-1] + (1,), b32.shape[:-2] + (1, b32.shape[-1]))
-    part = np.empty(shape, np.float32)
-    exact_sum = np.empty(shape, np.float64)
-    total = np.zeros(shape, {"float16": np.float16, "float32": np.float32, "bfloat16": np.float64}[acc])
-    with np.errstate(over="ignore", invalid="ignore"):
-        for start in range(0, k, step):
-            np.matmul(a32[..., start:start + step], b32[..., start:start + step, :], out=part)
-            # register + step sum, exactly in float64, then one rounding to the register's format
-            np.add(part, total, out=exact_sum)
-            if acc == "bfloat16":
-                total = fake_quantize(exact_sum, "bfloat16", saturate=False)
-            else:
-                total[...] = exact_sum  # numpy rounds float64 → float16 / float32 once, to nearest even
-    return total.astype(np.float64)
+    b_name = numerics.weights if b_is_weight else numerics.activations
+    if b_name == UNQUANTIZED and numerics.activations == UNQUANTIZED:
+        return np.matmul(np.asarray(a, np.float32), np.asarray(b, np.float32)).astype(np.float64) \
+            * a_scale * np.asarray(b_scale)
+    b_fmt = numerics.weight_format if b_is_weight else numerics.activation_format
+    offset, after = bias_of(numerics, a_scale, b_scale)
+    register = accumulate_matmul(a, b, numerics.register_for(numerics.activation_format, b_fmt),
+                                 numerics.activation_format, b_fmt, lanes=numerics.lanes, bias=offset)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return register * after
+
+
+# ----- the register ---------------------------------------------------------------------------
+def _groups(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2]:
+        raise ValueError(f"cannot multiply shapes {a.shape} and {b.shape}")
+    lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    g = math.prod(lead)
+    a3 = np.ascontiguousarray(np.broadcast_to(a, lead + a.shape[-2:]).reshape(g, *a.shape[-2:]))
+    b_lead = b.shape[:-2]
+    if math.prod(b_lead) == 1:
+        b3 = np.ascontiguousarray(b.reshape(1, *b.shape[-2:]))
+    else:
+        b3 = np.ascontiguousarray(np.broadcast_to(b, lead + b.shape[-2:]).reshape(g, *b.shape[-2:]))
+    return a3, b3, lead
+
+
+def float_kernel(acc: FloatAccumulator, a_fmt: Format, b_fmt: Format, lanes: int, bias_low: int,
+                 bias_high: int) -> str | None:
+    """Which kernel computes this register exactly (None: none does; the golden model must)."""
+    width = product_width(a_fmt, b_fmt) - 1  # magnitude bits of a product in units of its LSB
+    lane_bits = max(lanes - 1, 0).bit_length()
+    # one product is an exact double (≤ 16-bit operands); a sum of several spans their range
+    if lanes > 1 and width + lane_bits > _F64_BITS:
+        return "double_double" if width + 2 * lane_bits < 2 * _F64_BITS - 2 else None
+    fmt = acc.format
+    acc_lsb, acc_top = fmt.emin - fmt.man_bits, fmt.emax + 1
+    p_lsb = product_lsb_exponent(a_fmt, b_fmt)
+    p_top = p_lsb + width + lane_bits + bias_high
+    span = max(acc_top, p_top) - min(acc_lsb, p_lsb + bias_low)
+    if span <= _F64_BITS:
+        return "exact"
+    return "twosum_float32" if fmt.name == "float32" else "twosum"
+
+
+def accumulate_matmul(a, b, acc, a_fmt: Format | str, b_fmt: Format | str, *, lanes: int = 1,
+                      bias=0) -> np.ndarray:
+    """The registers an array of ``a_fmt × b_fmt`` MACs into ``acc`` holds after ``a @ b``.
+
+    ``a`` (…, M, K) and ``b`` (…, K, N) are code values; ``bias`` is the exponent offset, a
+    scalar or one per column. Returns the registers' values (float64; exact for float
+    registers, and for fixed ones wherever float64 holds the integer).
+    """
+    a_fmt, b_fmt = get_format(a_fmt), get_format(b_fmt)
+    a3, b3, lead = _groups(a, b)
+    bias = np.asarray(bias, np.int64).reshape(-1)
+    if bias.size not in (1, b3.shape[2]):
+        raise ValueError(f"bias needs one offset or one per column ({b3.shape[2]}), not {bias.size}")
+    if isinstance(acc, FloatAccumulator):
+        out = _float_register(a3, b3, acc, a_fmt, b_fmt, lanes, bias)
+    elif isinstance(acc, FixedAccumulator):
+        if np.any(bias):
+            raise FieldError("bias", "an exponent bias applies to float accumulators", int(bias[0]))
+        out = _fixed_register(a3, b3, acc, a_fmt, b_fmt, lanes)
+    else:
+        raise TypeError(f"acc must be a FixedAccumulator or FloatAccumulator, not {type(acc).__name__}")
+    return out.reshape(lead + out.shape[1:])
+
+
+def _float_register(a3, b3, acc: FloatAccumulator, a_fmt, b_fmt, lanes, bias) -> np.ndarray:
+    kernel = float_kernel(acc, a_fmt, b_fmt, lanes, int(bias.min()), int(bias.max()))
+    if kernel is None:
+        return _golden(a3, b3, acc, a_fmt, b_fmt, lanes, bias)
+    fmt = acc.format
+    scaled = b3 * np.ldexp(1.0, bias.astype(np.int32))[None, None, :] if np.any(bias) else b3
+    out = np.zeros((a3.shape[0], a3.shape[1], b3.shape[2]))
+    with np.errstate(invalid="ignore", over="ignore"):
+        return kernels.float_steps(a3, np.ascontiguousarray(scaled), lanes=lanes, precision=fmt.man_bits + 1,
+                                   emin=fmt.emin, max_value=fmt.max_value, flush_to_zero=acc.flush_to_zero,
+                                   kernel=kernel, out=out)
+
+
+def _units(values: np.ndarray, fmt: Format) -> np.ndarray:
+    """Code values as integer multiples of the format's LSB; NaN and Inf (which a fixed
+    register cannot hold) become 0, so every product with them adds nothing."""
+    units = np.where(np.isfinite(values), values, 0.0)
+    return np.ldexp(units, -fmt.lsb_exponent)
+
+
+def _fixed_register(a3, b3, acc: FixedAccumulator, a_fmt, b_fmt, lanes) -> np.ndarray:
+    shift = product_lsb_exponent(a_fmt, b_fmt) - acc.lsb_exponent
+    if shift < 0:
+        raise ValueError(f"accumulator LSB 2**{acc.lsb_exponent} is coarser than the product LSB")
+    a_units, b_units = _units(a3, a_fmt), _units(b3, b_fmt) * 2.0 ** shift
+    k = a3.shape[2]
+    largest = float(np.abs(a_units).max(initial=0)) * float(np.abs(b_units).max(initial=0))
+    bound = k * largest  # no partial sum, in any order, exceeds it
+    if acc.overflow == "saturate" and acc.width is not None:
+        if acc.width <= 62 and lanes * largest + 2.0 ** (acc.width - 1) < 2.0 ** 62:
+            out = np.zeros((a3.shape[0], a3.shape[1], b3.shape[2]), np.int64)
+            units = kernels.fixed_saturating_steps(a_units.astype(np.int64), b_units.astype(np.int64), lanes=lanes,
+                                                   width=acc.width, out=out)
+            return np.ldexp(units.astype(np.float64), acc.lsb_exponent)
+        return _golden(a3, b3, acc, a_fmt, b_fmt, lanes, np.zeros(1, np.int64))
+    if bound < 2.0 ** _F64_BITS:
+        total = _integer_matmul(a_units, b_units, largest)
+        exact = None
+    else:
+        hi, lo = kernels.exact_sums(a_units, b_units)
+        total, exact = hi + lo, (hi, lo)
+    if acc.width is None or bound < 2.0 ** (acc.width - 1):
+        return np.ldexp(total, acc.lsb_exponent)  # no sum can reach the register's edge: nothing wraps
+    modulus, half = 2 ** acc.width, 2 ** (acc.width - 1)
+    if exact is None:
+        integers = total.astype(np.int64) if bound < 2.0 ** 62 else total.astype(object)
+    else:
+        integers = np.vectorize(lambda h, lw: int(h) + int(lw), otypes=[object])(*exact)
+    wrapped = (integers + half) % modulus - half
+    return np.ldexp(np.asarray(wrapped, dtype=np.float64), acc.lsb_exponent)
+
+
+def _integer_matmul(a_units, b_units, largest: float) -> np.ndarray:
+    """Exact Σ of integer products whose every partial sum stays below 2**53: float32 BLAS in
+    chunks of K short enough that no partial sum passes 2**24 (the fast path for 8-bit codes),
+    else float64."""
+    chunk = int(2.0 ** 24 // max(largest, 1.0))
+    k = a_units.shape[2]
+    if chunk < 64:
+        return np.matmul(a_units, b_units)
+    a32, b32 = a_units.astype(np.float32), b_units.astype(np.float32)
+    total = np.matmul(a32[..., :chunk], b32[..., :chunk, :]).astype(np.float64)
+    for i in range(chunk, k, chunk):
+        total += np.matmul(a32[..., i:i + chunk], b32[..., i:i + chunk, :])
+    return total
+
+
+def _golden(a3, b3, acc, a_fmt, b_fmt, lanes, bias) -> np.ndarray:
+    """Step by step through :mod:`rtl.numerics.arith` (for what no kernel holds exactly)."""
+    a_codes, b_codes = encode(a3, a_fmt).astype(np.int64), encode(b3, b_fmt).astype(np.int64)
+    g, m, k = a3.shape
+    n = b3.shape[2]
+    steps = -(-k // lanes)
+    pad = steps * lanes - k
+    zero_a = int(encode(np.zeros(1), a_fmt)[0])
+    zero_b = int(encode(np.zeros(1), b_fmt)[0])
+    a_codes = np.pad(a_codes, ((0, 0), (0, 0), (0, pad)), constant_values=zero_a)
+    b_codes = np.pad(np.broadcast_to(b_codes, (g, k, n)), ((0, 0), (0, pad), (0, 0)), constant_values=zero_b)
+    # (steps, g, m, n, lanes)
+    a_steps = a_codes.reshape(g, m, steps, lanes).transpose(2, 0, 1, 3)[:, :, :, None, :]
+    b_steps = b_codes.reshape(g, steps, lanes, n).transpose(1, 0, 3, 2)[:, :, None, :, :]
+    state = arith.mac(acc, a_fmt, a_steps, b_fmt, b_steps, bias=np.broadcast_to(bias, (g, m, n))[None])
+    return arith.to_float(acc, state)

@@ -1,16 +1,13 @@
 """Accuracy of each number format, computed with the MAC hardware's own arithmetic.
 
-Every model here runs its matmuls through :func:`hwmodel.accuracy.qmatmul.qmatmul`, so the accumulator
-is part of the result: an INT32 accumulator is exact, an FP16 one rounds (and swamps) at every
-step. Results are rows in one shape — ``model, weights, activations, accumulator,
-weight_granularity, metric, value`` plus model-specific columns — which the sweeps join onto cost
-by (weights, activations, accumulator).
-
-Float accumulators and speed: the hardware rounds after every step of ``block`` products (1 for
-a single MAC, 4 for a 4-lane dot-product unit). Emulating that costs one pass over the outputs per
-step, so MiniLM's full runs round every ``emulation_block`` = 32 products instead; on a subset,
-:func:`minilm_block_check` measures both and the test suite bounds the difference in mean cosine
-(measured: under 10⁻⁴ for float16 and float32, 7·10⁻⁴ for bfloat16).
+Every model here runs its matmuls through :func:`hwmodel.accuracy.qmatmul.qmatmul`, so the
+accumulator is part of the result, exactly as the synthesized MAC computes it: an int32 register
+is exact, a float16 one rounds once per step of the design's own ``lanes`` products (and
+overflows where the hardware would — that is counted per site and reaches the metrics). No
+approximation is made for speed: every row says its step (``lanes``) and ``arithmetic =
+exact``. Results are rows in one shape — ``model, weights, activations, accumulator,
+weight_granularity, lanes, bias, metric, value`` plus model-specific columns — which the sweeps
+join onto cost.
 """
 
 from __future__ import annotations
@@ -26,33 +23,38 @@ import pandas as pd
 
 from rtl.errors import FieldError
 
-from hwmodel.accuracy.qmatmul import FLOAT_ACCUMULATORS, Numerics, activation_scale
+from hwmodel.accuracy.calibration import activation_scale
+from hwmodel.accuracy.recipes import Numerics
 
-__all__ = ["MinilmStudy", "minilm_accuracy", "minilm_block_check", "digits_accuracy", "RESULT_COLUMNS",
-           "DIGITS_SEEDS"]
+__all__ = ["MinilmStudy", "minilm_accuracy", "digits_accuracy", "RESULT_COLUMNS", "DIGITS_SEEDS",
+           "outlier_verdict", "outlier_effect"]
 
 DIGITS_SEEDS = (0, 1, 2, 3, 4)
 
-RESULT_COLUMNS = ["model", "weights", "activations", "accumulator", "weight_granularity", "block",
-                  "emulated_block", "metric", "value"]
+RESULT_COLUMNS = ["model", "weights", "activations", "accumulator", "weight_granularity", "lanes", "bias",
+                  "arithmetic", "metric", "value"]
 
 
-def _row(model, numerics: Numerics, emulated_block, metric, value, **extra) -> dict:
+def _row(model, numerics: Numerics, metric, value, **extra) -> dict:
     return {"model": model, "weights": numerics.weights, "activations": numerics.activations,
             "accumulator": numerics.accumulator, "weight_granularity": numerics.weight_granularity,
-            "block": numerics.block, "emulated_block": emulated_block, "metric": metric, "value": value, **extra}
+            "lanes": numerics.lanes, "bias": numerics.bias, "arithmetic": "exact", "metric": metric,
+            "value": value, **extra}
 
 
 @dataclass(frozen=True)
 class MinilmStudy:
     """Which sentences: ``test`` evaluation and ``calibration`` sentences, disjoint, both from
-    :func:`hwmodel.accuracy.models.minilm.sentences` (every 8th sentence calibrates, the rest test)."""
+    :func:`hwmodel.accuracy.models.minilm.sentences` (every 8th sentence calibrates, the rest
+    test). Per-site SQNR is measured on the first ``sqnr_sentences`` test sentences: the error
+    of the whole quantized model seen at each site (``sqnr_db``, accumulated drift) and of that
+    site quantized alone (``sqnr_alone_db``, on the first ``alone_sentences`` of them)."""
 
     test: int = 500
     calibration: int = 64
     batch_size: int = 32
-    emulation_block: int = 32
-    sqnr_sentences: int = 64  # per-layer SQNR is measured on the first ones of the test set
+    sqnr_sentences: int = 64
+    alone_sentences: int = 16
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -66,7 +68,7 @@ class _Minilm:
     shared by every format of a study."""
 
     def __init__(self, study: MinilmStudy):
-        from hwmodel.accuracy.models.minilm import activation_samples, load_minilm, sentences
+        from hwmodel.accuracy.models.minilm import calibrate, load_minilm, sentences
 
         self.study = study
         self.model = load_minilm()
@@ -80,11 +82,16 @@ class _Minilm:
         self.batches = [self.model.tokenize(self.test[i:i + study.batch_size])
                         for i in range(0, len(self.test), study.batch_size)]
         self.reference = np.concatenate(_parallel(lambda b: self.model.forward(*b), self.batches))
-        self.samples = activation_samples(self.model, calibration, batch_size=study.batch_size)
+        self.samples = calibrate(self.model, calibration, batch_size=study.batch_size)
         self.weights: dict = {}
+        self._scales: dict = {}
 
     def scales(self, numerics: Numerics) -> dict:
-        return {k: activation_scale(v, numerics.activations, numerics.scale_method) for k, v in self.samples.items()}
+        key = (numerics.activations, numerics.scale_method)
+        if key not in self._scales:
+            self._scales[key] = {k: activation_scale(v, numerics.activations, numerics.scale_method)
+                                 for k, v in self.samples.items()}
+        return self._scales[key]
 
     def quantized_weights(self, numerics: Numerics) -> dict:
         key = (numerics.weights, numerics.weight_granularity, numerics.scale_method)
@@ -95,7 +102,7 @@ class _Minilm:
 
 def _parallel(function, items: list) -> list:
     """``[function(i) for i in items]`` on one thread per core, BLAS single-threaded meanwhile:
-    numpy releases the GIL in matmuls and ufuncs, and the accumulator emulation is ufunc-bound."""
+    numpy releases the GIL in matmuls and ufuncs, and the MAC kernels release it too."""
     from concurrent.futures import ThreadPoolExecutor
 
     from threadpoolctl import threadpool_limits
@@ -107,89 +114,132 @@ def _parallel(function, items: list) -> list:
         return list(pool.map(function, items))
 
 
-def _emulated(numerics: Numerics, block: int) -> Numerics:
-    if numerics.accumulator in FLOAT_ACCUMULATORS and numerics.block < block:
-        return dataclasses.replace(numerics, block=block)
-    return numerics
+def _sqnr(signal: float, noise: float) -> float:
+    if noise != noise or noise == math.inf:
+        return -math.inf
+    return math.inf if noise == 0 else 10 * math.log10(signal / noise)
+
+
+class _SiteError:
+    """Signal and noise energy of each site's output, over real tokens (a non-finite output
+    counts as infinite noise)."""
+
+    def __init__(self):
+        import threading
+        self.signal: dict[str, float] = {}
+        self.noise: dict[str, float] = {}
+        self._lock = threading.Lock()  # batches report from threads
+
+    def add(self, site, reference, values):
+        with self._lock:
+            self._add(site, reference, values)
+
+    def _add(self, site, reference, values):
+        ref = reference.astype(np.float64)
+        diff = values.astype(np.float64) - ref
+        self.signal[site] = self.signal.get(site, 0.0) + float(np.sum(ref * ref))
+        with np.errstate(invalid="ignore", over="ignore"):
+            noise = float(np.sum(diff * diff)) if np.isfinite(diff).all() else math.inf
+        self.noise[site] = self.noise.get(site, 0.0) + noise
+
+    def db(self) -> dict:
+        return {site: _sqnr(self.signal[site], self.noise[site]) for site in self.signal}
 
 
 def minilm_accuracy(recipes: list[Numerics], study: MinilmStudy = MinilmStudy(), *, progress=None,
                     context: _Minilm | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(summary rows, per-layer SQNR rows) of all-MiniLM-L6-v2 under each recipe.
+    """(summary rows, per-site rows) of all-MiniLM-L6-v2 under each recipe.
 
     Metrics against the float32 model on the test sentences: mean and minimum cosine of the
-    embeddings, nearest-neighbour agreement (the fraction of sentences whose most similar other
-    sentence is the same as in float32), and per-layer output SQNR (dB) on the first
-    ``study.sqnr_sentences`` sentences, where every quantization site's output is compared with
-    float32's.
+    embeddings (a sentence whose embedding is not finite — its accumulators overflowed — counts
+    as cosine 0, and ``non_finite_sentences`` says how many did), nearest-neighbour agreement
+    (the fraction of sentences whose most similar other sentence is the same as in float32), the
+    worst per-site SQNR both ways (see :class:`MinilmStudy`), the largest fraction of a site's
+    test inputs that saturated, and how many sites had non-finite outputs. Per-site rows give
+    each site's ``sqnr_db``, ``sqnr_alone_db``, ``saturated_fraction`` and
+    ``non_finite_fraction``.
     """
     ctx = context or _Minilm(study)
     model, reference = ctx.model, ctx.reference
     ref_sim = reference @ reference.T
     np.fill_diagonal(ref_sim, -np.inf)
     ref_nn = ref_sim.argmax(1)
-    rows, layer_rows = [], []
+    rows, site_rows = [], []
     for number, numerics in enumerate(recipes):
         started = time.perf_counter()
-        run = _emulated(numerics, study.emulation_block)
         scales, qweights = ctx.scales(numerics), ctx.quantized_weights(numerics)
-        embeddings = np.concatenate(_parallel(lambda b: model.forward(*b, run, scales, qweights), ctx.batches))
-        cosine = np.sum(embeddings * reference, axis=1)
-        sim = embeddings @ embeddings.T
+        drift, stats = _SiteError(), [{} for _ in ctx.batches]
+        covered = np.cumsum([len(ids) for ids, _ in ctx.batches]) - np.array([len(ids) for ids, _ in ctx.batches])
+
+        def run(index):
+            ids, mask = ctx.batches[index]
+            if covered[index] >= ctx.study.sqnr_sentences:
+                return model.forward(ids, mask, numerics, scales, qweights, stats=stats[index])
+            outputs = {}
+            model.forward(ids, mask, observe=lambda site, op, v, valid: outputs.__setitem__(site, v[valid])
+                          if op == "out" else None)
+            seen = []
+            out = model.forward(ids, mask, numerics, scales, qweights, stats=stats[index],
+                                observe=lambda site, op, v, valid: seen.append((site, outputs[site], v[valid]))
+                                if op == "out" else None)
+            for site, ref, values in seen:
+                drift.add(site, ref, values)
+            return out
+
+        embeddings = np.concatenate(_parallel(run, list(range(len(ctx.batches)))))
+        finite = np.isfinite(embeddings).all(axis=1)
+        cosine = np.where(finite, np.sum(np.where(finite[:, None], embeddings, 0.0) * reference, axis=1), 0.0)
+        sim = np.where(finite[:, None], embeddings, 0.0) @ np.where(finite[:, None], embeddings, 0.0).T
         np.fill_diagonal(sim, -np.inf)
-        agreement = float(np.mean(sim.argmax(1) == ref_nn))
-        sqnr = _layer_sqnr(ctx, run, scales, qweights)
+        agreement = float(np.mean((sim.argmax(1) == ref_nn) & finite))
+        alone = _alone_sqnr(ctx, numerics, scales, qweights)
+        accumulated = drift.db()
+        merged = {}
+        for batch_stats in stats:
+            for site, entry in batch_stats.items():
+                total = merged.setdefault(site, dict.fromkeys(entry, 0))
+                for key, value in entry.items():
+                    total[key] += value
+        saturated = {s: e["saturated"] / e["inputs"] if e["inputs"] else 0.0 for s, e in merged.items()}
+        non_finite = {s: e["non_finite"] / e["outputs"] if e["outputs"] else 0.0 for s, e in merged.items()}
         elapsed = time.perf_counter() - started
-        for metric, value in (("cosine_mean", float(cosine.mean())), ("cosine_min", float(cosine.min())),
-                              ("nn_agreement", agreement), ("layer_sqnr_db_min", min(sqnr.values()))):
-            rows.append(_row("minilm", numerics, run.block, metric, value, sentences=len(ctx.test),
-                             seconds=elapsed))
-        layer_rows += [_row("minilm", numerics, run.block, "sqnr_db", value, layer=site)
-                       for site, value in sqnr.items()]
+        metrics = {"cosine_mean": float(cosine.mean()), "cosine_min": float(cosine.min()),
+                   "nn_agreement": agreement, "layer_sqnr_db_min": min(accumulated.values()),
+                   "site_sqnr_alone_db_min": min(alone.values()),
+                   "saturated_fraction_max": max(saturated.values(), default=0.0),
+                   "overflow_sites": sum(1 for v in non_finite.values() if v > 0),
+                   "non_finite_sentences": int((~finite).sum())}
+        for metric, value in metrics.items():
+            rows.append(_row("minilm", numerics, metric, value, sentences=len(ctx.test), seconds=elapsed))
+        for site in accumulated:
+            for metric, value in (("sqnr_db", accumulated[site]), ("sqnr_alone_db", alone.get(site, math.nan)),
+                                  ("saturated_fraction", saturated.get(site, 0.0)),
+                                  ("non_finite_fraction", non_finite.get(site, 0.0))):
+                site_rows.append(_row("minilm", numerics, metric, value, layer=site))
         if progress:
             progress(number + 1, len(recipes), numerics.label, elapsed)
-    return pd.DataFrame(rows), pd.DataFrame(layer_rows)
+    return pd.DataFrame(rows), pd.DataFrame(site_rows)
 
 
-def _layer_sqnr(ctx: _Minilm, numerics: Numerics, scales: dict, qweights: dict) -> dict:
-    signal: dict[str, float] = {}
-    noise: dict[str, float] = {}
-    count = 0
-    for ids, mask in ctx.batches:
-        if count >= ctx.study.sqnr_sentences:
-            break
-        count += len(ids)
-        outputs: dict[str, np.ndarray] = {}
+def _alone_sqnr(ctx: _Minilm, numerics: Numerics, scales: dict, qweights: dict) -> dict:
+    """Each site quantized by itself, the rest of the model float32: the error that site alone
+    makes, on the first ``alone_sentences`` test sentences."""
+    ids, mask = ctx.model.tokenize(ctx.test[:ctx.study.alone_sentences])
+    reference = {}
+    ctx.model.forward(ids, mask, observe=lambda site, op, v, valid: reference.__setitem__(site, v[valid])
+                      if op == "out" else None)
+    error = _SiteError()
 
-        def keep(site, operand, values, valid):
-            if operand == "out":
-                outputs[site] = values[valid]
+    def one(site):
+        got = {}
+        ctx.model.forward(ids, mask, numerics, scales, qweights, only=site,
+                          observe=lambda s, op, v, valid: got.__setitem__(s, v[valid]) if op == "out" and s == site
+                          else None)
+        return site, got[site]
 
-        def compare(site, operand, values, valid):
-            if operand == "out":
-                ref = outputs[site].astype(np.float64)
-                signal[site] = signal.get(site, 0.0) + float(np.sum(ref * ref))
-                noise[site] = noise.get(site, 0.0) + float(np.sum((values[valid] - ref) ** 2))
-
-        ctx.model.forward(ids, mask, observe=keep)
-        ctx.model.forward(ids, mask, numerics, scales, qweights, observe=compare)
-    return {site: (math.inf if noise[site] == 0 else 10 * math.log10(signal[site] / noise[site])) for site in signal}
-
-
-def minilm_block_check(numerics: Numerics, *, sentences: int = 16, blocks=(1, 4, 32),
-                       context: _Minilm | None = None) -> dict:
-    """Mean cosine to float32 with the accumulator rounding after every ``b`` products, for each
-    ``b`` in ``blocks``, on the first ``sentences`` test sentences: how far the emulation block of
-    the full runs moves the metric from the hardware's own step."""
-    ctx = context or _Minilm(MinilmStudy(test=sentences, calibration=32, sqnr_sentences=1))
-    ids, mask = ctx.model.tokenize(ctx.test[:sentences])
-    reference = ctx.model.forward(ids, mask)
-    scales, qweights = ctx.scales(numerics), ctx.quantized_weights(numerics)
-    out = {}
-    for b in blocks:
-        e = ctx.model.forward(ids, mask, dataclasses.replace(numerics, block=b), scales, qweights)
-        out[b] = float(np.mean(np.sum(e * reference, axis=1)))
-    return out
+    for site, values in _parallel(one, list(reference)):
+        error.add(site, reference[site], values)
+    return error.db()
 
 
 def outlier_verdict(e4m3_cosine: float, int8_cosine: float) -> str:
@@ -230,7 +280,7 @@ def digits_accuracy(recipes: list[Numerics], kinds=("mlp", "cnn"), seeds=DIGITS_
                 scales = None if numerics is float32 else calibrate_digits(net, x_train[:calibration], numerics)
                 logits = digits_logits(net, x_test, None if numerics is float32 else numerics, scales)
                 top1.append(float(np.mean(logits.argmax(1) == y_test)))
-            rows.append(_row(f"digits_{kind}", numerics, numerics.block, "top1", float(np.mean(top1)),
+            rows.append(_row(f"digits_{kind}", numerics, "top1", float(np.mean(top1)),
                              std=float(np.std(top1)), min=float(np.min(top1)), max=float(np.max(top1)),
                              seeds=len(top1)))
     return pd.DataFrame(rows)

@@ -60,7 +60,7 @@ def _recipes(args) -> list:
                 acc_name = auto_accumulator(body) if acc.strip() == "auto" else acc.strip()
                 try:
                     recipes.append(parse_numerics(f"{body}@{acc_name}", weight_granularity=granularity.strip(),
-                                                  scale_method=args.scale, block=args.block))
+                                                  scale_method=args.scale, lanes=args.lanes, bias=args.bias))
                 except ValueError as error:
                     if "needs integer operand formats" not in str(error):
                         raise
@@ -111,6 +111,7 @@ def cmd_accuracy(args) -> int:
 
 def register(sub) -> None:
     from hwmodel.accuracy.qmatmul import SCALE_METHODS
+    from rtl.hdl.spec import BIAS_MODES, LANE_COUNTS
 
     p = sub.add_parser("sqnr", help="bits of accuracy per format on uniform, Gaussian and Student-t data",
                        formatter_class=HelpFormatter,
@@ -137,7 +138,10 @@ def register(sub) -> None:
                                                  "fixed for wider ones, else float32")
     p.add_argument("--granularity", default="tensor", help="weight scales: tensor, channel or both (tensor,channel)")
     p.add_argument("--scale", default=SCALE_METHODS[0], choices=SCALE_METHODS, help="how scales are chosen")
-    p.add_argument("--block", type=positive_int, default=1, help="products per accumulator rounding (MAC lanes)")
+    p.add_argument("--lanes", type=int, default=1, choices=LANE_COUNTS, metavar="N",
+                   help=f"products per accumulator rounding: the MAC's lanes, one of {', '.join(map(str, LANE_COUNTS))}")
+    p.add_argument("--bias", default=BIAS_MODES[0], choices=BIAS_MODES,
+                   help="where the scales' powers of two go: after the MAC (none) or into it (power_of_two)")
     p.add_argument("--sentences", type=positive_int, default=500, help="MiniLM test sentences")
     p.add_argument("--calibration-sentences", type=positive_int, default=64, help="MiniLM calibration sentences")
     p.add_argument("--seeds", type=positive_int, default=5, help="digits: seeds (splits and initialisations)")

@@ -20,6 +20,7 @@ FLAGS = {
     "calibration": "--calibration-sentences", "weights": "--formats", "activations": "--formats",
     "accumulator": "--acc", "weight_granularity": "--granularity", "scale_method": "--scale", "block": "--block",
     "batch": "--batch", "seq": "--seq", "clock_ns": "--clock-ns", "macs": "--macs", "sparsity": "--sparsity",
+    "bias": "--bias",
 }
 """Library field → the flag that sets it (error messages name what the user typed)."""
 
@@ -92,7 +93,7 @@ def output_path(path: str | None, *, directory: bool = False, needed_mb: float =
 
 # ----- a MAC on the command line -------------------------------------------------------------
 def add_spec_arguments(p, *, required: bool = False) -> None:
-    from rtl.hdl.spec import LANE_COUNTS, MAX_STAGES
+    from rtl.hdl.spec import BIAS_MODES, LANE_COUNTS, MAX_STAGES
     from rtl.numerics.arith import ACCUMULATOR_SPELLINGS, MAX_GUARD_BITS
 
     p.add_argument("--a", type=format_name, metavar="FORMAT", help="format of operand a (activations)")
@@ -102,6 +103,8 @@ def add_spec_arguments(p, *, required: bool = False) -> None:
                    help=f"products summed per step, one of {', '.join(map(str, LANE_COUNTS))}")
     p.add_argument("--stages", type=int, default=0, choices=range(MAX_STAGES + 1), metavar="S",
                    help=f"pipeline register stages, 0..{MAX_STAGES}; latency = stages + 1")
+    p.add_argument("--bias", default=BIAS_MODES[0], choices=BIAS_MODES,
+                   help="power_of_two: a float accumulator gets an exponent-offset input for the scales' powers of two")
     p.add_argument("--ftz", action="store_true", help="float accumulator flushes subnormal results to zero")
     p.add_argument("--saturate", action="store_true", help="fixed accumulator saturates instead of wrapping")
     p.add_argument("--guard-bits", type=int, default=12, metavar="G",
@@ -115,7 +118,7 @@ def spec_from_args(args):
     if missing:
         raise ValueError(f"missing {', '.join(missing)}" + (" (or use --standard)" if hasattr(args, "standard") else ""))
     return MacSpec.from_names(args.a, args.b, args.acc, lanes=args.lanes, stages=args.stages, flush_to_zero=args.ftz,
-                              saturate=args.saturate, guard_bits=args.guard_bits)
+                              saturate=args.saturate, guard_bits=args.guard_bits, bias=args.bias)
 
 
 def add_synthesis_options(p) -> None:

@@ -1,10 +1,18 @@
 """``hwmodel compare``: the default study — FP8 against INT, from synthesized MACs to accuracy.
 
-int4 / int8 / int16 and the FP8 formats (the whitepaper's E2M5, E3M4, E4M3, E5M2 and OCP's
-float8_e4m3fn, float8_e5m2) × {fixed (exact integer / Kulisch), float16, float32} accumulators,
-single MACs and 4-lane dot-product units, on a 32×32 weight-stationary array with 256/256/128 KB
-buffers, over ResNet-50, MobileNetV2, BERT-base and MiniLM-L6; accuracy from MiniLM-L6 and the
-digits networks. Everything it needs ships with the package or its dependencies.
+Three questions, one grid each, into one store and one report:
+
+1. the whitepaper's Figure 3 and around it: int4 / int8 / int16 and the FP8 formats (the
+   paper's E2M5, E3M4, E4M3, E5M2 and OCP's float8_e4m3fn, float8_e5m2) × {fixed (exact integer
+   / Kulisch), float16, float32} accumulators, single MACs;
+2. where the scales go: INT8 and the FP8 formats into float16 and float32 with the exponent-bias
+   port (``bias = power_of_two``), against (1) without it;
+3. dot-product units: 4-lane INT8, E4M3 and E5M2 units with their usual accumulators.
+
+Each on a 32×32 weight-stationary array with 256/256/128 KB buffers, over ResNet-50,
+MobileNetV2, BERT-base and MiniLM-L6; accuracy from MiniLM-L6 and the digits networks, every
+matmul with the design's own arithmetic. Everything it needs ships with the package or its
+dependencies.
 """
 
 from __future__ import annotations
@@ -12,44 +20,84 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from hwmodel.study.run import run_sweep
+import pandas as pd
+
+from hwmodel.study.run import SweepResult, run_sweep
 from hwmodel.study.spec import SweepSpec
 
-__all__ = ["default_study", "quick_study", "run_compare"]
+__all__ = ["default_study", "quick_study", "run_compare", "FORMATS"]
 
 FORMATS = ("int4_sym", "int8_sym", "int16_sym", "float8_e2m5fnuz", "float8_e3m4fnuz", "float8_e4m3fnuz",
            "float8_e5m2fnuz", "float8_e4m3fn", "float8_e5m2")
+FP8 = tuple(f for f in FORMATS if f.startswith("float8"))
+WORKLOADS = ("resnet50", "mobilenet_v2", "bert_base", "minilm_l6")
 
 
-def default_study() -> SweepSpec:
-    return SweepSpec(name="compare", formats=FORMATS, accumulators=("fixed", "float16", "float32"), lanes=(1, 4),
-                     workloads=("resnet50", "mobilenet_v2", "bert_base", "minilm_l6"),
-                     accuracy=("minilm", "digits"), minilm_sentences=64, digits_seeds=2)
+def default_study() -> list[SweepSpec]:
+    common = {"workloads": WORKLOADS, "accuracy": ("minilm", "digits"), "minilm_sentences": 32, "digits_seeds": 2}
+    return [
+        SweepSpec(name="compare", formats=FORMATS, accumulators=("fixed", "float16", "float32"), **common),
+        SweepSpec(name="compare", formats=("int8_sym",) + FP8, accumulators=("float16", "float32"),
+                  bias=("power_of_two",), **common),
+        SweepSpec(name="compare", formats=("int8_sym", "float8_e4m3fnuz", "float8_e5m2fnuz"),
+                  accumulators=("fixed", "float32"), lanes=(4,), bias=("none", "power_of_two"), **common),
+    ]
 
 
-def quick_study() -> SweepSpec:
-    return SweepSpec(name="compare-quick", formats=("int8_sym", "float8_e4m3fnuz"),
-                     accumulators=("fixed", "float16"), lanes=(1,), workloads=("resnet50", "minilm_l6"),
-                     accuracy=("minilm", "digits"), minilm_sentences=24, digits_seeds=1)
+def quick_study() -> list[SweepSpec]:
+    common = {"workloads": ("resnet50", "minilm_l6"), "accuracy": ("minilm", "digits"), "minilm_sentences": 16,
+              "digits_seeds": 1}
+    return [SweepSpec(name="compare-quick", formats=("int8_sym", "float8_e4m3fnuz"), accumulators=("fixed", "float16"),
+                      **common),
+            SweepSpec(name="compare-quick", formats=("float8_e4m3fnuz",), accumulators=("float16",),
+                      bias=("power_of_two",), **common)]
+
+
+def merge(results: list[SweepResult]) -> SweepResult:
+    """One result from the grids' (points, MACs and accuracy rows each once)."""
+    def union(frames, keys):
+        frames = [f for f in frames if len(f)]
+        if not frames:
+            return pd.DataFrame()
+        frame = pd.concat(frames, ignore_index=True)
+        keys = [k for k in keys if k in frame]
+        return frame.drop_duplicates(subset=keys or None, keep="last").reset_index(drop=True)
+
+    point_keys = ["workload", "a", "b", "acc", "lanes", "bias", "library", "clock_ns", "array", "dataflow",
+                  "buffers_kb", "dram_bandwidth"]
+    counts = {}
+    for r in results:
+        for stage, c in r.counts.items():
+            total = counts.setdefault(stage, dict.fromkeys(c, 0))
+            for k, v in c.items():
+                total[k] += v
+    return SweepResult(union([r.points for r in results], point_keys),
+                       union([r.macs for r in results], ["a", "b", "acc", "lanes", "bias", "library", "clock_ns"]),
+                       union([r.accuracy for r in results], ["model", "recipe", "size"]),
+                       union([r.failures for r in results], ["stage", "params"]), counts)
 
 
 def run_compare(output: str | Path = "results", *, quick: bool = False, scheduler=None, processes=None,
                 cache_dir=None, progress: bool = True):
     """Run the study into ``output``: CSVs, plots and report.md. Returns (the files written,
     the sweep result)."""
-    from hwmodel.study.report import write_results
     from hwmodel.accuracy.sqnr import PAPER_FORMATS, sqnr_table
+    from hwmodel.study.report import write_results
 
     started = time.perf_counter()
-    spec = quick_study() if quick else default_study()
+    specs = quick_study() if quick else default_study()
     output = Path(output)
-    result = run_sweep(spec, output, scheduler=scheduler, processes=processes, cache_dir=cache_dir, progress=progress)
+    result = merge([run_sweep(spec, output, scheduler=scheduler, processes=processes, cache_dir=cache_dir,
+                              progress=progress) for spec in specs])
     sqnr = sqnr_table(formats=PAPER_FORMATS + (("int4_sym", "float8_e4m3fn", "mxfp8_e4m3") if not quick else ()),
                       n=2 ** 16 if quick else 2 ** 20)
-    settings = (f"Study `{spec.name}`: formats {', '.join(spec.formats)}; accumulators {', '.join(spec.accumulators)}; "
-                f"lanes {', '.join(map(str, spec.lanes))}; array {', '.join(spec.arrays)} {', '.join(spec.dataflows)}; "
-                f"library {', '.join(spec.libraries)}; workloads {', '.join(spec.workloads)}; MiniLM on "
-                f"{spec.minilm_sentences} sentences, digits over {spec.digits_seeds} seed(s).")
+    parts = [f"formats {', '.join(s.formats)} × accumulators {', '.join(s.accumulators)}, lanes "
+             f"{', '.join(map(str, s.lanes))}, bias {', '.join(s.bias)}" for s in specs]
+    first = specs[0]
+    settings = (f"Study `{first.name}`, {len(specs)} grids: " + "; ".join(parts) + f". Array {', '.join(first.arrays)} "
+                f"{', '.join(first.dataflows)}; library {', '.join(first.libraries)}; workloads "
+                f"{', '.join(first.workloads)}; MiniLM on {first.minilm_sentences} sentences, digits over "
+                f"{first.digits_seeds} seed(s).")
     written = write_results(result, output, title="FP8 versus INT: what the formats cost, measured",
                             settings=settings, sqnr_results=sqnr, seconds=time.perf_counter() - started)
     return written, result

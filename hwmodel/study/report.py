@@ -59,7 +59,8 @@ def pareto_front(cost: np.ndarray, quality: np.ndarray) -> np.ndarray:
 
 def _design(row) -> str:
     operands = row["a"] if row["a"] == row["b"] else f"W {row['b']} / A {row['a']}"
-    return f"{operands}→{row['acc']}" + (f" ×{row['lanes']}" if row["lanes"] > 1 else "")
+    return f"{operands}→{row['acc']}" + (f" ×{row['lanes']}" if row["lanes"] > 1 else "") + (
+        " +bias" if row.get("bias", "none") != "none" else "")
 
 
 def _scatter(points, workload, x, y, xlabel, ylabel, title, path_stem, *, log_x=False, front=True):
@@ -139,7 +140,7 @@ def write_plots(result, directory: Path, sqnr_results=None) -> list[Path]:
             ax.bar(range(len(single)), values, bottom=bottom, color=color, label=stage)
             bottom += values
         ax.set_xticks(range(len(single)))
-        ax.set_xticklabels([f"{r.a}→{r.acc}" for r in single.itertuples()], rotation=70, ha="right", fontsize=7)
+        ax.set_xticklabels([_design(r) for _, r in single.iterrows()], rotation=70, ha="right", fontsize=7)
         ax.set_ylabel(f"MAC area by stage (µm², {single.library.iloc[0]})")
         ax.set_title("Synthesized MAC area per stage (the whitepaper's Figure 3 breakdown)", fontsize=10)
         ax.legend(fontsize=7)
@@ -166,7 +167,7 @@ def _markdown(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
 
 
 def _mac_vs_paper(macs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    single = macs[(macs.lanes == 1) & (macs.a == macs.b)]
+    single = macs[(macs.lanes == 1) & (macs.a == macs.b) & (macs.get("bias", "none") == "none")]
     base = single[(single.a == "int8_sym") & (single.acc == "fixed")]
     if base.empty:
         return pd.DataFrame(), []
@@ -197,6 +198,69 @@ def _mac_vs_paper(macs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return table, notes
 
 
+def _span(values) -> str:
+    low, high = float(min(values)), float(max(values))
+    return f"{low:+.0f} %" if round(low) == round(high) else f"{low:+.0f} % to {high:+.0f} %"
+
+
+def _bias_section(result) -> tuple[list[str], list[str]]:
+    """Where the scales go: float-accumulator MACs with and without the exponent-offset port —
+    what the port costs, and what leaving it out does to accuracy (lines, conclusions)."""
+    macs, acc = result.macs, result.accuracy
+    if not len(macs) or "bias" not in macs or not (macs.bias == "power_of_two").any():
+        return [], []
+    key = ["a", "b", "acc", "lanes", "library"]
+    with_port = macs[macs.bias == "power_of_two"].set_index(key)
+    without = macs[macs.bias == "none"].set_index(key)
+    common = with_port.index.intersection(without.index)
+    rows = []
+    for index in common:
+        a, b, accumulator, lanes, library = index
+        rows.append({"MAC": _design({"a": a, "b": b, "acc": accumulator, "lanes": lanes}), "library": library,
+                     "area µm² (no port)": without.loc[index, "area_um2"], "area µm² (bias port)": with_port.loc[index, "area_um2"],
+                     "area +%": 100 * (with_port.loc[index, "area_um2"] / without.loc[index, "area_um2"] - 1),
+                     "energy +%": 100 * (with_port.loc[index, "energy_pj_per_mac"] / without.loc[index, "energy_pj_per_mac"] - 1)})
+    lines, conclusions = [], []
+    if rows:
+        table = pd.DataFrame(rows)
+        lines += ["## Scales in the accumulator: the exponent bias", "",
+                  "A float-accumulator MAC sums products of codes; with `bias = power_of_two` it has an input that "
+                  "adds the tensors' scale exponents to every product (the residual scale is applied after the MAC). "
+                  "What the port costs:", "", _markdown(table, ".1f"), ""]
+        conclusions.append(f"The exponent-bias port costs {_span(table['area +%'])} area and {_span(table['energy +%'])} "
+                           f"energy per MAC over the same MAC without it ({len(table)} design(s): "
+                           + ", ".join(f"{mac} {area:+.0f} %" for mac, area in zip(table["MAC"], table["area +%"]))
+                           + " area).")
+    if len(acc) and "minilm_cosine_mean" in acc and "bias" in acc:
+        picked = acc[acc.accumulator.isin(["float16", "bfloat16", "float32"]) & acc.minilm_cosine_mean.notna()]
+        if len(picked):
+            shown = picked[["weights", "activations", "accumulator", "lanes", "bias", "minilm_cosine_mean",
+                            "minilm_overflow_sites", "minilm_non_finite_sentences"]].sort_values(
+                ["weights", "accumulator", "lanes", "bias"])
+            lines += ["What leaving the port out does on MiniLM-L6 (an overflowed register reaches the model as Inf/NaN; a "
+                      "sentence whose embedding is not finite counts as cosine 0):", "", _markdown(shown, ".4f"), ""]
+            def name(r):
+                return f"{r.weights} → {r.accumulator}" + (f" ×{r.lanes}" if r.lanes > 1 else "")
+
+            overflowing = shown[(shown.bias == "none") & (shown.minilm_overflow_sites > 0)]
+            if len(overflowing):
+                conclusions.append("Without a bias port these float-accumulator MACs overflow in MiniLM-L6, their "
+                                   "registers summing products of raw codes: " + ", ".join(sorted({name(r) for r in
+                                                                                               overflowing.itertuples()}))
+                                   + ".")
+            biased = shown[shown.bias == "power_of_two"].set_index(["weights", "accumulator", "lanes"])
+            rescued = []
+            for r in overflowing.itertuples():
+                if (r.weights, r.accumulator, r.lanes) in biased.index:
+                    other = biased.loc[(r.weights, r.accumulator, r.lanes)]
+                    state = "still overflows" if other.minilm_overflow_sites > 0 else \
+                        f"mean cosine {other.minilm_cosine_mean:.4f}"
+                    rescued.append(f"{name(r)}: {state}")
+            if rescued:
+                conclusions.append("With the bias port: " + "; ".join(rescued) + ".")
+    return lines, conclusions
+
+
 def write_report(result, directory: Path, *, title: str, settings: str, sqnr_results=None,
                  seconds: float | None = None) -> Path:
     """``report.md``: tables of ours beside the paper's, and the conclusions the data supports."""
@@ -225,15 +289,21 @@ def write_report(result, directory: Path, *, title: str, settings: str, sqnr_res
                 "expectation over each distribution.", "", _markdown(pd.DataFrame(rows), ".2f"), ""]
         worst = largest_paper_difference(sqnr_results)
         conclusions.append(f"SQNR theory reproduces every cell of the paper's Figure 5 within {worst:.2f} bit.")
+    bias_lines, bias_conclusions = _bias_section(result)
+    out += bias_lines
+    conclusions += bias_conclusions
     acc = result.accuracy
     if len(acc):
         value_columns = [c for c in acc.columns if c.startswith(("minilm_", "digits_"))]
-        merged = acc.groupby(["weights", "activations", "accumulator"], as_index=False)[value_columns].first() \
-            if value_columns else pd.DataFrame()
+        keys = [k for k in ("weights", "activations", "accumulator", "lanes", "bias") if k in acc]
+        merged = acc.groupby(keys, as_index=False)[value_columns].first() if value_columns else pd.DataFrame()
         if len(merged):
             out += ["## Accuracy with the hardware's arithmetic", "",
-                    "MiniLM-L6: mean/min cosine of sentence embeddings to float32 and nearest-neighbour agreement; "
-                    "digits: top-1 over seeds (mean). Accumulator `fixed` is exact.", "",
+                    "Every matmul computed exactly as the recipe's MAC does: products of codes, one rounding per step of "
+                    "`lanes` products for float registers, wrapping for fixed ones, the scales where `bias` puts them. "
+                    "MiniLM-L6: mean/min cosine of sentence embeddings to float32, nearest-neighbour agreement, the worst "
+                    "site's SQNR (whole model, and the site quantized alone), the largest fraction of a site's inputs "
+                    "that saturated, and overflow counts; digits: top-1 over seeds (mean).", "",
                     _markdown(merged.sort_values(value_columns[0], ascending=False), ".4f"), ""]
             if "minilm_cosine_mean" in merged:
                 same = merged[merged.weights == merged.activations]
@@ -243,13 +313,17 @@ def write_report(result, directory: Path, *, title: str, settings: str, sqnr_res
                     line = outlier_verdict(e4, i8)
                     out += [line, ""]
                     conclusions.append(line)
-                f16 = merged[merged.accumulator == "float16"].set_index("weights")["minilm_cosine_mean"]
-                f32 = merged[merged.accumulator == "float32"].set_index("weights")["minilm_cosine_mean"]
+                match = [k for k in ("weights", "lanes", "bias") if k in merged]
+                finite = merged[merged.get("minilm_overflow_sites", 0) == 0] if "minilm_overflow_sites" in merged \
+                    else merged
+                f16 = finite[finite.accumulator == "float16"].set_index(match)["minilm_cosine_mean"]
+                f32 = finite[finite.accumulator == "float32"].set_index(match)["minilm_cosine_mean"]
                 common = f16.index.intersection(f32.index)
                 if len(common):
                     loss = (f32[common] - f16[common]).max()
-                    conclusions.append(f"An FP16 accumulator (rounding every product) costs at most {loss:.4f} mean "
-                                       "cosine on MiniLM against FP32 accumulation in this run.")
+                    conclusions.append(f"Where it does not overflow, a float16 accumulator (one rounding per step) costs at "
+                                       f"most {loss:.4f} mean cosine on MiniLM-L6 against float32 accumulation of the "
+                                       "same MAC in this run.")
     if len(points):
         out += ["## Per-inference cost", ""]
         for workload in sorted(set(points.workload)):

@@ -32,7 +32,8 @@ import pandas as pd
 from rtl.files import check_writable
 from rtl.parallel import executor, is_transient
 
-from hwmodel.accuracy.qmatmul import Numerics
+from hwmodel.accuracy.recipes import Numerics
+from rtl.numerics.arith import FLOAT_ACCUMULATORS
 from hwmodel.study.progress import Progress
 from hwmodel.study.spec import SweepSpec
 from hwmodel.study.store import Store
@@ -131,12 +132,12 @@ def _run_points(store: Store, stage: str, points: dict, task, pool_factory, *, b
 # ----- stage 1: MACs -------------------------------------------------------------------------
 def _mac_params(spec: SweepSpec) -> list[dict]:
     out = []
-    for weights, activations, acc in spec.recipes():
+    for weights, activations, acc, bias in spec.designs():
         for lanes in spec.lanes:
             for library in spec.libraries:
                 for clock in spec.clock_ns:
-                    out.append({"a": activations, "b": weights, "acc": acc, "lanes": lanes, "library": library,
-                                "clock_ns": float(clock), "stream": spec.stream})
+                    out.append({"a": activations, "b": weights, "acc": acc, "lanes": lanes, "bias": bias,
+                                "library": library, "clock_ns": float(clock), "stream": spec.stream})
     return list({point_id(p): p for p in out}.values())
 
 
@@ -145,7 +146,7 @@ def _mac_task(params: dict, cache_dir: str | None, tool: str) -> dict:
     from rtl.flow.characterize import characterize
     from rtl.hdl.spec import MacSpec
 
-    spec = MacSpec.from_names(params["a"], params["b"], params["acc"], lanes=params["lanes"])
+    spec = MacSpec.from_names(params["a"], params["b"], params["acc"], lanes=params["lanes"], bias=params["bias"])
     cost = characterize(spec, params["library"], params["stream"], tool=tool,
                         clock_ns=params["clock_ns"] or None, cache_dir=cache_dir)
     return dataclasses.asdict(cost)
@@ -169,9 +170,10 @@ def _run_macs(spec, store, *, scheduler, processes, cache_dir, tool, bar_factory
 
 
 # ----- stage 2: accuracy ---------------------------------------------------------------------
-def _accuracy_accumulator(acc: str) -> str:
-    """The accuracy recipe's accumulator for a MAC's: integer and fixed registers are exact."""
-    return "fixed" if acc.startswith("int") or acc.startswith("fixed") else acc
+def accuracy_lanes(acc: str, lanes: int) -> int:
+    """The step the accuracy of a MAC depends on: a fixed register's integer sums are the same
+    whatever the step, so its MACs share the 1-lane result; a float register rounds per step."""
+    return lanes if acc in FLOAT_ACCUMULATORS else 1
 
 
 def _size(spec, model):
@@ -181,11 +183,12 @@ def _size(spec, model):
 def _accuracy_params(spec: SweepSpec) -> list[dict]:
     out = []
     for model in spec.accuracy:
-        for weights, activations, acc in spec.recipes():
-            n = Numerics(weights, activations, _accuracy_accumulator(acc), spec.granularity)
-            out.append({"model": model, "recipe": n.label, "size": _size(spec, model), "weights": n.weights,
-                        "activations": n.activations, "accumulator": n.accumulator,
-                        "granularity": n.weight_granularity})
+        for weights, activations, acc, bias in spec.designs():
+            for lanes in {accuracy_lanes(acc, lanes) for lanes in spec.lanes}:
+                n = Numerics(weights, activations, acc, spec.granularity, lanes=lanes, bias=bias)
+                out.append({"model": model, "recipe": n.label, "size": _size(spec, model), "weights": n.weights,
+                            "activations": n.activations, "accumulator": n.accumulator, "lanes": n.lanes,
+                            "bias": n.bias, "granularity": n.weight_granularity})
     return list({point_id(_accuracy_key(p)): p for p in out}.values())
 
 
@@ -196,13 +199,14 @@ def _accuracy_key(params: dict) -> dict:
 @functools.lru_cache(maxsize=2)
 def _minilm_context(sentences: int):
     from hwmodel.accuracy.studies import MinilmStudy, _Minilm
-    return _Minilm(MinilmStudy(test=sentences, sqnr_sentences=min(32, sentences)))
+    return _Minilm(MinilmStudy(test=sentences, sqnr_sentences=min(32, sentences), alone_sentences=min(8, sentences)))
 
 
 def _accuracy_task(params: dict) -> dict:
     from hwmodel.accuracy.studies import digits_accuracy, minilm_accuracy
 
-    numerics = Numerics(params["weights"], params["activations"], params["accumulator"], params["granularity"])
+    numerics = Numerics(params["weights"], params["activations"], params["accumulator"], params["granularity"],
+                        lanes=params["lanes"], bias=params["bias"])
     if params["model"] == "minilm":
         context = _minilm_context(params["size"])
         table, _ = minilm_accuracy([numerics], context.study, context=context)
@@ -233,12 +237,15 @@ class _inline:
 
 
 # ----- stage 3: the accelerator model --------------------------------------------------------
+MAC_KEYS = ("a", "b", "acc", "lanes", "bias", "library", "clock_ns")
+
+
 def _mac_key(params: dict) -> tuple:
-    return params["a"], params["b"], params["acc"], params["lanes"], params["library"], params["clock_ns"]
+    return tuple(params[k] for k in MAC_KEYS)
 
 
 def _eval_params(spec: SweepSpec, workload: str, mac: dict) -> list[dict]:
-    return [{"workload": workload, **{k: mac[k] for k in ("a", "b", "acc", "lanes", "library", "clock_ns")},
+    return [{"workload": workload, **{k: mac[k] for k in MAC_KEYS},
              "array": array, "dataflow": dataflow, "buffers_kb": list(buffers), "dram_bandwidth": bandwidth}
             for array in spec.arrays for dataflow in spec.dataflows for buffers in spec.buffers_kb
             for bandwidth in spec.dram_bandwidth]
@@ -269,7 +276,7 @@ def _run_eval(spec, store, mac_rows, bar_factory) -> dict:
         points, accelerators = [], []
         for key, row in costs.items():
             pe = pes[key]
-            for params in _eval_params(spec, workload, dict(zip(("a", "b", "acc", "lanes", "library", "clock_ns"), key))):
+            for params in _eval_params(spec, workload, dict(zip(MAC_KEYS, key))):
                 if point_id(params) in done:
                     counts["stored"] += 1
                     continue
@@ -340,10 +347,12 @@ def _collect(spec, store, mac_rows, counts) -> SweepResult:
     for r in accuracy_rows:
         if not r["error"]:
             p = r["params"]
-            metrics.setdefault((p["weights"], p["activations"], p["accumulator"]), {}).update(r["result"])
+            metrics.setdefault((p["weights"], p["activations"], p["accumulator"], p["lanes"], p["bias"]),
+                               {}).update(r["result"])
     if len(points):
         points["buffers_kb"] = points["buffers_kb"].map(lambda v: "/".join(str(x) for x in v))
-        keys = list(zip(points["b"], points["a"], points["acc"].map(_accuracy_accumulator)))
+        keys = [(b, a, acc, accuracy_lanes(acc, lanes), bias)
+                for b, a, acc, lanes, bias in zip(points["b"], points["a"], points["acc"], points["lanes"], points["bias"])]
         for column in sorted({c for m in metrics.values() for c in m}):
             points[column] = [metrics.get(k, {}).get(column) for k in keys]
     macs = pd.DataFrame([{**r["params"], **{k: v for k, v in r["result"].items()

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from rtl.errors import FieldError
 from rtl.flow.energy import NAMED_STREAMS
-from rtl.hdl.spec import LANE_COUNTS, MacSpec, operand_format
+from rtl.hdl.spec import BIAS_MODES, LANE_COUNTS, MacSpec, operand_format
+from rtl.numerics.arith import FLOAT_ACCUMULATORS
 from rtl.tech.cells import EMBEDDED_LIBRARIES
 
 from hwmodel import config
@@ -31,6 +32,8 @@ KEYS = {
     "formats": 'recipes: one format for weights and activations, or "WEIGHTS/ACTIVATIONS" (W4A8: "int4_sym/int8_sym")',
     "accumulators": "fixed (exact), fixed:WIDTH, intN, float16, bfloat16, float32",
     "lanes": f"products per step: 1 (a MAC) or a dot-product unit ({', '.join(map(str, LANE_COUNTS[1:]))})",
+    "bias": "where the scales' powers of two go in float-accumulator MACs: none (after the MAC), power_of_two "
+            "(into it, through an exponent-offset port); fixed accumulators take none",
     "arrays": 'PE arrays, "ROWSxCOLS"',
     "dataflows": f"{', '.join(DATAFLOWS)}",
     "buffers_kb": "[ifmap, filter, ofmap] SRAM sizes in KB",
@@ -55,6 +58,7 @@ class SweepSpec:
     formats: tuple = ("int8_sym", "float8_e4m3fn")
     accumulators: tuple = ("fixed", "float16", "float32")
     lanes: tuple = (1,)
+    bias: tuple = ("none",)
     arrays: tuple = ("32x32",)
     dataflows: tuple = ("ws",)
     buffers_kb: tuple = ((256, 256, 128),)
@@ -72,11 +76,11 @@ class SweepSpec:
     def __post_init__(self):
         w = self.where
         config.text(self.name, w, "name")
-        for key in ("formats", "accumulators", "lanes", "arrays", "dataflows", "buffers_kb", "libraries", "clock_ns",
-                    "dram_bandwidth", "workloads", "accuracy"):
+        for key in ("formats", "accumulators", "lanes", "bias", "arrays", "dataflows", "buffers_kb", "libraries",
+                    "clock_ns", "dram_bandwidth", "workloads", "accuracy"):
             value = config.text_list(getattr(self, key), w, key)
             object.__setattr__(self, key, tuple(tuple(v) if isinstance(v, list) else v for v in value))
-        for key in ("formats", "accumulators", "arrays", "dataflows", "libraries", "workloads", "accuracy"):
+        for key in ("formats", "accumulators", "bias", "arrays", "dataflows", "libraries", "workloads", "accuracy"):
             for value in getattr(self, key):
                 config.text(value, w, key)
         for recipe in self.formats:
@@ -90,10 +94,13 @@ class SweepSpec:
         for lanes in self.lanes:
             if config.integer(lanes, w, "lanes") not in LANE_COUNTS:
                 raise FieldError("lanes", f"{w}: lanes must be among {LANE_COUNTS}, not {lanes!r}", lanes)
-        for weights, activations, acc in self.recipes():
+        for bias in self.bias:
+            if bias not in BIAS_MODES:
+                raise FieldError("bias", f"{w}: bias must be among {BIAS_MODES}, not {bias!r}", bias)
+        for weights, activations, acc, bias in self.designs():
             for lanes in self.lanes:
                 try:
-                    MacSpec.from_names(activations, weights, acc, lanes=lanes)
+                    MacSpec.from_names(activations, weights, acc, lanes=lanes, bias=bias)
                 except FieldError as error:
                     key = "accumulators" if error.field == "acc" else "formats"
                     raise FieldError(key, f"{w}: {key}: {activations} × {weights} → {acc}: {error}", acc) from None
@@ -134,6 +141,12 @@ class SweepSpec:
                                             f"{self.granularity!r}", self.granularity)
         config.integer(self.minilm_sentences, w, "minilm_sentences")
         config.integer(self.digits_seeds, w, "digits_seeds")
+
+    def designs(self) -> list[tuple[str, str, str, str]]:
+        """(weights, activations, accumulator, bias): every recipe with each bias its
+        accumulator can have (a fixed register takes none)."""
+        return [(w, a, acc, bias) for w, a, acc in self.recipes() for bias in self.bias
+                if bias == "none" or acc in FLOAT_ACCUMULATORS]
 
     def recipes(self) -> list[tuple[str, str, str]]:
         """(weights, activations, accumulator) combinations."""

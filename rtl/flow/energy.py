@@ -19,8 +19,8 @@ import numpy as np
 from rtl.numerics import arith
 from rtl.numerics.formats import Format, decode, quantize
 from rtl.flow.gatesim import GateNetlist, pack_bits
-from rtl.numerics.scaling import choose_scale
-from rtl.hdl.spec import MacSpec
+from rtl.numerics.scaling import choose_scale, split_scale
+from rtl.hdl.spec import BIAS_BITS, MacSpec
 
 __all__ = ["OperandStream", "make_stream", "EnergyReport", "measure_energy", "STREAM_KINDS", "NAMED_STREAMS"]
 
@@ -32,13 +32,15 @@ STREAM_KINDS = NAMED_STREAMS + ("tensor",)
 @dataclass(frozen=True, eq=False)
 class OperandStream:
     """Codes for ``cycles`` steps of ``streams`` independent units: a and b of shape
-    (cycles, streams, lanes); ``clear`` of shape (cycles,) starts a new accumulation."""
+    (cycles, streams, lanes); ``clear`` of shape (cycles,) starts a new accumulation; ``bias``
+    is the exponent offset a unit with a bias port is given (the two scales' powers of two)."""
 
     name: str
     a: np.ndarray
     b: np.ndarray
     clear: np.ndarray
     key: str
+    bias: int = 0
 
     def __post_init__(self):
         if self.a.shape != self.b.shape or self.a.ndim != 3:
@@ -69,8 +71,10 @@ def _values(kind: str, rng, shape, tensor) -> np.ndarray:
     return flat[rng.integers(0, flat.size, shape)]
 
 
-def _codes(fmt: Format, kind: str, rng, shape, tensor, sparsity: float) -> np.ndarray:
+def _codes(fmt: Format, kind: str, rng, shape, tensor, sparsity: float) -> tuple[np.ndarray, int]:
+    """(codes, the power of two of their scale — 0 for uniform codes, which have none)."""
     values = _values(kind, rng, shape, tensor)
+    exponent = 0
     if values is None:  # uniform random codes, excluding NaN codes so accumulations run on
         codes = rng.integers(0, 1 << fmt.bits, shape)
         bad = ~np.isfinite(decode(codes, fmt))
@@ -79,10 +83,11 @@ def _codes(fmt: Format, kind: str, rng, shape, tensor, sparsity: float) -> np.nd
         source = np.asarray(tensor, dtype=np.float64).reshape(-1) if kind == "tensor" else values.reshape(-1)[:65536]
         scale = choose_scale(source, fmt, "mse")
         codes = quantize(values, fmt, scale)
+        exponent = int(split_scale(scale)[0])
     if sparsity:
         zero = quantize(np.zeros(1), fmt)[0]
         codes = np.where(rng.random(shape) < sparsity, zero, codes)
-    return codes.astype(np.int64)
+    return codes.astype(np.int64), exponent
 
 
 def make_stream(spec: MacSpec, kind: str = "uniform", *, macs: int = 1 << 18, streams: int = 4096,
@@ -109,8 +114,9 @@ def make_stream(spec: MacSpec, kind: str = "uniform", *, macs: int = 1 << 18, st
     cycles = max(1, -(-macs // (streams * spec.lanes)))
     rng = np.random.default_rng(seed)
     shape = (cycles, streams, spec.lanes)
-    a = _codes(spec.a, kind, rng, shape, a_values, sparsity)
-    b = _codes(spec.b, kind, rng, shape, b_values, 0.0)
+    a, a_exponent = _codes(spec.a, kind, rng, shape, a_values, sparsity)
+    b, b_exponent = _codes(spec.b, kind, rng, shape, b_values, 0.0)
+    bias = a_exponent + b_exponent if spec.bias != "none" else 0
     clear = (np.arange(cycles) % accumulation) == 0
     params = {"kind": kind, "macs": macs, "streams": streams, "accumulation": accumulation,
               "sparsity": sparsity, "seed": seed, "a": spec.a.name, "b": spec.b.name, "lanes": spec.lanes}
@@ -118,7 +124,9 @@ def make_stream(spec: MacSpec, kind: str = "uniform", *, macs: int = 1 << 18, st
         params["tensors"] = hashlib.sha256(np.ascontiguousarray(a_values, dtype=np.float64).tobytes()
                                            + np.ascontiguousarray(b_values, dtype=np.float64).tobytes()).hexdigest()
     name = kind + (f"_sparsity{sparsity:g}" if sparsity else "")
-    return OperandStream(name, a, b, clear, hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest())
+    params["bias"] = bias
+    return OperandStream(name, a, b, clear, hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest(),
+                         bias)
 
 
 @dataclass(frozen=True)
@@ -152,12 +160,13 @@ def measure_energy(spec: MacSpec, netlist: GateNetlist, stream: OperandStream, c
         return pack_bits(word, width * lanes)
 
     ones, zeros = np.full((1, words), np.uint64(0xFFFFFFFFFFFFFFFF)), np.zeros((1, words), np.uint64)
+    bias = pack_bits(np.full(streams, stream.bias & ((1 << BIAS_BITS) - 1), np.int64), BIAS_BITS)
     inputs = [{"a": packed(stream.a[t], spec.a.bits), "b": packed(stream.b[t], spec.b.bits),
-               "en": ones, "clear": ones if stream.clear[t] else zeros, "rst": zeros}
+               "en": ones, "clear": ones if stream.clear[t] else zeros, "rst": zeros, "bias": bias}
               for t in range(cycles)]
     inputs = [{k: v for k, v in cycle.items() if k in netlist.ports} for cycle in inputs]
     result = netlist.simulate(inputs, words)
-    golden = arith.mac(spec.acc, spec.a, stream.a, spec.b, stream.b, clear=stream.clear)
+    golden = arith.mac(spec.acc, spec.a, stream.a, spec.b, stream.b, clear=stream.clear, bias=stream.bias)
     mask = (1 << spec.acc_width) - 1
     want = [int(v) & mask for v in golden]
     got = result.outputs["acc"]

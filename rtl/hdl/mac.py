@@ -19,7 +19,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl.numerics.arith import FixedAccumulator
-from rtl.hdl.spec import MacSpec
+from rtl.hdl.spec import BIAS_BITS, MacSpec
 from rtl.hdl.stages import (AccumulatorDecode, FixedAdd, FixedWrap, FloatAlignAdd, FloatRound, LaneSum, Multiply,
                             ProductNormalize, ToFixed, has_specials, lane_fixed_width, product_exponent_max,
                             product_magnitude_width, signed_width)
@@ -83,11 +83,11 @@ class Mac(wiring.Component):
         if not isinstance(spec, MacSpec):
             raise TypeError(f"spec must be a MacSpec, not {type(spec).__name__}")
         self._spec = spec
-        super().__init__({
-            "en": In(1), "clear": In(1),
-            "a": In(spec.a.bits * spec.lanes), "b": In(spec.b.bits * spec.lanes),
-            "acc": Out(spec.acc_width),
-        })
+        ports = {"en": In(1), "clear": In(1),
+                 "a": In(spec.a.bits * spec.lanes), "b": In(spec.b.bits * spec.lanes), "acc": Out(spec.acc_width)}
+        if spec.bias != "none":
+            ports["bias"] = In(signed(BIAS_BITS))
+        super().__init__(ports)
 
     @property
     def spec(self) -> MacSpec:
@@ -114,6 +114,8 @@ class Mac(wiring.Component):
             lanes.append({name: getattr(mpy, name) for name in mpy.signature.members
                           if mpy.signature.members[name].flow == Out})
         control = {"en": self.en, "clear": self.clear}
+        if spec.bias != "none":
+            control["bias"] = self.bias
         if spec.stages >= 1:
             control = {k: _register(m, v, k) for k, v in control.items()}
             lanes = [{k: _register(m, v, f"lane{i}_{k}") for k, v in lane.items()} for i, lane in enumerate(lanes)]
@@ -149,6 +151,7 @@ class Mac(wiring.Component):
         if spec.stages >= 2:
             total = _register(m, total, "sum")
             control = {k: _register(m, v, f"sum_{k}") for k, v in control.items()}
+        control.pop("bias", None)  # fixed accumulators take no bias (the spec refuses one)
         width = spec.acc.width
         m.submodules.alignadd = add = FixedAdd(
             acc_width=width, sum_width=len(total), shift=spec.product_lsb_exponent - spec.acc.lsb_exponent)
@@ -179,16 +182,20 @@ class Mac(wiring.Component):
             flags["negative_zero"] = _all([lane["negative_zero"] for lane in lanes])
         frame = max(width, p) + 4
         lsb = spec.product_lsb_exponent
-        low = min(lsb, 1 - fmt.bias - p) - frame - 4
-        high = max(lsb + exp_max + width, (1 << fmt.exp_bits) - fmt.bias) + 4
+        bias_low, bias_high = spec.bias_range
+        low = min(lsb + bias_low, 1 - fmt.bias - p) - frame - 4
+        high = max(lsb + exp_max + width + bias_high, (1 << fmt.exp_bits) - fmt.bias) + 4
         top_shape = signed(signed_width(low, high))
         m.submodules.pnorm = pnorm = ProductNormalize(
             width=width, exp_width=signed_width(0, exp_max) if exp_max else 0,
-            offset=lsb + width - 1, top_shape=top_shape, twos_complement=spec.lanes > 1)
+            offset=lsb + width - 1, top_shape=top_shape, twos_complement=spec.lanes > 1,
+            bias_width=BIAS_BITS if spec.bias != "none" else 0)
         if spec.lanes == 1:
             wiring.connect(m, lanes[0]["product"], pnorm.product)
         else:
             m.d.comb += pnorm.value.eq(total)
+        if spec.bias != "none":
+            m.d.comb += pnorm.bias.eq(control.pop("bias"))
         product = pnorm.raw
         if spec.stages >= 2:
             product = _register(m, product, "product")

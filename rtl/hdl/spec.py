@@ -17,11 +17,16 @@ from rtl.numerics.arith import (FixedAccumulator, FloatAccumulator, parse_accumu
 from rtl.numerics.formats import FORMATS, Format, closest_names, get_format
 from rtl.numerics.scaling import MX_FORMATS
 
-__all__ = ["MacSpec", "LANE_COUNTS", "MAX_STAGES", "Design", "STANDARD_DESIGNS", "standard_specs",
-           "operand_format"]
+__all__ = ["MacSpec", "LANE_COUNTS", "MAX_STAGES", "BIAS_MODES", "BIAS_BITS", "Design", "STANDARD_DESIGNS",
+           "standard_specs", "operand_format"]
 
 LANE_COUNTS = (1, 2, 4, 8, 16, 32)
 MAX_STAGES = 2  # pipeline cuts before the accumulation loop: after the multipliers, after the lane sum
+BIAS_MODES = ("none", "power_of_two")
+"""Where a tensor scale 2**e · r meets the MAC: ``none`` — after it (the register sums products
+of codes); ``power_of_two`` — e reaches the accumulator through a programmable exponent offset
+(an input port ``bias``), r after it."""
+BIAS_BITS = 9  # signed: −256 … 255, every sum of two float32 scale exponents
 
 
 def operand_format(name: str | Format, field: str) -> Format:
@@ -49,6 +54,9 @@ class MacSpec:
         IEEE float16 / bfloat16 / float32.
     lanes : products summed exactly per step (1 = a MAC).
     stages : pipeline register stages before the accumulation loop (latency = stages + 1).
+    bias : ``none`` or ``power_of_two`` (:data:`BIAS_MODES`); with ``power_of_two`` the unit
+        has a ``bias`` input of :data:`BIAS_BITS` signed bits added to every product's
+        exponent (float accumulators only).
     """
 
     a: Format
@@ -56,6 +64,7 @@ class MacSpec:
     acc: FixedAccumulator | FloatAccumulator
     lanes: int = 1
     stages: int = 0
+    bias: str = "none"
 
     def __post_init__(self):
         for name in ("a", "b"):
@@ -71,6 +80,11 @@ class MacSpec:
             raise FieldError("lanes", f"lanes must be one of {LANE_COUNTS}, not {self.lanes!r}", self.lanes)
         if not isinstance(self.stages, int) or isinstance(self.stages, bool) or not 0 <= self.stages <= MAX_STAGES:
             raise FieldError("stages", f"stages must be an integer in 0..{MAX_STAGES}, not {self.stages!r}", self.stages)
+        if self.bias not in BIAS_MODES:
+            raise FieldError("bias", f"bias must be one of {BIAS_MODES}, not {self.bias!r}", self.bias)
+        if self.bias != "none" and isinstance(self.acc, FixedAccumulator):
+            raise FieldError("bias", f"bias {self.bias!r} needs a float accumulator (float16, bfloat16, float32), "
+                                     f"not {self.acc.name}: a fixed register's LSB is fixed", self.bias)
         if isinstance(self.acc, FixedAccumulator):
             if self.acc.width is None:
                 raise FieldError("acc", "a hardware accumulator needs a finite width ('exact' is a golden model only)",
@@ -85,12 +99,32 @@ class MacSpec:
 
     @classmethod
     def from_names(cls, a: str | Format, b: str | Format, acc: str, *, lanes: int = 1, stages: int = 0,
-                   flush_to_zero: bool = False, saturate: bool = False, guard_bits: int = 12) -> "MacSpec":
+                   flush_to_zero: bool = False, saturate: bool = False, guard_bits: int = 12,
+                   bias: str = "none") -> "MacSpec":
         """The spec of an ``a × b`` unit summing into the accumulator spelled ``acc`` (see
         :func:`rtl.numerics.arith.parse_accumulator`)."""
         a, b = operand_format(a, "a"), operand_format(b, "b")
         return cls(a, b, parse_accumulator(acc, a, b, flush_to_zero=flush_to_zero, saturate=saturate,
-                                           guard_bits=guard_bits), lanes, stages)
+                                           guard_bits=guard_bits), lanes, stages, bias)
+
+    @property
+    def bias_range(self) -> tuple[int, int]:
+        """The offsets the ``bias`` port holds (inclusive); (0, 0) without one."""
+        if self.bias == "none":
+            return 0, 0
+        return -(1 << (BIAS_BITS - 1)), (1 << (BIAS_BITS - 1)) - 1
+
+    def check_bias(self, bias) -> None:
+        """Offsets for the ``bias`` port: integers in :attr:`bias_range`."""
+        import numpy as np
+        values = np.asarray(bias).reshape(-1)
+        low, high = self.bias_range
+        if values.dtype.kind not in "iu":
+            raise FieldError("bias", f"bias offsets must be integers, not {values.dtype} values", bias)
+        bad = values[(values < low) | (values > high)]
+        if bad.size:
+            raise FieldError("bias", f"bias offsets must be integers in {low}..{high} for {self.name}, not "
+                                     f"{int(bad[0])}", int(bad[0]))
 
     @property
     def product_width(self) -> int:
@@ -117,7 +151,8 @@ class MacSpec:
             acc += "_sat" if self.acc.overflow == "saturate" else ""
             if self.acc.lsb_exponent != self.product_lsb_exponent:
                 acc += f"_lsb{self.acc.lsb_exponent}".replace("-", "m")
-        return f"mac_{self.a.name}_x_{self.b.name}_{acc}_l{self.lanes}_s{self.stages}"
+        return f"mac_{self.a.name}_x_{self.b.name}_{acc}_l{self.lanes}_s{self.stages}" + (
+            "_bias" if self.bias != "none" else "")
 
     def describe(self) -> dict:
         acc = {"kind": "fixed" if isinstance(self.acc, FixedAccumulator) else "float",
@@ -128,7 +163,7 @@ class MacSpec:
         else:
             acc.update(flush_to_zero=self.acc.flush_to_zero)
         return {"module": self.name, "a": self.a.name, "b": self.b.name, "acc": acc,
-                "lanes": self.lanes, "stages": self.stages, "latency": self.latency,
+                "lanes": self.lanes, "stages": self.stages, "latency": self.latency, "bias": self.bias,
                 "product_width": self.product_width,
                 "product_lsb_exponent": self.product_lsb_exponent}
 
@@ -142,14 +177,17 @@ class Design:
     acc: str
     lanes: int = 1
     flush_to_zero: bool = False
+    bias: str = "none"
 
     def spec(self) -> MacSpec:
-        return MacSpec.from_names(self.a, self.b, self.acc, lanes=self.lanes, flush_to_zero=self.flush_to_zero)
+        return MacSpec.from_names(self.a, self.b, self.acc, lanes=self.lanes, flush_to_zero=self.flush_to_zero,
+                                  bias=self.bias)
 
     @property
     def in_whitepaper(self) -> bool:
         """A single MAC of one of van Baalen et al.'s formats and accumulators (their Figure 3)."""
-        return self.a == self.b and self.lanes == 1 and not self.flush_to_zero and self.a in _PAPER \
+        return self.a == self.b and self.lanes == 1 and not self.flush_to_zero and self.bias == "none" \
+            and self.a in _PAPER \
             and self.acc in ("fixed", "float16", "float32")
 
 
@@ -166,6 +204,10 @@ def _standard() -> tuple[Design, ...]:
              Design("float8_e4m3fnuz", "float8_e4m3fnuz", "float32", flush_to_zero=True),
              Design("float4_e2m1fn", "float4_e2m1fn", "fixed"), Design("float4_e2m1fn", "float4_e2m1fn", "float32"),
              Design("bfloat16", "bfloat16", "float32"), Design("float16", "float16", "float32")]
+    # a programmable exponent bias: the tensor scales' powers of two reach the accumulator
+    rows += [Design(f, f, acc, bias="power_of_two") for f in ("float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2")
+             for acc in ("float16", "float32")]
+    rows += [Design("float8_e4m3fn", "float8_e4m3fn", "float32", lanes=4, bias="power_of_two")]
     for lanes in (4, 16):  # dot-product units
         rows += [Design("int8_sym", "int8_sym", "fixed", lanes), Design("float8_e4m3fn", "float8_e4m3fn", "float32", lanes),
                  Design("float8_e4m3fnuz", "float8_e4m3fnuz", "fixed", lanes)]

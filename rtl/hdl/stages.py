@@ -352,12 +352,18 @@ class FixedWrap(wiring.Component):
 class ProductNormalize(wiring.Component):
     """Normalize the exact product (a :class:`RawFloat` from :class:`Multiply`) or a lane sum
     (two's complement): ``raw`` with the leading one on top of ``sig`` and ``exp`` the exponent
-    of that one."""
+    of that one — plus ``bias``, where the unit has a programmable exponent offset."""
 
-    def __init__(self, *, width: int, exp_width: int, offset: int, top_shape, twos_complement: bool):
+    def __init__(self, *, width: int, exp_width: int, offset: int, top_shape, twos_complement: bool,
+                 bias_width: int = 0):
         self._offset = offset  # product LSB exponent + magnitude width − 1
         self._twos = twos_complement
+        if not isinstance(bias_width, int) or bias_width < 0:
+            raise TypeError(f"bias_width must be a non-negative integer, not {bias_width!r}")
+        self._bias_width = bias_width
         ports = {"raw": Out(RawFloat(sig_width=_positive("width", width), exp_shape=top_shape))}
+        if bias_width:
+            ports["bias"] = In(signed(bias_width))  # the programmable exponent offset
         if twos_complement:
             ports["value"] = In(signed(width))
         else:
@@ -376,6 +382,8 @@ class ProductNormalize(wiring.Component):
             exp = self.product.exp if self._exp_width else 0
         lz = Signal(range(len(magnitude) + 1))
         m.d.comb += lz.eq(leading_zeros(magnitude))
+        if self._bias_width:
+            exp = exp + self.bias
         m.d.comb += [self.raw.sig.eq(magnitude << lz), self.raw.exp.eq(exp + self._offset - lz),
                      self.raw.zero.eq(magnitude == 0)]
         return m

@@ -18,7 +18,7 @@ import numpy as np
 
 from rtl.numerics import arith
 from rtl.numerics.formats import Format, decode, encode, quantize
-from rtl.hdl.spec import MacSpec
+from rtl.hdl.spec import BIAS_BITS, MacSpec
 
 __all__ = ["Stream", "random_stream", "exhaustive_stream", "golden_trace", "amaranth_trace",
            "iverilog_trace", "IverilogError"]
@@ -30,12 +30,14 @@ class IverilogError(RuntimeError):
 
 @dataclass(frozen=True, eq=False)
 class Stream:
-    """Per-cycle inputs: codes of shape (cycles, lanes), controls of shape (cycles,)."""
+    """Per-cycle inputs: codes of shape (cycles, lanes), controls and the exponent ``bias`` (for
+    units that have the port; zeros otherwise) of shape (cycles,)."""
 
     a: np.ndarray
     b: np.ndarray
     en: np.ndarray
     clear: np.ndarray
+    bias: np.ndarray | None = None
 
     def __post_init__(self):
         if self.a.shape != self.b.shape or self.a.ndim != 2:
@@ -43,6 +45,10 @@ class Stream:
                              f"and {self.b.shape}")
         if self.en.shape != self.a.shape[:1] or self.clear.shape != self.a.shape[:1]:
             raise ValueError("en and clear need one entry per cycle")
+        if self.bias is None:
+            object.__setattr__(self, "bias", np.zeros(len(self.a), np.int64))
+        if self.bias.shape != self.a.shape[:1]:
+            raise ValueError("bias needs one entry per cycle")
 
     def __len__(self):
         return len(self.a)
@@ -91,6 +97,7 @@ def random_stream(spec: MacSpec, cycles: int, seed: int = 0) -> Stream:
     rng = np.random.default_rng(seed)
     shape = (cycles, spec.lanes)
     a, b = _draw(spec.a, rng, shape), _draw(spec.b, rng, shape)
+    bias = _draw_bias(spec, rng, cycles)
     if spec.a.signed:  # cancellation: repeat the previous step with a negated
         cancel = np.flatnonzero(rng.random(cycles) < 0.08)
         cancel = cancel[cancel > 0]
@@ -98,18 +105,35 @@ def random_stream(spec: MacSpec, cycles: int, seed: int = 0) -> Stream:
         keep_nan = np.isnan(decode(a[cancel - 1], spec.a))
         a[cancel] = np.where(keep_nan, a[cancel - 1], negated)
         b[cancel] = b[cancel - 1]
-    return Stream(a, b, rng.random(cycles) > 0.1, rng.random(cycles) < 0.04)
+        bias[cancel] = bias[cancel - 1]
+    return Stream(a, b, rng.random(cycles) > 0.1, rng.random(cycles) < 0.04, bias)
 
 
-def exhaustive_stream(spec: MacSpec) -> Stream:
-    """Every operand pair once (lane 0; other lanes zero), each from a cleared accumulator."""
+def _draw_bias(spec: MacSpec, rng: np.random.Generator, cycles: int) -> np.ndarray:
+    """Offsets a tensor's scales give (two scale exponents of −12 … 2 each), held for runs of
+    cycles as one output's accumulation holds them, with the port's extremes now and then."""
+    if spec.bias == "none":
+        return np.zeros(cycles, np.int64)
+    low, high = spec.bias_range
+    runs = np.repeat(rng.integers(-24, 5, -(-cycles // 16)), 16)[:cycles]
+    extreme = rng.random(cycles) < 0.02
+    return np.where(extreme, rng.choice([low, high, low + 1, high - 1], cycles), runs).astype(np.int64)
+
+
+def exhaustive_stream(spec: MacSpec, biases=(0,)) -> Stream:
+    """Every operand pair once (lane 0; other lanes zero) per exponent offset in ``biases``,
+    each from a cleared accumulator."""
     na, nb = 1 << spec.a.bits, 1 << spec.b.bits
-    a = np.zeros((na * nb, spec.lanes), np.int64)
+    if spec.bias == "none" and any(biases):
+        raise ValueError(f"{spec.name} has no bias port")
+    spec.check_bias(np.asarray(biases, np.int64))
+    n = na * nb * len(biases)
+    a = np.zeros((n, spec.lanes), np.int64)
     b = np.zeros_like(a)
-    a[:, 0] = np.repeat(np.arange(na), nb)
-    b[:, 0] = np.tile(np.arange(nb), na)
-    ones = np.ones(na * nb, bool)
-    return Stream(a, b, ones, ones.copy())
+    a[:, 0] = np.tile(np.repeat(np.arange(na), nb), len(biases))
+    b[:, 0] = np.tile(np.arange(nb), na * len(biases))
+    ones = np.ones(n, bool)
+    return Stream(a, b, ones, ones.copy(), np.repeat(np.asarray(biases, np.int64), na * nb))
 
 
 def golden_trace(spec: MacSpec, stream: Stream) -> np.ndarray:
@@ -117,9 +141,10 @@ def golden_trace(spec: MacSpec, stream: Stream) -> np.ndarray:
     mask = (1 << spec.acc_width) - 1
     if stream.en.all() and stream.clear.all():  # independent steps: one vectorized call
         states = arith.accumulate(spec.acc, arith.zeros(spec.acc, (len(stream),)),
-                                  arith.exact_products(spec.a, stream.a, spec.b, stream.b))
+                                  arith.exact_products(spec.a, stream.a, spec.b, stream.b), stream.bias)
         return np.array([int(v) & mask for v in states], dtype=object)
-    states = arith.steps(spec.acc, spec.a, stream.a, spec.b, stream.b, clear=stream.clear, enable=stream.en)
+    states = arith.steps(spec.acc, spec.a, stream.a, spec.b, stream.b, clear=stream.clear, enable=stream.en,
+                         bias=stream.bias)
     return np.array([int(state) & mask for state in states], dtype=object)
 
 
@@ -131,7 +156,8 @@ def amaranth_trace(spec: MacSpec, stream: Stream) -> np.ndarray:
 
     dut = Mac(spec)
     a_words, b_words = stream.packed(spec)
-    en, clear = stream.en.tolist(), stream.clear.tolist()
+    en, clear, bias = stream.en.tolist(), stream.clear.tolist(), stream.bias.tolist()
+    has_bias = spec.bias != "none"
     out = []
     cycles = len(stream)
 
@@ -142,6 +168,8 @@ def amaranth_trace(spec: MacSpec, stream: Stream) -> np.ndarray:
                 ctx.set(dut.b, b_words[t])
                 ctx.set(dut.en, en[t])
                 ctx.set(dut.clear, clear[t])
+                if has_bias:
+                    ctx.set(dut.bias, bias[t])
             else:
                 ctx.set(dut.en, 0)
             await ctx.tick()
@@ -162,15 +190,16 @@ module hwmodel_tb;
   reg [{aw}-1:0] a = 0;
   reg [{bw}-1:0] b = 0;
   wire [{accw}-1:0] acc;
+  reg [{bias_bits}-1:0] bias = 0;
   reg [{vw}-1:0] vectors [0:{n}-1];
   integer t, fd;
-  {module} dut (.clk(clk), .rst(rst), .en(en), .clear(clear), .a(a), .b(b), .acc(acc));
+  {module} dut (.clk(clk), .rst(rst), .en(en), .clear(clear), .a(a), .b(b), .acc(acc){bias_port});
   initial begin
     $readmemh("{vectors}", vectors);
     fd = $fopen("{out}", "w");
     #1 clk = 1; #1 clk = 0; rst = 0;
     for (t = 0; t < {n} + {latency} - 1; t = t + 1) begin
-      if (t < {n}) {{en, clear, a, b}} = vectors[t]; else en = 0;
+      if (t < {n}) {{bias, en, clear, a, b}} = vectors[t]; else en = 0;
       #1 clk = 1;
       #1 if (t >= {latency} - 1) $fwrite(fd, "%h\\n", acc);
       clk = 0;
@@ -194,12 +223,14 @@ def iverilog_trace(spec: MacSpec, stream: Stream, verilog_text: str | None = Non
     with tempfile.TemporaryDirectory(prefix="hwmodel-iverilog-") as tmp:
         tmp = Path(tmp)
         (tmp / "dut.v").write_text(verilog_text)
-        lines = [f"{(int(e) << (aw + bw + 1)) | (int(c) << (aw + bw)) | (x << bw) | y:x}"
-                 for e, c, x, y in zip(stream.en, stream.clear, a_words, b_words)]
+        field = (1 << BIAS_BITS) - 1  # two's complement in the port's width
+        lines = [f"{((int(o) & field) << (aw + bw + 2)) | (int(e) << (aw + bw + 1)) | (int(c) << (aw + bw)) | (x << bw) | y:x}"
+                 for o, e, c, x, y in zip(stream.bias, stream.en, stream.clear, a_words, b_words)]
         (tmp / "vectors.hex").write_text("\n".join(lines) + "\n")
         (tmp / "tb.v").write_text(_TESTBENCH.format(
-            aw=aw, bw=bw, accw=spec.acc_width, vw=aw + bw + 2, n=len(stream), module=spec.name,
-            latency=spec.latency, vectors=tmp / "vectors.hex", out=tmp / "out.hex"))
+            aw=aw, bw=bw, accw=spec.acc_width, vw=aw + bw + 2 + BIAS_BITS, n=len(stream), module=spec.name,
+            latency=spec.latency, vectors=tmp / "vectors.hex", out=tmp / "out.hex", bias_bits=BIAS_BITS,
+            bias_port=", .bias(bias)" if spec.bias != "none" else ""))
         for cmd in (["iverilog", "-g2005", "-o", str(tmp / "sim"), str(tmp / "tb.v"), str(tmp / "dut.v")],
                     ["vvp", "-n", str(tmp / "sim")]):
             run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)

@@ -320,7 +320,7 @@ def round_exact(fmt: Format | str, negative, magnitude, lsb_exponent: int,
     return (code | (negative.astype(np.int64) << (fmt.bits - 1))).astype(fmt.code_dtype)
 
 
-def _accumulate_float(acc: FloatAccumulator, state, p: Products):
+def _accumulate_float(acc: FloatAccumulator, state, p: Products, bias):
     fmt = acc.format
     s_sig, s_exp, s_nan, s_inf = decode_parts(fmt, state)
     s_neg = _sign(fmt, state)
@@ -330,12 +330,15 @@ def _accumulate_float(acc: FloatAccumulator, state, p: Products):
     nan |= pos_inf & neg_inf
     s_sig = np.where(s_nan | s_inf, 0, s_sig)
     acc_lsb = fmt.emin - fmt.man_bits
-    lsb = min(p.lsb_exponent, acc_lsb)
-    top = max(fmt.emax + 1, p.width - 1 + p.lsb_exponent) - lsb
+    bias = np.broadcast_to(np.asarray(bias, dtype=np.int64), state.shape)
+    low, high = (int(bias.min()), int(bias.max())) if bias.size else (0, 0)
+    lsb = min(p.lsb_exponent + low, acc_lsb)
+    top = max(fmt.emax + 1, p.width - 1 + p.lsb_exponent + high) - lsb
     wide = top + _lanes_bits(p) + 2 > _INT64_BITS or p.multiple.dtype == object
     terms = p.multiple.astype(object) if wide else p.multiple
     s_term = (s_sig.astype(object) if wide else s_sig) << (s_exp - lsb).astype(object if wide else np.int64)
-    total = np.sum(terms << (p.lsb_exponent - lsb), axis=-1) + s_term
+    shift = (p.lsb_exponent + bias - lsb)[..., None]
+    total = np.sum(terms << (shift.astype(object) if wide else shift), axis=-1) + s_term
     total = np.asarray(total, dtype=object if wide else np.int64)  # 0-d sums come back as scalars
     all_negative_zero = (s_sig == 0) & s_neg & p.negative_zero.all(axis=-1)
     negative = np.where(total == 0, all_negative_zero, total < 0).astype(bool)
@@ -348,47 +351,55 @@ def _accumulate_float(acc: FloatAccumulator, state, p: Products):
     return code.astype(fmt.code_dtype)
 
 
-def accumulate(acc: FixedAccumulator | FloatAccumulator, state, products: Products) -> np.ndarray:
-    """One step: ``state ⊕ Σ_lanes products``; lanes are the last axis of ``products``.
+def accumulate(acc: FixedAccumulator | FloatAccumulator, state, products: Products, bias=0) -> np.ndarray:
+    """One step: ``state ⊕ Σ_lanes products · 2**bias``; lanes are the last axis of ``products``.
 
     The lane products are summed exactly, then added to the register with the accumulator's
     semantics (one rounding for a float accumulator; wrap or saturate for a fixed one).
+    ``bias`` (an integer, or one per accumulator) is the programmable exponent offset of a MAC
+    with ``bias = "power_of_two"``: the power of two of the operands' scales, added to every
+    product's exponent before the one rounding. Only float accumulators have it.
     """
     state = np.asarray(state)
     if products.multiple.shape[:-1] != state.shape:
         raise ValueError(f"products of shape {products.multiple.shape} (…, lanes) do not match "
                          f"an accumulator state of shape {state.shape}")
     if isinstance(acc, FloatAccumulator):
-        return _accumulate_float(acc, state, products)
+        return _accumulate_float(acc, state, products, bias)
     if isinstance(acc, FixedAccumulator):
+        if np.any(np.asarray(bias) != 0):
+            raise FieldError("bias", "an exponent bias applies to float accumulators; a fixed register's LSB is "
+                                     "fixed (apply the scale after the MAC)", bias)
         return _accumulate_fixed(acc, state, products)
     raise TypeError(f"acc must be a FixedAccumulator or FloatAccumulator, not {type(acc).__name__}")
 
 
 def steps(acc: FixedAccumulator | FloatAccumulator, a_fmt: Format | str, a_codes,
-          b_fmt: Format | str, b_codes, *, clear=None, enable=None, initial=None):
+          b_fmt: Format | str, b_codes, *, clear=None, enable=None, initial=None, bias=0):
     """The register after every step of a sequence: codes of shape ``(steps, …, lanes)``.
 
     ``clear[t]`` starts step ``t`` from zero (the hardware's ``clear``); a step with
     ``enable[t]`` false leaves the register as it is (``en``). Both default to the plain MAC.
+    ``bias`` (see :func:`accumulate`) broadcasts against ``(steps, …)``.
     """
     a_codes, b_codes = np.broadcast_arrays(np.asarray(a_codes), np.asarray(b_codes))
     if a_codes.ndim < 2:
         raise ValueError(f"codes must have shape (steps, …, lanes), got {a_codes.shape}")
     shape = a_codes.shape[1:-1]
     state = zeros(acc, shape) if initial is None else np.asarray(initial)
+    bias = np.broadcast_to(np.asarray(bias, dtype=np.int64), a_codes.shape[:-1])
     for t, (a_step, b_step) in enumerate(zip(a_codes, b_codes)):
         if enable is None or enable[t]:
             start = zeros(acc, shape) if clear is not None and clear[t] else state
-            state = accumulate(acc, start, exact_products(a_fmt, a_step, b_fmt, b_step))
+            state = accumulate(acc, start, exact_products(a_fmt, a_step, b_fmt, b_step), bias[t])
         yield state
 
 
 def mac(acc: FixedAccumulator | FloatAccumulator, a_fmt: Format | str, a_codes,
-        b_fmt: Format | str, b_codes, initial=None, *, clear=None) -> np.ndarray:
+        b_fmt: Format | str, b_codes, initial=None, *, clear=None, bias=0) -> np.ndarray:
     """Run a whole sequence (see :func:`steps`); returns the final state."""
     state = zeros(acc, np.shape(a_codes)[1:-1]) if initial is None else np.asarray(initial)
-    for state in steps(acc, a_fmt, a_codes, b_fmt, b_codes, clear=clear, initial=initial):
+    for state in steps(acc, a_fmt, a_codes, b_fmt, b_codes, clear=clear, initial=initial, bias=bias):
         pass
     return state
 

@@ -30,6 +30,7 @@ import numpy as np
 from rtl.numerics.formats import Format, closest_names, decode, fake_quantize, finite_values, get_format, quantize
 
 __all__ = ["MxFormat", "MX_FORMATS", "get_mx_format", "QuantizedTensor", "choose_scale", "mse_scales", "scale_search",
+           "split_scale",
            "quantize_tensor", "quantize_mx"]
 
 SCALE_METHODS = ("absmax", "mse", "percentile")
@@ -156,13 +157,17 @@ class _GroupErrors:
     rounding boundary is their midpoint, so a row's error at scale s is a sum over the grid's bins
     of m2 − 2·v·m1 + v²·m0, the bins located by one ``searchsorted`` for all rows at once (each
     row offset into its own disjoint range of one sorted array). Ties at a boundary — where
-    round-half-even could pick the other neighbour — change nothing measurable.
+    round-half-even could pick the other neighbour — change nothing measurable. ``weights``
+    (one per member) count a member that many times (a sample standing for more values).
     """
 
-    def __init__(self, groups: np.ndarray, fmt: Format):
+    def __init__(self, groups: np.ndarray, fmt: Format, weights: np.ndarray | None = None):
         rows, n = groups.shape
-        self.xs = np.sort(groups, axis=1)
-        self.sums = [np.concatenate((np.zeros((rows, 1)), np.cumsum(self.xs ** k, axis=1)), axis=1)
+        order = np.argsort(groups, axis=1)
+        self.xs = np.take_along_axis(groups, order, axis=1)
+        w = np.ones_like(self.xs) if weights is None else np.take_along_axis(
+            np.broadcast_to(np.asarray(weights, np.float64), groups.shape), order, axis=1)
+        self.sums = [np.concatenate((np.zeros((rows, 1)), np.cumsum(w * self.xs ** k, axis=1)), axis=1)
                      for k in (0, 1, 2)]
         self.grid = finite_values(fmt)
         self.mid = (self.grid[1:] + self.grid[:-1]) / 2
@@ -211,12 +216,14 @@ def scale_search(errors, top: np.ndarray, *, octaves: float, points: int, refine
 
 
 def mse_scales(groups: np.ndarray, fmt: Format | str, *, octaves: float = 12.0, points: int = 49,
-               refine: int = 24) -> np.ndarray:
-    """Per-row scales minimising the squared error of quantizing ``groups`` (rows × members).
+               refine: int = 24, weights: np.ndarray | None = None) -> np.ndarray:
+    """Per-row scales minimising the squared error of quantizing ``groups`` (rows × members),
+    each member counted ``weights`` times (default once).
 
-    :func:`scale_search` from each row's absmax scale. All-zero rows get scale 1. Formats of more than 12 bits (int16, float16 …) get the absmax
-    scale: their rounding error is so small that clipping never pays measurably, and their grids
-    are too large for the bin sums to be cheap.
+    :func:`scale_search` from each row's absmax scale. All-zero rows get scale 1. Formats of
+    more than 12 bits (int16, float16 …) get the absmax scale: their rounding error is so small
+    that clipping never pays measurably, and their grids are too large for the bin sums to be
+    cheap.
     """
     fmt = get_format(fmt)
     groups = np.asarray(groups, dtype=np.float64)
@@ -224,8 +231,22 @@ def mse_scales(groups: np.ndarray, fmt: Format | str, *, octaves: float = 12.0, 
     top = np.where(absmax > 0, absmax / fmt.max_value, 1.0)
     if fmt.bits > 12:
         return top
-    best_scale = scale_search(_GroupErrors(groups, fmt), top, octaves=octaves, points=points, refine=refine)
+    best_scale = scale_search(_GroupErrors(groups, fmt, weights), top, octaves=octaves, points=points,
+                              refine=refine)
     return np.where(absmax > 0, best_scale, 1.0)
+
+
+def split_scale(scale) -> tuple[np.ndarray, np.ndarray]:
+    """``scale = 2**exponent · residual`` with integer exponents and residuals in [1, 2).
+
+    The power of two is what a MAC with a programmable exponent bias takes into its
+    accumulator; the residual is applied after it.
+    """
+    s = np.asarray(scale, dtype=np.float64)
+    if not (np.isfinite(s) & (s > 0)).all():
+        raise ValueError(f"scales must be finite and > 0, got {s[~(np.isfinite(s) & (s > 0))].reshape(-1)[0]!r}")
+    mantissa, exponent = np.frexp(s)  # s = m · 2**e, m in [0.5, 1)
+    return (exponent - 1).astype(np.int64), mantissa * 2.0
 
 
 def choose_scale(x, fmt: Format | str, method: str = "absmax", *, axis: int | None = None,

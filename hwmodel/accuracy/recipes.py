@@ -1,0 +1,148 @@
+"""Recipes: what a model's matmuls are computed with — the formats, the scales, and the MAC.
+
+A :class:`Numerics` names a complete recipe: weight and activation formats, how weight scales
+are chosen and at what granularity, and the MAC the hardware sums into — its accumulator (one
+spelling with the hardware: :func:`rtl.numerics.arith.parse_accumulator`), its ``lanes``
+(products per rounding step) and where the scales' powers of two go (``bias``, named as
+:attr:`rtl.hdl.spec.MacSpec.bias`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rtl.errors import FieldError
+from rtl.hdl.spec import BIAS_MODES, LANE_COUNTS
+from rtl.numerics.arith import FixedAccumulator, FloatAccumulator, accumulator_width, parse_accumulator
+from rtl.numerics.formats import FORMATS, Format, get_format
+from rtl.numerics.scaling import MX_FORMATS
+
+__all__ = ["Numerics", "parse_numerics", "auto_accumulator", "SCALE_METHODS", "GRANULARITIES", "UNQUANTIZED"]
+
+SCALE_METHODS = ("mse", "absmax")
+GRANULARITIES = ("tensor", "channel")
+UNQUANTIZED = "float32"  # an operand left in float32: the reference, not a MAC format
+
+
+def _operand(name: str, field: str) -> str:
+    if not isinstance(name, str):
+        raise FieldError(field, f"{field} must be a format name, not {name!r}", name)
+    if name == UNQUANTIZED or name in MX_FORMATS:
+        return name
+    try:
+        get_format(name)
+    except ValueError as error:
+        raise FieldError(field, f"{field}: {error}", name) from None
+    return name
+
+
+def element_format(name: str) -> Format:
+    """The scalar format an operand's codes are in (an MX format's element type)."""
+    return MX_FORMATS[name].element if name in MX_FORMATS else get_format(name)
+
+
+@dataclass(frozen=True)
+class Numerics:
+    """One quantization recipe for every matmul of a model.
+
+    ``weights`` / ``activations``: a format name (``int8_sym``, ``float8_e4m3fn``, ``mxfp8_e4m3``
+    …) or ``float32`` for no quantization. ``accumulator``: ``exact`` (an unbounded Kulisch
+    register), ``fixed`` / ``fixed:W`` / ``intN`` (two's complement, wrapping like the
+    hardware), ``float16``, ``bfloat16`` or ``float32`` (one rounding per step). ``lanes``:
+    products summed exactly per step (1 = a MAC). ``bias``: ``none`` — the register sums
+    products of codes and the scales multiply the result; ``power_of_two`` — the scales' powers
+    of two reach the register as an exponent offset (float accumulators only).
+    """
+
+    weights: str = "int8_sym"
+    activations: str = "int8_sym"
+    accumulator: str = "int32"
+    weight_granularity: str = "channel"
+    scale_method: str = "mse"
+    lanes: int = 1
+    bias: str = "none"
+
+    def __post_init__(self):
+        _operand(self.weights, "weights")
+        _operand(self.activations, "activations")
+        if self.weight_granularity not in GRANULARITIES:
+            raise FieldError("weight_granularity", f"weight_granularity must be one of {GRANULARITIES}, not "
+                                                   f"{self.weight_granularity!r}", self.weight_granularity)
+        if self.scale_method not in SCALE_METHODS:
+            raise FieldError("scale_method", f"scale_method must be one of {SCALE_METHODS}, not "
+                                             f"{self.scale_method!r}", self.scale_method)
+        if not isinstance(self.lanes, int) or isinstance(self.lanes, bool) or self.lanes not in LANE_COUNTS:
+            raise FieldError("lanes", f"lanes must be one of {LANE_COUNTS}, not {self.lanes!r}", self.lanes)
+        if self.bias not in BIAS_MODES:
+            raise FieldError("bias", f"bias must be one of {BIAS_MODES}, not {self.bias!r}", self.bias)
+        acc = self.register
+        if self.accumulator.startswith("int") and not all(self._integer(f) for f in (self.weights, self.activations)):
+            raise FieldError("accumulator", f"an {self.accumulator} accumulator needs integer operand formats, not "
+                                            f"{self.weights} × {self.activations}; use 'fixed' for an exact "
+                                            "fixed-point accumulator of floating-point products", self.accumulator)
+        if self.bias != "none" and not isinstance(acc, FloatAccumulator):
+            raise FieldError("bias", f"bias {self.bias!r} needs a float accumulator (float16, bfloat16, float32), "
+                                     f"not {self.accumulator!r}", self.bias)
+        if UNQUANTIZED in (self.weights, self.activations) and isinstance(acc, FixedAccumulator) \
+                and acc.width is not None:
+            raise FieldError("accumulator", f"a {self.accumulator!r} register needs quantized operands; "
+                                            f"{UNQUANTIZED} operands take 'exact' or a float accumulator",
+                             self.accumulator)
+
+    @staticmethod
+    def _integer(fmt: str) -> bool:
+        return fmt in FORMATS and FORMATS[fmt].kind == "int"
+
+    @property
+    def weight_format(self) -> Format:
+        return element_format(self.weights)
+
+    @property
+    def activation_format(self) -> Format:
+        return element_format(self.activations)
+
+    @property
+    def register(self) -> FixedAccumulator | FloatAccumulator:
+        """The golden model's accumulator for an activations × weights MAC of this recipe."""
+        return self.register_for(self.activation_format, self.weight_format)
+
+    def register_for(self, a: Format, b: Format) -> FixedAccumulator | FloatAccumulator:
+        """The accumulator of an ``a × b`` MAC of this recipe (activations × activations for
+        attention's QKᵀ and AV)."""
+        if UNQUANTIZED in (self.weights, self.activations) and self.accumulator.startswith("fixed"):
+            raise FieldError("accumulator", f"a {self.accumulator!r} register needs quantized operands",
+                             self.accumulator)
+        try:
+            return parse_accumulator(self.accumulator, a, b)
+        except FieldError as error:
+            raise FieldError("accumulator", str(error), self.accumulator) from None
+
+    @property
+    def label(self) -> str:
+        gran = "" if self.weights in MX_FORMATS or self.weights == UNQUANTIZED else f" per-{self.weight_granularity}"
+        mac = (f" ×{self.lanes}" if self.lanes > 1 else "") + (" bias" if self.bias != "none" else "")
+        return f"W:{self.weights}{gran} A:{self.activations} acc:{self.accumulator}{mac}"
+
+
+def parse_numerics(text: str, **defaults) -> Numerics:
+    """``"int8_sym"`` (W and A), ``"int4_sym/int8_sym"`` (W/A), optionally ``…@float16``
+    (accumulator) — the CLI's and sweep files' spelling of a recipe."""
+    body, _, acc = text.partition("@")
+    weights, _, activations = body.partition("/")
+    fields = dict(defaults)
+    fields["weights"] = weights.strip()
+    fields["activations"] = (activations or weights).strip()
+    if acc:
+        fields["accumulator"] = acc.strip()
+    return Numerics(**fields)
+
+
+def auto_accumulator(recipe: str) -> str:
+    """The accumulator a recipe gets when none is named: int32 where it holds 4096 products
+    exactly (integers of 8 bits and narrower), the exact fixed-point accumulator for wider
+    integers, float32 for floating-point operands."""
+    weights, _, activations = recipe.partition("/")
+    activations = activations or weights
+    if all(f in FORMATS and FORMATS[f].kind == "int" for f in (weights, activations)):
+        return "int32" if accumulator_width(activations, weights) <= 32 else "fixed"
+    return "float32"

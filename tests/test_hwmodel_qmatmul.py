@@ -1,0 +1,142 @@
+"""qmatmul against the golden MAC arithmetic (rtl.numerics.arith, which the RTL is proven
+against) at the scales real tensors get: bit for bit, Inf and NaN included."""
+
+import numpy as np
+import pytest
+
+from hwmodel.accuracy.qmatmul import (Numerics, accumulate_matmul, bias_of, float_kernel, qmatmul,
+                                      quantize_values)
+from rtl.numerics import arith
+from rtl.numerics import formats as F
+from rtl.numerics.scaling import split_scale
+
+from conftest import stable_seed
+
+
+def golden_register(a_codes, a_fmt, b_codes, b_fmt, acc, lanes, bias=0):
+    """The registers of an (M, K) × (K, N) product, step by step through rtl.numerics.arith."""
+    m, k = a_codes.shape
+    n = b_codes.shape[1]
+    steps = -(-k // lanes)
+    pad = steps * lanes - k
+    zero_a, zero_b = int(F.encode([0.0], a_fmt)[0]), int(F.encode([0.0], b_fmt)[0])
+    a = np.pad(a_codes.astype(np.int64), ((0, 0), (0, pad)), constant_values=zero_a)
+    b = np.pad(b_codes.astype(np.int64), ((0, pad), (0, 0)), constant_values=zero_b)
+    a_steps = a.reshape(m, steps, lanes).transpose(1, 0, 2)[:, :, None, :]
+    b_steps = b.reshape(steps, lanes, n).transpose(0, 2, 1)[:, None, :, :]
+    state = arith.mac(acc, a_fmt, a_steps, b_fmt, b_steps, bias=np.broadcast_to(np.asarray(bias), (m, n))[None])
+    return arith.to_float(acc, state)
+
+
+def assert_identical(ours, golden):
+    ours, golden = np.asarray(ours), np.asarray(golden)
+    assert ours.shape == golden.shape
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(golden))  # NaN positions
+    finite = ~np.isnan(golden)
+    np.testing.assert_array_equal(ours[finite], golden[finite])      # values, ±Inf included
+    np.testing.assert_array_equal(np.signbit(ours[finite]), np.signbit(golden[finite]))  # signed zeros
+
+
+SCALES = [(0.3, 0.11), (0.0123, 0.00457), "per-channel"]
+CASES = [(fmt, acc, bias) for fmt in ("float8_e4m3fn", "float8_e5m2", "int8_sym")
+         for acc in ("float16", "bfloat16", "float32", "fixed")
+         for bias in (("none", "power_of_two") if acc != "fixed" else ("none",))]
+CASES += [("int8_sym", "int16", "none"), ("int16_sym", "fixed", "none")]
+
+
+@pytest.mark.parametrize("scales", SCALES, ids=str)
+@pytest.mark.parametrize("lanes", [1, 4, 32])
+@pytest.mark.parametrize("fmt,acc,bias", CASES, ids=lambda v: str(v))
+def test_qmatmul_is_the_golden_mac_at_any_scale(fmt, acc, bias, lanes, scales):
+    rng = np.random.default_rng(stable_seed(fmt, acc, lanes, str(scales), bias))
+    m, k, n = 12, 200, 9
+    x = rng.standard_normal((m, k)) * np.exp(1.5 * rng.standard_normal((m, k)))  # heavy tails
+    w = rng.standard_normal((k, n))
+    if scales == "per-channel":
+        a_scale = 0.0123
+        b_scale = 0.01 * 2.0 ** np.linspace(-8, 8, n)  # one scale per output column, over 2^±8
+        w = w * b_scale * 50
+    else:
+        a_scale, b_scale = scales
+        w = w * b_scale * 50
+    x = x * a_scale * 20
+    numerics = Numerics(fmt, fmt, acc, "channel", lanes=lanes, bias=bias)
+    a_codes = F.quantize(x, fmt, a_scale)
+    b_codes = F.quantize(w, fmt, b_scale)
+    a_values, b_values = F.decode(a_codes, fmt), F.decode(b_codes, fmt)
+    ours = qmatmul(a_values, b_values, numerics, a_scale=a_scale, b_scale=b_scale)
+    offset, after = bias_of(numerics, a_scale, b_scale)
+    golden = golden_register(a_codes, fmt, b_codes, fmt, numerics.register, lanes, offset) * after
+    assert_identical(ours, golden)
+
+
+def test_an_e4m3_into_float16_mac_overflows_on_codes_at_realistic_scales():
+    """448 · 448 > 65504: the register overflows whatever the tensors' scales, unless the scales'
+    powers of two reach it through the bias port."""
+    rng = np.random.default_rng(5)
+    a_scale, b_scale = 0.0123, 0.00457
+    x = rng.standard_normal((64, 256)) * a_scale * 200
+    w = rng.standard_normal((256, 8)) * b_scale * 200
+    a, _ = quantize_values(x, "float8_e4m3fn", scale=a_scale)
+    b, _ = quantize_values(w, "float8_e4m3fn", scale=b_scale)
+    plain = qmatmul(a, b, Numerics("float8_e4m3fn", "float8_e4m3fn", "float16"), a_scale=a_scale, b_scale=b_scale)
+    biased = qmatmul(a, b, Numerics("float8_e4m3fn", "float8_e4m3fn", "float16", bias="power_of_two"),
+                     a_scale=a_scale, b_scale=b_scale)
+    assert not np.isfinite(plain).all(axis=1).any()  # every row overflows
+    assert np.isfinite(biased).all()
+    exact = (a * a_scale) @ (b * b_scale)
+    assert np.max(np.abs(biased - exact) / np.abs(exact).max()) < 2e-2
+
+
+@pytest.mark.parametrize("fmt", ["float8_e4m3fn", "float8_e5m2", "int8_sym", "float8_e2m5fnuz"])
+@pytest.mark.parametrize("acc", ["float16", "float16_ftz", "bfloat16", "float32", "float32_ftz"])
+@pytest.mark.parametrize("lanes", [1, 2, 32])
+def test_every_code_including_nan_inf_and_extremes(fmt, acc, lanes):
+    """Uniformly random codes — NaN, ±Inf, ±0, subnormals, the largest values — and offsets
+    across the port's useful range."""
+    rng = np.random.default_rng(stable_seed("codes", fmt, acc, lanes))
+    f = F.get_format(fmt)
+    a_codes = rng.integers(0, 1 << f.bits, (8, 96))
+    b_codes = rng.integers(0, 1 << f.bits, (96, 16))
+    register = arith.parse_accumulator(acc.removesuffix("_ftz"), fmt, fmt, flush_to_zero=acc.endswith("_ftz"))
+    bias = rng.integers(-40, 10, 16)
+    ours = accumulate_matmul(F.decode(a_codes, fmt), F.decode(b_codes, fmt), register, fmt, fmt, lanes=lanes, bias=bias)
+    assert_identical(ours, golden_register(a_codes, fmt, b_codes, fmt, register, lanes, bias))
+
+
+def test_kernels_are_chosen_for_what_the_sum_needs():
+    f16, f32 = arith.FloatAccumulator("float16"), arith.FloatAccumulator("float32")
+    e4, e5, bf = (F.get_format(n) for n in ("float8_e4m3fn", "float8_e5m2", "bfloat16"))
+    assert float_kernel(f16, e4, e4, 1, 0, 0) == "exact"            # 42 bits: one double holds it
+    assert float_kernel(f16, e4, e4, 1, -30, -30) == "twosum"       # deep offsets widen the span
+    assert float_kernel(f32, e4, e4, 4, 0, 0) == "twosum_float32"
+    assert float_kernel(f16, e5, e5, 4, 0, 0) == "double_double"    # a lane sum of E5M2 spans 67 bits
+    assert float_kernel(f32, bf, bf, 4, 0, 0) is None               # no kernel: the golden model runs
+    assert float_kernel(f32, bf, bf, 1, 0, 0) == "twosum_float32"   # one product is always a double
+
+
+def test_bias_beyond_the_port_is_named():
+    numerics = Numerics("float8_e4m3fn", "float8_e4m3fn", "float16", bias="power_of_two")
+    with pytest.raises(ValueError, match=r"beyond the bias port's -256..255"):
+        qmatmul(np.ones((1, 2)), np.ones((2, 1)), numerics, a_scale=2.0 ** -200, b_scale=2.0 ** -100)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"accumulator": "int32", "bias": "power_of_two"}, "bias 'power_of_two' needs a float accumulator"),
+    ({"weights": "float8_e4m3fn", "activations": "float8_e4m3fn", "accumulator": "fixed", "bias": "power_of_two"},
+     "needs a float accumulator"),
+    ({"accumulator": "float16", "weights": "float8_e4m3fn", "activations": "float8_e4m3fn", "bias": "pow2"},
+     r"bias must be one of \('none', 'power_of_two'\), not 'pow2'"),
+    ({"lanes": 3}, r"lanes must be one of \(1, 2, 4, 8, 16, 32\), not 3"),
+])
+def test_recipe_bias_and_lanes_are_checked(kwargs, message):
+    with pytest.raises(ValueError, match=message) as info:
+        Numerics(**kwargs)
+    assert info.value.field in ("bias", "lanes")
+
+
+def test_split_scale_is_a_power_of_two_and_a_residual():
+    exponent, residual = split_scale(np.array([0.0123, 1.0, 3.0, 2.0 ** -20]))
+    assert list(exponent) == [-7, 0, 1, -20]
+    np.testing.assert_allclose(np.ldexp(residual, exponent), [0.0123, 1.0, 3.0, 2.0 ** -20], rtol=0, atol=0)
+    assert (residual >= 1).all() and (residual < 2).all()
