@@ -191,3 +191,13 @@ def test_an_interrupted_command_exits_130_without_a_traceback(tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
+
+
+def test_bias_flags():
+    out = run("rtl", "--a", "float8_e4m3fn", "--b", "float8_e4m3fn", "--acc", "float16", "--bias", "power_of_two",
+              "--json")
+    assert out.returncode == 0 and json.loads(out.stdout)["bias"] == "power_of_two"
+    out = run("rtl", "--a", "int8", "--b", "int8", "--acc", "fixed", "--bias", "power_of_two")
+    assert out.returncode == 2 and "--bias power_of_two: bias 'power_of_two' needs a float accumulator" in out.stderr
+    out = run("accuracy", "--model", "digits", "--formats", "int8_sym", "--acc", "int32", "--bias", "power_of_two")
+    assert out.returncode == 2 and "--bias" in out.stderr and "Traceback" not in out.stderr

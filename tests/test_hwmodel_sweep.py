@@ -343,3 +343,23 @@ def test_plot_names_stay_in_the_output_directory(tmp_path):
     assert file_stem("../../etc/model.onnx") == "model"
     assert file_stem("a/b c.csv") == "b_c"
     assert file_stem("resnet50") == "resnet50" and file_stem("..") == "workload"
+
+
+def test_bias_is_a_design_dimension_of_float_accumulators():
+    spec = SweepSpec(formats=("float8_e4m3fn",), accumulators=("fixed", "float16"), bias=("none", "power_of_two"))
+    assert spec.designs() == [("float8_e4m3fn", "float8_e4m3fn", "fixed", "none"),
+                              ("float8_e4m3fn", "float8_e4m3fn", "float16", "none"),
+                              ("float8_e4m3fn", "float8_e4m3fn", "float16", "power_of_two")]
+    with pytest.raises(ValueError, match="bias must be among"):
+        SweepSpec(bias=("pow2",))
+
+
+def test_accuracy_follows_the_mac_it_is_joined_to():
+    """A float register's accuracy depends on its lanes and bias; a fixed one's does not."""
+    from hwmodel.study.run import _accuracy_params, accuracy_lanes
+    spec = SweepSpec(formats=("float8_e4m3fn",), accumulators=("fixed", "float16"), lanes=(1, 4),
+                     bias=("none", "power_of_two"), accuracy=("digits",))
+    keys = {(p["accumulator"], p["lanes"], p["bias"]) for p in _accuracy_params(spec)}
+    assert keys == {("fixed", 1, "none"), ("float16", 1, "none"), ("float16", 4, "none"),
+                    ("float16", 1, "power_of_two"), ("float16", 4, "power_of_two")}
+    assert accuracy_lanes("int32", 16) == 1 and accuracy_lanes("float32", 16) == 16
