@@ -111,7 +111,7 @@ def test_sram_model_follows_horowitz_points():
     ({"dataflow": "wss"}, r"dataflow must be one of .* \(did you mean 'ws'\?\)"),
     ({"dram_bandwidth_bytes_per_cycle": 0}, "dram_bandwidth_bytes_per_cycle must be positive"),
     ({"dram_channels": "two"}, "dram_channels must be one of"),
-    ({"filter_sram_kb": 0.5}, "filter_sram_kb = 0.5 KB is smaller than one double-buffered tile"),
+    ({"filter_sram_kb": 0.5}, r"memory level .filter. \(0.5 KB\) is smaller than the smallest tile it must hold .*weights 8192 bits, double-buffered"),
 ])
 def test_bad_accelerators(kwargs, message):
     args = {"array_rows": 32, "array_cols": 32, "dataflow": "ws", "pe": PE} | kwargs
@@ -162,7 +162,7 @@ def test_a_measured_pe_and_a_pe_table_contradict(tmp_path):
 def test_run_flags_override_the_file_and_the_file_the_defaults(tmp_path):
     """`--config` with array = 16x64 and os was reported as 32×32 ws: CLI defaults won."""
     config = tmp_path / "accel.toml"
-    config.write_text('array = "16x64"\ndataflow = "os"\n')
+    config.write_text('array = "16x64"\ndataflow = "os"\nmapping = "scalesim"\n')  # cycles exactly SCALE-Sim's
     base = [sys.executable, "-m", "hwmodel.cli", "run", "--workload", "squeezenet", "--library", "nangate45_typ",
             "--cache-dir", str(tmp_path / "cache"), "--config", str(config), "--json"]
     from_file = json.loads(subprocess.run(base, capture_output=True, text=True, check=True).stdout)

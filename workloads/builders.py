@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from workloads.trace import Trace, conv_row, gemm_row, vector_row
 
-__all__ = ["TransformerConfig", "TRANSFORMERS", "transformer_trace", "mobilenet_v2_trace"]
+__all__ = ["TransformerConfig", "TRANSFORMERS", "transformer_trace", "mobilenet_v2_trace", "LlamaConfig", "LLAMAS",
+           "llama_trace"]
 
 
 @dataclass(frozen=True)
@@ -75,9 +76,11 @@ def transformer_trace(config: TransformerConfig | str, *, batch: int = 1, seq: i
         p = f"l{layer}."
         for proj in ("q", "k", "v"):
             rows.append(gemm_row(p + proj, m=tokens, n=h, k=h, op="MatMul"))
-        rows.append(gemm_row(p + "qk", m=queries, n=seq, k=d, count=batch * heads, weight=False, op="MatMul"))
+        rows.append(gemm_row(p + "qk", m=queries, n=seq, k=d, count=batch * heads, weight=False, op="MatMul",
+                             kv_cache=decode))
         rows.append(vector_row(p + "softmax", "softmax", batch * heads * queries * seq, op="Softmax"))
-        rows.append(gemm_row(p + "av", m=queries, n=d, k=seq, count=batch * heads, weight=False, op="MatMul"))
+        rows.append(gemm_row(p + "av", m=queries, n=d, k=seq, count=batch * heads, weight=False, op="MatMul",
+                             kv_cache=decode))
         rows.append(gemm_row(p + "o", m=tokens, n=h, k=h, op="MatMul"))
         rows.append(vector_row(p + "residual1", "elementwise", tokens * h, op="Add"))
         rows.append(vector_row(p + "ln1", "layernorm", tokens * h, op="LayerNormalization"))
@@ -90,6 +93,87 @@ def transformer_trace(config: TransformerConfig | str, *, batch: int = 1, seq: i
     name = cfg.name + (f"_{mode}" if mode else "")
     shape = (batch, 3, cfg.image, cfg.image) if cfg.patch else (batch, seq)
     return Trace.from_rows(rows, network=name, source=f"builder:{cfg.name}", input_shape=shape, batch=batch)
+
+
+@dataclass(frozen=True)
+class LlamaConfig:
+    """A Llama-style decoder: RMSNorm, grouped-query attention (``kv_heads`` key/value heads
+    shared by ``heads / kv_heads`` query heads each), a SwiGLU FFN (gate and up projections, SiLU,
+    their product, the down projection)."""
+
+    name: str
+    layers: int
+    hidden: int
+    heads: int
+    kv_heads: int
+    ffn: int
+    vocab: int
+    seq: int = 1024  # prefill: the prompt; decode: the tokens in the KV cache
+
+    def __post_init__(self):
+        for field in ("layers", "hidden", "heads", "kv_heads", "ffn", "vocab", "seq"):
+            value = getattr(self, field)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{self.name}: {field} must be a positive integer, not {value!r}")
+        if self.hidden % self.heads or self.heads % self.kv_heads:
+            raise ValueError(f"{self.name}: hidden {self.hidden} must divide into heads {self.heads}, and heads "
+                             f"into kv_heads {self.kv_heads}")
+
+
+LLAMAS = {c.name: c for c in [  # the models' published config.json values
+    LlamaConfig("llama3_8b", 32, 4096, 32, 8, 14336, 128256),     # Meta-Llama-3-8B
+    LlamaConfig("llama3_2_1b", 16, 2048, 32, 8, 8192, 128256),    # Llama-3.2-1B
+]}
+
+
+def llama_trace(config: LlamaConfig | str, *, mode: str = "prefill", batch: int = 1, seq: int | None = None) -> Trace:
+    """One forward pass of a Llama-style decoder: ``prefill`` runs a ``seq``-token prompt (causal
+    attention computed densely, as an array without block skipping does), ``decode`` one new token
+    per sequence attending to ``seq`` cached keys and values. In decode, QKᵀ and AV read the KV
+    cache (the trace marks that operand, so it can have its own format); the query heads of a
+    group share their KV head's operand (one product per KV head, the group's queries as rows).
+    Logits are computed for the last token of each sequence only."""
+    if isinstance(config, str):
+        if config not in LLAMAS:
+            raise ValueError(f"unknown Llama-style model {config!r}; known: {', '.join(LLAMAS)}")
+        config = LLAMAS[config]
+    if mode not in ("prefill", "decode"):
+        raise ValueError(f"mode must be prefill or decode, not {mode!r}")
+    seq = seq or config.seq
+    if not isinstance(seq, int) or seq <= 0 or not isinstance(batch, int) or batch <= 0:
+        raise ValueError(f"seq and batch must be positive integers, not {seq!r} and {batch!r}")
+    decode = mode == "decode"
+    queries = 1 if decode else seq
+    tokens = batch * queries
+    h, d = config.hidden, config.hidden // config.heads
+    group, kv = config.heads // config.kv_heads, config.kv_heads * (config.hidden // config.heads)
+    rows = [vector_row("embed", "embedding", tokens * h, op="Gather")]
+    for layer in range(config.layers):
+        p = f"l{layer}."
+        rows.append(vector_row(p + "attn_norm", "norm", tokens * h, op="RMSNorm"))
+        rows.append(gemm_row(p + "q", m=tokens, n=h, k=h, op="MatMul"))
+        rows.append(gemm_row(p + "k", m=tokens, n=kv, k=h, op="MatMul"))
+        rows.append(gemm_row(p + "v", m=tokens, n=kv, k=h, op="MatMul"))
+        rows.append(vector_row(p + "rope", "elementwise", tokens * (h + kv), op="RotaryEmbedding"))
+        rows.append(gemm_row(p + "qk", m=queries * group, n=seq, k=d, count=batch * config.kv_heads, weight=False,
+                             op="MatMul", kv_cache=decode))
+        rows.append(vector_row(p + "softmax", "softmax", batch * config.heads * queries * seq, op="Softmax"))
+        rows.append(gemm_row(p + "av", m=queries * group, n=d, k=seq, count=batch * config.kv_heads, weight=False,
+                             op="MatMul", kv_cache=decode))
+        rows.append(gemm_row(p + "o", m=tokens, n=h, k=h, op="MatMul"))
+        rows.append(vector_row(p + "residual1", "elementwise", tokens * h, op="Add"))
+        rows.append(vector_row(p + "ffn_norm", "norm", tokens * h, op="RMSNorm"))
+        rows.append(gemm_row(p + "gate", m=tokens, n=config.ffn, k=h, op="MatMul"))
+        rows.append(gemm_row(p + "up", m=tokens, n=config.ffn, k=h, op="MatMul"))
+        rows.append(vector_row(p + "silu", "activation", tokens * config.ffn, op="Sigmoid"))
+        rows.append(vector_row(p + "gate_mul", "elementwise", tokens * config.ffn, op="Mul"))
+        rows.append(gemm_row(p + "down", m=tokens, n=h, k=config.ffn, op="MatMul"))
+        rows.append(vector_row(p + "residual2", "elementwise", tokens * h, op="Add"))
+    rows.append(vector_row("final_norm", "norm", tokens * h, op="RMSNorm"))
+    rows.append(gemm_row("lm_head", m=batch, n=config.vocab, k=h, op="MatMul"))
+    return Trace.from_rows(rows, network=f"{config.name}_{mode}", source=f"builder:{config.name}",
+                           input_shape=(batch, queries), batch=batch,
+                           notes=(f"{mode}: batch {batch}, {'KV cache of ' if decode else 'prompt of '}{seq} tokens",))
 
 
 # (expansion t, output channels c, repeats n, first stride s) — Sandler et al. 2018, Table 2

@@ -27,7 +27,8 @@ INT_COLUMNS = ["batch", "C", "K", "H", "W", "R", "S", "P", "Q", "stride_h", "str
                "pad_left", "pad_bottom", "pad_right", "dilation_h", "dilation_w", "groups",
                "gemm_m", "gemm_n", "gemm_k", "gemm_count", "macs", "weight_elems", "input_elems",
                "output_elems", "elements"]
-COLUMNS = ["name", "kind", "op"] + INT_COLUMNS + ["weight_operand"]
+COLUMNS = ["name", "kind", "op"] + INT_COLUMNS + ["weight_operand", "kv_cache"]
+OPTIONAL_COLUMNS = {"kv_cache": False}  # traces written before the column existed read as without it
 
 
 MAX_MACS = 2 ** 62  # per layer; every count here stays exact in int64
@@ -39,7 +40,7 @@ class TraceError(ValueError):
 
 def _base(name: str, kind: str, op: str) -> dict:
     row = {c: 0 for c in INT_COLUMNS}
-    row.update(name=name, kind=kind, op=op, weight_operand=False, groups=1, gemm_count=1,
+    row.update(name=name, kind=kind, op=op, weight_operand=False, kv_cache=False, groups=1, gemm_count=1,
                stride_h=1, stride_w=1, dilation_h=1, dilation_w=1, batch=1)
     return row
 
@@ -67,11 +68,14 @@ def conv_row(name: str, *, batch: int, C: int, K: int, H: int, W: int, R: int, S
 
 
 def gemm_row(name: str, *, m: int, n: int, k: int, count: int = 1, weight: bool = True,
-             kind: str | None = None, op: str = "Gemm") -> dict:
+             kind: str | None = None, op: str = "Gemm", kv_cache: bool = False) -> dict:
     """``count`` independent (m × k) · (k × n) products; ``weight``: the k × n operand is a
-    weight (a linear layer) rather than an activation (attention's QKᵀ and AV)."""
+    weight (a linear layer) rather than an activation (attention's QKᵀ and AV); ``kv_cache``:
+    that activation is read from a KV cache (decode), in the cache's own format."""
+    if kv_cache and weight:
+        raise ValueError(f"{name}: a KV-cache operand is an activation, not a weight")
     row = _base(name, kind or ("linear" if weight else "matmul"), op)
-    row.update(gemm_m=m, gemm_n=n, gemm_k=k, gemm_count=count, batch=count, weight_operand=weight,
+    row.update(gemm_m=m, gemm_n=n, gemm_k=k, gemm_count=count, batch=count, weight_operand=weight, kv_cache=kv_cache,
                macs=m * n * k * count, input_elems=m * k * count,
                weight_elems=k * n * (1 if weight else count), output_elems=m * n * count)
     return row
@@ -143,6 +147,7 @@ class Trace:
 
 def validate(frame: pd.DataFrame, source: str = "<trace>") -> pd.DataFrame:
     """Check columns, kinds, sizes and MAC counts; errors name the row and column."""
+    frame = frame.assign(**{c: v for c, v in OPTIONAL_COLUMNS.items() if c not in frame.columns})
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise TraceError(f"{source}: missing column(s) {', '.join(missing)}")
@@ -159,7 +164,19 @@ def validate(frame: pd.DataFrame, source: str = "<trace>") -> pd.DataFrame:
                       else "is not a non-negative integer")
             raise TraceError(f"{source}: row {row + 1} ({frame['name'].iloc[row]}), column {column}: {value!r} {reason}")
         frame[column] = values.astype(np.int64)
-    frame["weight_operand"] = frame["weight_operand"].astype(str).str.lower().isin(["true", "1"])
+    for column in ("weight_operand", "kv_cache"):
+        text = frame[column].astype(str).str.strip().str.lower()
+        bad = ~text.isin(["true", "false", "1", "0"])
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise TraceError(f"{source}: row {row + 1} ({frame['name'].iloc[row]}), column {column}: "
+                             f"{frame[column].iloc[row]!r} is not true or false")
+        frame[column] = text.isin(["true", "1"])
+    both = (frame["weight_operand"] & frame["kv_cache"]).to_numpy()
+    if both.any():
+        row = int(np.flatnonzero(both)[0])
+        raise TraceError(f"{source}: row {row + 1} ({frame['name'].iloc[row]}): weight_operand and kv_cache are "
+                         "both true; a KV cache is an activation")
     bad_kind = ~frame["kind"].isin(KINDS)
     if bad_kind.any():
         row = int(np.flatnonzero(bad_kind.to_numpy())[0])

@@ -12,7 +12,7 @@ import dataclasses
 from importlib import metadata, resources
 from pathlib import Path
 
-from workloads.builders import TRANSFORMERS, mobilenet_v2_trace, transformer_trace
+from workloads.builders import LLAMAS, TRANSFORMERS, llama_trace, mobilenet_v2_trace, transformer_trace
 from workloads.onnx_import import trace_from_onnx
 from workloads.scalesim import is_scalesim_csv, read_scalesim
 from workloads.trace import Trace, TraceError
@@ -23,7 +23,8 @@ ONNX_LIGHT = {"resnet50": "light_resnet50", "vgg19": "light_vgg19", "densenet121
               "squeezenet": "light_squeezenet", "inception_v1": "light_inception_v1",
               "inception_v2": "light_inception_v2", "shufflenet": "light_shufflenet",
               "alexnet": "light_bvlc_alexnet", "zfnet512": "light_zfnet512"}
-NETWORKS = sorted(list(ONNX_LIGHT) + ["mobilenet_v2"] + list(TRANSFORMERS) + ["gpt2_small_decode"])
+NETWORKS = sorted(list(ONNX_LIGHT) + ["mobilenet_v2"] + list(TRANSFORMERS) + ["gpt2_small_decode"]
+                  + [f"{name}_{mode}" for name in LLAMAS for mode in ("prefill", "decode")])
 BUNDLED = ("resnet50", "mobilenet_v2", "vgg19", "densenet121", "squeezenet", "bert_base", "minilm_l6",
            "gpt2_small", "vit_s16")
 
@@ -46,6 +47,9 @@ def build_network(name: str, *, batch: int = 1, seq: int | None = None, keep_bn:
         return transformer_trace("gpt2_small", batch=batch, seq=seq, decode=True)
     if name in TRANSFORMERS:
         return transformer_trace(name, batch=batch, seq=seq)
+    model, _, mode = name.rpartition("_")
+    if model in LLAMAS and mode in ("prefill", "decode"):
+        return llama_trace(model, mode=mode, batch=batch, seq=seq)
     raise ValueError(f"unknown network {name!r}; known: {', '.join(NETWORKS)}")
 
 

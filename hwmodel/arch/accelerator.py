@@ -1,48 +1,37 @@
-"""The accelerator: a systolic array of synthesized MACs with SRAM buffers and DRAM.
+"""The accelerator: a systolic array of synthesized MACs, its buffers and DRAM.
 
 A frozen :class:`Accelerator` holds the array, its dataflow, the PE cost (a measured
 :class:`rtl.flow.characterize.MacCost` or a :class:`PeCost` given by hand for what-if studies), the
-operand widths that set traffic and buffer capacity (never a hard-coded byte per word), SRAM
-sizes, and DRAM bandwidth and energy. It loads from TOML; unknown keys are named with the
-closest valid one.
+operand widths that set traffic and buffer capacity (never a hard-coded byte per word), the
+memory hierarchy (:mod:`hwmodel.arch.memory`: buffers that each hold some of the operands, with
+costs from the SRAM macros of the PE's own technology) and DRAM by type. It loads from TOML
+(``[[memory]]`` tables for the buffers); unknown keys are named with the closest valid one.
 
-SRAM energy per access follows Horowitz (ISSCC 2014, 45 nm, 64-bit access): 8 KB 10 pJ,
-32 KB 20 pJ, 1 MB 100 pJ — interpolated log-log in capacity, extrapolated with the end slopes,
-scaled linearly in word width. SRAM area is 0.346 µm² per bit-cell (a 45 nm 6T cell, Mistry et
-al., IEDM 2007) over a 50 % array efficiency. DRAM costs 20 pJ per bit (Horowitz: 640 pJ per
-32-bit read). Each of these is a field to override.
+Without ``memory`` the buffers are the three separate ones of SCALE-Sim's configuration
+(``ifmap_sram_kb``, ``filter_sram_kb``, ``ofmap_sram_kb``, words of ``sram_word_bits``), so
+existing files keep working.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-
-import numpy as np
 
 from rtl.errors import FieldError
 
 from hwmodel import config
+from hwmodel.arch.memory import (DRAM_TYPES, HOROWITZ, OPERANDS, Buffer, BufferCost, buffer_cost, dram_energy,
+                                 minimum_tile_bits, sram_energy_pj)
 
-__all__ = ["PeCost", "Accelerator", "load_accelerator", "sram_energy_pj", "DATAFLOWS", "DRAM_CHANNELS"]
+__all__ = ["PeCost", "Accelerator", "load_accelerator", "sram_energy_pj", "DATAFLOWS", "DRAM_CHANNELS", "MAPPINGS",
+           "OBJECTIVES"]
 
 DATAFLOWS = ("ws", "os", "is")
 DRAM_CHANNELS = ("shared", "per_operand")
-_HOROWITZ_SRAM = ((8 * 1024, 10.0), (32 * 1024, 20.0), (1024 * 1024, 100.0))  # bytes, pJ per 64 bits
-
-
-def sram_energy_pj(capacity_bytes, word_bits: int) -> np.ndarray:
-    """Energy of one ``word_bits`` access to an SRAM of ``capacity_bytes`` (Horowitz, log-log)."""
-    caps = np.log([c for c, _ in _HOROWITZ_SRAM])
-    energy = np.log([e for _, e in _HOROWITZ_SRAM])
-    x = np.log(np.maximum(np.asarray(capacity_bytes, dtype=np.float64), 1.0))
-    low_slope = (energy[1] - energy[0]) / (caps[1] - caps[0])
-    high_slope = (energy[2] - energy[1]) / (caps[2] - caps[1])
-    y = np.interp(x, caps, energy)
-    y = np.where(x < caps[0], energy[0] + low_slope * (x - caps[0]), y)
-    y = np.where(x > caps[-1], energy[-1] + high_slope * (x - caps[-1]), y)
-    return np.exp(y) * word_bits / 64.0
+MAPPINGS = ("search", "scalesim")
+OBJECTIVES = ("energy", "latency", "edp")
 
 
 @dataclass(frozen=True)
@@ -56,9 +45,12 @@ class PeCost:
     leakage_nw: float = 0.0
     idle_energy_pj_per_cycle: float = 0.0   # clock and registers of a PE with nothing to do
     register_area_um2_per_bit: float = 4.522  # a flip-flop (Nangate45 DFF_X1) for operand forwarding
+    library: str = ""  # the cell library it was synthesized on (its SRAMs are the buffers' default)
 
     def __post_init__(self):
         config.text(self.name, "", "pe.name")
+        if not isinstance(self.library, str):
+            raise FieldError("pe.library", f"pe.library must be a text, not {self.library!r}", self.library)
         for name in ("area_um2", "energy_pj_per_mac", "delay_ns"):
             config.number(getattr(self, name), "", f"pe.{name}", positive=True)
         for name in ("leakage_nw", "idle_energy_pj_per_cycle", "register_area_um2_per_bit"):
@@ -71,12 +63,12 @@ class PeCost:
         return cls(name=cost.spec["module"], area_um2=cost.area_um2, energy_pj_per_mac=cost.energy_pj_per_mac,
                    delay_ns=cost.critical_path_ns, leakage_nw=cost.leakage_nw,
                    idle_energy_pj_per_cycle=cost.energy_breakdown_pj_per_mac.get("clock", 0.0),
-                   register_area_um2_per_bit=dff)
+                   register_area_um2_per_bit=dff, library=cost.library)
 
 
 @dataclass(frozen=True)
 class Accelerator:
-    """A rows × cols systolic array with ifmap, filter and ofmap SRAMs and a DRAM interface."""
+    """A rows × cols systolic array with its buffers and a DRAM interface."""
 
     array_rows: int
     array_cols: int
@@ -86,43 +78,125 @@ class Accelerator:
     activation_bits: int = 8
     accumulator_bits: int = 32
     output_bits: int = 8
+    kv_bits: int | None = None  # a KV cache's width (None: activation_bits)
     ifmap_sram_kb: float = 256.0
     filter_sram_kb: float = 256.0
     ofmap_sram_kb: float = 128.0
     sram_word_bits: int = 64
-    sram_area_um2_per_bit: float = 0.346 / 0.5
+    memory: tuple = ()  # Buffers; empty: separate ifmap / filter / ofmap buffers of the sizes above
+    sram_library: str | None = None  # None: the PE's library's SRAM macros (horowitz45 if it has none)
+    sram_area_um2_per_bit: float = 0.346 / 0.5  # horowitz45 only: a 45 nm 6T cell at 50 % efficiency
+    dram_type: str = "ddr3"
+    dram_energy_pj_per_bit: float | None = None  # None: the dram_type's figure
     dram_bandwidth_bytes_per_cycle: float | None = None  # None: stall-free (SCALE-Sim CALC)
-    dram_energy_pj_per_bit: float = 20.0
+    dram_bandwidth_gb_s: float | None = None  # the same in GB/s (bytes per ns), at the clock used
     clock_ns: float | None = None  # None: the PE's critical path
     dram_channels: str = "shared"  # or "per_operand": ifmap, filter, ofmap each at the full bandwidth
+    mapping: str = "search"  # or "scalesim": SCALE-Sim's fixed whole-layer mapping
+    objective: str = "energy"  # what the mapping search minimizes: energy, latency or edp
+    double_buffered: bool = True
+    psum_to_dram: bool = False  # True: the search may spill partial sums whenever that costs less
 
     def __post_init__(self):
         for name in ("array_rows", "array_cols", "weight_bits", "activation_bits", "accumulator_bits",
                      "output_bits", "sram_word_bits"):
             config.integer(getattr(self, name), "", name)
-        if self.dataflow not in DATAFLOWS:
-            hint = difflib.get_close_matches(str(self.dataflow), DATAFLOWS, 1)
-            raise FieldError("dataflow", f"dataflow must be one of {DATAFLOWS}, not {self.dataflow!r}"
-                             + (f" (did you mean {hint[0]!r}?)" if hint else ""), self.dataflow)
+        if self.kv_bits is not None:
+            config.integer(self.kv_bits, "", "kv_bits")
+        for name, allowed in (("dataflow", DATAFLOWS), ("dram_channels", DRAM_CHANNELS), ("mapping", MAPPINGS),
+                              ("objective", OBJECTIVES)):
+            value = getattr(self, name)
+            if value not in allowed:
+                hint = difflib.get_close_matches(str(value), allowed, 1)
+                raise FieldError(name, f"{name} must be one of {allowed}, not {value!r}"
+                                 + (f" (did you mean {hint[0]!r}?)" if hint else ""), value)
         if not isinstance(self.pe, PeCost):
             raise TypeError(f"pe must be a PeCost, not {type(self.pe).__name__}")
-        for name in ("ifmap_sram_kb", "filter_sram_kb", "ofmap_sram_kb", "sram_area_um2_per_bit",
-                     "dram_energy_pj_per_bit"):
+        for name in ("ifmap_sram_kb", "filter_sram_kb", "ofmap_sram_kb", "sram_area_um2_per_bit"):
             config.number(getattr(self, name), "", name, positive=True)
-        for name in ("dram_bandwidth_bytes_per_cycle", "clock_ns"):  # None: stall-free / the PE's path
+        for name in ("dram_bandwidth_bytes_per_cycle", "dram_bandwidth_gb_s", "clock_ns", "dram_energy_pj_per_bit"):
             if getattr(self, name) is not None:
                 config.number(getattr(self, name), "", name, positive=True)
-        if self.dram_channels not in DRAM_CHANNELS:
-            raise FieldError("dram_channels", f"dram_channels must be one of {DRAM_CHANNELS}, not "
-                                              f"{self.dram_channels!r}", self.dram_channels)
-        # a buffer must hold at least one tile: a row (or column) of operands, double-buffered
-        tile = {"ifmap_sram_kb": self.array_rows * self.activation_bits,
-                "filter_sram_kb": self.array_rows * self.array_cols * self.weight_bits,
-                "ofmap_sram_kb": self.array_cols * self.accumulator_bits}
-        for name, bits in tile.items():
-            if getattr(self, name) * 8192 < 2 * bits:
-                raise ValueError(f"{name} = {getattr(self, name)} KB is smaller than one double-buffered "
-                                 f"tile of {2 * bits / 8192:.3f} KB for a {self.array_rows}×{self.array_cols} array")
+        config.flag(self.double_buffered, "", "double_buffered")
+        config.flag(self.psum_to_dram, "", "psum_to_dram")
+        if self.dram_bandwidth_gb_s is not None and self.dram_bandwidth_bytes_per_cycle is not None:
+            raise FieldError("dram_bandwidth_gb_s", "give dram_bandwidth_gb_s or dram_bandwidth_bytes_per_cycle, "
+                                                    "not both", self.dram_bandwidth_gb_s)
+        if self.dram_energy_pj_per_bit is None and self.dram_type not in DRAM_TYPES:
+            hint = difflib.get_close_matches(str(self.dram_type), DRAM_TYPES, 1)
+            raise FieldError("dram_type", f"dram_type must be one of {tuple(DRAM_TYPES)} (or give "
+                                          f"dram_energy_pj_per_bit), not {self.dram_type!r}"
+                             + (f" (did you mean {hint[0]!r}?)" if hint else ""), self.dram_type)
+        if self.sram_library is not None:
+            config.text(self.sram_library, "", "sram_library")
+        memory = tuple(self.memory)
+        if any(not isinstance(b, Buffer) for b in memory):
+            raise TypeError("memory must be a sequence of Buffer")
+        object.__setattr__(self, "memory", memory)
+        object.__setattr__(self, "_buffers", memory or (
+            Buffer("ifmap", self.ifmap_sram_kb, ("inputs",), self.sram_word_bits),
+            Buffer("filter", self.filter_sram_kb, ("weights",), self.sram_word_bits),
+            Buffer("ofmap", self.ofmap_sram_kb, ("outputs",), self.sram_word_bits)))
+        names = [b.name for b in memory]
+        if len(set(names)) != len(names):
+            raise FieldError("memory.name", f"memory levels must have distinct names, not {names}", names)
+        buffers = self.buffers
+        for operand in OPERANDS:
+            if not any(operand in b.operands for b in buffers):
+                raise FieldError("memory.operands", f"no memory level holds the {operand} (levels: "
+                                 + ", ".join(f"{b.name} holds {list(b.operands)}" for b in buffers) + ")", operand)
+        if self.mapping == "scalesim" and [b.operands for b in buffers] != [(o,) for o in OPERANDS]:
+            raise FieldError("mapping", "mapping = \"scalesim\" needs SCALE-Sim's three separate buffers (inputs, "
+                                        "weights, outputs, in that order)", self.mapping)
+        # every buffer must hold the smallest tile of the operands it keeps (twice, double-buffered)
+        tile = minimum_tile_bits(self.dataflow, self.array_rows, self.array_cols, self.operand_bits)
+        factor = 2 if self.double_buffered else 1
+        for b in buffers:
+            need = factor * sum(tile[o] for o in b.operands)
+            if b.capacity_bytes * 8 < need:
+                parts = " + ".join(f"{o} {tile[o]} bits" for o in b.operands)
+                field = b.name if memory else {"inputs": "ifmap_sram_kb", "weights": "filter_sram_kb",
+                                               "outputs": "ofmap_sram_kb"}[b.operands[0]]
+                raise FieldError(field, f"memory level {b.name!r} ({b.capacity_kb:g} KB) is smaller than the smallest "
+                                        f"tile it must hold on a {self.array_rows}×{self.array_cols} {self.dataflow} "
+                                        f"array: {parts}{', double-buffered' if factor == 2 else ''} = "
+                                        f"{need / 8192:.3f} KB", b.capacity_kb)
+
+    @property
+    def operand_bits(self) -> dict:
+        """Bits per element as the buffers hold them (outputs: partial sums at accumulator width)."""
+        return {"inputs": self.activation_bits, "weights": max(self.weight_bits, self.activation_bits,
+                                                               self.kv_bits or 0),
+                "outputs": self.accumulator_bits}
+
+    @property
+    def buffers(self) -> tuple:
+        """The on-chip buffers: ``memory``, or the three SCALE-Sim ones."""
+        return self._buffers
+
+    @property
+    def sram_source(self) -> str:
+        """The SRAM model the buffers are costed with: ``sram_library``, else the PE's library when
+        SRAM macros ship for it, else Horowitz's 45 nm figures."""
+        if self.sram_library is not None:
+            return self.sram_library
+        from rtl.tech.srams import EMBEDDED_SRAMS
+        return self.pe.library if self.pe.library in EMBEDDED_SRAMS else HOROWITZ
+
+    @property
+    def buffer_costs(self) -> tuple[BufferCost, ...]:
+        return _buffer_costs(self.buffers, self.sram_source, self.sram_area_um2_per_bit)
+
+    @property
+    def dram_pj_per_bit(self) -> float:
+        return dram_energy(self.dram_type, self.dram_energy_pj_per_bit)
+
+    @property
+    def dram_bytes_per_cycle(self) -> float | None:
+        """DRAM bandwidth per cycle of the clock used (None: stall-free)."""
+        if self.dram_bandwidth_gb_s is not None:
+            return self.dram_bandwidth_gb_s * self.clock
+        return self.dram_bandwidth_bytes_per_cycle
 
     @property
     def clock(self) -> float:
@@ -136,19 +210,51 @@ class Accelerator:
         return self.pe.area_um2 + forwarded * self.pe.register_area_um2_per_bit
 
     @property
+    def buffer_area_um2(self) -> float:
+        return sum(c.area_um2 for c in self.buffer_costs)
+
+    @property
     def area_mm2(self) -> float:
-        sram_bits = (self.ifmap_sram_kb + self.filter_sram_kb + self.ofmap_sram_kb) * 8192
-        return (self.array_rows * self.array_cols * self.pe_area_um2 + sram_bits * self.sram_area_um2_per_bit) / 1e6
+        return (self.array_rows * self.array_cols * self.pe_area_um2 + self.buffer_area_um2) / 1e6
+
+
+@functools.lru_cache(maxsize=4096)
+def _buffer_costs(buffers: tuple, source: str, horowitz_um2_per_bit: float) -> tuple:
+    return tuple(buffer_cost(b, source, horowitz_um2_per_bit=horowitz_um2_per_bit) for b in buffers)
 
 
 _ALLOWED = {f.name for f in fields(Accelerator)} | {"array", "pe"}
 _PE_FIELDS = {f.name for f in fields(PeCost)}
+_BUFFER_FIELDS = {f.name for f in fields(Buffer)}
+_LEGACY_BUFFERS = ("ifmap_sram_kb", "filter_sram_kb", "ofmap_sram_kb", "sram_word_bits")
+
+
+def _memory(levels, where: str) -> tuple:
+    """``[[memory]]`` tables → Buffers; errors name the level and the key."""
+    if not isinstance(levels, list) or not all(isinstance(level, dict) for level in levels):
+        raise FieldError("memory", f"{where}: memory must be a list of tables ([[memory]]), not {levels!r}", levels)
+    if not levels:
+        raise FieldError("memory", f"{where}: [[memory]] gives no level")
+    buffers = []
+    for index, level in enumerate(levels):
+        label = f"memory[{index}]" + (f" ({level['name']})" if isinstance(level.get("name"), str) else "")
+        config.check_keys(level, _BUFFER_FIELDS, f"{where}: {label}")
+        for key in ("name", "capacity_kb"):
+            if key not in level:
+                raise FieldError(f"memory.{key}", f"{where}: {label} has no {key}")
+        try:
+            buffers.append(Buffer(**level))
+        except FieldError as error:
+            raise FieldError(f"memory.{error.field}", f"{where}: {label}: {error}", error.value) from None
+    return tuple(buffers)
 
 
 def load_accelerator(source: str | Path | dict, pe: PeCost | None = None, *, defaults: dict | None = None,
                      **overrides) -> Accelerator:
     """An accelerator from a TOML file (or a dict): top-level keys are :class:`Accelerator`
-    fields (``array = "32x32"`` for both sizes), ``[pe]`` a :class:`PeCost`.
+    fields (``array = "32x32"`` for both sizes), ``[pe]`` a :class:`PeCost`, ``[[memory]]`` one
+    table per buffer (:class:`hwmodel.arch.memory.Buffer`: ``name``, ``capacity_kb``,
+    ``operands``, ``word_bits``, optional costs and ``bandwidth_words_per_cycle``).
 
     Precedence: ``overrides`` (what a user asked for explicitly) over the file over
     ``defaults`` over the dataclass's own defaults. ``pe`` is the PE when it is measured; a
@@ -166,6 +272,11 @@ def load_accelerator(source: str | Path | dict, pe: PeCost | None = None, *, def
             data["array_rows"], data["array_cols"] = parse_array(config.text(data.pop("array"), where, "array"))
         except FieldError as error:
             raise FieldError("array", f"{where}: {error}", error.value) from None
+    if "memory" in data:
+        data["memory"] = _memory(data["memory"], where)
+        legacy = [k for k in _LEGACY_BUFFERS if k in data]
+        if legacy:
+            raise FieldError(legacy[0], f"{where}: {legacy[0]} and [[memory]] both describe the buffers; give one")
     if pe_data is not None:
         if not isinstance(pe_data, dict):
             raise FieldError("pe", f"{where}: pe must be a table ([pe]), not {pe_data!r}", pe_data)
@@ -180,6 +291,10 @@ def load_accelerator(source: str | Path | dict, pe: PeCost | None = None, *, def
     if pe is None:
         raise FieldError("pe", f"{where}: no [pe] table and no PE cost given")
     merged = {**(defaults or {}), **data, **{k: v for k, v in overrides.items() if v is not None}}
+    if merged.get("memory"):  # buffers given by level: the sweep's legacy sizes do not apply
+        for key in _LEGACY_BUFFERS:
+            if key not in data and key not in overrides:
+                merged.pop(key, None)
     missing = [k for k in ("array_rows", "array_cols", "dataflow") if k not in merged]
     if missing:
         raise FieldError(missing[0], f"{where}: no {' / '.join(missing)} given (array = \"ROWSxCOLS\", dataflow = ...)")

@@ -35,7 +35,9 @@ import pandas as pd
 
 from workloads.trace import MAC_KINDS, Trace
 
-from hwmodel.arch.accelerator import Accelerator, sram_energy_pj
+from hwmodel.arch.accelerator import Accelerator
+from hwmodel.arch.mapping import ORDERS, search
+from hwmodel.arch.memory import OPERANDS
 
 __all__ = ["Evaluation", "evaluate", "evaluate_many", "compute_cycles", "dram_transfer_cycles"]
 
@@ -70,6 +72,7 @@ def _layer_arrays(trace: Trace) -> dict:
               "k": np.where(mac, get("gemm_k"), 1), "count": get("gemm_count"), "macs": get("macs"),
               "weights": get("weight_elems"), "inputs": get("input_elems"), "outputs": get("output_elems"),
               "elements": get("elements"), "weight_operand": layers["weight_operand"].to_numpy(bool),
+              "kv_cache": layers["kv_cache"].to_numpy(bool),
               "names": layers["name"].to_numpy(), "kinds": layers["kind"].to_numpy()}
     for value in arrays.values():
         value.flags.writeable = False
@@ -82,19 +85,36 @@ def _params(accelerators: list[Accelerator]) -> SimpleNamespace:
         return np.array(values, dtype=np.float64 if any(isinstance(v, float) for v in values) else np.int64)[:, None]
 
     names = ("array_rows", "array_cols", "activation_bits", "weight_bits", "accumulator_bits", "output_bits",
-             "ifmap_sram_kb", "filter_sram_kb", "ofmap_sram_kb", "sram_word_bits", "dram_energy_pj_per_bit")
+             "ifmap_sram_kb", "filter_sram_kb", "ofmap_sram_kb")
     p = SimpleNamespace(**{n: column([getattr(a, n) for a in accelerators]) for n in names})
+    p.kv_bits = column([a.kv_bits or a.activation_bits for a in accelerators])
     p.dataflow = accelerators[0].dataflow
     channels = {a.dram_channels for a in accelerators}
     if len(channels) > 1:
         raise ValueError("evaluate_many needs one dram_channels setting for all design points")
     p.dram_channels = channels.pop()
-    p.dram_bandwidth = column([a.dram_bandwidth_bytes_per_cycle or math.inf for a in accelerators])
+    p.dram_bandwidth = column([a.dram_bytes_per_cycle or math.inf for a in accelerators])
+    p.dram_pj_per_bit = column([a.dram_pj_per_bit for a in accelerators])
     p.clock = column([a.clock for a in accelerators])
     p.energy_pj_per_mac = column([a.pe.energy_pj_per_mac for a in accelerators])
     p.idle_pj = column([a.pe.idle_energy_pj_per_cycle for a in accelerators])
     p.leakage_nw = column([a.pe.leakage_nw for a in accelerators])
+    costs = [a.buffer_costs for a in accelerators]
+    p.sram_leakage_nw = column([float(sum(c.leakage_nw for c in cost)) for cost in costs])
+    if all(len(a.buffers) == 3 for a in accelerators) and all(
+            [b.operands for b in a.buffers] == [(o,) for o in OPERANDS] for a in accelerators):
+        for i, suffix in enumerate("iwo"):  # SCALE-Sim's three buffers
+            setattr(p, f"word_{suffix}", column([float(a.buffers[i].word_bits) for a in accelerators]))
+            setattr(p, f"read_{suffix}", column([c[i].read_energy_pj for c in costs]))
     return p
+
+
+def _layer_bits(acc, arrays: dict) -> dict:
+    """The trace's columns plus the bits of each layer's k × n operand: weights, an activation
+    (attention's QKᵀ and AV) or a KV cache."""
+    bits = np.where(arrays["weight_operand"], acc.weight_bits,
+                    np.where(arrays["kv_cache"], acc.kv_bits, acc.activation_bits))
+    return {**arrays, "weight_bits": bits}
 
 
 def dram_transfer_cycles(streams, bandwidth, channels: str = "shared"):
@@ -107,8 +127,20 @@ def dram_transfer_cycles(streams, bandwidth, channels: str = "shared"):
     return np.ceil(np.maximum.reduce([np.asarray(s, dtype=np.float64) for s in streams]) / bandwidth)
 
 
+def _vector_metrics(acc, L: dict, pes, word_in, word_out, read_in, write_out) -> dict:
+    """Vector layers (pooling, softmax, norms, elementwise): ``array_cols`` lanes, operands read
+    from and written to the buffers once, and moved to and from DRAM once."""
+    cyc = _ceil_div(L["elements"], acc.array_cols)
+    in_bits = L["inputs"] * acc.activation_bits
+    out_bits = L["outputs"] * acc.activation_bits
+    return {"compute_cycles": cyc, "in_bits": in_bits, "out_bits": out_bits,
+            "dram_i": in_bits / 8, "dram_o": L["outputs"] * acc.output_bits / 8,
+            "e_sram": in_bits / word_in * read_in + out_bits / word_out * write_out}
+
+
 def _metrics(acc, L: dict) -> dict:
-    """Every per-layer quantity; ``acc`` fields may be scalars or (points, 1) arrays."""
+    """SCALE-Sim's fixed mapping: every per-layer quantity; ``acc`` fields may be scalars or
+    (points, 1) arrays (see :func:`_params`)."""
     R, C, df = acc.array_rows, acc.array_cols, acc.dataflow
     m, n, k, count, macs = L["m"], L["n"], L["k"], L["count"], L["macs"]
     cyc = np.where(L["mac"], compute_cycles(df, R, C, m, n, k, count), _ceil_div(L["elements"], C))
@@ -128,12 +160,13 @@ def _metrics(acc, L: dict) -> dict:
         psum_writes = count * m * n * _ceil_div(k, R)
         psum_reads = psum_writes - count * m * n
     mac = L["mac"]
+    w_bits = L["weight_bits"]
     ifmap_bits = np.where(mac, ifmap_reads * acc.activation_bits, L["inputs"] * acc.activation_bits)
-    filter_bits = np.where(mac, filter_reads * acc.weight_bits, 0)
-    ofmap_bits = np.where(mac, psum_writes * acc.accumulator_bits + psum_reads * acc.accumulator_bits,
-                          L["outputs"] * acc.activation_bits)
+    filter_bits = np.where(mac, filter_reads * w_bits, 0)
+    finished = count * m * n  # each output's last write: the value requantized at the array's edge
+    ofmap_bits = np.where(mac, (psum_writes - finished + psum_reads) * acc.accumulator_bits
+                          + finished * acc.output_bits, L["outputs"] * acc.activation_bits)
     # DRAM traffic in bytes
-    w_bits = np.where(L["weight_operand"], acc.weight_bits, acc.activation_bits)
     in_bytes = L["inputs"] * acc.activation_bits / 8
     w_bytes = L["weights"] * w_bits / 8
     out_bytes = L["outputs"] * acc.output_bits / 8
@@ -151,29 +184,112 @@ def _metrics(acc, L: dict) -> dict:
     # must fit half of it, else they go to DRAM and back between folds
     psum_tile = m * np.minimum(n, C) * acc.accumulator_bits / 8
     psum_bytes = L["outputs"] * acc.accumulator_bits / 8
-    spill = np.where(mac & (psum_tile > half_o) & (df != "os"),
-                     2 * psum_bytes * np.maximum(_ceil_div(k, R) - 1, 0), 0)
+    spilled = mac & (psum_tile > half_o) & (df != "os") & (_ceil_div(k, R) > 1)
+    spill = np.where(spilled, 2 * psum_bytes * np.maximum(_ceil_div(k, R) - 1, 0), 0)
     streams = (np.where(mac, in_bytes * refetch_in, in_bytes), np.where(mac, w_bytes * refetch_w, 0),
                out_bytes + spill)
     dram_bytes = sum(streams)
     stall = np.maximum(dram_transfer_cycles(streams, acc.dram_bandwidth, acc.dram_channels) - cyc, 0).astype(np.int64)
     total = cyc + stall
-    clock = acc.clock
-    pes = R * C
-    word = acc.sram_word_bits
-    e_sram = (ifmap_bits / word * sram_energy_pj(acc.ifmap_sram_kb * 1024, word)
-              + filter_bits / word * sram_energy_pj(acc.filter_sram_kb * 1024, word)
-              + ofmap_bits / word * sram_energy_pj(acc.ofmap_sram_kb * 1024, word))
+    e_sram = (ifmap_bits / acc.word_i * acc.read_i + filter_bits / acc.word_w * acc.read_w
+              + ofmap_bits / acc.word_o * acc.read_o)
+    return _finish(acc, L, cyc, total, {"inputs": ifmap_bits, "weights": filter_bits, "outputs": ofmap_bits},
+                   streams, e_sram, spilled)
+
+
+def _finish(acc, L, compute, total, sram_bits, streams, e_sram, spilled) -> dict:
+    """The per-layer quantities every mapping reports, from its cycles, buffer and DRAM traffic."""
+    pes = acc.array_rows * acc.array_cols
+    macs, mac = L["macs"], L["mac"]
+    dram_i, dram_w, dram_o = streams
+    dram_bytes = dram_i + dram_w + dram_o
     e_mac = macs * acc.energy_pj_per_mac
     e_idle = np.where(mac, np.maximum(total * pes - macs, 0), 0) * acc.idle_pj
-    e_dram = dram_bytes * 8 * acc.dram_energy_pj_per_bit
-    e_leak = pes * acc.leakage_nw * total * clock * 1e-6  # nW·ns = 1e-6 pJ
-    return {"compute_cycles": cyc, "stall_cycles": stall, "cycles": total,
-            "utilization": np.where(mac, macs / np.maximum(cyc * pes, 1), 0.0),
-            "ifmap_sram_bits": ifmap_bits, "filter_sram_bits": filter_bits, "ofmap_sram_bits": ofmap_bits,
-            "dram_bytes": dram_bytes, "energy_mac_pj": e_mac + e_idle, "energy_sram_pj": e_sram,
-            "energy_dram_pj": e_dram, "energy_leakage_pj": e_leak,
-            "energy_pj": e_mac + e_idle + e_sram + e_dram + e_leak, "latency_ns": total * clock}
+    e_dram = dram_bytes * 8 * acc.dram_pj_per_bit
+    e_leak = (pes * acc.leakage_nw + acc.sram_leakage_nw) * total * acc.clock * 1e-6  # nW·ns = 1e-6 pJ
+    compulsory = (L["inputs"] * acc.activation_bits + np.where(mac, L["weights"] * L["weight_bits"], 0)
+                  + L["outputs"] * acc.output_bits) / 8
+    dram_cycles = dram_transfer_cycles(streams, acc.dram_bandwidth, acc.dram_channels)
+    return {"compute_cycles": compute, "stall_cycles": total - compute, "cycles": total, "dram_cycles": dram_cycles,
+            "utilization": np.where(mac, macs / np.maximum(compute * pes, 1), 0.0),
+            **{f"{o}_sram_bits": bits for o, bits in sram_bits.items()},
+            "dram_inputs_bytes": dram_i, "dram_weights_bytes": dram_w, "dram_outputs_bytes": dram_o,
+            "dram_bytes": dram_bytes, "compulsory_dram_bytes": compulsory, "psum_spill": spilled,
+            "energy_mac_pj": e_mac + e_idle, "energy_sram_pj": e_sram, "energy_dram_pj": e_dram,
+            "energy_leakage_pj": e_leak, "energy_pj": e_mac + e_idle + e_sram + e_dram + e_leak,
+            "latency_ns": total * acc.clock}
+
+
+def _kept(mask: int) -> str:
+    """The operands a mapping holds across the outer loops that would fetch them again."""
+    return "+".join(o for i, o in enumerate(OPERANDS) if mask & (1 << i))
+
+
+def _searched(accelerator: Accelerator, L: dict) -> dict:
+    """The mapper's per-layer quantities for one accelerator (:mod:`hwmodel.arch.mapping`)."""
+    acc = _params([accelerator])
+    acc = SimpleNamespace(**{k: (v.item() if isinstance(v, np.ndarray) else v) for k, v in vars(acc).items()})
+    buffers, costs = accelerator.buffers, accelerator.buffer_costs
+    serve = [next(i for i, b in enumerate(buffers) if o in b.operands) for o in OPERANDS]
+    mac = L["mac"]
+    rows = np.flatnonzero(mac)
+    pes = accelerator.array_rows * accelerator.array_cols
+    time_pj = pes * accelerator.pe.idle_energy_pj_per_cycle + (pes * accelerator.pe.leakage_nw
+                                                                + acc.sram_leakage_nw) * accelerator.clock * 1e-6
+    bandwidth = accelerator.dram_bytes_per_cycle or 0.0
+    mapped = search(accelerator.dataflow, accelerator.array_rows, accelerator.array_cols,
+                    {**{key: L[key][rows] for key in ("m", "n", "k", "count", "inputs", "weights", "outputs",
+                                                      "weight_bits")},
+                     "fixed_pj": L["macs"][rows] * (accelerator.pe.energy_pj_per_mac
+                                                    - accelerator.pe.idle_energy_pj_per_cycle)},
+                    {"input_bits": accelerator.activation_bits, "psum_bits": accelerator.accumulator_bits,
+                     "output_bits": accelerator.output_bits,
+                     "capacity_bits": [b.capacity_bytes * 8 for b in buffers],
+                     "holds": [[o in b.operands for o in OPERANDS] for b in buffers], "op_buffer": serve,
+                     "read_pj": [costs[i].read_energy_pj for i in serve],
+                     "write_pj": [costs[i].write_energy_pj for i in serve],
+                     "word_bits": [buffers[i].word_bits for i in serve],
+                     "port_words": [b.bandwidth_words_per_cycle or 0.0 for b in buffers],
+                     "dram_pj_per_bit": accelerator.dram_pj_per_bit, "dram_bytes_per_cycle": bandwidth,
+                     "shared_channel": accelerator.dram_channels == "shared", "time_pj_per_cycle": time_pj,
+                     "objective": accelerator.objective, "double_buffered": accelerator.double_buffered,
+                     "psum_to_dram": accelerator.psum_to_dram})
+    size = mac.size
+    word = [buffers[i].word_bits for i in serve]
+    vector = _vector_metrics(acc, L, pes, word[0], word[2], costs[serve[0]].read_energy_pj,
+                             costs[serve[2]].write_energy_pj)
+
+    def spread(values, fill, dtype=np.float64):
+        out = np.array(fill, dtype=dtype) if np.ndim(fill) else np.full(size, fill, dtype=dtype)
+        out[rows] = values
+        return out
+
+    compute = spread(mapped["compute_cycles"], vector["compute_cycles"], np.int64)
+    total = spread(mapped["cycles"], vector["compute_cycles"], np.int64)
+    if bandwidth:  # vector layers wait for their DRAM traffic too
+        moved = vector["dram_i"] + vector["dram_o"]
+        transfer = np.ceil(moved / bandwidth if accelerator.dram_channels == "shared"
+                           else np.maximum(vector["dram_i"], vector["dram_o"]) / bandwidth).astype(np.int64)
+        total = np.where(mac, total, np.maximum(total, transfer))
+    # every access of each operand's buffer: the array's, fills from DRAM, drains and spills to it
+    sram_bits = {o: spread(mapped[f"{o}_sram_bits"], fill) for o, fill in
+                 (("inputs", vector["in_bits"]), ("weights", 0.0), ("outputs", vector["out_bits"]))}
+    streams = (spread(mapped["dram_inputs_bytes"], vector["dram_i"]), spread(mapped["dram_weights_bytes"], 0.0),
+               spread(mapped["dram_outputs_bytes"], vector["dram_o"]))
+    result = _finish(acc, L, compute, total, sram_bits, streams, spread(mapped["energy_sram_pj"], vector["e_sram"]),
+                     spread(mapped["psum_spill"], False, bool))
+    order = np.array(ORDERS, dtype=object)[mapped["pattern"]]
+    result.update({"tile_m": spread(mapped["tile_m"], 0, np.int64), "tile_n": spread(mapped["tile_n"], 0, np.int64),
+                   "tile_k": spread(mapped["tile_k"], 0, np.int64),
+                   "loop_order": spread(order, "", object), "fits": spread(mapped["fits"], True, bool),
+                   "kept": spread(np.array([_kept(v) for v in mapped["kept"]], dtype=object), "", object)})
+    # reuse per level: MACs per element the level delivers
+    for operand, width in (("inputs", accelerator.activation_bits), ("weights", L["weight_bits"])):
+        fetched = result[f"dram_{operand}_bytes"] * 8 / width
+        result[f"dram_reuse_{operand}"] = np.where(mac, L["macs"] / np.maximum(fetched, 1), 0.0)
+        reads = spread(mapped[f"{operand}_reads"], 0.0)
+        result[f"sram_reuse_{operand}"] = np.where(mac, L["macs"] / np.maximum(reads, 1), 0.0)
+    return result
 
 
 @dataclass(frozen=True, eq=False)
@@ -194,8 +310,19 @@ def _summary(acc_area_mm2: float, macs: int, cycles: float, energy: dict, latenc
             "inferences_per_s": 1 / seconds if seconds else math.inf, "area_mm2": acc_area_mm2}
 
 
+def _per_layer(accelerator: Accelerator, arrays: dict) -> dict:
+    """Every per-layer quantity for one accelerator, as (layers,) arrays."""
+    acc = _params([accelerator])
+    if accelerator.mapping == "search":
+        layers = _layer_bits(acc, arrays)
+        return _searched(accelerator, {**layers, "weight_bits": layers["weight_bits"][0]})
+    shape = arrays["m"].shape
+    return {k: np.asarray(v)[0] if np.ndim(v) == 2 else np.broadcast_to(v, shape)
+            for k, v in _metrics(acc, _layer_bits(acc, arrays)).items()}
+
+
 def evaluate(accelerator: Accelerator, trace: Trace, layer_accelerators: dict | None = None) -> Evaluation:
-    """Per-layer cycles, utilization, traffic and energy, and the per-inference summary.
+    """Per-layer cycles, utilization, traffic, energy and mapping, and the per-inference summary.
 
     ``layer_accelerators`` maps layer names to other configurations of the same array (mixed
     precision: e.g. int8 for the first and last layer, W4A8 elsewhere).
@@ -203,46 +330,69 @@ def evaluate(accelerator: Accelerator, trace: Trace, layer_accelerators: dict | 
     if not isinstance(trace, Trace):
         raise TypeError(f"trace must be a workloads Trace, not {type(trace).__name__}")
     arrays = _layer_arrays(trace)
-    result = {k: np.asarray(v)[0] if np.ndim(v) == 2 else np.broadcast_to(v, arrays["m"].shape)
-              for k, v in _metrics(_params([accelerator]), arrays).items()}
+    result = _per_layer(accelerator, arrays)
     for name, other in (layer_accelerators or {}).items():
-        rows = np.flatnonzero(trace.layers["name"].to_numpy() == name)
+        rows = np.flatnonzero(arrays["names"] == name)
         if rows.size == 0:
             raise ValueError(f"layer_accelerators names layer {name!r}, which {trace.network} does not have")
         if (other.array_rows, other.array_cols, other.dataflow) != (accelerator.array_rows, accelerator.array_cols, accelerator.dataflow):
             raise ValueError(f"layer {name}: a mixed-precision configuration must keep the array and dataflow")
-        sub = _metrics(_params([other]), {k: v[rows] for k, v in arrays.items()})
+        sub = _per_layer(other, {k: v[rows] for k, v in arrays.items()})
         for key in result:
-            result[key] = np.array(result[key], dtype=np.result_type(result[key], sub[key]))
-            result[key][rows] = np.broadcast_to(sub[key], (1, rows.size))[0]
+            kind = object if result[key].dtype == object else np.result_type(result[key], sub[key])
+            result[key] = np.array(result[key], dtype=kind)
+            result[key][rows] = sub[key]
     energy = {part: float(result[f"energy_{part}_pj"].sum()) for part in ("mac", "sram", "dram", "leakage")}
     macs = int(arrays["macs"].sum())
     summary = _summary(accelerator.area_mm2, macs, float(result["cycles"].sum()), energy,
                        float(result["latency_ns"].sum()))
     busy = float((result["compute_cycles"] * arrays["mac"]).sum()) * accelerator.array_rows * accelerator.array_cols
     summary["utilization"] = macs / busy if busy else 0.0
+    summary.update(_traffic(result))
     frame = pd.DataFrame({"name": arrays["names"], "kind": arrays["kinds"], "macs": arrays["macs"], **result},
                          copy=False)
     summary["network"] = trace.network
     return Evaluation(frame, summary)
 
 
+def _traffic(result: dict) -> dict:
+    dram, floor = float(np.sum(result["dram_bytes"])), float(np.sum(result["compulsory_dram_bytes"]))
+    cycles = float(np.sum(result["cycles"]))
+    return {"dram_mb": dram / 1e6, "compulsory_dram_mb": floor / 1e6,
+            "dram_busy": float(np.sum(result["dram_cycles"])) / cycles if cycles else 0.0,
+            "dram_over_compulsory": dram / floor if floor else math.nan,
+            "psum_spill_layers": int(np.sum(result["psum_spill"]))}
+
+
+_SUMMED = ("cycles", "dram_cycles", "latency_ns", "energy_mac_pj", "energy_sram_pj", "energy_dram_pj", "energy_leakage_pj",
+           "dram_bytes", "compulsory_dram_bytes", "psum_spill")
+
+
 def evaluate_many(accelerators: list[Accelerator], trace: Trace) -> pd.DataFrame:
-    """One summary row per accelerator: every design point × every layer in one numpy pass per
-    dataflow."""
+    """One summary row per accelerator: SCALE-Sim-mapped design points in one numpy pass per
+    dataflow (every point × every layer), searched ones one compiled search each."""
     arrays = _layer_arrays(trace)
     rows = [None] * len(accelerators)
     total_macs = int(arrays["macs"].sum())
-    for dataflow in sorted({a.dataflow for a in accelerators}):
-        index = [i for i, a in enumerate(accelerators) if a.dataflow == dataflow]
+    groups: dict = {}
+    for i, acc in enumerate(accelerators):
+        key = (acc.dataflow, acc.dram_channels) if acc.mapping == "scalesim" else ("search", i)
+        groups.setdefault(key, []).append(i)
+    for key, index in groups.items():
         group = [accelerators[i] for i in index]
-        metrics = _metrics(_params(group), arrays)
-        sums = {k: np.broadcast_to(metrics[k], (len(group), arrays["m"].size)).sum(axis=1)
-                for k in ("cycles", "latency_ns", "energy_mac_pj", "energy_sram_pj", "energy_dram_pj",
-                          "energy_leakage_pj")}
+        if key[0] == "search":
+            metrics = _per_layer(group[0], arrays)
+            sums = {k: np.sum(metrics[k], axis=-1, keepdims=True)[None, 0] for k in _SUMMED}
+            sums = {k: np.atleast_1d(v) for k, v in sums.items()}
+        else:
+            params = _params(group)
+            metrics = _metrics(params, _layer_bits(params, arrays))
+            sums = {k: np.broadcast_to(metrics[k], (len(group), arrays["m"].size)).sum(axis=1) for k in _SUMMED}
         for j, (i, acc) in enumerate(zip(index, group)):
             energy = {p: float(sums[f"energy_{p}_pj"][j]) for p in ("mac", "sram", "dram", "leakage")}
-            rows[i] = {"array": f"{acc.array_rows}x{acc.array_cols}", "dataflow": dataflow,
+            rows[i] = {"array": f"{acc.array_rows}x{acc.array_cols}", "dataflow": acc.dataflow,
                        **_summary(acc.area_mm2, total_macs, float(sums["cycles"][j]), energy,
-                                  float(sums["latency_ns"][j]))}
+                                  float(sums["latency_ns"][j])),
+                       **_traffic({k: sums[k][j] for k in ("dram_bytes", "compulsory_dram_bytes", "psum_spill", "cycles",
+                                                            "dram_cycles")})}
     return pd.DataFrame(rows)

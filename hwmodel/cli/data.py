@@ -21,6 +21,22 @@ def cmd_cells(args) -> int:
     return 0
 
 
+def cmd_srams(args) -> int:
+    import json
+
+    from rtl.files import atomic_write_text
+    from rtl.tech.srams import derive_sram_macros, fit_srams
+
+    target = output_path(args.output)
+    macros, sources = derive_sram_macros(args.liberty)
+    table = fit_srams(macros, library=args.library, technology=args.technology, sources=sources, note=args.note)
+    atomic_write_text(target, json.dumps(table, indent=1) + "\n")
+    fit = table["fits"]["access_energy_pj"]
+    print(f"{target}: {len(macros)} macros; access-energy fit within {fit['rms_relative_error']:.1%} rms, "
+          f"{fit['max_relative_error']:.1%} at worst")
+    return 0
+
+
 def cmd_traces(args) -> int:
     from workloads.zoo import regenerate
 
@@ -41,6 +57,15 @@ def register(sub) -> None:
     q.add_argument("-o", "--output", required=True, metavar="FILE.json", help="JSON file to write")
     q.add_argument("--name", help="library name to record (default: the file's)")
     q.set_defaults(func=cmd_cells, parser=q)
+    q = group.add_parser("srams", help="derive an SRAM table (energy, area, leakage fits) from macro liberty files",
+                         formatter_class=HelpFormatter,
+                         description="Derive the SRAM table (rtl/tech/data/srams_NAME.json) from SRAM macros' liberty views.")
+    q.add_argument("liberty", nargs="+", metavar="LIBERTY", help="SRAM macro liberty files (plain or .gz)")
+    q.add_argument("-o", "--output", required=True, metavar="FILE.json", help="JSON file to write")
+    q.add_argument("--library", required=True, help="the cell library these macros go with (e.g. sky130hd_tt)")
+    q.add_argument("--technology", required=True, help="where the macros come from, for the provenance")
+    q.add_argument("--note", default="", help="anything else the provenance should say")
+    q.set_defaults(func=cmd_srams, parser=q)
     q = group.add_parser("traces", help="rebuild the bundled layer traces", formatter_class=HelpFormatter,
                          description="Rebuild every bundled trace CSV (workloads/data).")
     q.add_argument("--directory", metavar="DIR", help="write there instead of workloads/data")

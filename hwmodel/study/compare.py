@@ -64,7 +64,7 @@ def merge(results: list[SweepResult]) -> SweepResult:
         return frame.drop_duplicates(subset=keys or None, keep="last").reset_index(drop=True)
 
     point_keys = ["workload", "a", "b", "acc", "lanes", "bias", "library", "clock_ns", "array", "dataflow",
-                  "buffers_kb", "dram_bandwidth"]
+                  "buffers_kb", "dram_bandwidth", "dram_gb_s", "dram_type", "mapping", "objective"]
     counts = {}
     for r in results:
         for stage, c in r.counts.items():

@@ -246,7 +246,9 @@ def _mac_key(params: dict) -> tuple:
 
 def _eval_params(spec: SweepSpec, workload: str, mac: dict) -> list[dict]:
     return [{"workload": workload, **{k: mac[k] for k in MAC_KEYS},
-             "array": array, "dataflow": dataflow, "buffers_kb": list(buffers), "dram_bandwidth": bandwidth}
+             "array": array, "dataflow": dataflow, "buffers_kb": list(buffers), "dram_bandwidth": bandwidth,
+             "dram_gb_s": spec.dram_gb_s, "dram_type": spec.dram_type, "mapping": spec.mapping,
+             "objective": spec.objective}
             for array in spec.arrays for dataflow in spec.dataflows for buffers in spec.buffers_kb
             for bandwidth in spec.dram_bandwidth]
 
@@ -289,6 +291,8 @@ def _run_eval(spec, store, mac_rows, bar_factory) -> dict:
                     accumulator_bits=int(row["spec"]["acc"]["width"]), output_bits=get_format(params["a"]).bits,
                     ifmap_sram_kb=buffers[0], filter_sram_kb=buffers[1], ofmap_sram_kb=buffers[2],
                     dram_bandwidth_bytes_per_cycle=params["dram_bandwidth"] or None,
+                    dram_bandwidth_gb_s=params["dram_gb_s"] or None, dram_type=params["dram_type"],
+                    mapping=params["mapping"], objective=params["objective"],
                     clock_ns=params["clock_ns"] or None))
                 points.append(params)
         if accelerators:

@@ -20,7 +20,8 @@ from rtl.numerics.arith import FLOAT_ACCUMULATORS
 from rtl.tech.cells import EMBEDDED_LIBRARIES
 
 from hwmodel import config
-from hwmodel.arch.accelerator import DATAFLOWS, parse_array
+from hwmodel.arch.accelerator import DATAFLOWS, MAPPINGS, OBJECTIVES, parse_array
+from hwmodel.arch.memory import DRAM_TYPES
 
 __all__ = ["SweepSpec", "load_sweep", "KEYS", "ACCURACY_MODELS", "GRANULARITIES"]
 
@@ -39,7 +40,11 @@ KEYS = {
     "buffers_kb": "[ifmap, filter, ofmap] SRAM sizes in KB",
     "libraries": f"{', '.join(EMBEDDED_LIBRARIES)} or a liberty file",
     "clock_ns": "clock periods; 0 = each MAC's own critical path",
-    "dram_bandwidth": "bytes per cycle; 0 = stall-free",
+    "dram_bandwidth": "bytes per cycle; 0 = stall-free (or dram_gb_s)",
+    "dram_gb_s": "DRAM bandwidth in GB/s at each design's clock, instead of dram_bandwidth; 0 = not used",
+    "dram_type": "DRAM energy per bit by type: " + ", ".join(DRAM_TYPES),
+    "mapping": "search (the mapper: tiles and loop order per layer) or scalesim (SCALE-Sim's fixed mapping)",
+    "objective": "what the mapping search minimizes: " + ", ".join(OBJECTIVES),
     "workloads": "bundled networks (hwmodel trace NAME), .onnx or trace/SCALE-Sim .csv files",
     "accuracy": f"accuracy models: {', '.join(ACCURACY_MODELS)}",
     "stream": f"operand stream for MAC energy: {', '.join(NAMED_STREAMS)}",
@@ -66,6 +71,10 @@ class SweepSpec:
     clock_ns: tuple = (0.0,)
     dram_bandwidth: tuple = (0.0,)
     workloads: tuple = ("resnet50",)
+    dram_gb_s: float = 0.0
+    dram_type: str = "ddr3"
+    mapping: str = "search"
+    objective: str = "energy"
     accuracy: tuple = ("digits",)
     stream: str = "uniform"
     minilm_sentences: int = 200
@@ -128,6 +137,15 @@ class SweepSpec:
             for value in getattr(self, key):
                 config.number(value, w, key, minimum=0)
         _check_workloads(self.workloads, w)
+        config.number(self.dram_gb_s, w, "dram_gb_s", minimum=0)
+        if self.dram_gb_s and any(self.dram_bandwidth):
+            raise FieldError("dram_gb_s", f"{w}: give dram_gb_s or dram_bandwidth, not both", self.dram_gb_s)
+        for key, allowed in (("dram_type", tuple(DRAM_TYPES)), ("mapping", MAPPINGS), ("objective", OBJECTIVES)):
+            value = config.text(getattr(self, key), w, key)
+            if value not in allowed:
+                hint = difflib.get_close_matches(value, allowed, 1)
+                raise FieldError(key, f"{w}: {key} must be one of {allowed}, not {value!r}"
+                                      + (f"; did you mean {hint[0]!r}?" if hint else ""), value)
         for model in self.accuracy:
             if model not in ACCURACY_MODELS:
                 hint = difflib.get_close_matches(model, ACCURACY_MODELS, 1)

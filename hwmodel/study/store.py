@@ -26,7 +26,7 @@ from pathlib import Path
 
 __all__ = ["Store", "STORE_VERSION", "STALE_SECONDS", "owner_id"]
 
-STORE_VERSION = 2
+STORE_VERSION = 3  # 3: per-inference results from the mapping search
 STALE_SECONDS = 120.0
 
 

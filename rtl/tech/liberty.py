@@ -113,12 +113,22 @@ def parse_liberty(path: str | Path, text: str | None = None) -> Group:
     def parse_args():
         expect("(")
         args = []
+        joined = False  # a ':' inside an argument is part of it: pin(din0[31:0])
         while peek()[0] != ")":
             token = peek()
             if token[0] == "word":
-                args.append(token[1])
+                if joined and args:
+                    args[-1] += token[1]
+                else:
+                    args.append(token[1])
+                joined = False
+                advance()
+            elif token[0] == ":" and args:
+                args[-1] += ":"
+                joined = True
                 advance()
             elif token[0] == ",":
+                joined = False
                 advance()
             else:
                 where = "end of file" if token[0] == "eof" else repr(token[1])
