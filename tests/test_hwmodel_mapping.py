@@ -281,3 +281,40 @@ def test_our_mapper_is_within_10_percent_of_zigzag_or_lower(name):
             assert row["ratio"]["dram_bytes"] <= LIMIT, row["layer"]
     golden = json.loads((ZIGZAG / f"{name}.json").read_text())
     assert golden["zigzag"] == "3.9.1" and len(golden["layers"]) >= 20
+
+
+# ----- sweeps --------------------------------------------------------------------------------
+@pytest.mark.parametrize("kwargs,message", [
+    ({"mapping": "serch"}, r"mapping must be one of .*did you mean 'search'"),
+    ({"dram_type": "hbm3"}, "dram_type must be one of"),
+    ({"objective": "power"}, "objective must be one of"),
+    ({"dram_gb_s": 12.8, "dram_bandwidth": (4.0,)}, "give dram_gb_s or dram_bandwidth, not both"),
+    ({"dram_gb_s": -1}, "dram_gb_s must be at least 0"),
+])
+def test_sweep_memory_settings_are_checked(kwargs, message):
+    from hwmodel.study.spec import SweepSpec
+
+    with pytest.raises(FieldError, match=message):
+        SweepSpec(**kwargs)
+
+
+def test_the_report_states_traffic_against_the_bound_and_the_winner(tmp_path):
+    import pandas as pd
+
+    from hwmodel.study.report import _traffic_section
+
+    points = pd.DataFrame([
+        {"workload": "w", "a": "int8_sym", "b": "int8_sym", "acc": "fixed", "lanes": 1, "bias": "none",
+         "energy_uj": 10.0, "dram_mb": 2.0, "compulsory_dram_mb": 1.0, "dram_over_compulsory": 2.0,
+         "psum_spill_layers": 0, "dram_busy": 0.2, "macs": 4e6, "mac_energy_pj": 2.0, "array": "32x32",
+         "dram_gb_s": 12.8, "clock_ns_used": 2.0, "utilization": 0.5, "digits_cnn_top1": 0.97},
+        {"workload": "w", "a": "float8_e4m3fn", "b": "float8_e4m3fn", "acc": "float16", "lanes": 1, "bias": "none",
+         "energy_uj": 8.0, "dram_mb": 1.5, "compulsory_dram_mb": 1.0, "dram_over_compulsory": 1.5,
+         "psum_spill_layers": 0, "dram_busy": 0.2, "macs": 4e6, "mac_energy_pj": 1.5, "array": "32x32",
+         "dram_gb_s": 12.8, "clock_ns_used": 2.0, "utilization": 0.5, "digits_cnn_top1": 0.60}])
+    lines, conclusions = _traffic_section(points)
+    text = "\n".join(lines + conclusions)
+    assert "| w | 1.50 | 2.00 | 1.00 | 1.50 | 2.00 |" in text
+    # the cheaper design lost its accuracy: the winner is the one that keeps it
+    assert "is int8_sym→fixed (10.0 µJ) (float8_e4m3fn→float16 costs less, 8.0 µJ" in text
+    assert "2.0 MAC per DRAM byte against the array's balance of 40.0" in text and "memory-bound" in text

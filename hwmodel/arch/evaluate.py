@@ -382,12 +382,14 @@ def evaluate_many(accelerators: list[Accelerator], trace: Trace) -> pd.DataFrame
         group = [accelerators[i] for i in index]
         if key[0] == "search":
             metrics = _per_layer(group[0], arrays)
-            sums = {k: np.sum(metrics[k], axis=-1, keepdims=True)[None, 0] for k in _SUMMED}
-            sums = {k: np.atleast_1d(v) for k, v in sums.items()}
+            sums = {k: np.atleast_1d(np.sum(metrics[k])) for k in _SUMMED}
+            sums["busy"] = np.atleast_1d(np.sum(metrics["compute_cycles"] * arrays["mac"]))
         else:
             params = _params(group)
             metrics = _metrics(params, _layer_bits(params, arrays))
             sums = {k: np.broadcast_to(metrics[k], (len(group), arrays["m"].size)).sum(axis=1) for k in _SUMMED}
+            sums["busy"] = (np.broadcast_to(metrics["compute_cycles"], (len(group), arrays["m"].size))
+                            * arrays["mac"]).sum(axis=1)
         for j, (i, acc) in enumerate(zip(index, group)):
             energy = {p: float(sums[f"energy_{p}_pj"][j]) for p in ("mac", "sram", "dram", "leakage")}
             rows[i] = {"array": f"{acc.array_rows}x{acc.array_cols}", "dataflow": acc.dataflow,
@@ -395,4 +397,6 @@ def evaluate_many(accelerators: list[Accelerator], trace: Trace) -> pd.DataFrame
                                   float(sums["latency_ns"][j])),
                        **_traffic({k: sums[k][j] for k in ("dram_bytes", "compulsory_dram_bytes", "psum_spill", "cycles",
                                                             "dram_cycles")})}
+            busy = float(sums["busy"][j]) * acc.array_rows * acc.array_cols
+            rows[i]["utilization"] = total_macs / busy if busy else 0.0
     return pd.DataFrame(rows)

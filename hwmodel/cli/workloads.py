@@ -13,7 +13,9 @@ __all__ = ["register"]
 
 TRACE_COLUMNS = ["name", "kind", "gemm_m", "gemm_n", "gemm_k", "gemm_count", "macs", "weight_elems",
                  "output_elems", "elements"]
-RUN_COLUMNS = ["name", "kind", "macs", "compute_cycles", "stall_cycles", "utilization", "dram_bytes", "energy_pj"]
+RUN_COLUMNS = ["name", "kind", "macs", "compute_cycles", "stall_cycles", "utilization", "dram_bytes",
+               "compulsory_dram_bytes", "energy_pj"]
+MAPPING_COLUMNS = ["tile_m", "tile_n", "tile_k", "loop_order", "kept"]
 
 
 def cmd_trace(args) -> int:
@@ -53,7 +55,8 @@ def cmd_run(args) -> int:
 
     data = load_toml(args.config) if args.config else {}
     hand_pe = "pe" in data and args.a is None and args.b is None and args.acc is None
-    overrides = {"dataflow": args.dataflow}
+    overrides = {"dataflow": args.dataflow, "mapping": args.mapping, "objective": args.objective,
+                 "kv_bits": args.kv_bits, "dram_type": args.dram_type}
     if args.array is not None:
         overrides["array_rows"], overrides["array_cols"] = parse_array(args.array)
     defaults = {"array_rows": 32, "array_cols": 32, "dataflow": "ws"}
@@ -77,7 +80,9 @@ def cmd_run(args) -> int:
     if args.json:
         print(json.dumps({"summary": result.summary, "layers": result.layers.to_dict("records")}, default=float))
         return 0
-    print(render_table(result.layers[RUN_COLUMNS].to_dict("records"), RUN_COLUMNS))
+    columns = RUN_COLUMNS[:-1] + (MAPPING_COLUMNS if accelerator.mapping == "search" else ["psum_spill"]) \
+        + RUN_COLUMNS[-1:]
+    print(render_table(result.layers[columns].to_dict("records"), columns))
     s = result.summary
     shape = f"{accelerator.array_rows}x{accelerator.array_cols} {accelerator.dataflow}"
     print(f"\n{trace.network} on {shape}, PE {spec.name if spec else accelerator.pe.name} ({library}):")
@@ -85,13 +90,20 @@ def cmd_run(args) -> int:
           f"{accelerator.clock:.3f} ns; utilization {s['utilization']:.1%}")
     print(f"  energy {s['energy_uj']:.1f} µJ/inference (MAC {s['energy_mac_uj']:.1f}, SRAM {s['energy_sram_uj']:.1f}, "
           f"DRAM {s['energy_dram_uj']:.1f}, leakage {s['energy_leakage_uj']:.3f})")
+    print(f"  DRAM {s['dram_mb']:.2f} MB/inference, {s['dram_over_compulsory']:.2f}× the compulsory "
+          f"{s['compulsory_dram_mb']:.2f} MB (every operand once); partial sums to DRAM in "
+          f"{s['psum_spill_layers']} layers; mapping {accelerator.mapping}"
+          + (f" ({accelerator.objective})" if accelerator.mapping == "search" else ""))
+    print(f"  buffers: " + ", ".join(f"{b.name} {b.capacity_kb:g} KB ({'+'.join(b.operands)})" for b in accelerator.buffers)
+          + f", costed with {accelerator.sram_source}; DRAM {accelerator.dram_pj_per_bit:g} pJ/bit")
     print(f"  {s['tops']:.3f} TOPS, {s['tops_per_w']:.3f} TOPS/W, {s['tops_per_mm2']:.3f} TOPS/mm², "
           f"{s['inferences_per_s']:.1f} inferences/s, area {s['area_mm2']:.3f} mm²")
     return 0
 
 
 def register(sub) -> None:
-    from hwmodel.arch.accelerator import DATAFLOWS
+    from hwmodel.arch.accelerator import DATAFLOWS, MAPPINGS, OBJECTIVES
+    from hwmodel.arch.memory import DRAM_TYPES
     from workloads.scalesim import FORMS
 
     p = sub.add_parser("trace", help="layer trace of a network (name, .onnx or .csv)", formatter_class=HelpFormatter,
@@ -117,8 +129,13 @@ def register(sub) -> None:
     p.add_argument("--dataflow", choices=DATAFLOWS, help="dataflow (default: the config's, else ws)")
     p.add_argument("--config", metavar="accel.toml", help="accelerator fields (buffers, DRAM, clock …); a [pe] "
                                                           "table there is used when no --a/--b/--acc is given")
+    p.add_argument("--mapping", choices=MAPPINGS, help="search: the mapper (tiles, loop order) per layer; "
+                                                       "scalesim: SCALE-Sim's fixed mapping (default: search)")
+    p.add_argument("--objective", choices=OBJECTIVES, help="what the search minimizes (default: energy)")
+    p.add_argument("--dram-type", choices=tuple(DRAM_TYPES), help="DRAM energy per bit by type (default: ddr3)")
+    p.add_argument("--kv-bits", type=positive_int, help="bits of a KV cache's elements (default: the activations')")
     p.add_argument("--batch", type=positive_int, help="batch size (default 1)")
-    p.add_argument("--seq", type=positive_int, help="sequence length of a transformer")
+    p.add_argument("--seq", type=positive_int, help="sequence length of a transformer (decode: the KV cache)")
     add_spec_arguments(p)
     add_synthesis_options(p)
     p.add_argument("--csv", action="store_true", help="one row per layer with its compute cycles, for tools")

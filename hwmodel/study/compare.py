@@ -9,10 +9,12 @@ Three questions, one grid each, into one store and one report:
    port (``bias = power_of_two``), against (1) without it;
 3. dot-product units: 4-lane INT8, E4M3 and E5M2 units with their usual accumulators.
 
-Each on a 32×32 weight-stationary array with 256/256/128 KB buffers, over ResNet-50,
-MobileNetV2, BERT-base and MiniLM-L6; accuracy from MiniLM-L6 and the digits networks, every
-matmul with the design's own arithmetic. Everything it needs ships with the package or its
-dependencies.
+Each on a 32×32 weight-stationary array with 256/256/128 KB buffers (costed with the SRAM macros
+of the MAC's own library) and one LPDDR4-3200 ×32 channel (12.8 GB/s, energy per bit of
+``lpddr4``), over ResNet-50, MobileNetV2, BERT-base, MiniLM-L6 and a Llama-3.2-1B decode step
+(batch 1, 1024 cached tokens); every layer mapped by the same search for every design. Accuracy
+from MiniLM-L6 and the digits networks, every matmul with the design's own arithmetic.
+Everything it needs ships with the package or its dependencies.
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ __all__ = ["default_study", "quick_study", "run_compare", "FORMATS"]
 FORMATS = ("int4_sym", "int8_sym", "int16_sym", "float8_e2m5fnuz", "float8_e3m4fnuz", "float8_e4m3fnuz",
            "float8_e5m2fnuz", "float8_e4m3fn", "float8_e5m2")
 FP8 = tuple(f for f in FORMATS if f.startswith("float8"))
-WORKLOADS = ("resnet50", "mobilenet_v2", "bert_base", "minilm_l6")
+WORKLOADS = ("resnet50", "mobilenet_v2", "bert_base", "minilm_l6", "llama3_2_1b_decode")
+MEMORY = {"dram_type": "lpddr4", "dram_gb_s": 12.8}  # one LPDDR4-3200 ×32 channel: 3200 MT/s × 4 bytes
 
 
 def default_study() -> list[SweepSpec]:
-    common = {"workloads": WORKLOADS, "accuracy": ("minilm", "digits"), "minilm_sentences": 32, "digits_seeds": 2}
+    common = {"workloads": WORKLOADS, "accuracy": ("minilm", "digits"), "minilm_sentences": 32, "digits_seeds": 2,
+              **MEMORY}
     return [
         SweepSpec(name="compare", formats=FORMATS, accumulators=("fixed", "float16", "float32"), **common),
         SweepSpec(name="compare", formats=("int8_sym",) + FP8, accumulators=("float16", "float32"),
@@ -45,8 +49,8 @@ def default_study() -> list[SweepSpec]:
 
 
 def quick_study() -> list[SweepSpec]:
-    common = {"workloads": ("resnet50", "minilm_l6"), "accuracy": ("minilm", "digits"), "minilm_sentences": 16,
-              "digits_seeds": 1}
+    common = {"workloads": ("resnet50", "minilm_l6", "llama3_2_1b_decode"), "accuracy": ("minilm", "digits"),
+              "minilm_sentences": 16, "digits_seeds": 1, **MEMORY}
     return [SweepSpec(name="compare-quick", formats=("int8_sym", "float8_e4m3fnuz"), accumulators=("fixed", "float16"),
                       **common),
             SweepSpec(name="compare-quick", formats=("float8_e4m3fnuz",), accumulators=("float16",),

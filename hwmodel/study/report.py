@@ -22,7 +22,9 @@ from hwmodel.reference import FIGURE3_GATES, FIGURE3_HEADLINE, WHITEPAPER
 
 __all__ = ["write_results", "write_plots", "write_report", "pareto_front", "accuracy_column", "file_stem"]
 
-TRANSFORMERS = ("bert_base", "minilm_l6", "vit_s16", "vit_b16", "gpt2_small", "gpt2_small_decode")
+TRANSFORMERS = ("bert_base", "minilm_l6", "vit_s16", "vit_b16", "gpt2_small", "gpt2_small_decode",
+                "llama3_8b_prefill", "llama3_8b_decode", "llama3_2_1b_prefill", "llama3_2_1b_decode")
+USABLE = 0.01  # a design "keeps accuracy" within this of the sweep's best on the workload's accuracy column
 STAGE_COLORS = {"mpy": "#4c72b0", "alignadd": "#dd8452", "normacc": "#55a868"}
 
 
@@ -131,6 +133,21 @@ def write_plots(result, directory: Path, sqnr_results=None) -> list[Path]:
         fig.tight_layout()
         written += [save_figure(fig, directory / f"energy_breakdown_{file_stem(workload)}{s}") for s in (".png", ".svg")]
         plt.close(fig)
+        if "compulsory_dram_mb" in data:
+            fig, ax = plt.subplots(figsize=(max(8, 0.35 * len(data)), 5))
+            x = np.arange(len(data))
+            ax.bar(x, data.dram_mb.to_numpy(), color="#55a868", label="DRAM traffic")
+            ax.scatter(x, data.compulsory_dram_mb.to_numpy(), color="black", marker="_", s=200, zorder=3,
+                       label="compulsory (every operand once)")
+            ax.set_xticks(x)
+            ax.set_xticklabels([_design(r) for _, r in data.iterrows()], rotation=70, ha="right", fontsize=6)
+            ax.set_ylabel("DRAM traffic per inference (MB)")
+            ax.set_ylim(0, 1.3 * max(data.dram_mb.max(), data.compulsory_dram_mb.max()))  # room for the legend
+            ax.set_title(f"{workload}: DRAM traffic against the compulsory bound", fontsize=10)
+            ax.legend(fontsize=7, loc="upper right", ncol=2)
+            fig.tight_layout()
+            written += [save_figure(fig, directory / f"dram_traffic_{file_stem(workload)}{s}") for s in (".png", ".svg")]
+            plt.close(fig)
     if len(macs):
         single = macs[macs.lanes == 1].sort_values("area_um2")
         fig, ax = plt.subplots(figsize=(max(8, 0.4 * len(single)), 5.5))
@@ -261,6 +278,113 @@ def _bias_section(result) -> tuple[list[str], list[str]]:
     return lines, conclusions
 
 
+def _mapping_note(points: pd.DataFrame) -> str:
+    mappings = sorted(set(points.get("mapping", pd.Series(["scalesim"]))))
+    if mappings == ["search"]:
+        objective = ", ".join(sorted(set(points.get("objective", pd.Series(["energy"])))))
+        how = (f"Every layer of every design is mapped by the same search (tiles, loop order and what each buffer "
+               f"holds, minimizing {objective}); partial sums stay on chip at accumulator width unless nothing fits.")
+    else:
+        how = ("Layers are mapped with SCALE-Sim's fixed whole-layer tiling" + (" (some points)" if len(mappings) > 1
+                                                                               else "") + ".")
+    dram = ", ".join(sorted(set(points.get("dram_type", pd.Series(["ddr3"])))))
+    return (how + f" Buffers are costed with the SRAM macros of each MAC's own cell library; DRAM energy per bit "
+            f"is {dram}'s. `dram_over_compulsory` is DRAM traffic over every weight, input and output moved "
+            "once; `dram_busy` the fraction of the run the DRAM interface is busy (1.0: memory-bound).")
+
+
+def _family(fmt: str) -> str:
+    return "FP8" if str(fmt).startswith("float8") else ("INT" if str(fmt).startswith("int") else str(fmt))
+
+
+def _roofline(row) -> str:
+    """Arithmetic intensity against the array's balance at its clock and DRAM bandwidth."""
+    gb_s = float(row.get("dram_gb_s", 0) or 0)
+    clock = float(row.get("clock_ns_used", 0) or 0)
+    if not gb_s or not clock or not row.get("dram_mb"):
+        return ""
+    rows, cols = (int(v) for v in str(row["array"]).lower().split("x"))
+    lanes = int(row.get("lanes", 1) or 1)
+    balance = rows * cols * lanes / (gb_s * clock)
+    intensity = row["macs"] / (row["dram_mb"] * 1e6)
+    bound = "memory-bound" if intensity < balance else "compute-bound"
+    text = (f"{intensity:.1f} MAC per DRAM byte against the array's balance of {balance:.1f} ({rows * cols * lanes} MACs "
+            f"a cycle over {gb_s:g} GB/s at {clock:.2f} ns): {bound} by the roofline")
+    if intensity < balance:
+        text += f", at most {intensity / balance:.1%} of peak"
+    if "utilization" not in row or "dram_busy" not in row:
+        return text + "."
+    text += f"; measured utilization {row['utilization']:.1%}, DRAM busy {row['dram_busy']:.0%} of the run"
+    if intensity < balance and row["dram_busy"] < 0.5:
+        text += (" — the array's folds, not the DRAM, set the pace (each fold loads its stationary operand and "
+                 "pays its fill and drain for the few rows it streams)")
+    return text + "."
+
+
+def _traffic_section(points: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """DRAM traffic against the compulsory bound, and which design wins per inference."""
+    if "compulsory_dram_mb" not in points:
+        return [], []
+    lines = ["### DRAM traffic against the compulsory bound", "",
+             "Per workload, over the designs: traffic per inference, the compulsory traffic (every operand "
+             "once, at the design's widths) and their ratio.", ""]
+    rows, conclusions = [], []
+    for workload in sorted(set(points.workload)):
+        data = points[points.workload == workload].copy()
+        data["design"] = [_design(r) for _, r in data.iterrows()]
+        every = data
+        ratio = every.dram_over_compulsory
+        cheapest = data.sort_values("energy_uj").iloc[0]
+        column = accuracy_column(points, workload)
+        if column and data[column].notna().any():
+            usable = data[data[column] >= data[column].max() - USABLE]
+        else:
+            usable = data
+        data = usable
+        best = data.sort_values("energy_uj").iloc[0]
+        rows.append({"workload": workload, "DRAM MB (min)": every.dram_mb.min(), "DRAM MB (max)": every.dram_mb.max(),
+                     "compulsory MB (min)": every.compulsory_dram_mb.min(), "ratio (min)": ratio.min(),
+                     "ratio (max)": ratio.max(), "spilling layers (max)": int(every.psum_spill_layers.max()),
+                     "DRAM busy": every.dram_busy.median() if "dram_busy" in every else float("nan"),
+                     "lowest energy (keeping accuracy)": best.design,
+                     "MAC per DRAM byte": best.macs / (best.dram_mb * 1e6) if best.dram_mb else float("nan")})
+        kept = f" among the designs within {USABLE} of the best {_label(column)}" if column else ""
+        line = f"{workload}: the lowest energy per inference{kept} is {best.design} ({best.energy_uj:,.1f} µJ)"
+        if cheapest.design != best.design:
+            line += (f" ({cheapest.design} costs less, {cheapest.energy_uj:,.1f} µJ, but its {_label(column)} is "
+                     f"{cheapest[column]:.3f})")
+        families = {}
+        for family in ("INT", "FP8"):
+            part = data[[_family(a) == family and _family(b) == family for a, b in zip(data.a, data.b)]]
+            if len(part):
+                families[family] = part.sort_values("energy_uj").iloc[0]
+        if "mac_energy_pj" in data:
+            by_mac = data.sort_values("mac_energy_pj").iloc[0]
+            line += ("; among them the MAC with the least energy per MAC also wins per inference"
+                     if by_mac.design == best.design
+                     else f"; per MAC the cheapest of them is {by_mac.design} — per inference the buffers, DRAM "
+                          "and partial-sum widths reorder them")
+        conclusions.append(line + ".")
+        families = {}
+        for family in ("INT", "FP8"):
+            part = every[[_family(a) == family and _family(b) == family for a, b in zip(every.a, every.b)]]
+            if column:
+                part = part[part[column] >= part[column].max() - USABLE]
+            if len(part):
+                families[family] = part.sort_values("energy_uj").iloc[0]
+        if len(families) == 2:
+            i, f = families["INT"], families["FP8"]
+            quality = (lambda r: f", {_label(column).split(' (')[0]} {r[column]:.3f}") if column else (lambda r: "")
+            conclusions.append(f"{workload}: per inference the best FP8 design ({f.design}{quality(f)}) costs "
+                               f"{f.energy_uj / i.energy_uj - 1:+.1%} energy against the best INT one "
+                               f"({i.design}{quality(i)}), with the same mapping search for both.")
+        roofline = _roofline(best)
+        if roofline:
+            conclusions.append(f"{workload}: {roofline}")
+    lines += [_markdown(pd.DataFrame(rows), ".2f"), ""]
+    return lines, conclusions
+
+
 def write_report(result, directory: Path, *, title: str, settings: str, sqnr_results=None,
                  seconds: float | None = None) -> Path:
     """``report.md``: tables of ours beside the paper's, and the conclusions the data supports."""
@@ -325,12 +449,16 @@ def write_report(result, directory: Path, *, title: str, settings: str, sqnr_res
                                        f"most {loss:.4f} mean cosine on MiniLM-L6 against float32 accumulation of the "
                                        "same MAC in this run.")
     if len(points):
-        out += ["## Per-inference cost", ""]
+        out += ["## Per-inference cost", "", _mapping_note(points), ""]
+        traffic_lines, traffic_conclusions = _traffic_section(points)
+        out += traffic_lines
+        conclusions += traffic_conclusions
         for workload in sorted(set(points.workload)):
             data = points[points.workload == workload].copy()
             data["design"] = [_design(r) for _, r in data.iterrows()]
             column = accuracy_column(points, workload)
             keep = ["design", "array", "dataflow", "area_mm2", "energy_uj", "latency_ms", "tops_per_w", "tops_per_mm2"]
+            keep += [c for c in ("dram_over_compulsory", "dram_busy") if c in data]
             if column:
                 keep.append(column)
                 front = pareto_front(data.area_mm2.to_numpy(), data[column].to_numpy())
