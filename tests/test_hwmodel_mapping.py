@@ -318,3 +318,21 @@ def test_the_report_states_traffic_against_the_bound_and_the_winner(tmp_path):
     # the cheaper design lost its accuracy: the winner is the one that keeps it
     assert "is int8_sym→fixed (10.0 µJ) (float8_e4m3fn→float16 costs less, 8.0 µJ" in text
     assert "2.0 MAC per DRAM byte against the array's balance of 40.0" in text and "memory-bound" in text
+
+
+def test_the_zigzag_export_carries_our_costs_and_the_dataflows_unrolling():
+    from hwmodel.interop import zigzag
+
+    acc = Accelerator(16, 64, "os", PE, memory=(Buffer("acc", 32, ("outputs",), 64),
+                                                Buffer("global", 512, ("inputs", "weights"), 128)))
+    doc = zigzag.hardware(acc)
+    assert doc["operational_array"]["sizes"] == [64, 16] and doc["operational_array"]["unit_energy"] == 1.36
+    memories = doc["memories"]
+    assert set(memories) == {"reg_O", "acc", "global", "dram"} and memories["global"]["operands"] == ["I1", "I2"]
+    cost = acc.buffer_costs[1]
+    assert memories["global"]["r_cost"] == pytest.approx(cost.read_energy_pj * zigzag.PORT_BITS / 128)
+    assert memories["global"]["size"] == 512 * 8192 and memories["dram"]["r_cost"] == pytest.approx(64 * 20.0)
+    entry = zigzag.mapping(acc, [{"name": "x", "m": 8, "n": 1000, "k": 64}])[0]
+    assert entry["spatial_mapping"] == {"D1": ["K, 64"], "D2": ["B, 8"]}
+    layer = zigzag.workload(acc, [{"name": "x", "m": 8, "n": 1000, "k": 64}])[0]
+    assert layer["loop_sizes"] == [8, 1000, 64] and layer["operand_precision"]["O"] == 32

@@ -36,13 +36,19 @@ KERNELS = ("exact", "twosum", "double_double", "twosum_float32")
 
 
 @njit(inline="always", cache=True)
+def _two_sum(x, h):
+    """Knuth's TwoSum: s = fl(x + h) and the exact error t, so that x + h = s + t."""
+    s = x + h
+    bb = s - x
+    return s, (x - (s - bb)) + (h - bb)
+
+
+@njit(inline="always", cache=True)
 def _round_float32(x, h, ftz):
     """round(x + h) to float32 with the hardware's own conversion: the exact sum is s + t
     (TwoSum); converting s rounds it correctly unless s is a float32 midpoint (then r2 = 2s − r
     is the other neighbour) and t says which way the exact sum lies."""
-    s = x + h
-    bb = s - x
-    t = (x - (s - bb)) + (h - bb)
+    s, t = _two_sum(x, h)
     r = np.float64(np.float32(s))
     r2 = 2.0 * s - r
     tie = (np.float64(np.float32(r2)) == r2) and (r2 != r) and (abs(r) < np.inf)
@@ -101,11 +107,7 @@ def _steps(a, b, lanes, p, emin, max_value, ftz, kernel, out):
                                             max_value, ftz)
                     else:
                         for n in range(cols):
-                            x = acc[n]
-                            h = ak * bk[n]
-                            s = x + h
-                            bb = s - x
-                            t1 = (x - (s - bb)) + (h - bb)
+                            s, t1 = _two_sum(acc[n], ak * bk[n])
                             acc[n] = _round(s, t1, shift, mask, half, emin_value, magic, grid, max_value, ftz)
                 continue
             for t in range(steps):
@@ -119,10 +121,8 @@ def _steps(a, b, lanes, p, emin, max_value, ftz, kernel, out):
                     ak = a[g, m, k]
                     if kernel == 2:
                         for n in range(cols):
-                            product = ak * bg[k, n]
-                            s = hi[n] + product
-                            bb = s - hi[n]
-                            lo[n] += (hi[n] - (s - bb)) + (product - bb)
+                            s, t = _two_sum(hi[n], ak * bg[k, n])
+                            lo[n] += t
                             hi[n] = s
                     else:
                         for n in range(cols):
@@ -139,29 +139,14 @@ def _steps(a, b, lanes, p, emin, max_value, ftz, kernel, out):
                         acc[n] = _round_float32(acc[n], hi[n], ftz)
                 elif kernel == 1:
                     for n in range(cols):
-                        x = acc[n]
-                        h = hi[n]
-                        s = x + h
-                        bb = s - x
-                        t1 = (x - (s - bb)) + (h - bb)
+                        s, t1 = _two_sum(acc[n], hi[n])
                         acc[n] = _round(s, t1, shift, mask, half, emin_value, magic, grid, max_value, ftz)
                 else:
                     for n in range(cols):
-                        x = acc[n]
-                        h = hi[n]
-                        lw = lo[n]
-                        s = x + h
-                        bb = s - x
-                        t1 = (x - (s - bb)) + (h - bb)
-                        s2 = s + lw
-                        bb = s2 - s
-                        t2 = (s - (s2 - bb)) + (lw - bb)
-                        r = t1 + t2
-                        bb = r - t1
-                        err = (t1 - (r - bb)) + (t2 - bb)
-                        s3 = s2 + r
-                        bb = s3 - s2
-                        r2 = (s2 - (s3 - bb)) + (r - bb)
+                        s, t1 = _two_sum(acc[n], hi[n])
+                        s2, t2 = _two_sum(s, lo[n])
+                        r, err = _two_sum(t1, t2)
+                        s3, r2 = _two_sum(s2, r)
                         rho = r2 if r2 != 0 else err
                         v = _round(s3, rho, shift, mask, half, emin_value, magic, grid, max_value, ftz)
                         acc[n] = v if s - s == 0 else s  # Inf and NaN as IEEE addition gives them (lo is
@@ -193,10 +178,8 @@ def _exact_sums(a, b, hi_out, lo_out):
             for k in range(k_total):
                 ak = a[g, m, k]
                 for n in range(cols):
-                    product = ak * bg[k, n]
-                    s = hi[n] + product
-                    bb = s - hi[n]
-                    lo[n] += (hi[n] - (s - bb)) + (product - bb)
+                    s, t = _two_sum(hi[n], ak * bg[k, n])
+                    lo[n] += t
                     hi[n] = s
     return hi_out, lo_out
 

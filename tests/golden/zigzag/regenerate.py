@@ -6,7 +6,7 @@ ZigZag (PyPI ``zigzag-dse`` 3.9.1) runs in a virtual environment of its own, cre
 first use. For every hardware configuration in :data:`CONFIGS` and every layer of
 :func:`layers` (ResNet-50's convolutions as their im2col GEMMs, one BERT-base encoder's GEMMs —
 each distinct shape once), the accelerator is written as ZigZag's hardware, mapping and
-workload documents (:mod:`hwmodel.arch.zigzag`), ZigZag's LOMA search picks its minimal-energy
+workload documents (:mod:`hwmodel.interop.zigzag`), ZigZag's LOMA search picks its minimal-energy
 mapping, and what that mapping costs — accesses and energy per memory level and operand, the
 temporal mapping, ZigZag's latency and its run time — is stored as ``<config>.json``.
 ``compare.py`` prints our mapper's figures beside them.
@@ -27,7 +27,7 @@ sys.path.insert(0, str(HERE.parents[2]))
 
 from common import CONFIGS, accelerator, layers  # noqa: E402
 
-from hwmodel.arch import zigzag  # noqa: E402
+from hwmodel.interop import zigzag  # noqa: E402
 
 VERSION = "3.9.1"
 

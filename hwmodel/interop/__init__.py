@@ -1,0 +1,1 @@
+"""Exports to peer tools: an accelerator as their input documents."""
