@@ -5,7 +5,9 @@ AV (activation × activation, one product per head), softmax, the output project
 adds, layer norms and the two FFN linears with their activation. GPT-2 has a prefill (the whole
 prompt) and a per-token decode step (one query against ``seq`` cached keys and values); ViTs
 start with their patch-embedding convolution. MobileNetV2 follows Sandler et al. (2018), Table 2,
-as no ONNX file of it ships with the packages hwmodel uses.
+as no ONNX file of it ships with the packages hwmodel uses. EfficientNet-Lite0 follows Tan & Le
+(2019) with the Lite changes (no squeeze-excitation, ReLU6, fixed stem and head), as a plan of
+convolutions that both its trace and its numpy executor (with real weights) walk.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from dataclasses import dataclass
 from workloads.trace import Trace, conv_row, gemm_row, vector_row
 
 __all__ = ["TransformerConfig", "TRANSFORMERS", "transformer_trace", "mobilenet_v2_trace", "LlamaConfig", "LLAMAS",
-           "llama_trace"]
+           "llama_trace", "ConvStep", "EFFICIENTNET_LITE0", "efficientnet_lite0_plan", "efficientnet_lite0_trace",
+           "same_padding"]
 
 
 @dataclass(frozen=True)
@@ -219,4 +222,86 @@ def mobilenet_v2_trace(*, batch: int = 1, resolution: int = 224) -> Trace:
     rows.append(vector_row("avgpool", "pool", batch * 1280, op="GlobalAveragePool", inputs=batch * 1280 * size * size))
     rows.append(gemm_row("classifier", m=batch, n=1000, k=1280))
     return Trace.from_rows(rows, network="mobilenet_v2", source="builder:mobilenet_v2 (Sandler et al. 2018)",
+                           input_shape=(batch, 3, resolution, resolution), batch=batch)
+
+
+# ----- EfficientNet-Lite0 ------------------------------------------------------------------------
+# MBConv stages: (expansion, kernel, stride of the first block, output channels, blocks).
+EFFICIENTNET_LITE0 = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3), (6, 5, 1, 112, 3),
+                      (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
+
+
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int, int]:
+    """TensorFlow's "SAME" padding: (output size, pad before, pad after) — the extra pixel of an
+    odd total goes after, as in the TF-trained weights."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return out, total // 2, total - total // 2
+
+
+@dataclass(frozen=True)
+class ConvStep:
+    """One convolution of a plan, BatchNorm folded into it. ``relu6``: followed by ReLU6;
+    ``skip_from``: the index of the step whose *input* is added to this step's output (the
+    MBConv residual), or -1."""
+
+    name: str
+    c_in: int
+    c_out: int
+    kernel: int
+    stride: int
+    groups: int
+    size_in: int
+    size_out: int
+    padding: tuple  # (top, left, bottom, right)
+    relu6: bool
+    skip_from: int = -1
+
+
+def efficientnet_lite0_plan(resolution: int = 224) -> tuple[ConvStep, ...]:
+    """Every convolution of EfficientNet-Lite0 in execution order (the classifier, a 1280 →
+    1000 linear layer after global average pooling, follows)."""
+    steps, size = [], resolution
+
+    def conv(name, c_in, c_out, kernel, stride, groups=1, relu6=True, skip_from=-1):
+        nonlocal size
+        out, before, after = same_padding(size, kernel, stride)
+        steps.append(ConvStep(name, c_in, c_out, kernel, stride, groups, size, out, (before, before, after, after),
+                              relu6, skip_from))
+        size = out
+
+    conv("stem", 3, 32, 3, 2)
+    channels, block = 32, 0
+    for expansion, kernel, stride, c_out, repeats in EFFICIENTNET_LITE0:
+        for i in range(repeats):
+            s = stride if i == 0 else 1
+            hidden = channels * expansion
+            first = len(steps)
+            if expansion != 1:
+                conv(f"block{block}.expand", channels, hidden, 1, 1)
+            conv(f"block{block}.depthwise", hidden, hidden, kernel, s, groups=hidden)
+            conv(f"block{block}.project", hidden, c_out, 1, 1, relu6=False,
+                 skip_from=first if s == 1 and channels == c_out else -1)
+            channels, block = c_out, block + 1
+    conv("head", channels, 1280, 1, 1)
+    return tuple(steps)
+
+
+def efficientnet_lite0_trace(*, batch: int = 1, resolution: int = 224) -> Trace:
+    """EfficientNet-Lite0's layers (BatchNorm folded), from :func:`efficientnet_lite0_plan`."""
+    rows = []
+    for step in efficientnet_lite0_plan(resolution):
+        rows.append(conv_row(step.name, batch=batch, C=step.c_in, K=step.c_out, H=step.size_in, W=step.size_in,
+                             R=step.kernel, S=step.kernel, stride=(step.stride, step.stride), padding=step.padding,
+                             groups=step.groups))
+        elements = batch * step.c_out * step.size_out ** 2
+        if step.skip_from >= 0:
+            rows.append(vector_row(step.name + "_residual", "elementwise", elements, op="Add"))
+        if step.relu6:
+            rows.append(vector_row(step.name + "_relu6", "activation", elements, op="Clip"))
+    size = rows[-2]["P"]
+    rows.append(vector_row("avgpool", "pool", batch * 1280, op="GlobalAveragePool", inputs=batch * 1280 * size * size))
+    rows.append(gemm_row("classifier", m=batch, n=1000, k=1280))
+    return Trace.from_rows(rows, network="efficientnet_lite0",
+                           source="builder:efficientnet_lite0 (Tan & Le 2019, Lite variant)",
                            input_shape=(batch, 3, resolution, resolution), batch=batch)

@@ -12,8 +12,10 @@ import dataclasses
 from importlib import metadata, resources
 from pathlib import Path
 
-from workloads.builders import LLAMAS, TRANSFORMERS, llama_trace, mobilenet_v2_trace, transformer_trace
+from workloads.builders import (LLAMAS, TRANSFORMERS, efficientnet_lite0_trace, llama_trace, mobilenet_v2_trace,
+                                transformer_trace)
 from workloads.onnx_import import trace_from_onnx
+from workloads.packaged import PACKAGED, packaged_file
 from workloads.scalesim import is_scalesim_csv, read_scalesim
 from workloads.trace import Trace, TraceError
 
@@ -23,10 +25,11 @@ ONNX_LIGHT = {"resnet50": "light_resnet50", "vgg19": "light_vgg19", "densenet121
               "squeezenet": "light_squeezenet", "inception_v1": "light_inception_v1",
               "inception_v2": "light_inception_v2", "shufflenet": "light_shufflenet",
               "alexnet": "light_bvlc_alexnet", "zfnet512": "light_zfnet512"}
-NETWORKS = sorted(list(ONNX_LIGHT) + ["mobilenet_v2"] + list(TRANSFORMERS) + ["gpt2_small_decode"]
+PACKAGED_ONNX = ("ppocr_rec", "ppocr_det", "ppocr_cls")
+NETWORKS = sorted(list(ONNX_LIGHT) + ["mobilenet_v2", "efficientnet_lite0"] + list(PACKAGED_ONNX) + list(TRANSFORMERS) + ["gpt2_small_decode"]
                   + [f"{name}_{mode}" for name in LLAMAS for mode in ("prefill", "decode")])
 BUNDLED = ("resnet50", "mobilenet_v2", "vgg19", "densenet121", "squeezenet", "bert_base", "minilm_l6",
-           "gpt2_small", "vit_s16")
+           "gpt2_small", "vit_s16", "efficientnet_lite0", "ppocr_rec", "ppocr_det", "ppocr_cls")
 
 
 def onnx_light_model(name: str) -> Path:
@@ -43,6 +46,14 @@ def build_network(name: str, *, batch: int = 1, seq: int | None = None, keep_bn:
                                                  f"backend/test/data/light/{ONNX_LIGHT[name]}.onnx")
     if name == "mobilenet_v2":
         return mobilenet_v2_trace(batch=batch)
+    if name == "efficientnet_lite0":
+        return efficientnet_lite0_trace(batch=batch)
+    if name in PACKAGED_ONNX:  # real exports at the input shape hwmodel uses (PACKAGED), batch replaced
+        model = PACKAGED[name]
+        shapes = {k: (batch, *v[1:]) for k, v in model.input_shapes.items()}
+        trace = trace_from_onnx(packaged_file(name), input_shapes=shapes, keep_bn=keep_bn, network=name)
+        return dataclasses.replace(trace, source=f"{model.distribution} {model.version}: {model.file} at "
+                                                 + ", ".join(f"{k}={'x'.join(map(str, v))}" for k, v in shapes.items()))
     if name == "gpt2_small_decode":
         return transformer_trace("gpt2_small", batch=batch, seq=seq, decode=True)
     if name in TRANSFORMERS:
@@ -58,11 +69,15 @@ def _bundled_path(name: str):
 
 
 def load_trace(source: str, *, batch: int | None = None, seq: int | None = None, keep_bn: bool = False,
-               strict: bool = False) -> Trace:
-    """A trace from a network name, an ONNX file or a CSV file (hwmodel or SCALE-Sim)."""
+               strict: bool = False, input_shapes: dict | None = None) -> Trace:
+    """A trace from a network name, an ONNX file or a CSV file (hwmodel or SCALE-Sim);
+    ``input_shapes`` ({input name: shape}) gives an ONNX model's dynamic dimensions."""
     path = Path(source)
+    if input_shapes and path.suffix.lower() != ".onnx":
+        raise TraceError(f"{source}: input shapes (--shape) are for ONNX models, not for a "
+                         f"{'CSV trace' if path.suffix.lower() == '.csv' else 'named network'}")
     if path.suffix.lower() == ".onnx":
-        return trace_from_onnx(path, batch=batch, keep_bn=keep_bn, strict=strict)
+        return trace_from_onnx(path, batch=batch, keep_bn=keep_bn, strict=strict, input_shapes=input_shapes)
     if path.suffix.lower() == ".csv":
         try:
             text = path.read_text(encoding="utf-8-sig")  # a BOM (Excel's CSV) is not part of the header

@@ -36,7 +36,7 @@ from hwmodel.accuracy.recipes import (GRANULARITIES, SCALE_METHODS, UNQUANTIZED,
                                       parse_numerics)
 
 __all__ = ["Numerics", "parse_numerics", "auto_accumulator", "SCALE_METHODS", "GRANULARITIES", "quantize_values",
-           "qmatmul", "accumulate_matmul", "float_kernel", "saturated_fraction", "bias_of"]
+           "qmatmul", "accumulate_matmul", "float_kernel", "saturated_fraction", "bias_of", "order_free"]
 
 _F64_BITS = 53
 
@@ -102,6 +102,25 @@ def bias_of(numerics: Numerics, a_scale, b_scale) -> tuple[np.ndarray, np.ndarra
     return offset, r_a * r_b
 
 
+def order_free(numerics: Numerics, a_max: float, b_max: float, k: int, *, b_is_weight: bool = True) -> bool:
+    """Whether the recipe's register holds the exact sum of any ``k`` products of codes of
+    magnitude at most ``a_max`` and ``b_max``, whatever their order: a fixed register that no
+    such sum can wrap or saturate, with every partial sum exact in float64. Then a product
+    computed in any order (a depthwise convolution's shifted multiply-adds, say) is the
+    register's value, bit for bit."""
+    if UNQUANTIZED in (numerics.weights, numerics.activations) or numerics.bias != "none":
+        return False
+    a_fmt = numerics.activation_format
+    b_fmt = numerics.weight_format if b_is_weight else numerics.activation_format
+    acc = numerics.register_for(a_fmt, b_fmt)
+    if not isinstance(acc, FixedAccumulator):
+        return False
+    units = k * a_max * b_max * 2.0 ** -(a_fmt.lsb_exponent + b_fmt.lsb_exponent)  # in product LSBs
+    return bool(units < 2.0 ** _F64_BITS and (acc.width is None or
+                                              units * 2.0 ** (product_lsb_exponent(a_fmt, b_fmt) - acc.lsb_exponent)
+                                              < 2.0 ** (acc.width - 1)))
+
+
 def qmatmul(a: np.ndarray, b: np.ndarray, numerics: Numerics, *, a_scale=1.0, b_scale=1.0,
             b_is_weight: bool = True) -> np.ndarray:
     """``(a · a_scale) @ (b · b_scale)`` as an array of the recipe's MACs computes it.
@@ -162,19 +181,26 @@ def accumulate_matmul(a, b, acc, a_fmt: Format | str, b_fmt: Format | str, *, la
     """The registers an array of ``a_fmt × b_fmt`` MACs into ``acc`` holds after ``a @ b``.
 
     ``a`` (…, M, K) and ``b`` (…, K, N) are code values; ``bias`` is the exponent offset, a
-    scalar or one per column. Returns the registers' values (float64; exact for float
-    registers, and for fixed ones wherever float64 holds the integer).
+    scalar, one per column, or one per column of each product of the batch (…, 1, N) — the
+    channels of a depthwise convolution, each its own one-column product. Returns the
+    registers' values (float64; exact for float registers, and for fixed ones wherever float64
+    holds the integer).
     """
     a_fmt, b_fmt = get_format(a_fmt), get_format(b_fmt)
     a3, b3, lead = _groups(a, b)
-    bias = np.asarray(bias, np.int64).reshape(-1)
-    if bias.size not in (1, b3.shape[2]):
-        raise ValueError(f"bias needs one offset or one per column ({b3.shape[2]}), not {bias.size}")
+    bias = np.asarray(bias, np.int64)
+    if bias.size in (1, b3.shape[2]):
+        bias = bias.reshape(1, 1, -1)
+    elif bias.size == b3.shape[0] * b3.shape[2]:
+        bias = bias.reshape(b3.shape[0], 1, b3.shape[2])
+    else:
+        raise ValueError(f"bias needs one offset, one per column ({b3.shape[2]}) or one per column of each of the "
+                         f"{b3.shape[0]} products, not {bias.size}")
     if isinstance(acc, FloatAccumulator):
         out = _float_register(a3, b3, acc, a_fmt, b_fmt, lanes, bias)
     elif isinstance(acc, FixedAccumulator):
         if np.any(bias):
-            raise FieldError("bias", "an exponent bias applies to float accumulators", int(bias[0]))
+            raise FieldError("bias", "an exponent bias applies to float accumulators", int(bias.reshape(-1)[0]))
         out = _fixed_register(a3, b3, acc, a_fmt, b_fmt, lanes)
     else:
         raise TypeError(f"acc must be a FixedAccumulator or FloatAccumulator, not {type(acc).__name__}")
@@ -186,7 +212,7 @@ def _float_register(a3, b3, acc: FloatAccumulator, a_fmt, b_fmt, lanes, bias) ->
     if kernel is None:
         return _golden(a3, b3, acc, a_fmt, b_fmt, lanes, bias)
     fmt = acc.format
-    scaled = b3 * np.ldexp(1.0, bias.astype(np.int32))[None, None, :] if np.any(bias) else b3
+    scaled = b3 * np.ldexp(1.0, bias.astype(np.int32)) if np.any(bias) else b3
     out = np.zeros((a3.shape[0], a3.shape[1], b3.shape[2]))
     with np.errstate(invalid="ignore", over="ignore"):
         return kernels.float_steps(a3, np.ascontiguousarray(scaled), lanes=lanes, precision=fmt.man_bits + 1,
@@ -197,8 +223,8 @@ def _float_register(a3, b3, acc: FloatAccumulator, a_fmt, b_fmt, lanes, bias) ->
 def _units(values: np.ndarray, fmt: Format) -> np.ndarray:
     """Code values as integer multiples of the format's LSB; NaN and Inf (which a fixed
     register cannot hold) become 0, so every product with them adds nothing."""
-    units = np.where(np.isfinite(values), values, 0.0)
-    return np.ldexp(units, -fmt.lsb_exponent)
+    units = values if np.isfinite(values).all() else np.where(np.isfinite(values), values, 0.0)
+    return units * 2.0 ** -fmt.lsb_exponent  # a power of two: exact, as every code is a multiple of the LSB
 
 
 def _fixed_register(a3, b3, acc: FixedAccumulator, a_fmt, b_fmt, lanes) -> np.ndarray:
@@ -262,5 +288,5 @@ def _golden(a3, b3, acc, a_fmt, b_fmt, lanes, bias) -> np.ndarray:
     # (steps, g, m, n, lanes)
     a_steps = a_codes.reshape(g, m, steps, lanes).transpose(2, 0, 1, 3)[:, :, :, None, :]
     b_steps = b_codes.reshape(g, steps, lanes, n).transpose(1, 0, 3, 2)[:, :, None, :, :]
-    state = arith.mac(acc, a_fmt, a_steps, b_fmt, b_steps, bias=np.broadcast_to(bias, (g, m, n))[None])
+    state = arith.mac(acc, a_fmt, a_steps, b_fmt, b_steps, bias=np.broadcast_to(bias.reshape(-1, 1, n), (g, m, n))[None])
     return arith.to_float(acc, state)

@@ -27,7 +27,7 @@ from hwmodel.accuracy.calibration import activation_scale
 from hwmodel.accuracy.recipes import Numerics
 
 __all__ = ["MinilmStudy", "minilm_accuracy", "digits_accuracy", "RESULT_COLUMNS", "DIGITS_SEEDS",
-           "outlier_verdict", "outlier_effect"]
+           "outlier_verdict", "outlier_effect", "ImageStudy", "efficientnet_accuracy", "classifier_agreement"]
 
 DIGITS_SEEDS = (0, 1, 2, 3, 4)
 
@@ -284,3 +284,124 @@ def digits_accuracy(recipes: list[Numerics], kinds=("mlp", "cnn"), seeds=DIGITS_
                              std=float(np.std(top1)), min=float(np.min(top1)), max=float(np.max(top1)),
                              seeds=len(top1)))
     return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class ImageStudy:
+    """Which crops: ``test`` crops of the test photographs and ``calibration`` crops of the
+    calibration photographs (disjoint photographs: see
+    :mod:`hwmodel.accuracy.models.efficientnet`), run ``batch_size`` at a time."""
+
+    test: int = 64
+    calibration: int = 16
+    batch_size: int = 8
+    seed: int = 0
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            low = 0 if f.name == "seed" else 1
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise FieldError(f.name, f"{f.name} must be an integer of at least {low}, not {value!r}", value)
+
+
+class _ImageNet:
+    """EfficientNet-Lite0, its crops, float32 logits and calibration samples, made once."""
+
+    def __init__(self, study: ImageStudy):
+        from hwmodel.accuracy.calibration import CalibrationSample
+        from hwmodel.accuracy.models.efficientnet import (CALIBRATION_PHOTOS, TEST_PHOTOS, crops,
+                                                          load_efficientnet_lite0, photographs)
+
+        self.study = study
+        self.model = load_efficientnet_lite0()
+        images = photographs()
+        test = crops({k: images[k] for k in TEST_PHOTOS}, study.test, seed=study.seed)
+        self.batches = [test[i:i + study.batch_size] for i in range(0, len(test), study.batch_size)]
+        self.reference = np.concatenate(_parallel(self.model.forward, self.batches)).astype(np.float64)
+        calibration = crops({k: images[k] for k in CALIBRATION_PHOTOS}, study.calibration, seed=study.seed + 1)
+        self.samples: dict = {}
+        for i in range(0, len(calibration), study.batch_size):
+            self.model.forward(calibration[i:i + study.batch_size], observe=lambda site, v: self.samples.setdefault(
+                site, CalibrationSample(seed=len(self.samples))).add(v))
+        self._scales: dict = {}
+        self._weights: dict = {}
+
+    def scales(self, numerics: Numerics) -> dict:
+        key = (numerics.activations, numerics.scale_method)
+        if key not in self._scales:
+            self._scales[key] = {k: activation_scale(v, numerics.activations, numerics.scale_method)
+                                 for k, v in self.samples.items()}
+        return self._scales[key]
+
+    def quantized_weights(self, numerics: Numerics) -> dict:
+        key = (numerics.weights, numerics.weight_granularity, numerics.scale_method)
+        if key not in self._weights:
+            self._weights[key] = self.model.quantize_weights(numerics)
+        return self._weights[key]
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def classifier_agreement(reference: np.ndarray, logits: np.ndarray) -> dict:
+    """How far a quantized classifier's ``logits`` are from the float32 ``reference`` (n × classes):
+    top-1 agreement, mean top-5 overlap, mean KL(reference ‖ quantized) in nats, logit SQNR in
+    dB and the samples whose logits are not finite (an overflowed accumulator), which count as
+    disagreeing, with no top-5 overlap and excluded from the KL mean."""
+    finite = np.isfinite(logits).all(axis=1)
+    safe = np.where(finite[:, None], logits, 0.0)
+    top1 = (safe.argmax(1) == reference.argmax(1)) & finite
+    ref5, q5 = np.argsort(-reference, axis=1)[:, :5], np.argsort(-safe, axis=1)[:, :5]
+    overlap = np.array([len(set(a) & set(b)) / 5 for a, b in zip(ref5, q5)]) * finite
+    p, q = _softmax(reference), _softmax(safe)
+    kl = np.sum(p * (np.log(np.maximum(p, 1e-300)) - np.log(np.maximum(q, 1e-300))), axis=1)
+    noise = float(np.sum((safe - reference) ** 2)) if finite.all() else math.inf
+    return {"top1_agreement": float(top1.mean()), "top5_overlap": float(overlap.mean()),
+            "kl_divergence": float(kl[finite].mean()) if finite.any() else math.inf,
+            "logit_sqnr_db": _sqnr(float(np.sum(reference ** 2)), noise),
+            "non_finite_samples": int((~finite).sum())}
+
+
+def efficientnet_accuracy(recipes: list[Numerics], study: ImageStudy = ImageStudy(), *, progress=None,
+                          context: _ImageNet | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(summary rows, per-site rows) of EfficientNet-Lite0 (ImageNet weights) under each recipe,
+    against its float32 self on crops of real photographs (:func:`classifier_agreement`), with
+    the largest fraction of a site's inputs that saturated and the sites whose outputs
+    overflowed; per-site rows give each site's ``saturated_fraction`` and ``non_finite_fraction``.
+    A float32 row says how confident the float32 network itself is (its mean top-1 probability)."""
+    ctx = context or _ImageNet(study)
+    rows = [_row("efficientnet_lite0", Numerics("float32", "float32", "exact", "tensor"), "top1_probability",
+                 float(_softmax(ctx.reference).max(1).mean()), crops=len(ctx.reference))]
+    site_rows = []
+    for number, numerics in enumerate(recipes):
+        started = time.perf_counter()
+        scales, qweights = ctx.scales(numerics), ctx.quantized_weights(numerics)
+        stats = [{} for _ in ctx.batches]
+        logits = np.concatenate(_parallel(lambda i: ctx.model.forward(ctx.batches[i], numerics, scales, qweights,
+                                                                      stats=stats[i]),
+                                          list(range(len(ctx.batches))))).astype(np.float64)
+        merged = {}
+        for batch_stats in stats:
+            for site, entry in batch_stats.items():
+                total = merged.setdefault(site, dict.fromkeys(entry, 0))
+                for key, value in entry.items():
+                    total[key] += value
+        saturated = {s: e["saturated"] / e["inputs"] if e["inputs"] else 0.0 for s, e in merged.items()}
+        non_finite = {s: e["non_finite"] / e["outputs"] if e["outputs"] else 0.0 for s, e in merged.items()}
+        elapsed = time.perf_counter() - started
+        metrics = {**classifier_agreement(ctx.reference, logits),
+                   "saturated_fraction_max": max(saturated.values(), default=0.0),
+                   "overflow_sites": sum(1 for v in non_finite.values() if v > 0)}
+        for metric, value in metrics.items():
+            rows.append(_row("efficientnet_lite0", numerics, metric, value, crops=len(logits), seconds=elapsed))
+        for site in ctx.model.sites:
+            for metric, value in (("saturated_fraction", saturated.get(site, 0.0)),
+                                  ("non_finite_fraction", non_finite.get(site, 0.0))):
+                site_rows.append(_row("efficientnet_lite0", numerics, metric, value, layer=site))
+        if progress:
+            progress(number + 1, len(recipes), numerics.label, elapsed)
+    return pd.DataFrame(rows), pd.DataFrame(site_rows)

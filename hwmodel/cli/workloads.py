@@ -18,6 +18,25 @@ RUN_COLUMNS = ["name", "kind", "macs", "compute_cycles", "stall_cycles", "utiliz
 MAPPING_COLUMNS = ["tile_m", "tile_n", "tile_k", "loop_order", "kept"]
 
 
+def shapes_from_args(args) -> dict | None:
+    """``--shape NAME=D0,D1,…`` (repeatable) → {name: dims}; an input named twice is an error."""
+    from workloads.onnx_import import parse_shape
+
+    shapes = {}
+    for text in args.shape or ():
+        name, dims = parse_shape(text)
+        if name in shapes:
+            raise ValueError(f"--shape {text!r}: input {name!r} is given twice")
+        shapes[name] = dims
+    return shapes or None
+
+
+def add_shape_argument(p) -> None:
+    p.add_argument("--shape", action="append", metavar="NAME=D0,D1,…",
+                   help="an ONNX input's shape, for dynamic dimensions (repeatable, one per input; "
+                        "default: the model's own, batch 1)")
+
+
 def cmd_trace(args) -> int:
     from rtl.files import atomic_write_text
     from workloads.scalesim import write_scalesim
@@ -26,7 +45,8 @@ def cmd_trace(args) -> int:
     if args.scalesim and not args.output:
         raise ValueError("--scalesim writes a topology file: give -o FILE.csv")
     target = output_path(args.output)
-    trace = load_trace(args.source, batch=args.batch, seq=args.seq, keep_bn=args.keep_bn, strict=args.strict)
+    trace = load_trace(args.source, batch=args.batch, seq=args.seq, keep_bn=args.keep_bn, strict=args.strict,
+                       input_shapes=shapes_from_args(args))
     print(render_table(trace.layers[TRACE_COLUMNS].to_dict("records"), TRACE_COLUMNS))
     totals = trace.totals()
     print(f"\n{totals['network']}: {totals['layers']} layers ({totals['mac_layers']} with MACs), "
@@ -60,7 +80,7 @@ def cmd_run(args) -> int:
     if args.array is not None:
         overrides["array_rows"], overrides["array_cols"] = parse_array(args.array)
     defaults = {"array_rows": 32, "array_cols": 32, "dataflow": "ws"}
-    trace = load_trace(args.workload, batch=args.batch, seq=args.seq)
+    trace = load_trace(args.workload, batch=args.batch, seq=args.seq, input_shapes=shapes_from_args(args))
     if hand_pe:
         spec, library = None, "the [pe] table"
         accelerator = load_accelerator(data, defaults=defaults, **overrides)
@@ -113,6 +133,7 @@ def register(sub) -> None:
                    help="a bundled network (resnet50, bert_base, …), an ONNX model, or a trace / SCALE-Sim CSV")
     p.add_argument("--batch", type=positive_int, help="batch size (default: the network's, 1)")
     p.add_argument("--seq", type=positive_int, help="sequence length of a transformer (default: its configuration's)")
+    add_shape_argument(p)
     p.add_argument("--keep-bn", action="store_true", help="keep BatchNormalization as its own op instead of folding it")
     p.add_argument("--strict", action="store_true", help="unsupported ONNX ops are an error, not a note")
     p.add_argument("--scalesim", choices=FORMS, help="write -o as a SCALE-Sim topology of this form")
@@ -136,6 +157,7 @@ def register(sub) -> None:
     p.add_argument("--kv-bits", type=positive_int, help="bits of a KV cache's elements (default: the activations')")
     p.add_argument("--batch", type=positive_int, help="batch size (default 1)")
     p.add_argument("--seq", type=positive_int, help="sequence length of a transformer (decode: the KV cache)")
+    add_shape_argument(p)
     add_spec_arguments(p)
     add_synthesis_options(p)
     p.add_argument("--csv", action="store_true", help="one row per layer with its compute cycles, for tools")

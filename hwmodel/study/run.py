@@ -177,7 +177,7 @@ def accuracy_lanes(acc: str, lanes: int) -> int:
 
 
 def _size(spec, model):
-    return spec.minilm_sentences if model == "minilm" else spec.digits_seeds
+    return {"minilm": spec.minilm_sentences, "efficientnet_lite0": spec.efficientnet_crops}.get(model, spec.digits_seeds)
 
 
 def _accuracy_params(spec: SweepSpec) -> list[dict]:
@@ -202,14 +202,24 @@ def _minilm_context(sentences: int):
     return _Minilm(MinilmStudy(test=sentences, sqnr_sentences=min(32, sentences), alone_sentences=min(8, sentences)))
 
 
+@functools.lru_cache(maxsize=1)
+def _imagenet_context(crops: int):
+    from hwmodel.accuracy.studies import ImageStudy, _ImageNet
+    return _ImageNet(ImageStudy(test=crops))
+
+
 def _accuracy_task(params: dict) -> dict:
-    from hwmodel.accuracy.studies import digits_accuracy, minilm_accuracy
+    from hwmodel.accuracy.studies import digits_accuracy, efficientnet_accuracy, minilm_accuracy
 
     numerics = Numerics(params["weights"], params["activations"], params["accumulator"], params["granularity"],
                         lanes=params["lanes"], bias=params["bias"])
     if params["model"] == "minilm":
         context = _minilm_context(params["size"])
         table, _ = minilm_accuracy([numerics], context.study, context=context)
+    elif params["model"] == "efficientnet_lite0":
+        context = _imagenet_context(params["size"])
+        table, _ = efficientnet_accuracy([numerics], context.study, context=context)
+        table = table[table.weights != "float32"]
     else:
         table = digits_accuracy([numerics], seeds=tuple(range(params["size"])))
         table = table[table.weights != "float32"]

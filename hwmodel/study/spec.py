@@ -25,7 +25,7 @@ from hwmodel.arch.memory import DRAM_TYPES
 
 __all__ = ["SweepSpec", "load_sweep", "KEYS", "ACCURACY_MODELS", "GRANULARITIES"]
 
-ACCURACY_MODELS = ("minilm", "digits")
+ACCURACY_MODELS = ("minilm", "efficientnet_lite0", "digits")
 GRANULARITIES = ("tensor", "channel")
 
 KEYS = {
@@ -49,6 +49,7 @@ KEYS = {
     "accuracy": f"accuracy models: {', '.join(ACCURACY_MODELS)}",
     "stream": f"operand stream for MAC energy: {', '.join(NAMED_STREAMS)}",
     "minilm_sentences": "MiniLM test sentences",
+    "efficientnet_crops": "EfficientNet-Lite0 test crops of real photographs",
     "digits_seeds": "digits networks trained (splits and initialisations)",
     "granularity": f"weight scales: {' or '.join(GRANULARITIES)}",
 }
@@ -78,6 +79,7 @@ class SweepSpec:
     accuracy: tuple = ("digits",)
     stream: str = "uniform"
     minilm_sentences: int = 200
+    efficientnet_crops: int = 64
     digits_seeds: int = 3
     granularity: str = "tensor"
     where: str = dataclasses.field(default="sweep", compare=False, repr=False)
@@ -159,6 +161,7 @@ class SweepSpec:
                                             f"{self.granularity!r}", self.granularity)
         config.integer(self.minilm_sentences, w, "minilm_sentences")
         config.integer(self.digits_seeds, w, "digits_seeds")
+        config.integer(self.efficientnet_crops, w, "efficientnet_crops")
 
     def designs(self) -> list[tuple[str, str, str, str]]:
         """(weights, activations, accumulator, bias): every recipe with each bias its
