@@ -63,7 +63,43 @@ class MinilmStudy:
                 raise FieldError(f.name, f"{f.name} must be a positive integer, not {value!r}", value)
 
 
-class _Minilm:
+class _Context:
+    """What every format of a study shares: ``model`` and its calibration ``samples``, with the
+    activation scales and quantized weights each recipe needs, made once per key."""
+
+    model: object  # set by the subclass: has quantize_weights(numerics)
+    samples: dict  # site → CalibrationSample
+
+    def scales(self, numerics: Numerics) -> dict:
+        cache = self.__dict__.setdefault("_scale_cache", {})
+        key = (numerics.activations, numerics.scale_method)
+        if key not in cache:
+            cache[key] = {k: activation_scale(v, numerics.activations, numerics.scale_method)
+                          for k, v in self.samples.items()}
+        return cache[key]
+
+    def quantized_weights(self, numerics: Numerics) -> dict:
+        cache = self.__dict__.setdefault("_weight_cache", {})
+        key = (numerics.weights, numerics.weight_granularity, numerics.scale_method)
+        if key not in cache:
+            cache[key] = self.model.quantize_weights(numerics)
+        return cache[key]
+
+
+def _merged_stats(stats: list[dict]) -> tuple[dict, dict]:
+    """Per site, from each batch's counts: (fraction of inputs saturated, fraction of outputs not finite)."""
+    merged = {}
+    for batch_stats in stats:
+        for site, entry in batch_stats.items():
+            total = merged.setdefault(site, dict.fromkeys(entry, 0))
+            for key, value in entry.items():
+                total[key] += value
+    saturated = {s: e["saturated"] / e["inputs"] if e["inputs"] else 0.0 for s, e in merged.items()}
+    non_finite = {s: e["non_finite"] / e["outputs"] if e["outputs"] else 0.0 for s, e in merged.items()}
+    return saturated, non_finite
+
+
+class _Minilm(_Context):
     """The model, the sentences, float32 references and calibration samples, computed once and
     shared by every format of a study."""
 
@@ -83,21 +119,7 @@ class _Minilm:
                         for i in range(0, len(self.test), study.batch_size)]
         self.reference = np.concatenate(_parallel(lambda b: self.model.forward(*b), self.batches))
         self.samples = calibrate(self.model, calibration, batch_size=study.batch_size)
-        self.weights: dict = {}
-        self._scales: dict = {}
 
-    def scales(self, numerics: Numerics) -> dict:
-        key = (numerics.activations, numerics.scale_method)
-        if key not in self._scales:
-            self._scales[key] = {k: activation_scale(v, numerics.activations, numerics.scale_method)
-                                 for k, v in self.samples.items()}
-        return self._scales[key]
-
-    def quantized_weights(self, numerics: Numerics) -> dict:
-        key = (numerics.weights, numerics.weight_granularity, numerics.scale_method)
-        if key not in self.weights:
-            self.weights[key] = self.model.quantize_weights(numerics)
-        return self.weights[key]
 
 
 def _parallel(function, items: list) -> list:
@@ -194,14 +216,7 @@ def minilm_accuracy(recipes: list[Numerics], study: MinilmStudy = MinilmStudy(),
         agreement = float(np.mean((sim.argmax(1) == ref_nn) & finite))
         alone = _alone_sqnr(ctx, numerics, scales, qweights)
         accumulated = drift.db()
-        merged = {}
-        for batch_stats in stats:
-            for site, entry in batch_stats.items():
-                total = merged.setdefault(site, dict.fromkeys(entry, 0))
-                for key, value in entry.items():
-                    total[key] += value
-        saturated = {s: e["saturated"] / e["inputs"] if e["inputs"] else 0.0 for s, e in merged.items()}
-        non_finite = {s: e["non_finite"] / e["outputs"] if e["outputs"] else 0.0 for s, e in merged.items()}
+        saturated, non_finite = _merged_stats(stats)
         elapsed = time.perf_counter() - started
         metrics = {"cosine_mean": float(cosine.mean()), "cosine_min": float(cosine.min()),
                    "nn_agreement": agreement, "layer_sqnr_db_min": min(accumulated.values()),
@@ -305,7 +320,7 @@ class ImageStudy:
                 raise FieldError(f.name, f"{f.name} must be an integer of at least {low}, not {value!r}", value)
 
 
-class _ImageNet:
+class _ImageNet(_Context):
     """EfficientNet-Lite0, its crops, float32 logits and calibration samples, made once."""
 
     def __init__(self, study: ImageStudy):
@@ -324,21 +339,7 @@ class _ImageNet:
         for i in range(0, len(calibration), study.batch_size):
             self.model.forward(calibration[i:i + study.batch_size], observe=lambda site, v: self.samples.setdefault(
                 site, CalibrationSample(seed=len(self.samples))).add(v))
-        self._scales: dict = {}
-        self._weights: dict = {}
 
-    def scales(self, numerics: Numerics) -> dict:
-        key = (numerics.activations, numerics.scale_method)
-        if key not in self._scales:
-            self._scales[key] = {k: activation_scale(v, numerics.activations, numerics.scale_method)
-                                 for k, v in self.samples.items()}
-        return self._scales[key]
-
-    def quantized_weights(self, numerics: Numerics) -> dict:
-        key = (numerics.weights, numerics.weight_granularity, numerics.scale_method)
-        if key not in self._weights:
-            self._weights[key] = self.model.quantize_weights(numerics)
-        return self._weights[key]
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -384,14 +385,7 @@ def efficientnet_accuracy(recipes: list[Numerics], study: ImageStudy = ImageStud
         logits = np.concatenate(_parallel(lambda i: ctx.model.forward(ctx.batches[i], numerics, scales, qweights,
                                                                       stats=stats[i]),
                                           list(range(len(ctx.batches))))).astype(np.float64)
-        merged = {}
-        for batch_stats in stats:
-            for site, entry in batch_stats.items():
-                total = merged.setdefault(site, dict.fromkeys(entry, 0))
-                for key, value in entry.items():
-                    total[key] += value
-        saturated = {s: e["saturated"] / e["inputs"] if e["inputs"] else 0.0 for s, e in merged.items()}
-        non_finite = {s: e["non_finite"] / e["outputs"] if e["outputs"] else 0.0 for s, e in merged.items()}
+        saturated, non_finite = _merged_stats(stats)
         elapsed = time.perf_counter() - started
         metrics = {**classifier_agreement(ctx.reference, logits),
                    "saturated_fraction_max": max(saturated.values(), default=0.0),
