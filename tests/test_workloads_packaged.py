@@ -108,3 +108,15 @@ def test_without_onnxruntime_the_reference_evaluator_gives_the_same_trace(monkey
 def test_wrong_shapes_are_named(shape, message):
     with pytest.raises(TraceError, match=message):
         trace_from_onnx(packaged_file("ppocr_rec"), input_shapes=shape)
+
+
+def test_a_missing_weights_package_names_the_pip_command(monkeypatch, capsys):
+    import importlib.util
+
+    from hwmodel.cli import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "rapidocr_onnxruntime" else real(name, *a))
+    assert main(["trace", "ppocr_rec", "--batch", "2"]) == 1
+    assert "pip install --no-deps rapidocr-onnxruntime==1.4.4" in capsys.readouterr().err
