@@ -84,7 +84,7 @@ def test_the_state_dict_has_every_parameter_of_efficientnet_lite0():
     assert all(v.flags.c_contiguous for v in state.values())  # TF-converted weights are stored strided
 
 
-def test_float32_matches_an_independent_onnx_network(model, images):
+def test_float32_matches_an_independent_onnx_network(model, images, tmp_path):
     """The ONNX graph (BatchNorm unfolded) run by onnxruntime."""
     ort = pytest.importorskip("onnxruntime")
     proto = _onnx_from_state_dict(packaged_file("efficientnet_lite0"))
@@ -94,16 +94,9 @@ def test_float32_matches_an_independent_onnx_network(model, images):
     assert np.abs(ours - theirs).max() < 2e-3 * np.abs(theirs).max()
     assert (ours.argmax(1) == theirs.argmax(1)).all()
     # and the cost side's trace is the network the ONNX graph holds
-    trace = trace_from_onnx(_write(proto), input_shapes={"x": (1, 3, 224, 224)})
+    onnx.save(proto, tmp_path / "efficientnet_lite0.onnx")
+    trace = trace_from_onnx(tmp_path / "efficientnet_lite0.onnx", input_shapes={"x": (1, 3, 224, 224)})
     assert int(trace.mac_layers.macs.sum()) == int(load_trace("efficientnet_lite0").mac_layers.macs.sum())
-
-
-def _write(proto):
-    import tempfile
-    handle = tempfile.NamedTemporaryFile(suffix=".onnx", delete=False)
-    handle.write(proto.SerializeToString())
-    handle.close()
-    return handle.name
 
 
 def test_the_photographs_are_recognized(model):

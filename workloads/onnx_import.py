@@ -29,7 +29,7 @@ import networkx as nx
 
 from workloads.trace import Trace, TraceError, conv_row, gemm_row, vector_row
 
-__all__ = ["trace_from_onnx", "parse_shape", "input_dims", "DATA_MOVEMENT", "VECTOR_OPS"]
+__all__ = ["trace_from_onnx", "parse_shape", "input_dims", "shape_text", "DATA_MOVEMENT", "VECTOR_OPS"]
 
 DATA_MOVEMENT = {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Concat", "Split", "Slice",
                  "Dropout", "Identity", "Shape", "Constant", "ConstantOfShape", "Cast", "Pad", "Expand",
@@ -74,7 +74,8 @@ def _known(dims) -> bool:
     return dims is not None and all(isinstance(d, int) and d > 0 for d in dims)
 
 
-def _shape_text(dims) -> str:
+def shape_text(dims) -> str:
+    """An ONNX shape as text: its sizes, a dynamic dimension by its name (or ? without one)."""
     return "(" + ", ".join(str(d) if isinstance(d, int) else (repr(d) if d else "?") for d in dims) + ")"
 
 
@@ -111,11 +112,11 @@ def input_dims(path: Path, graph, input_shapes: dict | None, batch: int | None) 
             dims = [int(d) for d in given[value.name]]
             if model_dims and len(dims) != len(model_dims):
                 raise TraceError(f"{path}: --shape {value.name}: {len(dims)} dimensions given, but input "
-                                 f"{value.name!r} has rank {len(model_dims)} {_shape_text(model_dims)}")
+                                 f"{value.name!r} has rank {len(model_dims)} {shape_text(model_dims)}")
             for axis, (size, want) in enumerate(zip(dims, model_dims)):
                 if isinstance(want, int) and want != size and not (axis == 0 and batch is not None):
                     raise TraceError(f"{path}: --shape {value.name}: axis {axis} is {size}, but the model fixes it "
-                                     f"at {want} {_shape_text(model_dims)}")
+                                     f"at {want} {shape_text(model_dims)}")
             if batch is not None and dims:
                 dims[0] = batch
         else:
@@ -125,7 +126,7 @@ def input_dims(path: Path, graph, input_shapes: dict | None, batch: int | None) 
             if not _known(dims):
                 missing = [i for i, d in enumerate(dims) if not isinstance(d, int)]
                 example = ",".join(str(d) if isinstance(d, int) else "N" for d in dims)
-                raise TraceError(f"{path}: input {value.name!r} {_shape_text(model_dims)} has dynamic dimension(s) "
+                raise TraceError(f"{path}: input {value.name!r} {shape_text(model_dims)} has dynamic dimension(s) "
                                  f"{missing}; give its shape, e.g. --shape {value.name}={example}")
         shapes[value.name] = dims
     return shapes

@@ -25,7 +25,7 @@ ONNX_LIGHT = {"resnet50": "light_resnet50", "vgg19": "light_vgg19", "densenet121
               "squeezenet": "light_squeezenet", "inception_v1": "light_inception_v1",
               "inception_v2": "light_inception_v2", "shufflenet": "light_shufflenet",
               "alexnet": "light_bvlc_alexnet", "zfnet512": "light_zfnet512"}
-PACKAGED_ONNX = ("ppocr_rec", "ppocr_det", "ppocr_cls")
+PACKAGED_ONNX = tuple(name for name, model in PACKAGED.items() if model.file.endswith(".onnx"))
 NETWORKS = sorted(list(ONNX_LIGHT) + ["mobilenet_v2", "efficientnet_lite0"] + list(PACKAGED_ONNX) + list(TRANSFORMERS) + ["gpt2_small_decode"]
                   + [f"{name}_{mode}" for name in LLAMAS for mode in ("prefill", "decode")])
 BUNDLED = ("resnet50", "mobilenet_v2", "vgg19", "densenet121", "squeezenet", "bert_base", "minilm_l6",

@@ -36,7 +36,8 @@ from hwmodel.accuracy.recipes import (GRANULARITIES, SCALE_METHODS, UNQUANTIZED,
                                       parse_numerics)
 
 __all__ = ["Numerics", "parse_numerics", "auto_accumulator", "SCALE_METHODS", "GRANULARITIES", "quantize_values",
-           "qmatmul", "accumulate_matmul", "float_kernel", "saturated_fraction", "bias_of", "order_free"]
+           "qmatmul", "accumulate_matmul", "float_kernel", "saturated_fraction", "bias_of", "order_free",
+           "count_inputs", "count_outputs"]
 
 _F64_BITS = 53
 
@@ -86,6 +87,27 @@ def saturated_fraction(x: np.ndarray, fmt: str, scale) -> float:
         return 0.0
     x = np.asarray(x, dtype=np.float64)
     return float(np.mean(np.abs(x) > get_format(fmt).max_value * np.asarray(scale))) if x.size else 0.0
+
+
+def _site(stats: dict, site: str) -> dict:
+    return stats.setdefault(site, {"inputs": 0, "saturated": 0, "outputs": 0, "non_finite": 0})
+
+
+def count_inputs(stats: dict | None, site: str, values: np.ndarray, fmt: str, scale) -> None:
+    """Add a site's real input values, and how many of them saturate in ``fmt`` at ``scale``,
+    to ``stats`` (site → counts; nothing when ``stats`` is None)."""
+    if stats is not None:
+        entry = _site(stats, site)
+        entry["inputs"] += values.size
+        entry["saturated"] += int(round(saturated_fraction(values, fmt, scale) * values.size))
+
+
+def count_outputs(stats: dict | None, site: str, out: np.ndarray) -> None:
+    """Add a site's real outputs, and how many are not finite (an overflowed register), to ``stats``."""
+    if stats is not None:
+        entry = _site(stats, site)
+        entry["outputs"] += out.size
+        entry["non_finite"] += int(np.count_nonzero(~np.isfinite(out)))
 
 
 def bias_of(numerics: Numerics, a_scale, b_scale) -> tuple[np.ndarray, np.ndarray]:

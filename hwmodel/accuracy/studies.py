@@ -121,7 +121,6 @@ class _Minilm(_Context):
         self.samples = calibrate(self.model, calibration, batch_size=study.batch_size)
 
 
-
 def _parallel(function, items: list) -> list:
     """``[function(i) for i in items]`` on one thread per core, BLAS single-threaded meanwhile:
     numpy releases the GIL in matmuls and ufuncs, and the MAC kernels release it too."""
@@ -339,7 +338,6 @@ class _ImageNet(_Context):
         for i in range(0, len(calibration), study.batch_size):
             self.model.forward(calibration[i:i + study.batch_size], observe=lambda site, v: self.samples.setdefault(
                 site, CalibrationSample(seed=len(self.samples))).add(v))
-
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

@@ -29,7 +29,7 @@ import numpy as np
 from workloads.builders import ConvStep, efficientnet_lite0_plan
 
 from hwmodel.accuracy.models.torch_state import StateDictError, load_state_dict
-from hwmodel.accuracy.qmatmul import Numerics, order_free, qmatmul, quantize_values, saturated_fraction
+from hwmodel.accuracy.qmatmul import Numerics, count_inputs, count_outputs, order_free, qmatmul, quantize_values
 
 __all__ = ["EfficientNetLite0", "load_efficientnet_lite0", "photographs", "crops", "TEST_PHOTOS",
            "CALIBRATION_PHOTOS", "BN_EPS"]
@@ -90,7 +90,7 @@ class EfficientNetLite0:
                     y = y + inputs[step.skip_from]
                 x = np.clip(y, 0, 6) if step.relu6 else y
             pooled = x.mean(axis=(1, 2), dtype=np.float32)
-            return self._matmul("classifier", pooled, None, numerics, scales, qweights, observe, stats) + self.fc_bias
+            return self._matmul("classifier", pooled, numerics, scales, qweights, observe, stats) + self.fc_bias
 
     def _conv(self, x, conv: _Conv, numerics, scales, qweights, observe, stats):
         step = conv.step
@@ -102,7 +102,7 @@ class EfficientNetLite0:
             a, sa = x, 1.0
         else:
             a, sa = quantize_values(x, numerics.activations, scale=scales[step.name])
-            _note(stats, step.name, x, numerics, sa)
+            count_inputs(stats, step.name, x, numerics.activations, sa)
         top, left, bottom, right = step.padding
         if top or left or bottom or right:
             a = np.pad(a, ((0, 0), (top, bottom), (left, right), (0, 0)))
@@ -119,25 +119,17 @@ class EfficientNetLite0:
             else:
                 b, sb = qweights[step.name]
                 out = qmatmul(cols, b, numerics, a_scale=sa, b_scale=sb)
-                _finish(stats, step.name, out)
+                count_outputs(stats, step.name, out)
             return (out.astype(np.float32) + conv.bias).reshape(n, p, p, step.c_out)
         # depthwise: one k·k product per channel and output pixel
         if numerics is None:  # float32: k·k shifted multiply-adds over the NHWC tensor
-            out = np.zeros((n, p, p, c), np.float32)
-            for i in range(k):
-                for j in range(k):
-                    out += a[:, i:i + s * (p - 1) + 1:s, j:j + s * (p - 1) + 1:s, :] * conv.weight[:, 0, i, j]
-            return out + conv.bias
+            return _shifted_sum(a, conv.weight[:, 0].reshape(c, k * k), k, s, p, np.float32) + conv.bias
         b, sb = qweights[step.name]
         if order_free(numerics, float(np.abs(a).max(initial=0)), float(np.abs(b).max(initial=0)), k * k):
             # the register is exact here (tested against qmatmul): the shifted multiply-adds in
             # float64 give its value bit for bit, without the k·k-fold im2col copy
-            out = np.zeros((n, p, p, c))
-            for i in range(k):
-                for j in range(k):
-                    out += a[:, i:i + s * (p - 1) + 1:s, j:j + s * (p - 1) + 1:s, :] * b[:, i * k + j, 0]
-            out = out * (sa * (np.reshape(sb, -1) if np.ndim(sb) else sb))
-            _finish(stats, step.name, out)
+            out = _shifted_sum(a, b[:, :, 0], k, s, p, np.float64) * (sa * (np.reshape(sb, -1) if np.ndim(sb) else sb))
+            count_outputs(stats, step.name, out)
             return out.astype(np.float32) + conv.bias
         rows = n * p * p
         out = np.empty((c, rows))
@@ -147,34 +139,30 @@ class EfficientNetLite0:
             cols = np.ascontiguousarray(windows[..., lo:hi, :, :].transpose(3, 0, 1, 2, 4, 5)).reshape(hi - lo, rows, k * k)
             part_scale = sb[lo:hi] if np.ndim(sb) else sb
             out[lo:hi] = qmatmul(cols, b[lo:hi], numerics, a_scale=sa, b_scale=part_scale)[..., 0]
-        _finish(stats, step.name, out)
+        count_outputs(stats, step.name, out)
         return out.T.reshape(n, p, p, c).astype(np.float32) + conv.bias
 
-    def _matmul(self, site, x, weight, numerics, scales, qweights, observe, stats):
+    def _matmul(self, site, x, numerics, scales, qweights, observe, stats):
         if observe:
             observe(site, x)
         if numerics is None:
             return x @ self.fc_weight.T
         a, sa = quantize_values(x, numerics.activations, scale=scales[site])
-        _note(stats, site, x, numerics, sa)
+        count_inputs(stats, site, x, numerics.activations, sa)
         b, sb = qweights[site]
         out = qmatmul(a, b, numerics, a_scale=sa, b_scale=sb)
-        _finish(stats, site, out)
+        count_outputs(stats, site, out)
         return out.astype(np.float32)
 
 
-def _note(stats, site, x, numerics, scale):
-    if stats is not None:
-        entry = stats.setdefault(site, {"inputs": 0, "saturated": 0, "outputs": 0, "non_finite": 0})
-        entry["inputs"] += x.size
-        entry["saturated"] += int(round(saturated_fraction(x, numerics.activations, scale) * x.size))
-
-
-def _finish(stats, site, out):
-    if stats is not None:
-        entry = stats.setdefault(site, {"inputs": 0, "saturated": 0, "outputs": 0, "non_finite": 0})
-        entry["outputs"] += out.size
-        entry["non_finite"] += int(np.count_nonzero(~np.isfinite(out)))
+def _shifted_sum(a: np.ndarray, weights: np.ndarray, k: int, s: int, p: int, dtype) -> np.ndarray:
+    """A depthwise convolution of the padded NHWC ``a`` as k·k shifted multiply-adds:
+    ``weights`` (channels, k·k) in (kh, kw) order, stride ``s``, output ``p`` × ``p``."""
+    out = np.zeros((a.shape[0], p, p, a.shape[3]), dtype)
+    for i in range(k):
+        for j in range(k):
+            out += a[:, i:i + s * (p - 1) + 1:s, j:j + s * (p - 1) + 1:s, :] * weights[:, i * k + j]
+    return out
 
 
 def load_efficientnet_lite0(path: str | Path | None = None) -> EfficientNetLite0:

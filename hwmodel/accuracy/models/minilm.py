@@ -23,7 +23,7 @@ import numpy as np
 from scipy import special
 
 from hwmodel.accuracy.calibration import CalibrationSample
-from hwmodel.accuracy.qmatmul import Numerics, qmatmul, quantize_values, saturated_fraction
+from hwmodel.accuracy.qmatmul import Numerics, count_inputs, count_outputs, qmatmul, quantize_values
 
 __all__ = ["MiniLM", "load_minilm", "sentences", "calibrate", "PIP_INSTALL", "LINEAR_SITES"]
 
@@ -137,17 +137,11 @@ class MiniLM:
 
         def note(site, operand, values, scale, real):
             if stats is not None:
-                entry = stats.setdefault(site, {"inputs": 0, "saturated": 0, "outputs": 0, "non_finite": 0})
-                kept = values[real]
-                entry["inputs"] += kept.size
-                entry["saturated"] += int(round(saturated_fraction(kept, numerics.activations, scale) * kept.size))
+                count_inputs(stats, site, values[real], numerics.activations, scale)
 
         def finish(site, out, real, *, observed=True):
             if stats is not None and numerics is not None:
-                entry = stats.setdefault(site, {"inputs": 0, "saturated": 0, "outputs": 0, "non_finite": 0})
-                kept = out[real]
-                entry["outputs"] += kept.size
-                entry["non_finite"] += int(np.count_nonzero(~np.isfinite(kept)))
+                count_outputs(stats, site, out[real])
             if observe and observed:
                 observe(site, "out", out, valid)
             return out

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from workloads.onnx_import import shape_text
+
 from hwmodel.accuracy.calibration import activation_scale
 from hwmodel.accuracy.qmatmul import Numerics, qmatmul, quantize_values
 
@@ -76,15 +78,11 @@ def _check_input(model: Path, value_info, what: str, path, array: np.ndarray) ->
         raise ValueError(f"{path}: the {what} array is empty (shape {array.shape})")
     if dims and array.ndim != len(dims):
         raise ValueError(f"{path}: the {what} array has shape {array.shape}, but input {value_info.name!r} of "
-                         f"{model} takes rank {len(dims)} ({_shape_text(dims)})")
+                         f"{model} takes rank {len(dims)} ({shape_text(dims)})")
     for axis, (size, want) in enumerate(zip(array.shape, dims)):
         if axis and want and size != want:
             raise ValueError(f"{path}: the {what} array has shape {array.shape}, but input {value_info.name!r} of "
-                             f"{model} takes {_shape_text(dims)} (axis {axis}: {size} != {want})")
-
-
-def _shape_text(dims) -> str:
-    return "(" + ", ".join("?" if d is None else str(d) for d in dims) + ")"
+                             f"{model} takes {shape_text(dims)} (axis {axis}: {size} != {want})")
 
 
 class OnnxStudy:
