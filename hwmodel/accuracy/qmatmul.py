@@ -245,8 +245,11 @@ def _float_register(a3, b3, acc: FloatAccumulator, a_fmt, b_fmt, lanes, bias) ->
 def _units(values: np.ndarray, fmt: Format) -> np.ndarray:
     """Code values as integer multiples of the format's LSB; NaN and Inf (which a fixed
     register cannot hold) become 0, so every product with them adds nothing."""
-    units = values if np.isfinite(values).all() else np.where(np.isfinite(values), values, 0.0)
-    return units * 2.0 ** -fmt.lsb_exponent  # a power of two: exact, as every code is a multiple of the LSB
+    if fmt.has_nan or fmt.has_inf:
+        values = values if np.isfinite(values).all() else np.where(np.isfinite(values), values, 0.0)
+    if fmt.lsb_exponent == 0:
+        return values
+    return values * 2.0 ** -fmt.lsb_exponent  # a power of two: exact, as every code is a multiple of the LSB
 
 
 def _fixed_register(a3, b3, acc: FixedAccumulator, a_fmt, b_fmt, lanes) -> np.ndarray:
@@ -255,9 +258,10 @@ def _fixed_register(a3, b3, acc: FixedAccumulator, a_fmt, b_fmt, lanes) -> np.nd
         raise ValueError(f"accumulator LSB 2**{acc.lsb_exponent} is coarser than the product LSB")
     a_units, b_units = _units(a3, a_fmt), _units(b3, b_fmt) * 2.0 ** shift
     k = a3.shape[2]
-    largest = float(np.abs(a_units).max(initial=0)) * float(np.abs(b_units).max(initial=0))
+    largest = _magnitude(a_units) * _magnitude(b_units)
     bound = k * largest  # no partial sum, in any order, exceeds it
-    if acc.overflow == "saturate" and acc.width is not None:
+    if acc.overflow == "saturate" and acc.width is not None and bound >= 2.0 ** (acc.width - 1):
+        # some order of partial sums could reach the edge: step through the register as built
         if acc.width <= 62 and lanes * largest + 2.0 ** (acc.width - 1) < 2.0 ** 62:
             out = np.zeros((a3.shape[0], a3.shape[1], b3.shape[2]), np.int64)
             units = kernels.fixed_saturating_steps(a_units.astype(np.int64), b_units.astype(np.int64), lanes=lanes,
@@ -279,6 +283,11 @@ def _fixed_register(a3, b3, acc: FixedAccumulator, a_fmt, b_fmt, lanes) -> np.nd
         integers = np.vectorize(lambda h, lw: int(h) + int(lw), otypes=[object])(*exact)
     wrapped = (integers + half) % modulus - half
     return np.ldexp(np.asarray(wrapped, dtype=np.float64), acc.lsb_exponent)
+
+
+def _magnitude(x: np.ndarray) -> float:
+    """The largest |x| (0 for an empty array), without a temporary the size of ``x``."""
+    return max(float(x.max(initial=0)), -float(x.min(initial=0)))
 
 
 def _integer_matmul(a_units, b_units, largest: float) -> np.ndarray:

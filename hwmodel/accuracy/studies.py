@@ -27,7 +27,7 @@ from hwmodel.accuracy.calibration import activation_scale
 from hwmodel.accuracy.recipes import Numerics
 
 __all__ = ["MinilmStudy", "minilm_accuracy", "digits_accuracy", "RESULT_COLUMNS", "DIGITS_SEEDS",
-           "outlier_verdict", "outlier_effect", "ImageStudy", "efficientnet_accuracy", "classifier_agreement"]
+           "outlier_verdict", "outlier_effect", "ImageStudy", "efficientnet_accuracy", "classifier_agreement", "OcrStudy", "ppocr_accuracy"]
 
 DIGITS_SEEDS = (0, 1, 2, 3, 4)
 
@@ -394,6 +394,200 @@ def efficientnet_accuracy(recipes: list[Numerics], study: ImageStudy = ImageStud
             for metric, value in (("saturated_fraction", saturated.get(site, 0.0)),
                                   ("non_finite_fraction", non_finite.get(site, 0.0))):
                 site_rows.append(_row("efficientnet_lite0", numerics, metric, value, layer=site))
+        if progress:
+            progress(number + 1, len(recipes), numerics.label, elapsed)
+    return pd.DataFrame(rows), pd.DataFrame(site_rows)
+
+
+@dataclass(frozen=True)
+class OcrStudy:
+    """Which text: ``test`` rendered lines for recognition (and, rotated 180° for every other
+    one, for the direction classifier) and ``calibration`` lines disjoint from them, from seeds
+    ``seed`` and ``seed + 1``; ``pages`` pages of four lines each for the detector; run
+    ``batch_size`` at a time (see :mod:`hwmodel.accuracy.models.ppocr`)."""
+
+    test: int = 200
+    calibration: int = 32
+    pages: int = 4
+    batch_size: int = 8
+    seed: int = 0
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            low = 0 if f.name in ("seed", "pages") else 1
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise FieldError(f.name, f"{f.name} must be an integer of at least {low}, not {value!r}", value)
+
+
+class _OnnxPart(_Context):
+    """One network of a study: its batches, float32 outputs and calibration samples."""
+
+    def __init__(self, network, batches: list, calibration: list):
+        from hwmodel.accuracy.calibration import CalibrationSample
+
+        self.model, self.batches = network, batches
+        self.reference = _parallel(lambda b: network.run(b)[0].astype(np.float64), batches)
+        self.samples: dict = {}
+        for batch in calibration:
+            network.run(batch, observe=lambda key, v: self.samples.setdefault(
+                key, CalibrationSample(seed=len(self.samples))).add(v))
+
+    def outputs(self, numerics: Numerics) -> tuple[list, dict, dict]:
+        """(outputs per batch, saturated fraction per site, non-finite fraction per site)."""
+        scales, stats = self.scales(numerics), [{} for _ in self.batches]
+        outs = _parallel(lambda i: self.model.run(self.batches[i], numerics, scales, stats=stats[i])[0].astype(np.float64),
+                         list(range(len(self.batches))))
+        return (outs, *_merged_stats(stats))
+
+
+class _Ocr:
+    """PP-OCRv4's three networks, the rendered lines and pages, float32 outputs and calibration."""
+
+    def __init__(self, study: OcrStudy):
+        from hwmodel.accuracy.models.ppocr import (charset, load_ppocr, recognition_batches, render_line,
+                                                   text_lines)
+
+        self.study = study
+        rec, proto = load_ppocr("ppocr_rec")
+        self.classes = charset(proto)
+        self.lines = text_lines(study.test, study.seed)
+        calibration = text_lines(study.calibration, study.seed + 1, exclude=self.lines)
+        rng = np.random.default_rng(study.seed)
+        images = [render_line(t, rng) for t in self.lines]
+        calibration_images = [render_line(t, rng) for t in calibration]
+        batches, self.order = recognition_batches(images, study.batch_size)
+        self.rec = _OnnxPart(rec, batches, recognition_batches(calibration_images, study.batch_size)[0])
+        self.truth = [self.lines[i] for i in self.order]
+        self.cls_labels = np.arange(len(images)) % 2  # class 1 is "180": every other line upside down
+        turned = [im[::-1, ::-1] if label else im for im, label in zip(images, self.cls_labels)]
+        self.cls = _OnnxPart(load_ppocr("ppocr_cls")[0], _fixed_batches(turned, 192, study.batch_size),
+                             _fixed_batches([im[::-1, ::-1] if i % 2 else im for i, im in enumerate(calibration_images)],
+                                            192, study.batch_size))
+        self.det = None
+        if study.pages:
+            pages = _pages(self.lines, study.pages, rng)
+            self.det = _OnnxPart(load_ppocr("ppocr_det")[0], [p[None] for p in pages],
+                                 [p[None] for p in _pages(calibration, max(4, study.pages), rng)])
+
+    def decoded(self, outputs: list) -> list[str]:
+        from hwmodel.accuracy.models.ppocr import ctc_greedy
+
+        return [text for out in outputs for text in ctc_greedy(out, self.classes)]
+
+
+def _fixed_batches(images: list, width: int, batch_size: int) -> list:
+    """The direction classifier's input: every line at 48 × ``width`` (PaddleOCR's cls shape)."""
+    from hwmodel.accuracy.models.ppocr import _resized
+
+    rows = [_resized(im, width) for im in images]
+    return [np.stack(rows[i:i + batch_size]) for i in range(0, len(rows), batch_size)]
+
+
+def _pages(lines: list[str], count: int, rng) -> list[np.ndarray]:
+    """``count`` 320 × 320 pages of four rendered lines each, normalized as DBNet's input
+    (ImageNet mean and standard deviation, RGB from the grey page)."""
+    from hwmodel.accuracy.models.ppocr import render_line
+
+    size, out = 320, []
+    for p in range(count):
+        page = np.full((size, size), 235, np.uint8)
+        y = 8
+        for j in range(4):
+            line = render_line(lines[(4 * p + j) % len(lines)], rng)[:, :size - 16]
+            h, w = line.shape
+            if y + h > size - 8:
+                break
+            x = int(rng.integers(8, size - w - 7)) if size - w - 8 > 8 else 8
+            page[y:y + h, x:x + w] = line
+            y += h + int(rng.integers(8, 30))
+        grey = page.astype(np.float32) / 255
+        mean, std = np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225], np.float32)
+        out.append(((grey[None] - mean[:, None, None]) / std[:, None, None]).astype(np.float32))
+    return out
+
+
+def _boxes(probability: np.ndarray, threshold: float) -> list[tuple[int, int, int, int]]:
+    """Bounding boxes (top, left, bottom, right) of the connected regions of a text-probability
+    map above ``threshold`` (DBNet's binarization), regions under 10 pixels dropped."""
+    from scipy import ndimage
+
+    labels, _ = ndimage.label(probability > threshold)
+    return [(s[0].start, s[1].start, s[0].stop, s[1].stop) for i, s in enumerate(ndimage.find_objects(labels), 1)
+            if s is not None and np.count_nonzero(labels[s] == i) >= 10]
+
+
+def _box_iou(a, b) -> float:
+    h = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    w = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = h * w
+    area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / area if area else 0.0
+
+
+def _map_fidelity(reference: list, outputs: list, threshold: float = 0.3) -> dict:
+    """The detector's text-probability maps against float32's: the F1 of their text boxes
+    (regions of the maps binarized at DBNet's threshold, a box matching when its IoU with the
+    other's is at least 0.5), and the IoU of the binarized maps' pixels."""
+    matched = found = expected = 0
+    inter = union = 0
+    for ref, out in zip(reference, outputs):
+        ref, out = ref.reshape(-1, *ref.shape[-2:]), np.where(np.isfinite(out), out, 0).reshape(-1, *out.shape[-2:])
+        for r, o in zip(ref, out):
+            a, b = r > threshold, o > threshold
+            inter += np.count_nonzero(a & b)
+            union += np.count_nonzero(a | b)
+            want, got = _boxes(r, threshold), _boxes(o, threshold)
+            expected += len(want)
+            found += len(got)
+            matched += sum(1 for w in want if any(_box_iou(w, g) >= 0.5 for g in got))
+    f1 = 2 * matched / (expected + found) if expected + found else 1.0
+    return {"det_box_f1": f1, "det_map_iou": inter / union if union else 1.0}
+
+
+def ppocr_accuracy(recipes: list[Numerics], study: OcrStudy = OcrStudy(), *, progress=None,
+                   context: _Ocr | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(summary rows, per-site rows) of PP-OCRv4 under each recipe: recognition line and
+    character accuracy against the rendered text (and the float32 model's own, in a float32
+    row), agreement of the decoded lines with float32's, the direction classifier's accuracy on
+    lines half of which are upside down, and the detector's map fidelity (:func:`_map_fidelity`);
+    with the largest fraction of a site's inputs that saturated and the sites whose outputs
+    overflowed, over all three networks. Per-site rows are the recognizer's."""
+    from hwmodel.accuracy.models.ppocr import normalized, recognition_scores
+
+    ctx = context or _Ocr(study)
+    reference_text = ctx.decoded(ctx.rec.reference)
+    float32 = Numerics("float32", "float32", "exact", "tensor")
+    cls_ref = np.concatenate(ctx.cls.reference).argmax(1)
+    rows = [_row("ppocr", float32, metric, value, lines=len(ctx.truth))
+            for metric, value in {**recognition_scores(reference_text, ctx.truth),
+                                  "cls_accuracy": float(np.mean(cls_ref == ctx.cls_labels))}.items()]
+    site_rows = []
+    for number, numerics in enumerate(recipes):
+        started = time.perf_counter()
+        outputs, saturated, non_finite = ctx.rec.outputs(numerics)
+        text = ctx.decoded(outputs)
+        cls_out, cls_saturated, cls_non_finite = ctx.cls.outputs(numerics)
+        cls_out = np.concatenate(cls_out)
+        metrics = {**recognition_scores(text, ctx.truth),
+                   "line_agreement": float(np.mean([normalized(a) == normalized(b)
+                                                    for a, b in zip(text, reference_text)])),
+                   "cls_accuracy": float(np.mean(np.isfinite(cls_out).all(1) & (cls_out.argmax(1) == ctx.cls_labels)))}
+        every_saturated, every_non_finite = [saturated, cls_saturated], [non_finite, cls_non_finite]
+        if ctx.det is not None:
+            det_out, det_saturated, det_non_finite = ctx.det.outputs(numerics)
+            metrics.update(_map_fidelity(ctx.det.reference, det_out))
+            every_saturated.append(det_saturated)
+            every_non_finite.append(det_non_finite)
+        metrics["saturated_fraction_max"] = max((v for d in every_saturated for v in d.values()), default=0.0)
+        metrics["overflow_sites"] = sum(1 for d in every_non_finite for v in d.values() if v > 0)
+        elapsed = time.perf_counter() - started
+        for metric, value in metrics.items():
+            rows.append(_row("ppocr", numerics, metric, value, lines=len(text), seconds=elapsed))
+        for site in ctx.rec.model.sites:
+            for metric, value in (("saturated_fraction", saturated.get(site, 0.0)),
+                                  ("non_finite_fraction", non_finite.get(site, 0.0))):
+                site_rows.append(_row("ppocr", numerics, metric, value, layer=site))
         if progress:
             progress(number + 1, len(recipes), numerics.label, elapsed)
     return pd.DataFrame(rows), pd.DataFrame(site_rows)

@@ -7,13 +7,13 @@ import json
 import sys
 from pathlib import Path
 
-from hwmodel.cli.common import HelpFormatter, output_path, positive_int, render_table
+from hwmodel.cli.common import HelpFormatter, non_negative_int, output_path, positive_int, render_table
 
 __all__ = ["register"]
 
 SQNR_COLUMNS = ["distribution", "format", "bits", "sqnr_db", "paper_bits"]
 ACCURACY_COLUMNS = ["model", "weights", "activations", "accumulator", "weight_granularity", "metric", "value"]
-MODELS = ("minilm", "efficientnet_lite0", "digits")
+MODELS = ("minilm", "efficientnet_lite0", "ppocr", "digits")
 
 
 def cmd_sqnr(args) -> int:
@@ -74,8 +74,8 @@ def _recipes(args) -> list:
 
 
 def cmd_accuracy(args) -> int:
-    from hwmodel.accuracy.studies import (ImageStudy, MinilmStudy, digits_accuracy, efficientnet_accuracy,
-                                          minilm_accuracy, outlier_effect)
+    from hwmodel.accuracy.studies import (ImageStudy, MinilmStudy, OcrStudy, digits_accuracy, efficientnet_accuracy,
+                                          minilm_accuracy, outlier_effect, ppocr_accuracy)
     from rtl.files import atomic_write_text
 
     if args.model not in MODELS and Path(args.model).suffix.lower() != ".onnx":
@@ -90,6 +90,10 @@ def cmd_accuracy(args) -> int:
     elif args.model == "efficientnet_lite0":
         study = ImageStudy(test=args.crops, calibration=args.calibration_crops)
         table, layers = efficientnet_accuracy(recipes, study, progress=lambda i, n, label, s: print(
+            f"[{i}/{n}] {label}: {s:.1f} s", file=sys.stderr, flush=True))
+    elif args.model == "ppocr":
+        study = OcrStudy(test=args.lines, calibration=args.calibration_lines, pages=args.pages)
+        table, layers = ppocr_accuracy(recipes, study, progress=lambda i, n, label, s: print(
             f"[{i}/{n}] {label}: {s:.1f} s", file=sys.stderr, flush=True))
     elif args.model == "digits":
         table = digits_accuracy(recipes, seeds=tuple(range(args.seeds)))
@@ -134,7 +138,8 @@ def register(sub) -> None:
     p = sub.add_parser("accuracy", help="accuracy per format with the MAC's own arithmetic", formatter_class=HelpFormatter,
                        description="Quantize a model's matmuls to each format and accumulate as the hardware "
                                    "does: MiniLM-L6 sentence embeddings, EfficientNet-Lite0 on crops of real "
-                                   "photographs (ImageNet weights), the digits MLP/CNN, or your ONNX model.")
+                                   "photographs (ImageNet weights), PP-OCRv4 on rendered text lines (recognition, "
+                                   "direction, detection), the digits MLP/CNN, or your ONNX model.")
     p.add_argument("--model", required=True, metavar="|".join(MODELS) + "|FILE.onnx", help="the model")
     p.add_argument("--formats", default="int8_sym,float8_e4m3fn",
                    help="comma-separated recipes: FORMAT (weights and activations) or WEIGHTS/ACTIVATIONS, "
@@ -153,11 +158,15 @@ def register(sub) -> None:
     p.add_argument("--crops", type=positive_int, default=64, help="EfficientNet-Lite0: test crops of the test photographs")
     p.add_argument("--calibration-crops", type=positive_int, default=16,
                    help="EfficientNet-Lite0: calibration crops (of other photographs)")
+    p.add_argument("--lines", type=positive_int, default=200, help="PP-OCRv4: rendered test text lines")
+    p.add_argument("--calibration-lines", type=positive_int, default=32,
+                   help="PP-OCRv4: calibration lines (none of them a test line)")
+    p.add_argument("--pages", type=non_negative_int, default=4, help="PP-OCRv4: rendered pages for the detector (0: skip it)")
     p.add_argument("--seeds", type=positive_int, default=5, help="digits: seeds (splits and initialisations)")
     p.add_argument("--calibration", metavar="X.npy", help="ONNX: calibration inputs (batch first)")
     p.add_argument("--evaluation", metavar="Y.npy", help="ONNX: evaluation inputs")
     p.add_argument("--labels", metavar="L.npy", help="ONNX: integer labels of the evaluation inputs")
-    p.add_argument("-o", "--output", metavar="FILE.csv", help="write the rows as CSV (MiniLM and EfficientNet-Lite0 also "
-                                                                       "FILE_layers.csv, per site)")
+    p.add_argument("-o", "--output", metavar="FILE.csv", help="write the rows as CSV (MiniLM, EfficientNet-Lite0 and "
+                                                                       "PP-OCRv4 also FILE_layers.csv, per site)")
     p.add_argument("--json", action="store_true", help="the rows as JSON")
     p.set_defaults(func=cmd_accuracy, parser=p)

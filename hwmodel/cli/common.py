@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rtl.files import check_writable
 
-__all__ = ["HelpFormatter", "positive_int", "positive_float", "fraction", "render_table", "FLAGS",
+__all__ = ["HelpFormatter", "positive_int", "non_negative_int", "positive_float", "fraction", "render_table", "FLAGS",
            "output_path", "add_spec_arguments", "spec_from_args", "format_name", "library_from_args",
            "add_synthesis_options"]
 
@@ -50,6 +50,7 @@ def _argument(convert, valid, wanted: str):
 
 
 positive_int = _argument(int, lambda v: v >= 1, "a positive integer")
+non_negative_int = _argument(int, lambda v: v >= 0, "a non-negative integer")
 positive_float = _argument(float, lambda v: math.isfinite(v) and v > 0, "a positive finite number")
 fraction = _argument(float, lambda v: 0 <= v < 1, "in [0, 1)")
 

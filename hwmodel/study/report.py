@@ -28,12 +28,19 @@ USABLE = 0.01  # a design "keeps accuracy" within this of the sweep's best on th
 STAGE_COLORS = {"mpy": "#4c72b0", "alignadd": "#dd8452", "normacc": "#55a868"}
 
 
+OWN_ACCURACY = {"minilm_l6": "minilm_cosine_mean", "efficientnet_lite0": "efficientnet_lite0_top1_agreement",
+                "ppocr_rec": "ppocr_line_accuracy", "ppocr_det": "ppocr_det_box_f1", "ppocr_cls": "ppocr_cls_accuracy"}
+"""Workloads whose own network's accuracy the sweeps can measure, and that metric's column."""
+
+
 def accuracy_column(points: pd.DataFrame, workload: str) -> str | None:
-    """The accuracy measured closest to ``workload``: MiniLM's mean cosine for transformers, the
-    digits CNN's top-1 for convolutional networks (whichever the sweep measured)."""
-    order = (["minilm_cosine_mean", "digits_mlp_top1", "digits_cnn_top1"] if workload in TRANSFORMERS
-             else ["digits_cnn_top1", "digits_mlp_top1", "minilm_cosine_mean"])
-    for column in order:
+    """The accuracy measured closest to ``workload``: its own network's where the sweep measured
+    it (:data:`OWN_ACCURACY`), else a proxy — MiniLM's mean cosine for transformers, the real
+    CNNs' (then the digits CNN's) for convolutional networks, whichever the sweep measured."""
+    cnn = ["efficientnet_lite0_top1_agreement", "ppocr_line_accuracy", "digits_cnn_top1", "digits_mlp_top1"]
+    order = ["minilm_cosine_mean", *cnn] if workload in TRANSFORMERS else [*cnn, "minilm_cosine_mean"]
+    own = OWN_ACCURACY.get(workload)
+    for column in ([own] if own else []) + order:
         if column in points and points[column].notna().any():
             return column
     return None
@@ -96,10 +103,18 @@ def _scatter(points, workload, x, y, xlabel, ylabel, title, path_stem, *, log_x=
     return paths
 
 
-def _label(column: str) -> str:
-    return {"minilm_cosine_mean": "MiniLM-L6 mean cosine to float32 (accuracy)",
-            "digits_cnn_top1": "digits CNN top-1 accuracy (proxy)",
-            "digits_mlp_top1": "digits MLP top-1 accuracy (proxy)"}.get(column, column)
+def _label(column: str, workload: str | None = None) -> str:
+    """What an accuracy column measures; for a workload whose own network it is not, "(proxy)"."""
+    text = {"minilm_cosine_mean": "MiniLM-L6 mean cosine to float32",
+            "efficientnet_lite0_top1_agreement": "EfficientNet-Lite0 top-1 agreement with float32",
+            "ppocr_line_accuracy": "PP-OCRv4 line accuracy",
+            "ppocr_det_box_f1": "PP-OCRv4 detector box F1 against float32",
+            "ppocr_cls_accuracy": "PP-OCRv4 direction accuracy",
+            "digits_cnn_top1": "digits CNN top-1 accuracy",
+            "digits_mlp_top1": "digits MLP top-1 accuracy"}.get(column, column)
+    if workload is not None and OWN_ACCURACY.get(workload) != column:
+        text += " (proxy)"
+    return text
 
 
 def write_plots(result, directory: Path, sqnr_results=None) -> list[Path]:
@@ -111,9 +126,9 @@ def write_plots(result, directory: Path, sqnr_results=None) -> list[Path]:
         column = accuracy_column(points, workload)
         if column:
             written += _scatter(points, workload, "area_mm2", column, "accelerator area (mm², PEs + SRAM)",
-                                _label(column), f"{workload}: area versus accuracy",
+                                _label(column, workload), f"{workload}: area versus accuracy",
                                 directory / f"pareto_area_accuracy_{file_stem(workload)}")
-            written += _scatter(points, workload, "energy_uj", column, "energy per inference (µJ)", _label(column),
+            written += _scatter(points, workload, "energy_uj", column, "energy per inference (µJ)", _label(column, workload),
                                 f"{workload}: energy versus accuracy", directory / f"energy_accuracy_{file_stem(workload)}",
                                 log_x=True)
         written += _scatter(points, workload, "tops_per_mm2", "tops_per_w", "TOPS/mm²", "TOPS/W",
@@ -348,10 +363,10 @@ def _traffic_section(points: pd.DataFrame) -> tuple[list[str], list[str]]:
                      "DRAM busy": every.dram_busy.median() if "dram_busy" in every else float("nan"),
                      "lowest energy (keeping accuracy)": best.design,
                      "MAC per DRAM byte": best.macs / (best.dram_mb * 1e6) if best.dram_mb else float("nan")})
-        kept = f" among the designs within {USABLE} of the best {_label(column)}" if column else ""
+        kept = f" among the designs within {USABLE} of the best {_label(column, workload)}" if column else ""
         line = f"{workload}: the lowest energy per inference{kept} is {best.design} ({best.energy_uj:,.1f} µJ)"
         if cheapest.design != best.design:
-            line += (f" ({cheapest.design} costs less, {cheapest.energy_uj:,.1f} µJ, but its {_label(column)} is "
+            line += (f" ({cheapest.design} costs less, {cheapest.energy_uj:,.1f} µJ, but its {_label(column, workload)} is "
                      f"{cheapest[column]:.3f})")
         families = {}
         for family in ("INT", "FP8"):
@@ -383,6 +398,24 @@ def _traffic_section(points: pd.DataFrame) -> tuple[list[str], list[str]]:
             conclusions.append(f"{workload}: {roofline}")
     lines += [_markdown(pd.DataFrame(rows), ".2f"), ""]
     return lines, conclusions
+
+
+def _format_verdict(data: pd.DataFrame, column: str, workload: str) -> str | None:
+    """Which 8-bit family keeps more of ``workload``'s own network's accuracy in this run: the best
+    INT8 design against the best FP8 one (None when the column is a proxy or a family is absent)."""
+    if OWN_ACCURACY.get(workload) != column:
+        return None
+    int8 = data[data.a.str.startswith("int8") & data.b.str.startswith("int8")]
+    fp8 = data[data.a.str.startswith("float8") & data.b.str.startswith("float8")]
+    if int8.empty or fp8.empty or int8[column].isna().all() or fp8[column].isna().all():
+        return None
+    i, f = int8.loc[int8[column].idxmax()], fp8.loc[fp8[column].idxmax()]
+    if i[column] == f[column]:
+        winner = "INT8 and FP8 tie"
+    else:
+        winner = "INT8 wins" if i[column] > f[column] else "FP8 wins"
+    return (f"{workload}, on its own network's accuracy ({_label(column)}): {winner} — best INT8 {i.design} "
+            f"{i[column]:.3f}, best FP8 {f.design} {f[column]:.3f}.")
 
 
 def write_report(result, directory: Path, *, title: str, settings: str, sqnr_results=None,
@@ -468,9 +501,13 @@ def write_report(result, directory: Path, *, title: str, settings: str, sqnr_res
             if column:
                 best = data[front].sort_values("area_mm2")
                 names = ", ".join(best.design)
-                line = f"{workload}: the area-versus-accuracy Pareto front ({_label(column)}) is {names}."
+                line = f"{workload}: the area-versus-accuracy Pareto front ({_label(column, workload)}) is {names}."
                 out += [line, ""]
                 conclusions.append(line)
+                verdict = _format_verdict(data, column, workload)
+                if verdict:
+                    out += [verdict, ""]
+                    conclusions.append(verdict)
                 e5 = data[data.a.str.contains("e5m2")]
                 if len(e5):
                     conclusions.append(f"{workload}: FP8-E5M2 designs are {'never' if not front[data.a.str.contains('e5m2').to_numpy()].any() else 'sometimes'} "

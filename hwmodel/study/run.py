@@ -177,7 +177,8 @@ def accuracy_lanes(acc: str, lanes: int) -> int:
 
 
 def _size(spec, model):
-    return {"minilm": spec.minilm_sentences, "efficientnet_lite0": spec.efficientnet_crops}.get(model, spec.digits_seeds)
+    return {"minilm": spec.minilm_sentences, "efficientnet_lite0": spec.efficientnet_crops,
+            "ppocr": spec.ppocr_lines}.get(model, spec.digits_seeds)
 
 
 def _accuracy_params(spec: SweepSpec) -> list[dict]:
@@ -208,8 +209,14 @@ def _imagenet_context(crops: int):
     return _ImageNet(ImageStudy(test=crops))
 
 
+@functools.lru_cache(maxsize=1)
+def _ocr_context(lines: int):
+    from hwmodel.accuracy.studies import OcrStudy, _Ocr
+    return _Ocr(OcrStudy(test=lines, calibration=min(32, lines), pages=max(1, lines // 8)))
+
+
 def _accuracy_task(params: dict) -> dict:
-    from hwmodel.accuracy.studies import digits_accuracy, efficientnet_accuracy, minilm_accuracy
+    from hwmodel.accuracy.studies import digits_accuracy, efficientnet_accuracy, minilm_accuracy, ppocr_accuracy
 
     numerics = Numerics(params["weights"], params["activations"], params["accumulator"], params["granularity"],
                         lanes=params["lanes"], bias=params["bias"])
@@ -219,6 +226,10 @@ def _accuracy_task(params: dict) -> dict:
     elif params["model"] == "efficientnet_lite0":
         context = _imagenet_context(params["size"])
         table, _ = efficientnet_accuracy([numerics], context.study, context=context)
+        table = table[table.weights != "float32"]
+    elif params["model"] == "ppocr":
+        context = _ocr_context(params["size"])
+        table, _ = ppocr_accuracy([numerics], context.study, context=context)
         table = table[table.weights != "float32"]
     else:
         table = digits_accuracy([numerics], seeds=tuple(range(params["size"])))

@@ -25,7 +25,7 @@ from hwmodel.arch.memory import DRAM_TYPES
 
 __all__ = ["SweepSpec", "load_sweep", "KEYS", "ACCURACY_MODELS", "GRANULARITIES"]
 
-ACCURACY_MODELS = ("minilm", "efficientnet_lite0", "digits")
+ACCURACY_MODELS = ("minilm", "efficientnet_lite0", "ppocr", "digits")
 GRANULARITIES = ("tensor", "channel")
 
 KEYS = {
@@ -50,6 +50,7 @@ KEYS = {
     "stream": f"operand stream for MAC energy: {', '.join(NAMED_STREAMS)}",
     "minilm_sentences": "MiniLM test sentences",
     "efficientnet_crops": "EfficientNet-Lite0 test crops of real photographs",
+    "ppocr_lines": "PP-OCRv4 rendered test text lines (its detector: one page per 8 lines)",
     "digits_seeds": "digits networks trained (splits and initialisations)",
     "granularity": f"weight scales: {' or '.join(GRANULARITIES)}",
 }
@@ -80,6 +81,7 @@ class SweepSpec:
     stream: str = "uniform"
     minilm_sentences: int = 200
     efficientnet_crops: int = 64
+    ppocr_lines: int = 200
     digits_seeds: int = 3
     granularity: str = "tensor"
     where: str = dataclasses.field(default="sweep", compare=False, repr=False)
@@ -162,6 +164,7 @@ class SweepSpec:
         config.integer(self.minilm_sentences, w, "minilm_sentences")
         config.integer(self.digits_seeds, w, "digits_seeds")
         config.integer(self.efficientnet_crops, w, "efficientnet_crops")
+        config.integer(self.ppocr_lines, w, "ppocr_lines")
 
     def designs(self) -> list[tuple[str, str, str, str]]:
         """(weights, activations, accumulator, bias): every recipe with each bias its

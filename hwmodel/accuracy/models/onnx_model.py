@@ -22,9 +22,9 @@ import pandas as pd
 from workloads.onnx_import import shape_text
 
 from hwmodel.accuracy.calibration import activation_scale
-from hwmodel.accuracy.qmatmul import Numerics, qmatmul, quantize_values
+from hwmodel.accuracy.qmatmul import Numerics, count_inputs, count_outputs, qmatmul, quantize_values
 
-__all__ = ["OnnxStudy", "onnx_accuracy", "load_arrays"]
+__all__ = ["OnnxNetwork", "OnnxStudy", "onnx_accuracy", "load_arrays"]
 
 
 def load_arrays(model: str | Path, calibration: str | Path, evaluation: str | Path, labels: str | Path | None = None):
@@ -85,23 +85,98 @@ def _check_input(model: Path, value_info, what: str, path, array: np.ndarray) ->
                              f"{model} takes {shape_text(dims)} (axis {axis}: {size} != {want})")
 
 
-class OnnxStudy:
-    """One model and its data, with the evaluator built once."""
+class OnnxNetwork:
+    """An ONNX model in ONNX's reference evaluator with its MACs on :func:`qmatmul`.
 
-    def __init__(self, proto, calibration: np.ndarray, evaluation: np.ndarray, labels=None, *, name: str = "onnx"):
+    Sites are the ``MatMul``, ``Gemm`` and ``Conv`` nodes (by node name; a grouped or depthwise
+    convolution is one site, as one layer of the array computes it). An operand is a weight when
+    it is a constant: an initializer, a ``Constant`` node's output, or the output of a shape op
+    (Transpose, Reshape, Squeeze, Unsqueeze, Cast, Identity, Flatten) of constants. Weights are
+    quantized once per recipe and kept; activations take the static scale of their site.
+    ``BatchNormalization`` runs in inference mode (running statistics), as the ONNX operator
+    defines it for a node with one output — the reference evaluator of onnx 1.23 instead uses the
+    batch's own statistics whenever the node carries a ``momentum`` attribute, which is not what
+    an exported inference model means. Runs are thread-safe: each thread has its own mode.
+    """
+
+    def __init__(self, proto, name: str = "onnx"):
+        import threading
+
+        from onnx.reference import ReferenceEvaluator
+
+        self.proto, self.name = proto, name
+        initializers = {t.name for t in proto.graph.initializer}
+        self.inputs = [i.name for i in proto.graph.input if i.name not in initializers]
+        constant = set(initializers)
+        for node in proto.graph.node:
+            if node.op_type == "Constant" or (node.op_type in _SHAPE_OPS and node.input
+                                              and all(i in constant for i in node.input if i)):
+                constant.update(node.output)
+        self.constants = constant
+        self.sites = tuple(n.name or n.output[0] for n in proto.graph.node if n.op_type in ("MatMul", "Gemm", "Conv"))
+        self._local = threading.local()
+        self._weights: dict = {}
+        self._lock = threading.Lock()
+        self.evaluator = ReferenceEvaluator(proto, new_ops=_quantized_ops(self))
+
+    def feeds(self, x) -> dict:
+        """``{input name: array}`` from one array (a one-input model) or a dict; floats as float32."""
+        if not isinstance(x, dict):
+            if len(self.inputs) != 1:
+                raise ValueError(f"{self.name}: the model takes inputs {self.inputs}; give one array per input")
+            x = {self.inputs[0]: x}
+        return {k: np.asarray(v, np.float32) if np.asarray(v).dtype.kind == "f" else np.asarray(v)
+                for k, v in x.items()}
+
+    def run(self, x, numerics: Numerics | None = None, scales: dict | None = None, *, observe=None,
+            stats: dict | None = None) -> list[np.ndarray]:
+        """Every graph output for the input(s) ``x``: float32 with ``numerics`` None, else the
+        recipe's arithmetic at the activation ``scales`` (site + ".a" / ".b" → scale).
+        ``observe(key, values)`` sees each MAC operand that is an activation; ``stats`` collects
+        saturated inputs and non-finite outputs per site."""
+        self._local.mode = {"numerics": numerics, "scales": scales, "observe": observe, "stats": stats}
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # what float32 gives, it gives
+                return [np.asarray(y) for y in self.evaluator.run(None, self.feeds(x))]
+        finally:
+            self._local.mode = None
+
+    def weight(self, site: str, w: np.ndarray, numerics: Numerics):
+        """(code values, scale) of the constant ``w`` (…, K, N) of ``site``, made once per recipe:
+        per tensor or per output column; MX blocks run along K."""
+        key = (site, numerics.weights, numerics.weight_granularity, numerics.scale_method)
+        with self._lock:
+            if key in self._weights:
+                return self._weights[key]
+        columns = np.swapaxes(w, -1, -2)  # (…, N, K): one row per output channel (of every group)
+        values, scale = quantize_values(columns.reshape(-1, columns.shape[-1]), numerics.weights,
+                                        axis=0 if numerics.weight_granularity == "channel" else None,
+                                        method=numerics.scale_method)
+        values = values.reshape(columns.shape)
+        if np.ndim(scale):
+            scale = np.swapaxes(np.reshape(scale, columns.shape[:-1] + (1,)), -1, -2)
+        entry = (np.ascontiguousarray(np.swapaxes(values, -1, -2)), scale)
+        with self._lock:
+            self._weights[key] = entry
+        return entry
+
+
+_SHAPE_OPS = {"Transpose", "Reshape", "Squeeze", "Unsqueeze", "Cast", "Identity", "Flatten"}
+
+
+class OnnxStudy:
+    """One model and its data (an array, or a dict of arrays for a model with several inputs;
+    batch first), the evaluator built once."""
+
+    def __init__(self, proto, calibration, evaluation, labels=None, *, name: str = "onnx"):
+        from hwmodel.accuracy.calibration import CalibrationSample
+
+        self.network = OnnxNetwork(proto, name)
         self.proto, self.name = proto, name
         self.calibration, self.evaluation, self.labels = calibration, evaluation, labels
-        self.input = [i.name for i in proto.graph.input
-                      if i.name not in {t.name for t in proto.graph.initializer}][0]
-        self.constants = {t.name for t in proto.graph.initializer} | {
-            o for n in proto.graph.node if n.op_type == "Constant" for o in n.output}
-        self.mode: dict = {"numerics": None}
-        from onnx.reference import ReferenceEvaluator
-        self.evaluator = ReferenceEvaluator(proto, new_ops=_quantized_ops(self))
-        self.samples: dict[str, list] = {}
-        self.mode["observe"] = self.samples
-        self.run(calibration)
-        self.mode["observe"] = None
+        self.samples: dict = {}
+        self.network.run(calibration, observe=lambda key, v: self.samples.setdefault(
+            key, CalibrationSample(seed=len(self.samples))).add(v))
         self.reference = self.run(evaluation)
         if labels is not None:
             classes = self.reference.reshape(len(self.reference), -1).shape[1]
@@ -109,55 +184,77 @@ class OnnxStudy:
                 raise ValueError(f"label {int(labels.max())} at index {int(labels.argmax())} is not a class of a model "
                                  f"with {classes} outputs")
 
-    def run(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.evaluator.run(None, {self.input: x.astype(np.float32)})[0], dtype=np.float64)
+    def run(self, x) -> np.ndarray:
+        return np.asarray(self.network.run(x)[0], dtype=np.float64)
 
     def quantized(self, numerics: Numerics) -> np.ndarray:
-        self.mode["numerics"] = numerics
-        self.mode["scales"] = {k: activation_scale(np.concatenate([v.reshape(-1) for v in parts]),
-                                                   numerics.activations, numerics.scale_method)
-                               for k, parts in self.samples.items()}
-        try:
-            return self.run(self.evaluation)
-        finally:
-            self.mode["numerics"] = None
+        scales = {k: activation_scale(v, numerics.activations, numerics.scale_method) for k, v in self.samples.items()}
+        return np.asarray(self.network.run(self.evaluation, numerics, scales)[0], dtype=np.float64)
 
 
-def _quantized_ops(study: OnnxStudy) -> list:
+def _quantized_ops(network: OnnxNetwork) -> list:
     from onnx.reference.op_run import OpRun
 
-    def product(node, a, b, weight_b: bool):
-        """a (…, M, K) @ b (…, K, N) with the study's numerics (or float32, or observing)."""
-        name = node.name or node.output[0]
-        mode = study.mode
-        if mode.get("observe") is not None:
-            mode["observe"].setdefault(name + ".a", []).append(a)
-            if not weight_b:
-                mode["observe"].setdefault(name + ".b", []).append(b)
-        numerics = mode["numerics"]
+    def mode():
+        return getattr(network._local, "mode", None) or {}
+
+    def activation(key: str, site: str, a):
+        """(codes, scale) of an activation operand, or (a, 1.0) in float32; observed and counted."""
+        m = mode()
+        if m.get("observe"):
+            m["observe"](key, a)
+        numerics = m.get("numerics")
         if numerics is None:
-            return np.matmul(a.astype(np.float32), b.astype(np.float32))
-        ea, sa = quantize_values(a, numerics.activations, scale=mode["scales"][name + ".a"])
-        if weight_b:
-            eb, sb = quantize_values(np.swapaxes(b, -1, -2), numerics.weights,
-                                     axis=-2 if numerics.weight_granularity == "channel" else None,
-                                     method=numerics.scale_method)
-            eb, sb = np.swapaxes(eb, -1, -2), (np.asarray(sb).reshape(-1) if np.ndim(sb) else sb)
-        else:
-            eb, sb = quantize_values(b, numerics.activations, scale=mode["scales"][name + ".b"])
+            return a, 1.0
+        codes, scale = quantize_values(a, numerics.activations, scale=m["scales"][key])
+        count_inputs(m.get("stats"), site, a, numerics.activations, scale)
+        return codes, scale
+
+    def mac(site: str, ea, sa, b, b_const: bool, sb=None):
+        """codes ``ea`` (…, M, K) at ``sa`` times ``b`` (…, K, N): a weight (quantized here, once
+        per recipe) or, with ``sb``, activation codes — on the recipe's MACs, or in float32."""
+        numerics = mode().get("numerics")
+        if numerics is None:
+            return np.matmul(ea.astype(np.float32), b.astype(np.float32))
+        eb, sb = network.weight(site, b, numerics) if b_const else (b, sb)
         with np.errstate(invalid="ignore", over="ignore"):  # an overflow is what the hardware gives
-            out = qmatmul(ea, eb, numerics, a_scale=sa, b_scale=sb, b_is_weight=weight_b)
+            out = qmatmul(ea, eb, numerics, a_scale=sa, b_scale=sb, b_is_weight=b_const)
+        count_outputs(mode().get("stats"), site, out)
         return out.astype(np.float32)
+
+    def product(site: str, a, b, b_const: bool):
+        """a (…, M, K) @ b (…, K, N) with the thread's numerics (or float32, observing)."""
+        ea, sa = activation(site + ".a", site, a)
+        if b_const:
+            return mac(site, ea, sa, b, True)
+        eb, sb = activation(site + ".b", site, b)
+        return mac(site, ea, sa, eb, False, sb)
+
+    def convolution(site: str, x, w, b, group, dilations, pads, strides, w_const: bool):
+        """The input quantized once as a tensor, then im2col of its codes onto the MACs."""
+        if not w_const:
+            raise ValueError(f"layer {site}: a convolution whose weights are computed at run time is not supported")
+        ex, sx = activation(site + ".a", site, x)
+        return _conv(lambda cols, wm: mac(site, cols, sx, wm, True), ex, w, b, group, dilations, pads, strides)
+
+    def site_of(node):
+        return node.name or node.output[0]
 
     class MatMul(OpRun):
         def _run(self, a, b):
-            return (product(self.onnx_node, a, b, self.onnx_node.input[1] in study.constants),)
+            node = self.onnx_node
+            if node.input[0] in network.constants and node.input[1] not in network.constants:
+                # a weight on the left: (Bᵀ Aᵀ)ᵀ puts it where the array holds weights
+                out = product(site_of(node), np.swapaxes(b, -1, -2), np.swapaxes(a, -1, -2), True)
+                return (np.swapaxes(out, -1, -2),)
+            return (product(site_of(node), a, b, node.input[1] in network.constants),)
 
     class Gemm(OpRun):
         def _run(self, a, b, c=None, alpha=None, beta=None, transA=None, transB=None):
             a = a.T if transA else a
             b = b.T if transB else b
-            y = product(self.onnx_node, a, b, self.onnx_node.input[1] in study.constants) * np.float32(alpha or 1.0)
+            y = product(site_of(self.onnx_node), a, b, self.onnx_node.input[1] in network.constants)
+            y = y * np.float32(1.0 if alpha is None else alpha)
             if c is not None:
                 y = y + np.float32(1.0 if beta is None else beta) * c
             return (y.astype(np.float32),)
@@ -165,39 +262,127 @@ def _quantized_ops(study: OnnxStudy) -> list:
     class Conv(OpRun):
         def _run(self, x, w, b=None, auto_pad=None, dilations=None, group=None, kernel_shape=None, pads=None,
                  strides=None):
+            node = self.onnx_node
             if x.ndim != 4:
-                raise ValueError(f"layer {self.onnx_node.name}: only 2-D convolutions are supported, not {x.ndim - 2}-D")
+                raise ValueError(f"layer {node.name}: only 2-D convolutions are supported, not {x.ndim - 2}-D")
             if auto_pad not in (None, "NOTSET", b"NOTSET"):
-                raise ValueError(f"layer {self.onnx_node.name}: auto_pad {auto_pad!r} is not supported; export with explicit pads")
-            group = group or 1
-            n, c, _, _ = x.shape
-            m, cg, kh, kw = w.shape
+                raise ValueError(f"layer {node.name}: auto_pad {auto_pad!r} is not supported; export with explicit pads")
+            return (convolution(site_of(node), x, w, b, group or 1, dilations or (1, 1), pads or (0, 0, 0, 0),
+                                strides or (1, 1), node.input[1] in network.constants),)
+
+    class BatchNormalization(OpRun):
+        def _run(self, x, scale, bias, mean, var, epsilon=None, momentum=None, training_mode=None, spatial=None,
+                 is_test=None):
+            if len(self.onnx_node.output) > 1 or training_mode:
+                raise ValueError(f"layer {self.onnx_node.name}: BatchNormalization in training mode is not an "
+                                 "inference model; export it in eval mode")
+            shape = (1, -1) + (1,) * (x.ndim - 2)
+            eps = np.float32(1e-5 if epsilon is None else epsilon)
+            factor = (scale / np.sqrt(var + eps)).astype(np.float32)
+            y = (x - mean.reshape(shape)) * factor.reshape(shape) + bias.reshape(shape)
+            return (y.astype(x.dtype),)
+
+    class ConvTranspose(OpRun):
+        def _run(self, x, w, b=None, auto_pad=None, dilations=None, group=None, kernel_shape=None,
+                 output_padding=None, output_shape=None, pads=None, strides=None):
+            node = self.onnx_node
+            if x.ndim != 4 or (group or 1) != 1 or any(d != 1 for d in dilations or (1, 1)) or output_shape \
+                    or auto_pad not in (None, "NOTSET", b"NOTSET"):
+                raise ValueError(f"layer {node.name}: only 2-D ConvTranspose with group 1, no dilation, explicit "
+                                 "pads and no output_shape is supported")
+            # the transposed convolution is the convolution of the zero-stuffed input with the
+            # flipped kernel: every output is one sum of products in the MAC, as an array computes it
+            c_in, m, kh, kw = w.shape
             sh, sw = strides or (1, 1)
-            dh, dw = dilations or (1, 1)
             top, left, bottom, right = pads or (0, 0, 0, 0)
-            padded = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
-            windows = np.lib.stride_tricks.sliding_window_view(padded, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(2, 3))
-            windows = windows[:, :, ::sh, ::sw, ::dh, ::dw]  # (n, c, ho, wo, kh, kw)
-            ho, wo = windows.shape[2:4]
-            outs = []
-            for g in range(group):
-                cols = windows[:, g * cg:(g + 1) * cg].transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, cg * kh * kw)
-                wg = w[g * (m // group):(g + 1) * (m // group)].reshape(m // group, -1).T
-                outs.append(product(_Named(self.onnx_node, g), cols, wg, self.onnx_node.input[1] in study.constants))
-            y = np.concatenate(outs, axis=1).reshape(n, ho, wo, m).transpose(0, 3, 1, 2)
-            if b is not None:
-                y = y + b.reshape(1, -1, 1, 1)
-            return (y.astype(np.float32),)
+            oh, ow = output_padding or (0, 0)
+            n, _, h, wd = x.shape
+            stuffed = np.zeros((n, c_in, (h - 1) * sh + 1, (wd - 1) * sw + 1), x.dtype)
+            stuffed[:, :, ::sh, ::sw] = x
+            flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+            edges = (kh - 1 - top, kw - 1 - left, kh - 1 - bottom + oh, kw - 1 - right + ow)
+            if min(edges) < 0:
+                raise ValueError(f"layer {node.name}: pads {list(pads)} larger than the kernel are not supported")
+            return (convolution(site_of(node), stuffed, flipped, b, 1, (1, 1), edges, (1, 1),
+                                node.input[1] in network.constants),)
 
-    return [MatMul, Gemm, Conv]
+    return [MatMul, Gemm, Conv, ConvTranspose, BatchNormalization, *_pools(network.proto)]
 
 
-class _Named:
-    """A node's name per convolution group (each group is its own matmul site)."""
+def _pools(proto) -> list:
+    """AveragePool and MaxPool in numpy for the usual case (2-D, explicit pads, no dilation,
+    floor mode, one output); anything else falls back to the reference implementation, whose
+    per-window Python loop is otherwise most of a CNN's running time."""
+    from onnx.reference.ops import load_op
 
-    def __init__(self, node, group: int):
-        self.name = f"{node.name or node.output[0]}" + (f".g{group}" if group else "")
-        self.output = node.output
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 19)
+
+    def windows(x, kernel_shape, pads, strides, fill):
+        top, left, bottom, right = pads or (0, 0, 0, 0)
+        padded = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=fill)
+        sh, sw = strides or (1, 1)
+        return np.lib.stride_tricks.sliding_window_view(padded, tuple(kernel_shape), axis=(2, 3))[:, :, ::sh, ::sw]
+
+    def simple(node, x, auto_pad, ceil_mode, dilations, kernel_shape) -> bool:
+        return (x.ndim == 4 and len(node.output) == 1 and not ceil_mode and kernel_shape is not None
+                and auto_pad in (None, "NOTSET", b"NOTSET") and all(d == 1 for d in dilations or (1, 1)))
+
+    average_base, max_base = load_op("", "AveragePool", opset), load_op("", "MaxPool", opset)
+
+    class AveragePool(average_base):
+        def _run(self, x, auto_pad=None, ceil_mode=None, dilations=None, kernel_shape=None, pads=None,
+                 strides=None, count_include_pad=None, **rest):
+            if not simple(self.onnx_node, x, auto_pad, ceil_mode, dilations, kernel_shape):
+                return super()._run(x, auto_pad=auto_pad, ceil_mode=ceil_mode, dilations=dilations,
+                                    kernel_shape=kernel_shape, pads=pads, strides=strides,
+                                    count_include_pad=count_include_pad, **rest)
+            total = windows(x, kernel_shape, pads, strides, 0).sum(axis=(-2, -1), dtype=np.float64)
+            if count_include_pad or not any(pads or ()):
+                count = float(np.prod(kernel_shape))
+            else:
+                count = windows(np.ones((1, 1) + x.shape[2:], np.float64), kernel_shape, pads, strides, 0).sum(
+                    axis=(-2, -1))
+            return ((total / count).astype(x.dtype),)
+
+    class MaxPool(max_base):
+        def _run(self, x, auto_pad=None, ceil_mode=None, dilations=None, kernel_shape=None, pads=None,
+                 storage_order=None, strides=None, **rest):
+            if not simple(self.onnx_node, x, auto_pad, ceil_mode, dilations, kernel_shape):
+                return super()._run(x, auto_pad=auto_pad, ceil_mode=ceil_mode, dilations=dilations,
+                                    kernel_shape=kernel_shape, pads=pads, storage_order=storage_order,
+                                    strides=strides, **rest)
+            return (windows(x, kernel_shape, pads, strides, -np.inf).max(axis=(-2, -1)).astype(x.dtype),)
+
+    return [AveragePool, MaxPool]
+
+
+def _conv(product, x, w, b, group: int, dilations, pads, strides) -> np.ndarray:
+    """A 2-D convolution (NCHW) as im2col products ``product(cols, weight matrix)`` — (rows,
+    c·kh·kw) @ (c·kh·kw, m) for a dense one, the groups as one batched product (g, rows, K) @
+    (g, K, m / g) for a grouped one: one site either way, its weight one tensor."""
+    n, c, _, _ = x.shape
+    m, cg, kh, kw = w.shape
+    sh, sw = strides
+    dh, dw = dilations
+    top, left, bottom, right = pads
+    padded = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(2, 3))
+    windows = windows[:, :, ::sh, ::sw, ::dh, ::dw]  # (n, c, ho, wo, kh, kw)
+    ho, wo = windows.shape[2:4]
+    rows = n * ho * wo
+    if group == 1:
+        cols = windows.transpose(0, 2, 3, 1, 4, 5).reshape(rows, c * kh * kw)
+        y = product(cols, w.reshape(m, -1).T)
+    else:
+        mg = m // group
+        wg = np.ascontiguousarray(w.reshape(group, mg, cg * kh * kw).transpose(0, 2, 1))
+        cols = windows.reshape(n, group, cg, ho, wo, kh, kw).transpose(1, 0, 3, 4, 2, 5, 6).reshape(
+            group, rows, cg * kh * kw)
+        y = product(cols, wg).transpose(1, 0, 2).reshape(rows, m)
+    y = y.reshape(n, ho, wo, m).transpose(0, 3, 1, 2)
+    if b is not None:
+        y = y + b.reshape(1, -1, 1, 1)
+    return np.ascontiguousarray(y, dtype=np.float32)
 
 
 def onnx_accuracy(study: OnnxStudy, recipes: list[Numerics]) -> pd.DataFrame:
