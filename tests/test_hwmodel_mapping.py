@@ -204,7 +204,11 @@ def test_the_shipped_sky130_sram_table_is_what_the_macros_say():
     shipped = sram_model("sky130hd_tt").table
     assert {s["sha256"] for s in shipped["sources"]} == {s["sha256"] for s in sources}
     assert fresh["macros"] == shipped["macros"]
-    assert fresh["fits"] == shipped["fits"]
+    # the least-squares fit is the same to rounding: its last bits follow the machine's BLAS
+    assert fresh["fits"].keys() == shipped["fits"].keys()
+    for quantity, fit in fresh["fits"].items():
+        assert fit["coefficients"] == pytest.approx(shipped["fits"][quantity]["coefficients"], rel=1e-9), quantity
+        assert fit["max_relative_error"] == pytest.approx(shipped["fits"][quantity]["max_relative_error"], abs=1e-12)
 
 
 def test_a_macro_without_area_is_refused(tmp_path):
