@@ -63,12 +63,24 @@ def test_cycle_formula_by_hand():
     assert compute_cycles("ws", 8, 8, 100, 40, 72, count=3) == 3 * (9 * 5 * 122 - 1)
 
 
+def test_idle_pes_are_their_own_energy():
+    """A decode step keeps ~1 % of a 32×32 array busy: the idle PE-cycles' clock energy was
+    reported as MAC energy (20× the MACs' own); it is its own part, exactly the idle PE-cycles."""
+    result = evaluate(Accelerator(32, 32, "ws", PE), load_trace("llama3_2_1b_decode"))
+    layers, s = result.layers, result.summary
+    mac = layers[layers.kind.isin(["conv", "linear", "matmul", "depthwise"])]
+    assert s["energy_mac_uj"] == pytest.approx(s["macs"] * PE.energy_pj_per_mac * 1e-6)
+    idle_cycles = (mac.cycles * 1024 - mac.macs).clip(lower=0).sum()
+    assert s["energy_idle_uj"] == pytest.approx(idle_cycles * PE.idle_energy_pj_per_cycle * 1e-6)
+    assert s["utilization"] < 0.05 and s["energy_idle_uj"] > 5 * s["energy_mac_uj"]
+
+
 def test_evaluate_summary_and_components():
     trace = load_trace("resnet50")
     result = evaluate(Accelerator(32, 32, "ws", PE), trace)
     s = result.summary
     assert s["macs"] == trace.layers.macs.sum()
-    parts = s["energy_mac_uj"] + s["energy_sram_uj"] + s["energy_dram_uj"] + s["energy_leakage_uj"]
+    parts = s["energy_mac_uj"] + s["energy_idle_uj"] + s["energy_sram_uj"] + s["energy_dram_uj"] + s["energy_leakage_uj"]
     assert parts == pytest.approx(s["energy_uj"])
     assert 0 < s["utilization"] <= 1 and s["tops"] > 0 and s["tops_per_w"] > 0
     mac = result.layers[result.layers.kind.isin(["conv", "linear", "matmul", "depthwise"])]

@@ -197,6 +197,12 @@ def _metrics(acc, L: dict) -> dict:
                    streams, e_sram, spilled)
 
 
+ENERGY_PARTS = ("mac", "idle", "sram", "dram", "leakage")
+"""Where an inference's energy goes: the MACs' own (each MAC at the PE's energy per MAC), idle
+PEs (the clock and registers of every PE-cycle without a MAC: no clock gating), the buffers,
+DRAM, and leakage over the run."""
+
+
 def _finish(acc, L, compute, total, sram_bits, streams, e_sram, spilled) -> dict:
     """The per-layer quantities every mapping reports, from its cycles, buffer and DRAM traffic."""
     pes = acc.array_rows * acc.array_cols
@@ -215,7 +221,7 @@ def _finish(acc, L, compute, total, sram_bits, streams, e_sram, spilled) -> dict
             **{f"{o}_sram_bits": bits for o, bits in sram_bits.items()},
             "dram_inputs_bytes": dram_i, "dram_weights_bytes": dram_w, "dram_outputs_bytes": dram_o,
             "dram_bytes": dram_bytes, "compulsory_dram_bytes": compulsory, "psum_spill": spilled,
-            "energy_mac_pj": e_mac + e_idle, "energy_sram_pj": e_sram, "energy_dram_pj": e_dram,
+            "energy_mac_pj": e_mac, "energy_idle_pj": e_idle, "energy_sram_pj": e_sram, "energy_dram_pj": e_dram,
             "energy_leakage_pj": e_leak, "energy_pj": e_mac + e_idle + e_sram + e_dram + e_leak,
             "latency_ns": total * acc.clock}
 
@@ -342,7 +348,7 @@ def evaluate(accelerator: Accelerator, trace: Trace, layer_accelerators: dict | 
             kind = object if result[key].dtype == object else np.result_type(result[key], sub[key])
             result[key] = np.array(result[key], dtype=kind)
             result[key][rows] = sub[key]
-    energy = {part: float(result[f"energy_{part}_pj"].sum()) for part in ("mac", "sram", "dram", "leakage")}
+    energy = {part: float(result[f"energy_{part}_pj"].sum()) for part in ENERGY_PARTS}
     macs = int(arrays["macs"].sum())
     summary = _summary(accelerator.area_mm2, macs, float(result["cycles"].sum()), energy,
                        float(result["latency_ns"].sum()))
@@ -364,7 +370,7 @@ def _traffic(result: dict) -> dict:
             "psum_spill_layers": int(np.sum(result["psum_spill"]))}
 
 
-_SUMMED = ("cycles", "dram_cycles", "latency_ns", "energy_mac_pj", "energy_sram_pj", "energy_dram_pj", "energy_leakage_pj",
+_SUMMED = ("cycles", "dram_cycles", "latency_ns", *(f"energy_{p}_pj" for p in ENERGY_PARTS),
            "dram_bytes", "compulsory_dram_bytes", "psum_spill")
 
 
@@ -391,7 +397,7 @@ def evaluate_many(accelerators: list[Accelerator], trace: Trace) -> pd.DataFrame
             sums["busy"] = (np.broadcast_to(metrics["compute_cycles"], (len(group), arrays["m"].size))
                             * arrays["mac"]).sum(axis=1)
         for j, (i, acc) in enumerate(zip(index, group)):
-            energy = {p: float(sums[f"energy_{p}_pj"][j]) for p in ("mac", "sram", "dram", "leakage")}
+            energy = {p: float(sums[f"energy_{p}_pj"][j]) for p in ENERGY_PARTS}
             rows[i] = {"array": f"{acc.array_rows}x{acc.array_cols}", "dataflow": acc.dataflow,
                        **_summary(acc.area_mm2, total_macs, float(sums["cycles"][j]), energy,
                                   float(sums["latency_ns"][j])),

@@ -108,7 +108,7 @@ def cmd_run(args) -> int:
     print(f"\n{trace.network} on {shape}, PE {spec.name if spec else accelerator.pe.name} ({library}):")
     print(f"  {s['macs'] / 1e9:.3f} GMAC in {s['cycles']:,} cycles = {s['latency_ms']:.3f} ms at "
           f"{accelerator.clock:.3f} ns; utilization {s['utilization']:.1%}")
-    print(f"  energy {s['energy_uj']:.1f} µJ/inference (MAC {s['energy_mac_uj']:.1f}, SRAM {s['energy_sram_uj']:.1f}, "
+    print(f"  energy {s['energy_uj']:.1f} µJ/inference (MAC {s['energy_mac_uj']:.1f}, idle PEs {s['energy_idle_uj']:.1f}, SRAM {s['energy_sram_uj']:.1f}, "
           f"DRAM {s['energy_dram_uj']:.1f}, leakage {s['energy_leakage_uj']:.3f})")
     print(f"  DRAM {s['dram_mb']:.2f} MB/inference, {s['dram_over_compulsory']:.2f}× the compulsory "
           f"{s['compulsory_dram_mb']:.2f} MB (every operand once); partial sums to DRAM in "

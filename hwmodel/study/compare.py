@@ -104,7 +104,8 @@ def run_compare(output: str | Path = "results", *, quick: bool = False, schedule
     parts = [f"formats {', '.join(s.formats)} × accumulators {', '.join(s.accumulators)}, lanes "
              f"{', '.join(map(str, s.lanes))}, bias {', '.join(s.bias)}" for s in specs]
     first = specs[0]
-    settings = (f"Study `{first.name}`, {len(specs)} grids: " + "; ".join(parts) + f". Array {', '.join(first.arrays)} "
+    settings = (f"Study `{first.name}`, {len(specs)} grids: " + "; ".join(parts) + f"; weight scales per "
+                f"{first.granularity}, activation scales static per tensor. Array {', '.join(first.arrays)} "
                 f"{', '.join(first.dataflows)}; library {', '.join(first.libraries)}; workloads "
                 f"{', '.join(first.workloads)}; MiniLM-L6 on {first.minilm_sentences} sentences, EfficientNet-Lite0 "
                 f"on {first.efficientnet_crops} photograph crops, PP-OCRv4 on {first.ppocr_lines} rendered lines, "

@@ -136,9 +136,12 @@ def write_plots(result, directory: Path, sqnr_results=None) -> list[Path]:
         data = points[points.workload == workload].sort_values("energy_uj")
         fig, ax = plt.subplots(figsize=(max(8, 0.35 * len(data)), 5))
         bottom = np.zeros(len(data))
-        for part, color in (("mac", "#4c72b0"), ("sram", "#dd8452"), ("dram", "#55a868"), ("leakage", "#c44e52")):
+        for part, color in (("mac", "#4c72b0"), ("idle", "#8da0cb"), ("sram", "#dd8452"), ("dram", "#55a868"),
+                            ("leakage", "#c44e52")):
             values = data[f"energy_{part}_uj"].to_numpy()
-            ax.bar(range(len(data)), values, bottom=bottom, color=color, label=part.upper() if part != "leakage" else "leakage")
+            ax.bar(range(len(data)), values, bottom=bottom, color=color,
+                   label={"mac": "MACs", "idle": "idle PEs (clock, registers)", "sram": "SRAM",
+                          "dram": "DRAM"}.get(part, part))
             bottom += values
         ax.set_xticks(range(len(data)))
         ax.set_xticklabels([_design(r) for _, r in data.iterrows()], rotation=70, ha="right", fontsize=6)
