@@ -223,3 +223,41 @@ def test_ppocr_cli_errors(capsys):
     with pytest.raises(FieldError, match="pages must be an integer of at least 0"):
         OcrStudy(pages=-1)
     assert PACKAGED["ppocr_rec"].input_shapes["x"] == (1, 3, P.HEIGHT, P.MIN_WIDTH)
+
+
+# ---------------------------------------------------------------- bring-your-own, several inputs
+
+
+def test_a_model_with_two_inputs_takes_npz_files(tmp_path):
+    from hwmodel.accuracy.models.onnx_model import OnnxStudy, load_arrays, onnx_accuracy
+
+    rng = np.random.default_rng(6)
+    w = rng.normal(size=(4, 3)).astype(np.float32)
+    nodes = [helper.make_node("Mul", ["x", "gate"], ["g"]), helper.make_node("MatMul", ["g", "w"], ["y"], name="mm")]
+    model = _model(nodes, [_info("x", ["n", 4]), _info("gate", ["n", 4])], [_info("y", ["n", 3])],
+                   [numpy_helper.from_array(w, "w")])
+    onnx.save(model, tmp_path / "two.onnx")
+    data = {name: {"x": rng.normal(size=(n, 4)).astype(np.float32), "gate": rng.uniform(0, 1, (n, 4)).astype(np.float32)}
+            for name, n in (("cal", 16), ("eval", 32))}
+    for name, arrays in data.items():
+        np.savez(tmp_path / f"{name}.npz", **arrays)
+    proto, cal, ev, _ = load_arrays(tmp_path / "two.onnx", tmp_path / "cal.npz", tmp_path / "eval.npz")
+    study = OnnxStudy(proto, cal, ev)
+    np.testing.assert_allclose(study.reference, (data["eval"]["x"] * data["eval"]["gate"]) @ w, rtol=1e-5)
+    rows = onnx_accuracy(study, [parse_numerics("int8_sym@int32", weight_granularity="channel")])
+    assert rows.set_index("metric").value["cosine_mean"] > 0.999
+    np.save(tmp_path / "one.npy", data["eval"]["x"])
+    with pytest.raises(ValueError, match=r"takes 2 inputs \['x', 'gate'\]; give the evaluation data as an .npz"):
+        load_arrays(tmp_path / "two.onnx", tmp_path / "cal.npz", tmp_path / "one.npy")
+    np.savez(tmp_path / "partial.npz", x=data["eval"]["x"], gates=data["eval"]["gate"])
+    with pytest.raises(ValueError, match=r"partial.npz: .*\(missing \['gate'\]\) \(not inputs: \['gates'\]\)"):
+        load_arrays(tmp_path / "two.onnx", tmp_path / "cal.npz", tmp_path / "partial.npz")
+    np.savez(tmp_path / "ragged.npz", x=data["eval"]["x"], gate=data["eval"]["gate"][:5])
+    with pytest.raises(ValueError, match=r"different batch sizes \[5, 32\]"):
+        load_arrays(tmp_path / "two.onnx", tmp_path / "cal.npz", tmp_path / "ragged.npz")
+    bad = dict(data["eval"])
+    bad["gate"] = bad["gate"].copy()
+    bad["gate"][2, 1] = np.inf
+    np.savez(tmp_path / "inf.npz", **bad)
+    with pytest.raises(ValueError, match=r"inf.npz\[gate\]: the evaluation array holds inf at index \(2, 1\)"):
+        load_arrays(tmp_path / "two.onnx", tmp_path / "cal.npz", tmp_path / "inf.npz")

@@ -163,8 +163,9 @@ def register(sub) -> None:
                    help="PP-OCRv4: calibration lines (none of them a test line)")
     p.add_argument("--pages", type=non_negative_int, default=4, help="PP-OCRv4: rendered pages for the detector (0: skip it)")
     p.add_argument("--seeds", type=positive_int, default=5, help="digits: seeds (splits and initialisations)")
-    p.add_argument("--calibration", metavar="X.npy", help="ONNX: calibration inputs (batch first)")
-    p.add_argument("--evaluation", metavar="Y.npy", help="ONNX: evaluation inputs")
+    p.add_argument("--calibration", metavar="X.npy|X.npz",
+                   help="ONNX: calibration inputs, batch first (.npz: one array per input name)")
+    p.add_argument("--evaluation", metavar="Y.npy|Y.npz", help="ONNX: evaluation inputs (as --calibration)")
     p.add_argument("--labels", metavar="L.npy", help="ONNX: integer labels of the evaluation inputs")
     p.add_argument("-o", "--output", metavar="FILE.csv", help="write the rows as CSV (MiniLM, EfficientNet-Lite0 and "
                                                                        "PP-OCRv4 also FILE_layers.csv, per site)")

@@ -28,45 +28,75 @@ __all__ = ["OnnxNetwork", "OnnxStudy", "onnx_accuracy", "load_arrays"]
 
 
 def load_arrays(model: str | Path, calibration: str | Path, evaluation: str | Path, labels: str | Path | None = None):
-    """(model proto, calibration array, evaluation array, labels or None), checked."""
+    """(model proto, calibration input(s), evaluation input(s), labels or None), checked. A
+    model with one input takes ``.npy`` arrays (or an ``.npz`` holding one array per input
+    name); a model with several takes ``.npz`` files with one array per input name."""
     import onnx
 
-    model, arrays = Path(model), []
+    model = Path(model)
     if not model.exists():
         raise ValueError(f"{model}: no such ONNX file")
     try:
         proto = onnx.load(str(model))
     except Exception as error:  # noqa: BLE001 — onnx raises several types for a corrupt file
         raise ValueError(f"{model}: not a readable ONNX model ({error})") from None
-    for what, path in (("calibration", calibration), ("evaluation", evaluation), ("labels", labels)):
-        if path is None:
-            arrays.append(None)
-            continue
-        path = Path(path)
-        try:
-            array = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as error:
-            raise ValueError(f"{path}: cannot read the {what} array ({error})") from None
-        if what != "labels" and not np.isfinite(array).all():
-            where = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
-            raise ValueError(f"{path}: the {what} array holds {float(array[where])} at index {where}")
-        arrays.append(array)
     inputs = [i for i in proto.graph.input if i.name not in {t.name for t in proto.graph.initializer}]
-    if len(inputs) != 1:
-        raise ValueError(f"{model}: the model must take one input, not {[i.name for i in inputs]}")
-    for what, path, array in (("calibration", calibration, arrays[0]), ("evaluation", evaluation, arrays[1])):
-        _check_input(model, inputs[0], what, path, array)
-    if arrays[2] is not None:
-        y = arrays[2]
+    if not inputs:
+        raise ValueError(f"{model}: the model has no inputs")
+    data = []
+    for what, path in (("calibration", calibration), ("evaluation", evaluation)):
+        data.append(_input_arrays(model, inputs, what, Path(path)))
+    y = None
+    if labels is not None:
+        y = _read(Path(labels), "labels")
         if y.dtype.kind not in "iu":
             raise ValueError(f"{labels}: labels must be integer class indices, not {y.dtype} values")
         if y.ndim != 1:
             raise ValueError(f"{labels}: labels must be one index per sample (shape (n,)), not shape {y.shape}")
-        if len(y) != len(arrays[1]):
-            raise ValueError(f"{labels}: {len(y)} labels for {len(arrays[1])} evaluation samples")
+        samples = len(next(iter(data[1].values())))
+        if len(y) != samples:
+            raise ValueError(f"{labels}: {len(y)} labels for {samples} evaluation samples")
         if len(y) and y.min() < 0:
             raise ValueError(f"{labels}: label {int(y.min())} at index {int(y.argmin())} is negative")
-    return proto, arrays[0], arrays[1], arrays[2]
+    unwrap = (lambda d: d[inputs[0].name]) if len(inputs) == 1 else (lambda d: d)
+    return proto, unwrap(data[0]), unwrap(data[1]), y
+
+
+def _read(path: Path, what: str):
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path}: cannot read the {what} array ({error})") from None
+
+
+def _input_arrays(model: Path, inputs, what: str, path: Path) -> dict:
+    """{input name: array} from an ``.npy`` (one input) or ``.npz`` (by input name), each checked."""
+    loaded = _read(path, what)
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        with loaded:
+            arrays = {k: loaded[k] for k in loaded.files}
+        names = [i.name for i in inputs]
+        missing, extra = [n for n in names if n not in arrays], sorted(set(arrays) - set(names))
+        if missing or extra:
+            raise ValueError(f"{path}: the {what} file holds arrays {sorted(arrays)}, but {model} takes inputs {names}"
+                             + (f" (missing {missing})" if missing else "") + (f" (not inputs: {extra})" if extra else ""))
+    elif len(inputs) == 1:
+        arrays = {inputs[0].name: loaded}
+    else:
+        raise ValueError(f"{path}: {model} takes {len(inputs)} inputs {[i.name for i in inputs]}; give the {what} "
+                         "data as an .npz with one array per input name (numpy.savez)")
+    lengths = set()
+    for info in inputs:
+        array = arrays[info.name]
+        label = f"{path}[{info.name}]" if len(inputs) > 1 else str(path)
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            where = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+            raise ValueError(f"{label}: the {what} array holds {float(array[where])} at index {where}")
+        _check_input(model, info, what, label, array)
+        lengths.add(len(array))
+    if len(lengths) > 1:
+        raise ValueError(f"{path}: the {what} arrays have different batch sizes {sorted(lengths)}")
+    return arrays
 
 
 def _check_input(model: Path, value_info, what: str, path, array: np.ndarray) -> None:
