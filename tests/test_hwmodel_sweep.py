@@ -121,6 +121,16 @@ def test_dask_local_cluster_records_a_failing_point(tmp_path, monkeypatch):
         return real(spec, *args, **kwargs)
 
     monkeypatch.setattr(rtl.flow.characterize, "characterize", flaky)
+    import hwmodel.study.run as run_module
+
+    accuracy_task, log = run_module._accuracy_task, tmp_path / "workers.txt"
+
+    def on_worker(params):  # a copy of it runs on the worker: it reports through a file
+        with open(log, "a") as f:
+            f.write(distributed.get_worker().address + "\n")  # raises outside a Dask worker
+        return accuracy_task(params)
+
+    monkeypatch.setattr(run_module, "_accuracy_task", on_worker)
     spec = SweepSpec(formats=("int8_sym",), accumulators=("fixed", "float16"), workloads=("squeezenet",),
                      accuracy=("digits",), digits_seeds=1)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster, \
@@ -128,6 +138,8 @@ def test_dask_local_cluster_records_a_failing_point(tmp_path, monkeypatch):
         result = run_sweep(spec, tmp_path / "out", scheduler=client, progress=False)
     assert len(result.failures) == 1 and "simulated failure" in result.failures.error.iloc[0]
     assert list(result.points.acc) == ["fixed"]
+    workers = log.read_text().split()
+    assert len(workers) == 2 and result.points.digits_cnn_top1.notna().all()  # the accuracy ran on the cluster
 
 
 def test_kill_9_mid_sweep_loses_nothing_finished(tmp_path):

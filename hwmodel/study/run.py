@@ -7,7 +7,8 @@ Stages, each stored point by point (:class:`hwmodel.study.store.Store`):
    clock) is characterized once: synthesis, timing and energy, content-cached on disk too. They
    run on a local process pool, or on a Dask cluster given a scheduler address
    (:func:`rtl.parallel.executor`).
-2. ``accuracy`` — every distinct (model, recipe) once, in this process.
+2. ``accuracy`` — every distinct (model, recipe) once, in this process, or on the Dask cluster
+   when a scheduler is given (each worker loads a model once).
 3. ``eval`` — every accelerator × workload, vectorized per (workload, dataflow).
 
 A point is claimed before it is computed, so a second run on the same store waits for the first
@@ -237,12 +238,16 @@ def _accuracy_task(params: dict) -> dict:
     return {f"{r.model}_{r.metric}": r.value for r in table.itertuples()}
 
 
-def _run_accuracy(spec, store, bar_factory) -> dict:
+def _run_accuracy(spec, store, bar_factory, scheduler=None) -> dict:
+    """Every (model, recipe) point: in this process (its models loaded once), or given a Dask
+    ``scheduler``, on the cluster — each worker loads a model once and keeps it for every recipe
+    it is sent (the contexts are cached per process)."""
     params = _accuracy_params(spec)
     bar = bar_factory("accuracy", len(params))
+    pools = (lambda jobs: executor(scheduler=scheduler, jobs=jobs)) if scheduler is not None else (lambda jobs: _inline())
     try:
         by_id = {point_id(_accuracy_key(p)): p for p in params}
-        return _run_points(store, "accuracy", by_id, _accuracy_task, lambda jobs: _inline(), bar=bar,
+        return _run_points(store, "accuracy", by_id, _accuracy_task, pools, bar=bar,
                            note=lambda p: f"{p['model']} {p['recipe']}")
     finally:
         if bar:
@@ -354,7 +359,7 @@ def run_sweep(spec: SweepSpec, output: str | Path, *, scheduler=None, processes:
                                    tool=tool, bar_factory=bar_factory)}
         wanted = {point_id(p) for p in _mac_params(spec)}
         mac_rows = [r for r in store.rows("mac") if point_id(r["params"]) in wanted]
-        counts["accuracy"] = _run_accuracy(spec, store, bar_factory)
+        counts["accuracy"] = _run_accuracy(spec, store, bar_factory, scheduler)
         counts["eval"] = _run_eval(spec, store, mac_rows, bar_factory)
         return _collect(spec, store, mac_rows, counts)
     finally:
