@@ -18,9 +18,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from hwmodel.accuracy.qmatmul import parse_numerics  # noqa: E402
 from hwmodel.accuracy.studies import ImageStudy, _ImageNet, _parallel, efficientnet_accuracy  # noqa: E402
+from timing import timed_recipes  # noqa: E402
 
 DEFAULT = "int8_sym@int32,int8_sym@fixed,int4_sym/int8_sym@int32,float8_e4m3fn@fixed,float8_e4m3fn@float16:power_of_two"
 GOAL_S = 60.0
@@ -39,15 +40,9 @@ def main(argv=None):
     float32 = time.perf_counter() - t0
     print(f"EfficientNet-Lite0, {args.crops} crops: one-time setup {setup:.1f} s; float32 forward {float32:.2f} s")
     print(f"{'recipe (per-channel weights)':58s} {'study s':>8s} {'x float32':>9s} {'goal':>5s} {'top-1':>6s} {'KL':>8s}")
-    for text in args.recipes.split(","):
-        body, _, bias = text.partition(":")
-        numerics = parse_numerics(body, weight_granularity="channel", bias=bias or "none")
-        t0 = time.perf_counter()
-        table, _ = efficientnet_accuracy([numerics], ctx.study, context=ctx)
-        seconds = time.perf_counter() - t0
+    for numerics, run in timed_recipes(args.recipes, GOAL_S):
+        (table, _), seconds, goal = run(lambda n: efficientnet_accuracy([n], ctx.study, context=ctx))
         value = lambda metric: float(table[table.metric == metric].value.iloc[-1])  # noqa: E731
-        fixed = numerics.accumulator.startswith(("int", "fixed"))
-        goal = ("ok" if seconds <= GOAL_S else "SLOW") if fixed else "-"
         print(f"{numerics.label:58s} {seconds:8.1f} {seconds / float32:9.1f} {goal:>5s} "
               f"{value('top1_agreement'):6.3f} {value('kl_divergence'):8.4f}")
 

@@ -20,10 +20,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from hwmodel.accuracy.models.ppocr import recognition_scores  # noqa: E402
-from hwmodel.accuracy.qmatmul import parse_numerics  # noqa: E402
 from hwmodel.accuracy.studies import OcrStudy, _Ocr, _parallel  # noqa: E402
+from timing import timed_recipes  # noqa: E402
 
 DEFAULT = "int8_sym@int32,int8_sym@fixed,int4_sym/int8_sym@int32,float8_e4m3fn@fixed,float8_e4m3fn@float16:power_of_two"
 GOAL_S = 60.0
@@ -60,15 +61,8 @@ def main(argv=None):
           + (f" (onnxruntime {runtime:.2f} s)" if runtime else "")
           + f"; float32 line accuracy {base['line_accuracy']:.3f}, character accuracy {base['char_accuracy']:.4f}")
     print(f"{'recipe (per-channel weights)':58s} {'pass s':>7s} {'x float32':>9s} {'goal':>5s} {'line':>6s} {'char':>7s}")
-    for text in args.recipes.split(","):
-        body, _, bias = text.partition(":")
-        numerics = parse_numerics(body, weight_granularity="channel", bias=bias or "none")
-        t0 = time.perf_counter()
-        outputs, _, _ = ctx.rec.outputs(numerics)
-        scores = recognition_scores(ctx.decoded(outputs), ctx.truth)
-        seconds = time.perf_counter() - t0
-        fixed = numerics.accumulator.startswith(("int", "fixed"))
-        goal = ("ok" if seconds <= GOAL_S else "SLOW") if fixed else "-"
+    for numerics, run in timed_recipes(args.recipes, GOAL_S):
+        scores, seconds, goal = run(lambda n: recognition_scores(ctx.decoded(ctx.rec.outputs(n)[0]), ctx.truth))
         print(f"{numerics.label:58s} {seconds:7.1f} {seconds / float32:9.1f} {goal:>5s} "
               f"{scores['line_accuracy']:6.3f} {scores['char_accuracy']:7.4f}")
 

@@ -220,7 +220,7 @@ def test_formats_rank_on_the_task(ocr):
 def test_ppocr_cli_errors(capsys):
     assert main(["accuracy", "--model", "ppocr", "--lines", "0"]) == 2
     assert "argument --lines: must be a positive integer, not 0" in capsys.readouterr().err
-    with pytest.raises(FieldError, match="pages must be an integer of at least 0"):
+    with pytest.raises(FieldError, match="pages must be a non-negative integer, not -1"):
         OcrStudy(pages=-1)
     assert PACKAGED["ppocr_rec"].input_shapes["x"] == (1, 3, P.HEIGHT, P.MIN_WIDTH)
 

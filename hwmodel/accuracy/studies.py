@@ -42,6 +42,16 @@ def _row(model, numerics: Numerics, metric, value, **extra) -> dict:
             "value": value, **extra}
 
 
+def _check_sizes(study, zero_ok=()) -> None:
+    """Every field of a study is a whole number: positive, or non-negative where ``zero_ok``."""
+    for f in dataclasses.fields(study):
+        value = getattr(study, f.name)
+        low = 0 if f.name in zero_ok else 1
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            wanted = "a non-negative integer" if low == 0 else "a positive integer"
+            raise FieldError(f.name, f"{f.name} must be {wanted}, not {value!r}", value)
+
+
 @dataclass(frozen=True)
 class MinilmStudy:
     """Which sentences: ``test`` evaluation and ``calibration`` sentences, disjoint, both from
@@ -57,10 +67,7 @@ class MinilmStudy:
     alone_sentences: int = 16
 
     def __post_init__(self):
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise FieldError(f.name, f"{f.name} must be a positive integer, not {value!r}", value)
+        _check_sizes(self)
 
 
 class _Context:
@@ -312,11 +319,7 @@ class ImageStudy:
     seed: int = 0
 
     def __post_init__(self):
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            low = 0 if f.name == "seed" else 1
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise FieldError(f.name, f"{f.name} must be an integer of at least {low}, not {value!r}", value)
+        _check_sizes(self, zero_ok=("seed",))
 
 
 class _ImageNet(_Context):
@@ -413,11 +416,7 @@ class OcrStudy:
     seed: int = 0
 
     def __post_init__(self):
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            low = 0 if f.name in ("seed", "pages") else 1
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise FieldError(f.name, f"{f.name} must be an integer of at least {low}, not {value!r}", value)
+        _check_sizes(self, zero_ok=("seed", "pages"))
 
 
 class _OnnxPart(_Context):
