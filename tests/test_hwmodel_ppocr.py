@@ -261,3 +261,10 @@ def test_a_model_with_two_inputs_takes_npz_files(tmp_path):
     np.savez(tmp_path / "inf.npz", **bad)
     with pytest.raises(ValueError, match=r"inf.npz\[gate\]: the evaluation array holds inf at index \(2, 1\)"):
         load_arrays(tmp_path / "two.onnx", tmp_path / "cal.npz", tmp_path / "inf.npz")
+
+
+def test_an_operator_the_executor_lacks_is_named_with_its_count():
+    nodes = [helper.make_node("FancyOp", ["x"], ["h"]), helper.make_node("FancyOp", ["h"], ["y"])]
+    model = _model(nodes, [_info("x", [2])], [_info("y", [2])], opset=17)
+    with pytest.raises(ValueError, match=r"m: the executor cannot run this model: FancyOp \(2 nodes\) has no implementation"):
+        OnnxNetwork(model, "m")

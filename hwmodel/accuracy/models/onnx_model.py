@@ -147,7 +147,10 @@ class OnnxNetwork:
         self._local = threading.local()
         self._weights: dict = {}
         self._lock = threading.Lock()
-        self.evaluator = ReferenceEvaluator(proto, new_ops=_quantized_ops(self))
+        try:
+            self.evaluator = ReferenceEvaluator(proto, new_ops=_quantized_ops(self))
+        except (NotImplementedError, RuntimeError, TypeError, ValueError) as error:
+            raise ValueError(f"{name}: the executor cannot run this model: {_unsupported(proto) or error}") from None
 
     def feeds(self, x) -> dict:
         """``{input name: array}`` from one array (a one-input model) or a dict; floats as float32."""
@@ -189,6 +192,26 @@ class OnnxNetwork:
         with self._lock:
             self._weights[key] = entry
         return entry
+
+
+def _unsupported(proto) -> str:
+    """The graph's operators ONNX's reference evaluator has no implementation of, with counts."""
+    from collections import Counter
+
+    from onnx.reference.ops import load_op
+
+    ours = {"MatMul", "Gemm", "Conv", "ConvTranspose", "BatchNormalization", "AveragePool", "MaxPool"}
+    versions = {o.domain or "": o.version for o in proto.opset_import}
+    missing = Counter()
+    for node in proto.graph.node:
+        if node.op_type in ours and node.domain in ("", "ai.onnx"):
+            continue
+        try:
+            load_op(node.domain or "", node.op_type, versions.get(node.domain or "", 19))
+        except Exception:  # noqa: BLE001 — onnx raises several types for an unknown operator
+            missing[(node.domain + "." if node.domain else "") + node.op_type] += 1
+    return ", ".join(f"{op} ({count} node{'s' if count > 1 else ''}) has no implementation"
+                     for op, count in sorted(missing.items()))
 
 
 _SHAPE_OPS = {"Transpose", "Reshape", "Squeeze", "Unsqueeze", "Cast", "Identity", "Flatten"}
