@@ -286,7 +286,7 @@ def test_onnx_arrays_must_fit_the_model(tmp_path):
 
 def test_unknown_accuracy_model_is_named(capsys):
     assert main(["accuracy", "--model", "foo"]) == 2
-    assert "--model 'foo' is not a model: use minilm, efficientnet_lite0, digits or an .onnx file" in capsys.readouterr().err
+    assert "--model 'foo' is not a model: use minilm, efficientnet_lite0, ppocr, digits or an .onnx file" in capsys.readouterr().err
 
 
 def test_study_sizes_are_named_by_their_flags(capsys):
