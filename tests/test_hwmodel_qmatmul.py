@@ -140,3 +140,25 @@ def test_split_scale_is_a_power_of_two_and_a_residual():
     assert list(exponent) == [-7, 0, 1, -20]
     np.testing.assert_allclose(np.ldexp(residual, exponent), [0.0123, 1.0, 3.0, 2.0 ** -20], rtol=0, atol=0)
     assert (residual >= 1).all() and (residual < 2).all()
+
+
+@pytest.mark.parametrize("recipe", ["int8_sym@int32", "int8_sym@int16", "int8_sym@fixed", "int16_sym@fixed",
+                                    "float8_e4m3fn@fixed", "float8_e4m3fn@float16", "float8_e5m2@float32",
+                                    "float8_e4m3fn@bfloat16"])
+def test_float32_codes_give_the_same_registers(recipe):
+    """Operands held as float32 codes (the executors' im2col at half the bytes) reach exactly the
+    registers float64 codes do, on every register path (BLAS, wrap, saturation, float kernels)."""
+    from hwmodel.accuracy.qmatmul import code_dtype, parse_numerics, quantize_values
+
+    numerics = parse_numerics(recipe, weight_granularity="channel", lanes=4 if "float" in recipe.split("@")[1] else 1)
+    assert code_dtype(numerics.activations) == np.float32 and code_dtype("mxfp8_e4m3") == np.float64
+    rng = np.random.default_rng(stable_seed(recipe))
+    x = rng.standard_t(3, (3, 40, 300)) * 4
+    w = rng.normal(size=(3, 300, 12))
+    a, sa = quantize_values(x, numerics.activations, scale=float(np.abs(x).max()) / 200)
+    b, sb = quantize_values(np.swapaxes(w, -1, -2), numerics.weights, axis=1)
+    b, sb = np.swapaxes(b, -1, -2), np.swapaxes(sb, -1, -2)
+    with np.errstate(invalid="ignore", over="ignore"):
+        wide = qmatmul(a, b, numerics, a_scale=sa, b_scale=sb)
+        narrow = qmatmul(a.astype(np.float32), b.astype(np.float32), numerics, a_scale=sa, b_scale=sb)
+    np.testing.assert_array_equal(narrow, wide)

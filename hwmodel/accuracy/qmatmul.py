@@ -37,7 +37,7 @@ from hwmodel.accuracy.recipes import (GRANULARITIES, SCALE_METHODS, UNQUANTIZED,
 
 __all__ = ["Numerics", "parse_numerics", "auto_accumulator", "SCALE_METHODS", "GRANULARITIES", "quantize_values",
            "qmatmul", "accumulate_matmul", "float_kernel", "saturated_fraction", "bias_of", "order_free",
-           "count_inputs", "count_outputs"]
+           "count_inputs", "count_outputs", "code_dtype"]
 
 _F64_BITS = 53
 
@@ -166,7 +166,8 @@ def qmatmul(a: np.ndarray, b: np.ndarray, numerics: Numerics, *, a_scale=1.0, b_
 
 # ----- the register ---------------------------------------------------------------------------
 def _groups(a, b):
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    # float32 codes stay float32 (they are exact there: see code_dtype); anything else is float64
+    a, b = (np.asarray(x, np.float32 if np.asarray(x).dtype == np.float32 else np.float64) for x in (a, b))
     if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2]:
         raise ValueError(f"cannot multiply shapes {a.shape} and {b.shape}")
     lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
@@ -230,6 +231,7 @@ def accumulate_matmul(a, b, acc, a_fmt: Format | str, b_fmt: Format | str, *, la
 
 
 def _float_register(a3, b3, acc: FloatAccumulator, a_fmt, b_fmt, lanes, bias) -> np.ndarray:
+    a3, b3 = np.asarray(a3, np.float64), np.asarray(b3, np.float64)  # the kernels take doubles
     kernel = float_kernel(acc, a_fmt, b_fmt, lanes, int(bias.min()), int(bias.max()))
     if kernel is None:
         return _golden(a3, b3, acc, a_fmt, b_fmt, lanes, bias)
@@ -267,12 +269,12 @@ def _fixed_register(a3, b3, acc: FixedAccumulator, a_fmt, b_fmt, lanes) -> np.nd
             units = kernels.fixed_saturating_steps(a_units.astype(np.int64), b_units.astype(np.int64), lanes=lanes,
                                                    width=acc.width, out=out)
             return np.ldexp(units.astype(np.float64), acc.lsb_exponent)
-        return _golden(a3, b3, acc, a_fmt, b_fmt, lanes, np.zeros(1, np.int64))
+        return _golden(np.asarray(a3, np.float64), b3, acc, a_fmt, b_fmt, lanes, np.zeros(1, np.int64))
     if bound < 2.0 ** _F64_BITS:
         total = _integer_matmul(a_units, b_units, largest)
         exact = None
     else:
-        hi, lo = kernels.exact_sums(a_units, b_units)
+        hi, lo = kernels.exact_sums(np.asarray(a_units, np.float64), np.asarray(b_units, np.float64))
         total, exact = hi + lo, (hi, lo)
     if acc.width is None or bound < 2.0 ** (acc.width - 1):
         return np.ldexp(total, acc.lsb_exponent)  # no sum can reach the register's edge: nothing wraps
@@ -283,6 +285,15 @@ def _fixed_register(a3, b3, acc: FixedAccumulator, a_fmt, b_fmt, lanes) -> np.nd
         integers = np.vectorize(lambda h, lw: int(h) + int(lw), otypes=[object])(*exact)
     wrapped = (integers + half) % modulus - half
     return np.ldexp(np.asarray(wrapped, dtype=np.float64), acc.lsb_exponent)
+
+
+def code_dtype(fmt: str):
+    """float32 where every code of ``fmt`` (a non-MX format of at most 16 bits: integers up to
+    2^15, float16/bfloat16/FP8/FP6/FP4 values) is exactly a float32, so an operand can be
+    held and copied (im2col) at half the bytes; else float64."""
+    if fmt == UNQUANTIZED or fmt in MX_FORMATS:
+        return np.float64
+    return np.float32 if get_format(fmt).bits <= 16 else np.float64
 
 
 def _magnitude(x: np.ndarray) -> float:
@@ -297,8 +308,8 @@ def _integer_matmul(a_units, b_units, largest: float) -> np.ndarray:
     chunk = int(2.0 ** 24 // max(largest, 1.0))
     k = a_units.shape[2]
     if chunk < 64:
-        return np.matmul(a_units, b_units)
-    a32, b32 = a_units.astype(np.float32), b_units.astype(np.float32)
+        return np.matmul(np.asarray(a_units, np.float64), np.asarray(b_units, np.float64))
+    a32, b32 = a_units.astype(np.float32, copy=False), b_units.astype(np.float32, copy=False)
     total = np.matmul(a32[..., :chunk], b32[..., :chunk, :]).astype(np.float64)
     for i in range(chunk, k, chunk):
         total += np.matmul(a32[..., i:i + chunk], b32[..., i:i + chunk, :])

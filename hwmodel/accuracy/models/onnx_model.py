@@ -22,7 +22,7 @@ import pandas as pd
 from workloads.onnx_import import shape_text
 
 from hwmodel.accuracy.calibration import activation_scale
-from hwmodel.accuracy.qmatmul import Numerics, count_inputs, count_outputs, qmatmul, quantize_values
+from hwmodel.accuracy.qmatmul import Numerics, code_dtype, count_inputs, count_outputs, qmatmul, quantize_values
 
 __all__ = ["OnnxNetwork", "OnnxStudy", "onnx_accuracy", "load_arrays"]
 
@@ -261,7 +261,7 @@ def _quantized_ops(network: OnnxNetwork) -> list:
             return a, 1.0
         codes, scale = quantize_values(a, numerics.activations, scale=m["scales"][key])
         count_inputs(m.get("stats"), site, a, numerics.activations, scale)
-        return codes, scale
+        return codes.astype(code_dtype(numerics.activations), copy=False), scale  # exact; im2col at half the bytes
 
     def mac(site: str, ea, sa, b, b_const: bool, sb=None):
         """codes ``ea`` (…, M, K) at ``sa`` times ``b`` (…, K, N): a weight (quantized here, once
