@@ -244,37 +244,39 @@ def _float_register(a3, b3, acc: FloatAccumulator, a_fmt, b_fmt, lanes, bias) ->
                                    kernel=kernel, out=out)
 
 
-def _units(values: np.ndarray, fmt: Format) -> np.ndarray:
-    """Code values as integer multiples of the format's LSB; NaN and Inf (which a fixed
-    register cannot hold) become 0, so every product with them adds nothing."""
-    if fmt.has_nan or fmt.has_inf:
-        values = values if np.isfinite(values).all() else np.where(np.isfinite(values), values, 0.0)
-    if fmt.lsb_exponent == 0:
-        return values
-    return values * 2.0 ** -fmt.lsb_exponent  # a power of two: exact, as every code is a multiple of the LSB
+def _finite(values: np.ndarray, fmt: Format) -> np.ndarray:
+    """Codes with NaN and Inf (which a fixed register cannot hold) made 0, so every product with
+    them adds nothing; found through max and min (which NaN and Inf reach), not a full scan."""
+    if (fmt.has_nan or fmt.has_inf) and not math.isfinite(_magnitude(values)):
+        return np.where(np.isfinite(values), values, 0.0).astype(values.dtype, copy=False)
+    return values
 
 
 def _fixed_register(a3, b3, acc: FixedAccumulator, a_fmt, b_fmt, lanes) -> np.ndarray:
+    """The register's integer sum, in units of its LSB. The (large) activation operand stays in
+    its codes — the sum of code products is the sum in product LSBs times 2^lsb_a, a power of
+    two, so exact wherever the sum in units is — and only the weights are scaled to units."""
     shift = product_lsb_exponent(a_fmt, b_fmt) - acc.lsb_exponent
     if shift < 0:
         raise ValueError(f"accumulator LSB 2**{acc.lsb_exponent} is coarser than the product LSB")
-    a_units, b_units = _units(a3, a_fmt), _units(b3, b_fmt) * 2.0 ** shift
+    a_codes, a_unit = _finite(a3, a_fmt), 2.0 ** -a_fmt.lsb_exponent  # codes × a_unit are integers
+    b_units = _finite(b3, b_fmt) * 2.0 ** (shift - b_fmt.lsb_exponent)
     k = a3.shape[2]
-    largest = _magnitude(a_units) * _magnitude(b_units)
+    largest = _magnitude(a_codes) * a_unit * _magnitude(b_units)
     bound = k * largest  # no partial sum, in any order, exceeds it
     if acc.overflow == "saturate" and acc.width is not None and bound >= 2.0 ** (acc.width - 1):
         # some order of partial sums could reach the edge: step through the register as built
         if acc.width <= 62 and lanes * largest + 2.0 ** (acc.width - 1) < 2.0 ** 62:
             out = np.zeros((a3.shape[0], a3.shape[1], b3.shape[2]), np.int64)
-            units = kernels.fixed_saturating_steps(a_units.astype(np.int64), b_units.astype(np.int64), lanes=lanes,
-                                                   width=acc.width, out=out)
+            units = kernels.fixed_saturating_steps((a_codes * a_unit).astype(np.int64), b_units.astype(np.int64),
+                                                   lanes=lanes, width=acc.width, out=out)
             return np.ldexp(units.astype(np.float64), acc.lsb_exponent)
         return _golden(np.asarray(a3, np.float64), b3, acc, a_fmt, b_fmt, lanes, np.zeros(1, np.int64))
     if bound < 2.0 ** _F64_BITS:
-        total = _integer_matmul(a_units, b_units, largest)
+        total = _integer_matmul(a_codes, b_units, largest) * a_unit
         exact = None
     else:
-        hi, lo = kernels.exact_sums(np.asarray(a_units, np.float64), np.asarray(b_units, np.float64))
+        hi, lo = kernels.exact_sums(np.asarray(a_codes, np.float64) * a_unit, np.asarray(b_units, np.float64))
         total, exact = hi + lo, (hi, lo)
     if acc.width is None or bound < 2.0 ** (acc.width - 1):
         return np.ldexp(total, acc.lsb_exponent)  # no sum can reach the register's edge: nothing wraps
@@ -287,13 +289,22 @@ def _fixed_register(a3, b3, acc: FixedAccumulator, a_fmt, b_fmt, lanes) -> np.nd
     return np.ldexp(np.asarray(wrapped, dtype=np.float64), acc.lsb_exponent)
 
 
-def code_dtype(fmt: str):
-    """float32 where every code of ``fmt`` (a non-MX format of at most 16 bits: integers up to
-    2^15, float16/bfloat16/FP8/FP6/FP4 values) is exactly a float32, so an operand can be
-    held and copied (im2col) at half the bytes; else float64."""
-    if fmt == UNQUANTIZED or fmt in MX_FORMATS:
+def code_dtype(numerics: Numerics):
+    """The dtype to hold a recipe's activation codes in: float32 where the register's exact sum
+    runs as float32 BLAS — a fixed register, operand formats whose every code is a float32 (not
+    MX, at most 16 bits) and whose largest product of codes in LSB units is at most 2^18 (so
+    chunks of 64 products stay exact under 2^24: INT8×INT8, INT4×INT8) — and the im2col copies
+    take half the bytes; float64 otherwise, which the other register paths compute in anyway."""
+    names = (numerics.activations, numerics.weights)
+    if any(n == UNQUANTIZED or n in MX_FORMATS for n in names) \
+            or not isinstance(numerics.register_for(numerics.activation_format, numerics.weight_format),
+                              FixedAccumulator):
         return np.float64
-    return np.float32 if get_format(fmt).bits <= 16 else np.float64
+    formats = [get_format(n) for n in names]
+    if any(f.bits > 16 for f in formats):
+        return np.float64
+    units = [f.max_value * 2.0 ** -f.lsb_exponent for f in formats]
+    return np.float32 if units[0] * max(units) <= 2.0 ** 18 else np.float64
 
 
 def _magnitude(x: np.ndarray) -> float:
@@ -302,9 +313,10 @@ def _magnitude(x: np.ndarray) -> float:
 
 
 def _integer_matmul(a_units, b_units, largest: float) -> np.ndarray:
-    """Exact Σ of integer products whose every partial sum stays below 2**53: float32 BLAS in
-    chunks of K short enough that no partial sum passes 2**24 (the fast path for 8-bit codes),
-    else float64."""
+    """Exact Σ of products whose every partial sum, in units of the product LSB, stays below
+    2**53 (``largest``: the largest product in those units; ``a_units`` may be the codes, a
+    power of two off): float32 BLAS in chunks of K short enough that no partial sum passes 2**24
+    (the fast path for 8-bit codes), else float64."""
     chunk = int(2.0 ** 24 // max(largest, 1.0))
     k = a_units.shape[2]
     if chunk < 64:

@@ -103,7 +103,7 @@ class EfficientNetLite0:
             a, sa = x, 1.0
         else:
             a, sa = quantize_values(x, numerics.activations, scale=scales[step.name])
-            a = a.astype(code_dtype(numerics.activations), copy=False)  # exact; im2col at half the bytes
+            a = a.astype(code_dtype(numerics), copy=False)  # exact; im2col at half the bytes
             count_inputs(stats, step.name, x, numerics.activations, sa)
         top, left, bottom, right = step.padding
         if top or left or bottom or right:

@@ -261,7 +261,7 @@ def _quantized_ops(network: OnnxNetwork) -> list:
             return a, 1.0
         codes, scale = quantize_values(a, numerics.activations, scale=m["scales"][key])
         count_inputs(m.get("stats"), site, a, numerics.activations, scale)
-        return codes.astype(code_dtype(numerics.activations), copy=False), scale  # exact; im2col at half the bytes
+        return codes.astype(code_dtype(numerics), copy=False), scale  # exact; im2col at half the bytes
 
     def mac(site: str, ea, sa, b, b_const: bool, sb=None):
         """codes ``ea`` (…, M, K) at ``sa`` times ``b`` (…, K, N): a weight (quantized here, once
