@@ -244,12 +244,15 @@ def _float_register(a3, b3, acc: FloatAccumulator, a_fmt, b_fmt, lanes, bias) ->
                                    kernel=kernel, out=out)
 
 
-def _finite(values: np.ndarray, fmt: Format) -> np.ndarray:
-    """Codes with NaN and Inf (which a fixed register cannot hold) made 0, so every product with
-    them adds nothing; found through max and min (which NaN and Inf reach), not a full scan."""
-    if (fmt.has_nan or fmt.has_inf) and not math.isfinite(_magnitude(values)):
-        return np.where(np.isfinite(values), values, 0.0).astype(values.dtype, copy=False)
-    return values
+def _finite(values: np.ndarray, fmt: Format) -> tuple[np.ndarray, float]:
+    """(codes with NaN and Inf — which a fixed register cannot hold — made 0, so every product
+    with them adds nothing; their largest magnitude). NaN and Inf are found through the max and
+    min the magnitude takes anyway, not another pass."""
+    largest = _magnitude(values)
+    if (fmt.has_nan or fmt.has_inf) and not math.isfinite(largest):
+        values = np.where(np.isfinite(values), values, 0.0).astype(values.dtype, copy=False)
+        largest = _magnitude(values)
+    return values, largest
 
 
 def _fixed_register(a3, b3, acc: FixedAccumulator, a_fmt, b_fmt, lanes) -> np.ndarray:
@@ -259,10 +262,11 @@ def _fixed_register(a3, b3, acc: FixedAccumulator, a_fmt, b_fmt, lanes) -> np.nd
     shift = product_lsb_exponent(a_fmt, b_fmt) - acc.lsb_exponent
     if shift < 0:
         raise ValueError(f"accumulator LSB 2**{acc.lsb_exponent} is coarser than the product LSB")
-    a_codes, a_unit = _finite(a3, a_fmt), 2.0 ** -a_fmt.lsb_exponent  # codes × a_unit are integers
-    b_units = _finite(b3, b_fmt) * 2.0 ** (shift - b_fmt.lsb_exponent)
+    (a_codes, a_max), a_unit = _finite(a3, a_fmt), 2.0 ** -a_fmt.lsb_exponent  # codes × a_unit are integers
+    (b_codes, b_max), b_unit = _finite(b3, b_fmt), 2.0 ** (shift - b_fmt.lsb_exponent)
+    b_units = b_codes * b_unit
     k = a3.shape[2]
-    largest = _magnitude(a_codes) * a_unit * _magnitude(b_units)
+    largest = a_max * a_unit * b_max * b_unit
     bound = k * largest  # no partial sum, in any order, exceeds it
     if acc.overflow == "saturate" and acc.width is not None and bound >= 2.0 ** (acc.width - 1):
         # some order of partial sums could reach the edge: step through the register as built
