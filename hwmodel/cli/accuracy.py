@@ -7,13 +7,13 @@ import json
 import sys
 from pathlib import Path
 
+from hwmodel.accuracy import MODELS
 from hwmodel.cli.common import HelpFormatter, non_negative_int, output_path, positive_int, render_table
 
 __all__ = ["register"]
 
 SQNR_COLUMNS = ["distribution", "format", "bits", "sqnr_db", "paper_bits"]
 ACCURACY_COLUMNS = ["model", "weights", "activations", "accumulator", "weight_granularity", "metric", "value"]
-MODELS = ("minilm", "efficientnet_lite0", "ppocr", "digits")
 
 
 def cmd_sqnr(args) -> int:

@@ -20,12 +20,13 @@ from rtl.numerics.arith import FLOAT_ACCUMULATORS
 from rtl.tech.cells import EMBEDDED_LIBRARIES
 
 from hwmodel import config
+from hwmodel.accuracy import MODELS
 from hwmodel.arch.accelerator import DATAFLOWS, MAPPINGS, OBJECTIVES, parse_array
 from hwmodel.arch.memory import DRAM_TYPES
 
 __all__ = ["SweepSpec", "load_sweep", "KEYS", "ACCURACY_MODELS", "GRANULARITIES"]
 
-ACCURACY_MODELS = ("minilm", "efficientnet_lite0", "ppocr", "digits")
+ACCURACY_MODELS = MODELS
 GRANULARITIES = ("tensor", "channel")
 
 KEYS = {
