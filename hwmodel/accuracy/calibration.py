@@ -18,7 +18,7 @@ from rtl.numerics.scaling import MX_FORMATS, mse_scales
 
 from hwmodel.accuracy.recipes import UNQUANTIZED
 
-__all__ = ["CalibrationSample", "scale_of", "activation_scale"]
+__all__ = ["CalibrationSample", "collector", "scale_of", "activation_scale"]
 
 
 class CalibrationSample:
@@ -86,6 +86,17 @@ class CalibrationSample:
         order = np.argsort(np.abs(values))
         cumulative = np.cumsum(weights[order])
         return float(np.abs(values)[order][np.searchsorted(cumulative, q / 100 * cumulative[-1])])
+
+
+def collector(samples: dict):
+    """An ``observe(site, values)`` callback that adds each site's calibration values to its
+    :class:`CalibrationSample` in ``samples``, made when the site is first seen (seeded by how
+    many came before it)."""
+    def observe(site, values):
+        if site not in samples:
+            samples[site] = CalibrationSample(seed=len(samples))
+        samples[site].add(values)
+    return observe
 
 
 def scale_of(x, fmt: Format, method: str) -> float:

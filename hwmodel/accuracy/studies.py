@@ -23,7 +23,7 @@ import pandas as pd
 
 from rtl.errors import FieldError
 
-from hwmodel.accuracy.calibration import activation_scale
+from hwmodel.accuracy.calibration import activation_scale, collector
 from hwmodel.accuracy.recipes import Numerics
 
 __all__ = ["MinilmStudy", "minilm_accuracy", "digits_accuracy", "RESULT_COLUMNS", "DIGITS_SEEDS",
@@ -326,7 +326,6 @@ class _ImageNet(_Context):
     """EfficientNet-Lite0, its crops, float32 logits and calibration samples, made once."""
 
     def __init__(self, study: ImageStudy):
-        from hwmodel.accuracy.calibration import CalibrationSample
         from hwmodel.accuracy.models.efficientnet import (CALIBRATION_PHOTOS, TEST_PHOTOS, crops,
                                                           load_efficientnet_lite0, photographs)
 
@@ -339,8 +338,7 @@ class _ImageNet(_Context):
         calibration = crops({k: images[k] for k in CALIBRATION_PHOTOS}, study.calibration, seed=study.seed + 1)
         self.samples: dict = {}
         for i in range(0, len(calibration), study.batch_size):
-            self.model.forward(calibration[i:i + study.batch_size], observe=lambda site, v: self.samples.setdefault(
-                site, CalibrationSample(seed=len(self.samples))).add(v))
+            self.model.forward(calibration[i:i + study.batch_size], observe=collector(self.samples))
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -423,14 +421,11 @@ class _OnnxPart(_Context):
     """One network of a study: its batches, float32 outputs and calibration samples."""
 
     def __init__(self, network, batches: list, calibration: list):
-        from hwmodel.accuracy.calibration import CalibrationSample
-
         self.model, self.batches = network, batches
         self.reference = _parallel(lambda b: network.run(b)[0].astype(np.float64), batches)
         self.samples: dict = {}
         for batch in calibration:
-            network.run(batch, observe=lambda key, v: self.samples.setdefault(
-                key, CalibrationSample(seed=len(self.samples))).add(v))
+            network.run(batch, observe=collector(self.samples))
 
     def outputs(self, numerics: Numerics) -> tuple[list, dict, dict]:
         """(outputs per batch, saturated fraction per site, non-finite fraction per site)."""
@@ -458,11 +453,9 @@ class _Ocr:
         batches, self.order = recognition_batches(images, study.batch_size)
         self.rec = _OnnxPart(rec, batches, recognition_batches(calibration_images, study.batch_size)[0])
         self.truth = [self.lines[i] for i in self.order]
-        self.cls_labels = np.arange(len(images)) % 2  # class 1 is "180": every other line upside down
-        turned = [im[::-1, ::-1] if label else im for im, label in zip(images, self.cls_labels)]
-        self.cls = _OnnxPart(load_ppocr("ppocr_cls")[0], _fixed_batches(turned, 192, study.batch_size),
-                             _fixed_batches([im[::-1, ::-1] if i % 2 else im for i, im in enumerate(calibration_images)],
-                                            192, study.batch_size))
+        cls_batches, self.cls_labels = _direction_batches(images, study.batch_size)
+        self.cls = _OnnxPart(load_ppocr("ppocr_cls")[0], cls_batches,
+                             _direction_batches(calibration_images, study.batch_size)[0])
         self.det = None
         if study.pages:
             pages = _pages(self.lines, study.pages, rng)
@@ -475,12 +468,14 @@ class _Ocr:
         return [text for out in outputs for text in ctc_greedy(out, self.classes)]
 
 
-def _fixed_batches(images: list, width: int, batch_size: int) -> list:
-    """The direction classifier's input: every line at 48 × ``width`` (PaddleOCR's cls shape)."""
+def _direction_batches(images: list, batch_size: int) -> tuple[list, np.ndarray]:
+    """The direction classifier's input and labels: every other line turned upside down (class
+    1, "180"), each at 48 × 192 (PaddleOCR's cls shape)."""
     from hwmodel.accuracy.models.ppocr import _resized
 
-    rows = [_resized(im, width) for im in images]
-    return [np.stack(rows[i:i + batch_size]) for i in range(0, len(rows), batch_size)]
+    labels = np.arange(len(images)) % 2
+    rows = [_resized(im[::-1, ::-1] if turned else im, 192) for im, turned in zip(images, labels)]
+    return [np.stack(rows[i:i + batch_size]) for i in range(0, len(rows), batch_size)], labels
 
 
 def _pages(lines: list[str], count: int, rng) -> list[np.ndarray]:

@@ -21,10 +21,10 @@ import pandas as pd
 
 from workloads.onnx_import import shape_text
 
-from hwmodel.accuracy.calibration import activation_scale
+from hwmodel.accuracy.calibration import activation_scale, collector
 from hwmodel.accuracy.qmatmul import Numerics, code_dtype, count_inputs, count_outputs, qmatmul, quantize_values
 
-__all__ = ["OnnxNetwork", "OnnxStudy", "onnx_accuracy", "load_arrays"]
+__all__ = ["OnnxNetwork", "OnnxStudy", "onnx_accuracy", "load_arrays", "MAC_OPS"]
 
 
 def load_arrays(model: str | Path, calibration: str | Path, evaluation: str | Path, labels: str | Path | None = None):
@@ -118,7 +118,7 @@ def _check_input(model: Path, value_info, what: str, path, array: np.ndarray) ->
 class OnnxNetwork:
     """An ONNX model in ONNX's reference evaluator with its MACs on :func:`qmatmul`.
 
-    Sites are the ``MatMul``, ``Gemm`` and ``Conv`` nodes (by node name; a grouped or depthwise
+    Sites are the :data:`MAC_OPS` nodes (by node name; a grouped or depthwise
     convolution is one site, as one layer of the array computes it). An operand is a weight when
     it is a constant: an initializer, a ``Constant`` node's output, or the output of a shape op
     (Transpose, Reshape, Squeeze, Unsqueeze, Cast, Identity, Flatten) of constants. Weights are
@@ -143,7 +143,7 @@ class OnnxNetwork:
                                               and all(i in constant for i in node.input if i)):
                 constant.update(node.output)
         self.constants = constant
-        self.sites = tuple(n.name or n.output[0] for n in proto.graph.node if n.op_type in ("MatMul", "Gemm", "Conv"))
+        self.sites = tuple(n.name or n.output[0] for n in proto.graph.node if n.op_type in MAC_OPS)
         self._local = threading.local()
         self._weights: dict = {}
         self._lock = threading.Lock()
@@ -200,7 +200,7 @@ def _unsupported(proto) -> str:
 
     from onnx.reference.ops import load_op
 
-    ours = {"MatMul", "Gemm", "Conv", "ConvTranspose", "BatchNormalization", "AveragePool", "MaxPool"}
+    ours = {*MAC_OPS, "BatchNormalization", "AveragePool", "MaxPool"}
     versions = {o.domain or "": o.version for o in proto.opset_import}
     missing = Counter()
     for node in proto.graph.node:
@@ -214,6 +214,8 @@ def _unsupported(proto) -> str:
                      for op, count in sorted(missing.items()))
 
 
+MAC_OPS = ("MatMul", "Gemm", "Conv", "ConvTranspose")
+"""The operators whose products run on the MAC: one site each."""
 _SHAPE_OPS = {"Transpose", "Reshape", "Squeeze", "Unsqueeze", "Cast", "Identity", "Flatten"}
 
 
@@ -222,14 +224,11 @@ class OnnxStudy:
     batch first), the evaluator built once."""
 
     def __init__(self, proto, calibration, evaluation, labels=None, *, name: str = "onnx"):
-        from hwmodel.accuracy.calibration import CalibrationSample
-
         self.network = OnnxNetwork(proto, name)
         self.proto, self.name = proto, name
         self.calibration, self.evaluation, self.labels = calibration, evaluation, labels
         self.samples: dict = {}
-        self.network.run(calibration, observe=lambda key, v: self.samples.setdefault(
-            key, CalibrationSample(seed=len(self.samples))).add(v))
+        self.network.run(calibration, observe=collector(self.samples))
         self.reference = self.run(evaluation)
         if labels is not None:
             classes = self.reference.reshape(len(self.reference), -1).shape[1]
@@ -266,13 +265,14 @@ def _quantized_ops(network: OnnxNetwork) -> list:
     def mac(site: str, ea, sa, b, b_const: bool, sb=None):
         """codes ``ea`` (…, M, K) at ``sa`` times ``b`` (…, K, N): a weight (quantized here, once
         per recipe) or, with ``sb``, activation codes — on the recipe's MACs, or in float32."""
-        numerics = mode().get("numerics")
+        m = mode()
+        numerics = m.get("numerics")
         if numerics is None:
             return np.matmul(ea.astype(np.float32), b.astype(np.float32))
         eb, sb = network.weight(site, b, numerics) if b_const else (b, sb)
         with np.errstate(invalid="ignore", over="ignore"):  # an overflow is what the hardware gives
             out = qmatmul(ea, eb, numerics, a_scale=sa, b_scale=sb, b_is_weight=b_const)
-        count_outputs(mode().get("stats"), site, out)
+        count_outputs(m.get("stats"), site, out)
         return out.astype(np.float32)
 
     def product(site: str, a, b, b_const: bool):
@@ -371,10 +371,7 @@ def _pools(proto) -> list:
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 19)
 
     def windows(x, kernel_shape, pads, strides, fill):
-        top, left, bottom, right = pads or (0, 0, 0, 0)
-        padded = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=fill)
-        sh, sw = strides or (1, 1)
-        return np.lib.stride_tricks.sliding_window_view(padded, tuple(kernel_shape), axis=(2, 3))[:, :, ::sh, ::sw]
+        return _windows(x, tuple(kernel_shape), pads or (0, 0, 0, 0), strides or (1, 1), (1, 1), fill)
 
     def simple(node, x, auto_pad, ceil_mode, dilations, kernel_shape) -> bool:
         return (x.ndim == 4 and len(node.output) == 1 and not ceil_mode and kernel_shape is not None
@@ -409,18 +406,23 @@ def _pools(proto) -> list:
     return [AveragePool, MaxPool]
 
 
+def _windows(x, kernel, pads, strides, dilations, fill=0) -> np.ndarray:
+    """The (n, c, ho, wo, kh, kw) view of every kernel window of the NCHW ``x``, padded with
+    ``fill`` (top, left, bottom, right), at the strides and dilations given."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel, strides, dilations
+    top, left, bottom, right = pads
+    padded = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=fill)
+    view = np.lib.stride_tricks.sliding_window_view(padded, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(2, 3))
+    return view[:, :, ::sh, ::sw, ::dh, ::dw]
+
+
 def _conv(product, x, w, b, group: int, dilations, pads, strides) -> np.ndarray:
     """A 2-D convolution (NCHW) as im2col products ``product(cols, weight matrix)`` — (rows,
     c·kh·kw) @ (c·kh·kw, m) for a dense one, the groups as one batched product (g, rows, K) @
     (g, K, m / g) for a grouped one: one site either way, its weight one tensor."""
     n, c, _, _ = x.shape
     m, cg, kh, kw = w.shape
-    sh, sw = strides
-    dh, dw = dilations
-    top, left, bottom, right = pads
-    padded = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
-    windows = np.lib.stride_tricks.sliding_window_view(padded, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(2, 3))
-    windows = windows[:, :, ::sh, ::sw, ::dh, ::dw]  # (n, c, ho, wo, kh, kw)
+    windows = _windows(x, (kh, kw), pads, strides, dilations)  # (n, c, ho, wo, kh, kw)
     ho, wo = windows.shape[2:4]
     rows = n * ho * wo
     if group == 1:
