@@ -82,10 +82,13 @@ def test_bad_granularity_and_methods():
 def test_mx_table_matches_ocp_spec():
     assert {n: f.bits_per_element for n, f in S.MX_FORMATS.items()} == {
         "mxfp8_e4m3": 8.25, "mxfp8_e5m2": 8.25, "mxfp6_e3m2": 6.25, "mxfp6_e2m3": 6.25,
-        "mxfp4_e2m1": 4.25, "mxint8": 8.25}
+        "mxfp4_e2m1": 4.25, "mxint8": 8.25, "nvfp4": 4.5}
     assert {n: f.element_emax for n, f in S.MX_FORMATS.items()} == {
-        "mxfp8_e4m3": 8, "mxfp8_e5m2": 15, "mxfp6_e3m2": 4, "mxfp6_e2m3": 2, "mxfp4_e2m1": 2, "mxint8": 0}
-    assert all(f.block_size == 32 and f.scale_format.name == "float8_e8m0fnu" for f in S.MX_FORMATS.values())
+        "mxfp8_e4m3": 8, "mxfp8_e5m2": 15, "mxfp6_e3m2": 4, "mxfp6_e2m3": 2, "mxfp4_e2m1": 2, "mxint8": 0,
+        "nvfp4": 2}
+    assert all(f.block_size == 32 and f.scale_format.name == "float8_e8m0fnu"
+               for n, f in S.MX_FORMATS.items() if n != "nvfp4")
+    assert (S.MX_FORMATS["nvfp4"].block_size, S.MX_FORMATS["nvfp4"].scale_format.name) == (16, "float8_e4m3fn")
 
 
 def _mx_reference_block(block, mx):
@@ -98,7 +101,7 @@ def _mx_reference_block(block, mx):
     return shared + 127, codes
 
 
-@pytest.mark.parametrize("name", list(S.MX_FORMATS))
+@pytest.mark.parametrize("name", [n for n, f in S.MX_FORMATS.items() if f.power_of_two_scale])
 def test_mx_quantize_matches_spec_per_block(name):
     mx = S.get_mx_format(name)
     rng = np.random.default_rng(7)
@@ -116,6 +119,29 @@ def test_mx_quantize_matches_spec_per_block(name):
     # the outlier's block is coarse, the others are not disturbed by it
     other = np.abs(y[1, :32] - x[1, :32]).max() / np.abs(x[1, :32]).max()
     assert other < 0.3
+
+
+def test_nvfp4_quantize_matches_its_two_level_recipe():
+    """NVFP4 written out: a float32 tensor scale amax / (6 · 448), E4M3 block scales of
+    amax_block / 6 over it, E2M1 elements rounded at their product."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 48)) * np.exp2(rng.integers(-6, 6, (2, 1)))
+    x[0, 5] = 0.0
+    x[1, 16:32] = 1e-9  # a block far below the tensor's range: its E4M3 scale rounds to 0
+    qt = S.quantize_mx(x, "nvfp4")
+    tensor = float(np.float32(np.abs(x).max() / (6 * 448)))
+    assert qt.tensor_scale == tensor and qt.scale_codes.shape == (2, 3)
+    for r in range(2):
+        for b in range(3):
+            block = x[r, 16 * b:16 * (b + 1)]
+            code = F.quantize(np.array([np.abs(block).max() / 6 / tensor]), "float8_e4m3fn")[0]
+            assert qt.scale_codes[r, b] == code
+            scale = F.decode(np.array([code]), "float8_e4m3fn")[0] * tensor
+            want = F.quantize(block / scale, "float4_e2m1fn") if scale else np.zeros(16)
+            assert np.array_equal(qt.codes[r, 16 * b:16 * (b + 1)], want)
+    assert qt.scale_codes[1, 1] == 0 and not qt.codes[1, 16:32].any()
+    assert qt.scale_codes.max() == 0x7E  # the largest block reaches the largest E4M3 scale, 448
+    assert np.abs(qt.dequantize() - x).max() <= np.abs(x).max() / 6  # within one E2M1 step at the top
 
 
 def test_mx_scale_is_e8m0_and_values_are_exact_products():

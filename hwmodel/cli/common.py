@@ -20,7 +20,7 @@ FLAGS = {
     "calibration": "--calibration-sentences", "weights": "--formats", "activations": "--formats",
     "accumulator": "--acc", "weight_granularity": "--granularity", "scale_method": "--scale", "block": "--block",
     "batch": "--batch", "seq": "--seq", "clock_ns": "--clock-ns", "macs": "--macs", "sparsity": "--sparsity",
-    "bias": "--bias",
+    "bias": "--bias", "block_size": "--block-size",
 }
 """Library field → the flag that sets it (error messages name what the user typed)."""
 
@@ -110,6 +110,8 @@ def add_spec_arguments(p, *, required: bool = False) -> None:
     p.add_argument("--saturate", action="store_true", help="fixed accumulator saturates instead of wrapping")
     p.add_argument("--guard-bits", type=int, default=12, metavar="G",
                    help=f"guard bits of `--acc fixed` (0..{MAX_GUARD_BITS}; 12 holds 4096 products exactly)")
+    p.add_argument("--block-size", type=int, metavar="B",
+                   help="elements per block of block formats (mxfp8_e4m3 … : 32, nvfp4: 16); checked, not chosen")
 
 
 def spec_from_args(args):
@@ -119,7 +121,8 @@ def spec_from_args(args):
     if missing:
         raise ValueError(f"missing {', '.join(missing)}" + (" (or use --standard)" if hasattr(args, "standard") else ""))
     return MacSpec.from_names(args.a, args.b, args.acc, lanes=args.lanes, stages=args.stages, flush_to_zero=args.ftz,
-                              saturate=args.saturate, guard_bits=args.guard_bits, bias=args.bias)
+                              saturate=args.saturate, guard_bits=args.guard_bits, bias=args.bias,
+                              block_size=getattr(args, "block_size", None))
 
 
 def add_synthesis_options(p) -> None:

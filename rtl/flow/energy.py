@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rtl.numerics import arith
+from rtl.numerics import arith, blocks
 from rtl.numerics.formats import Format, decode, quantize
 from rtl.flow.gatesim import GateNetlist, pack_bits
-from rtl.numerics.scaling import choose_scale, split_scale
+from rtl.numerics.scaling import choose_scale, quantize_mx, split_scale
 from rtl.hdl.spec import BIAS_BITS, MacSpec
 
 __all__ = ["OperandStream", "make_stream", "EnergyReport", "measure_energy", "STREAM_KINDS", "NAMED_STREAMS"]
@@ -33,7 +33,8 @@ STREAM_KINDS = NAMED_STREAMS + ("tensor",)
 class OperandStream:
     """Codes for ``cycles`` steps of ``streams`` independent units: a and b of shape
     (cycles, streams, lanes); ``clear`` of shape (cycles,) starts a new accumulation; ``bias``
-    is the exponent offset a unit with a bias port is given (the two scales' powers of two)."""
+    is the exponent offset a unit with a bias port is given (the two scales' powers of two);
+    ``scale_a`` / ``scale_b`` (cycles, streams) the block scale codes of a block-scaled unit."""
 
     name: str
     a: np.ndarray
@@ -41,6 +42,8 @@ class OperandStream:
     clear: np.ndarray
     key: str
     bias: int = 0
+    scale_a: np.ndarray | None = None
+    scale_b: np.ndarray | None = None
 
     def __post_init__(self):
         if self.a.shape != self.b.shape or self.a.ndim != 3:
@@ -112,12 +115,21 @@ def make_stream(spec: MacSpec, kind: str = "uniform", *, macs: int = 1 << 18, st
     if accumulation < 1:
         raise ValueError(f"accumulation must be at least 1, not {accumulation!r}")
     cycles = max(1, -(-macs // (streams * spec.lanes)))
+    cycles = -(-cycles // spec.chunks) * spec.chunks  # whole blocks
     rng = np.random.default_rng(seed)
     shape = (cycles, streams, spec.lanes)
-    a, a_exponent = _codes(spec.a, kind, rng, shape, a_values, sparsity)
-    b, b_exponent = _codes(spec.b, kind, rng, shape, b_values, 0.0)
-    bias = a_exponent + b_exponent if spec.bias != "none" else 0
-    clear = (np.arange(cycles) % accumulation) == 0
+    scales = {}
+    if spec.scaling is not None:
+        (a, scales["scale_a"]), (b, scales["scale_b"]) = (
+            _block_codes(spec, mx, kind, rng, shape, values, s)
+            for mx, values, s in ((spec.scaling.a, a_values, sparsity), (spec.scaling.b, b_values, 0.0)))
+        bias = 0
+    else:
+        a, a_exponent = _codes(spec.a, kind, rng, shape, a_values, sparsity)
+        b, b_exponent = _codes(spec.b, kind, rng, shape, b_values, 0.0)
+        bias = a_exponent + b_exponent if spec.bias != "none" else 0
+    # a block unit reads clear on a block's last chunk: every chunk of the block carries it
+    clear = ((np.arange(cycles) // spec.chunks) % max(1, accumulation // spec.chunks)) == 0
     params = {"kind": kind, "macs": macs, "streams": streams, "accumulation": accumulation,
               "sparsity": sparsity, "seed": seed, "a": spec.a.name, "b": spec.b.name, "lanes": spec.lanes}
     if kind == "tensor":
@@ -125,8 +137,34 @@ def make_stream(spec: MacSpec, kind: str = "uniform", *, macs: int = 1 << 18, st
                                            + np.ascontiguousarray(b_values, dtype=np.float64).tobytes()).hexdigest()
     name = kind + (f"_sparsity{sparsity:g}" if sparsity else "")
     params["bias"] = bias
+    if spec.scaling is not None:
+        params["scaling"] = spec.scaling.describe()
     return OperandStream(name, a, b, clear, hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest(),
-                         bias)
+                         bias, **scales)
+
+
+def _block_codes(spec: MacSpec, mx, kind: str, rng, shape, tensor, sparsity: float):
+    """(element codes (cycles, streams, lanes), scale codes (cycles, streams)) for a block unit:
+    each unit's block is ``chunks`` consecutive cycles of its lanes, quantized as the format
+    does (uniform: random codes under scales near 1)."""
+    cycles, streams, lanes = shape
+    values = _values(kind, rng, shape, tensor)
+    if values is None:
+        codes = rng.integers(0, 1 << mx.element.bits, shape)
+        codes[~np.isfinite(decode(codes, mx.element))] = 0
+        block_scales = (rng.integers(120, 135, (cycles // spec.chunks, streams)) if mx.power_of_two_scale
+                        else rng.integers(0x30, 0x48, (cycles // spec.chunks, streams)))
+    else:
+        # (blocks, chunks, streams, lanes) → one row of chunks·lanes elements per (block, stream)
+        grouped = values.reshape(cycles // spec.chunks, spec.chunks, streams, lanes).transpose(0, 2, 1, 3)
+        q = quantize_mx(grouped.reshape(-1, spec.chunks * lanes), mx)
+        codes = q.codes.reshape(cycles // spec.chunks, streams, spec.chunks, lanes).transpose(0, 2, 1, 3)
+        codes = codes.reshape(shape)
+        block_scales = q.scale_codes.reshape(cycles // spec.chunks, streams)
+    if sparsity:
+        zero = quantize(np.zeros(1), mx.element)[0]
+        codes = np.where(rng.random(shape) < sparsity, zero, codes)
+    return codes.astype(np.int64), np.repeat(block_scales, spec.chunks, axis=0).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -164,9 +202,18 @@ def measure_energy(spec: MacSpec, netlist: GateNetlist, stream: OperandStream, c
     inputs = [{"a": packed(stream.a[t], spec.a.bits), "b": packed(stream.b[t], spec.b.bits),
                "en": ones, "clear": ones if stream.clear[t] else zeros, "rst": zeros, "bias": bias}
               for t in range(cycles)]
+    if spec.scaling is not None:
+        for t, cycle in enumerate(inputs):
+            cycle["scale_a"] = pack_bits(stream.scale_a[t], 8)
+            cycle["scale_b"] = pack_bits(stream.scale_b[t], 8)
     inputs = [{k: v for k, v in cycle.items() if k in netlist.ports} for cycle in inputs]
     result = netlist.simulate(inputs, words)
-    golden = arith.mac(spec.acc, spec.a, stream.a, spec.b, stream.b, clear=stream.clear, bias=stream.bias)
+    if spec.scaling is not None:
+        for golden in blocks.block_steps(spec.acc, spec.scaling, stream.a, stream.b, stream.scale_a, stream.scale_b,
+                                         clear=stream.clear):
+            pass
+    else:
+        golden = arith.mac(spec.acc, spec.a, stream.a, spec.b, stream.b, clear=stream.clear, bias=stream.bias)
     mask = (1 << spec.acc_width) - 1
     want = [int(v) & mask for v in golden]
     got = result.outputs["acc"]

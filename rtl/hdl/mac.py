@@ -7,6 +7,12 @@ On a clock edge with ``en`` = 1 the unit computes ``acc ← (clear ? 0 : acc) �
 ``stages`` pipeline registers the update lands ``stages`` edges later (``latency`` = stages + 1
 edges from inputs to ``acc``), ``en`` and ``clear`` travelling with their operands.
 
+A block-scaled unit (``spec.scaling``: MX, NVFP4) has two more inputs, ``scale_a`` and
+``scale_b`` (one block scale code each), and takes a block of B elements over ``chunks`` = B /
+lanes enabled cycles; on the block's last chunk — the cycle whose scales and ``clear`` it
+reads — ``acc ← (clear ? 0 : acc) ⊕ X_a·X_b·Σ_block a_i·b_i`` with one rounding
+(:mod:`rtl.numerics.blocks`).
+
 The stages' names are defined here once: :data:`STAGES` (how synthesis attributes area),
 :func:`stage_of` (which stage a submodule belongs to) and :func:`whitepaper_stages` (our stages
 folded onto van Baalen et al.'s three).
@@ -19,6 +25,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl.numerics.arith import FixedAccumulator
+from rtl.hdl.blocks import FLAGS, ChunkSum, ScaleProduct
 from rtl.hdl.spec import BIAS_BITS, MacSpec
 from rtl.hdl.stages import (AccumulatorDecode, FixedAdd, FixedWrap, FloatAlignAdd, FloatRound, LaneSum, Multiply,
                             ProductNormalize, ToFixed, has_specials, lane_fixed_width, product_exponent_max,
@@ -41,8 +48,10 @@ def stage_of(path: str, lanes: int) -> str:
         return "top"
     if top.startswith("mpy"):
         return "mpy"
-    if top.startswith("tofixed") or top == "lanesum":
-        return "lanesum" if lanes > 1 else "alignadd"
+    if top.startswith("tofixed") or top in ("lanesum", "chunksum"):
+        return "lanesum" if lanes > 1 or top == "chunksum" else "alignadd"
+    if top == "scale":  # the block scales' product: a multiplier (E4M3) or an exponent adder (E8M0)
+        return "mpy"
     if top in ("pnorm", "accdecode", "alignadd"):
         return "alignadd"
     if top == "normacc":
@@ -87,6 +96,9 @@ class Mac(wiring.Component):
                  "a": In(spec.a.bits * spec.lanes), "b": In(spec.b.bits * spec.lanes), "acc": Out(spec.acc_width)}
         if spec.bias != "none":
             ports["bias"] = In(signed(BIAS_BITS))
+        if spec.scaling is not None:
+            ports["scale_a"] = In(spec.scaling.scale_format.bits)
+            ports["scale_b"] = In(spec.scaling.scale_format.bits)
         super().__init__(ports)
 
     @property
@@ -103,11 +115,11 @@ class Mac(wiring.Component):
         spec = self._spec
         float_acc = not isinstance(spec.acc, FixedAccumulator)
         integer = spec.a.kind == spec.b.kind == "int"
-        raw = not integer or (float_acc and spec.lanes == 1)
+        single = float_acc and spec.lanes == 1 and spec.scaling is None  # one product normalized as it is
+        raw = not integer or single
         lanes = []
         for i in range(spec.lanes):
-            mpy = Multiply(a=spec.a, b=spec.b, raw=raw, fixed=integer and not (float_acc and spec.lanes == 1),
-                           signed_zero=float_acc)
+            mpy = Multiply(a=spec.a, b=spec.b, raw=raw, fixed=integer and not single, signed_zero=float_acc)
             m.submodules[f"mpy{i}"] = mpy
             m.d.comb += [mpy.a.eq(self.a[i * spec.a.bits:(i + 1) * spec.a.bits]),
                          mpy.b.eq(self.b[i * spec.b.bits:(i + 1) * spec.b.bits])]
@@ -116,10 +128,14 @@ class Mac(wiring.Component):
         control = {"en": self.en, "clear": self.clear}
         if spec.bias != "none":
             control["bias"] = self.bias
+        if spec.scaling is not None:
+            control.update(scale_a=self.scale_a, scale_b=self.scale_b)
         if spec.stages >= 1:
             control = {k: _register(m, v, k) for k, v in control.items()}
             lanes = [{k: _register(m, v, f"lane{i}_{k}") for k, v in lane.items()} for i, lane in enumerate(lanes)]
-        if float_acc:
+        if spec.scaling is not None:
+            self._block_path(m, lanes, control)
+        elif float_acc:
             self._float_path(m, lanes, control)
         else:
             self._fixed_path(m, lanes, control)
@@ -163,39 +179,76 @@ class Mac(wiring.Component):
             m.d.sync += self.acc.eq(wrap.next)
 
     # -- floating-point accumulator ------------------------------------------------------------
+    def _flags(self, lanes) -> dict:
+        spec = self._spec
+        if not has_specials(spec.a, spec.b):
+            return {"nan": C(0, 1), "pos_inf": C(0, 1), "neg_inf": C(0, 1)}
+        return {"nan": _any([lane["specials"].nan for lane in lanes]),
+                "pos_inf": _any([lane["specials"].inf & ~lane["product"].sign for lane in lanes]),
+                "neg_inf": _any([lane["specials"].inf & lane["product"].sign for lane in lanes])}
+
     def _float_path(self, m: Module, lanes, control):
+        spec = self._spec
+        flags = self._flags(lanes)
+        if spec.lanes == 1:
+            flags["negative_zero"] = lanes[0]["negative_zero"]
+            source, width = lanes[0]["product"], product_magnitude_width(spec.a, spec.b)
+            exp_max = product_exponent_max(spec.a, spec.b)
+        else:
+            source = self._lane_sum(m, lanes)
+            width, exp_max = len(source), 0
+            flags["negative_zero"] = _all([lane["negative_zero"] for lane in lanes])
+        bias = control.pop("bias", None)
+        self._round_into_register(m, source, twos=spec.lanes > 1, width=width, exp_max=exp_max,
+                                  lsb=spec.product_lsb_exponent,
+                                  bias=bias, bias_width=BIAS_BITS if bias is not None else 0,
+                                  bias_range=spec.bias_range, flags=flags, control=control)
+
+    def _block_path(self, m: Module, lanes, control):
+        """Lane sum → the block's exact sum over its chunks → times the scales' significands, their
+        exponent as the normalizer's offset → the float accumulation shared with the MAC."""
+        spec = self._spec
+        total = self._lane_sum(m, lanes)
+        flags = self._flags(lanes)
+        flags["negative_zero"] = _all([lane["negative_zero"] for lane in lanes])
+        if spec.chunks > 1:
+            m.submodules.chunksum = chunk = ChunkSum(width=len(total), chunks=spec.chunks)
+            m.d.comb += [chunk.value.eq(total), chunk.en.eq(control["en"])]
+            m.d.comb += [getattr(chunk, f"in_{f}").eq(flags[f]) for f in FLAGS]
+            total, flags = chunk.sum, {f: getattr(chunk, f"out_{f}") for f in FLAGS}
+            control["en"] = control["en"] & chunk.last
+        m.submodules.scale = scale = ScaleProduct(scaling=spec.scaling)
+        m.d.comb += [scale.scale_a.eq(control.pop("scale_a")), scale.scale_b.eq(control.pop("scale_b"))]
+        flags["nan"] = flags["nan"] | scale.nan
+        value = total
+        if len(scale.sig) > 1:  # E4M3 scales: the block sum times their significands' product
+            value = Signal(signed(len(total) + len(scale.sig) + 1), name="scaled_sum")
+            m.d.comb += value.eq(total * scale.sig.as_unsigned())
+        lsb = spec.product_lsb_exponent + spec.scaling.element_scale_exponent + scale.offset
+        self._round_into_register(m, value, twos=True, width=len(value), exp_max=0, lsb=lsb, bias=scale.exp,
+                                  bias_width=len(scale.exp), bias_range=scale.exp_range, flags=flags,
+                                  control=control)
+
+    def _round_into_register(self, m: Module, source, *, twos: bool, width: int, exp_max: int, lsb: int, bias,
+                             bias_width: int, bias_range: tuple[int, int], flags: dict, control: dict):
+        """Normalize ``source`` (a raw product, or with ``twos`` a two's-complement sum), offset by
+        ``bias``, and add it into the float register with one rounding."""
         spec, fmt = self._spec, self._spec.acc.format
         p = fmt.man_bits + 1
-        specials = has_specials(spec.a, spec.b)
-        flags = {
-            "nan": _any([lane["specials"].nan for lane in lanes]) if specials else C(0, 1),
-            "pos_inf": _any([lane["specials"].inf & ~lane["product"].sign for lane in lanes]) if specials else C(0, 1),
-            "neg_inf": _any([lane["specials"].inf & lane["product"].sign for lane in lanes]) if specials else C(0, 1),
-        }
-        if spec.lanes == 1:
-            width = product_magnitude_width(spec.a, spec.b)
-            exp_max = product_exponent_max(spec.a, spec.b)
-            flags["negative_zero"] = lanes[0]["negative_zero"]
-        else:
-            total = self._lane_sum(m, lanes)
-            width, exp_max = len(total), 0
-            flags["negative_zero"] = _all([lane["negative_zero"] for lane in lanes])
         frame = max(width, p) + 4
-        lsb = spec.product_lsb_exponent
-        bias_low, bias_high = spec.bias_range
+        bias_low, bias_high = bias_range
         low = min(lsb + bias_low, 1 - fmt.bias - p) - frame - 4
         high = max(lsb + exp_max + width + bias_high, (1 << fmt.exp_bits) - fmt.bias) + 4
         top_shape = signed(signed_width(low, high))
         m.submodules.pnorm = pnorm = ProductNormalize(
             width=width, exp_width=signed_width(0, exp_max) if exp_max else 0,
-            offset=lsb + width - 1, top_shape=top_shape, twos_complement=spec.lanes > 1,
-            bias_width=BIAS_BITS if spec.bias != "none" else 0)
-        if spec.lanes == 1:
-            wiring.connect(m, lanes[0]["product"], pnorm.product)
+            offset=lsb + width - 1, top_shape=top_shape, twos_complement=twos, bias_width=bias_width)
+        if twos:
+            m.d.comb += pnorm.value.eq(source)
         else:
-            m.d.comb += pnorm.value.eq(total)
-        if spec.bias != "none":
-            m.d.comb += pnorm.bias.eq(control.pop("bias"))
+            wiring.connect(m, source, pnorm.product)
+        if bias_width:
+            m.d.comb += pnorm.bias.eq(bias)
         product = pnorm.raw
         if spec.stages >= 2:
             product = _register(m, product, "product")
@@ -221,6 +274,7 @@ class Mac(wiring.Component):
         ]
         with m.If(control["en"]):
             m.d.sync += self.acc.eq(rnd.code)
+
 
 def _any(values):
     out = values[0]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from rtl.errors import FieldError
 from rtl.numerics.arith import (FixedAccumulator, FloatAccumulator, parse_accumulator, product_lsb_exponent,
                                 product_width)
+from rtl.numerics.blocks import BlockScaling
 from rtl.numerics.formats import FORMATS, Format, closest_names, get_format
 from rtl.numerics.scaling import MX_FORMATS
 
@@ -30,12 +31,14 @@ BIAS_BITS = 9  # signed: −256 … 255, every sum of two float32 scale exponent
 
 
 def operand_format(name: str | Format, field: str) -> Format:
-    """The scalar format a MAC operand ``field`` names; an MX block format is named as such."""
+    """The scalar format a MAC operand ``field`` names; a block format is named as such."""
     if isinstance(name, Format):
         return name
     if isinstance(name, str) and name in MX_FORMATS:
-        raise FieldError(field, f"{name} is an MX block format (elements with a shared block scale); a scalar "
-                                f"MAC operand takes its element format, e.g. {MX_FORMATS[name].element.name}", name)
+        raise FieldError(field, f"{name} is a block format (elements with a shared block scale): it needs a "
+                                f"block-scaled unit, both operands block formats (--a {name} --b {name}); a "
+                                f"scalar MAC operand takes its element format, {MX_FORMATS[name].element.name}",
+                         name)
     if isinstance(name, str) and name not in FORMATS:
         hint = closest_names(name, list(FORMATS) + list(MX_FORMATS))
         raise FieldError(field, f"unknown format {name!r}" + (f"; closest valid names: {', '.join(hint)}" if hint else ""),
@@ -57,6 +60,10 @@ class MacSpec:
     bias : ``none`` or ``power_of_two`` (:data:`BIAS_MODES`); with ``power_of_two`` the unit
         has a ``bias`` input of :data:`BIAS_BITS` signed bits added to every product's
         exponent (float accumulators only).
+    scaling : None for a MAC of scalar codes, or the :class:`~rtl.numerics.blocks.BlockScaling`
+        of a block-scaled dot-product unit (MX, NVFP4): ``a`` and ``b`` are then its element
+        formats, ``lanes`` divides the block, and the unit has ``scale_a`` / ``scale_b``
+        inputs; see :mod:`rtl.numerics.blocks` for its arithmetic.
     """
 
     a: Format
@@ -65,6 +72,7 @@ class MacSpec:
     lanes: int = 1
     stages: int = 0
     bias: str = "none"
+    scaling: BlockScaling | None = None
 
     def __post_init__(self):
         for name in ("a", "b"):
@@ -85,6 +93,8 @@ class MacSpec:
         if self.bias != "none" and isinstance(self.acc, FixedAccumulator):
             raise FieldError("bias", f"bias {self.bias!r} needs a float accumulator (float16, bfloat16, float32), "
                                      f"not {self.acc.name}: a fixed register's LSB is fixed", self.bias)
+        if self.scaling is not None:
+            self._check_scaling()
         if isinstance(self.acc, FixedAccumulator):
             if self.acc.width is None:
                 raise FieldError("acc", "a hardware accumulator needs a finite width ('exact' is a golden model only)",
@@ -97,15 +107,69 @@ class MacSpec:
                 raise FieldError("acc", f"width {self.acc.width} is narrower than one exact "
                                         f"{self.a.name} × {self.b.name} product ({need} bits)", self.acc.width)
 
+    def _check_scaling(self):
+        scaling = self.scaling
+        if not isinstance(scaling, BlockScaling):
+            raise TypeError(f"scaling must be a BlockScaling or None, not {scaling!r}")
+        if (self.a, self.b) != (scaling.a.element, scaling.b.element):
+            raise FieldError("a", f"a {scaling.a.name} × {scaling.b.name} unit multiplies {scaling.a.element.name} × "
+                                  f"{scaling.b.element.name} elements, not {self.a.name} × {self.b.name}", self.a.name)
+        if not isinstance(self.acc, FloatAccumulator):
+            raise FieldError("acc", f"a block-scaled unit accumulates into float16, bfloat16 or float32 (its block "
+                                    f"scales span 2**±254), not {self.acc.name}", self.acc.name)
+        if self.bias != "none":
+            raise FieldError("bias", "a block-scaled unit takes its exponent offsets from its block scales; "
+                                     f"bias must be 'none', not {self.bias!r}", self.bias)
+        size = scaling.block_size
+        if size % self.lanes:
+            valid = [n for n in LANE_COUNTS if size % n == 0]
+            raise FieldError("lanes", f"lanes must divide the {size}-element {scaling.a.name} block: one of "
+                                      f"{', '.join(map(str, valid))}, not {self.lanes}", self.lanes)
+
     @classmethod
     def from_names(cls, a: str | Format, b: str | Format, acc: str, *, lanes: int = 1, stages: int = 0,
                    flush_to_zero: bool = False, saturate: bool = False, guard_bits: int = 12,
-                   bias: str = "none") -> "MacSpec":
+                   bias: str = "none", block_size: int | None = None) -> "MacSpec":
         """The spec of an ``a × b`` unit summing into the accumulator spelled ``acc`` (see
-        :func:`rtl.numerics.arith.parse_accumulator`)."""
+        :func:`rtl.numerics.arith.parse_accumulator`). Block formats (``mxfp8_e4m3``, ``nvfp4``,
+        …: :data:`rtl.numerics.scaling.MX_FORMATS`) on both sides give a block-scaled unit;
+        ``block_size``, if given, must be the one the formats define."""
+        blocks = [isinstance(x, str) and x in MX_FORMATS for x in (a, b)]
+        if any(blocks):
+            if not all(blocks):
+                block, plain = (a, b) if blocks[0] else (b, a)
+                field = "b" if blocks[0] else "a"
+                raise FieldError(field, f"{block} is a block format and {plain} is not: a block-scaled unit needs "
+                                        f"both operands in block formats ({', '.join(MX_FORMATS)}); a scalar MAC "
+                                        f"takes {MX_FORMATS[block].element.name} codes on both sides", plain)
+            scaling = BlockScaling(a, b)
+            if block_size is not None and block_size != scaling.block_size:
+                raise FieldError("block_size", f"{scaling.a.name} defines blocks of {scaling.block_size} elements, "
+                                               f"not {block_size}", block_size)
+            register = parse_accumulator(acc, scaling.a.element, scaling.b.element, flush_to_zero=flush_to_zero,
+                                         saturate=saturate, guard_bits=guard_bits)
+            if not isinstance(register, FloatAccumulator):
+                raise FieldError("acc", f"a block-scaled unit accumulates into float16, bfloat16 or float32 (its block "
+                                        f"scales span 2**±254), not {acc}", acc)
+            return cls(scaling.a.element, scaling.b.element, register, lanes, stages, bias, scaling)
+        if block_size is not None:
+            raise FieldError("block_size", f"block_size applies to block formats ({', '.join(MX_FORMATS)}), not "
+                                           f"{getattr(a, 'name', a)} × {getattr(b, 'name', b)}", block_size)
         a, b = operand_format(a, "a"), operand_format(b, "b")
         return cls(a, b, parse_accumulator(acc, a, b, flush_to_zero=flush_to_zero, saturate=saturate,
                                            guard_bits=guard_bits), lanes, stages, bias)
+
+    @property
+    def chunks(self) -> int:
+        """Cycles a block takes (block size / lanes); 1 for a MAC of scalar codes."""
+        return 1 if self.scaling is None else self.scaling.block_size // self.lanes
+
+    @property
+    def operand_names(self) -> tuple[str, str]:
+        """The operands as a user names them: block formats for a block-scaled unit."""
+        if self.scaling is not None:
+            return self.scaling.a.name, self.scaling.b.name
+        return self.a.name, self.b.name
 
     @property
     def bias_range(self) -> tuple[int, int]:
@@ -151,8 +215,8 @@ class MacSpec:
             acc += "_sat" if self.acc.overflow == "saturate" else ""
             if self.acc.lsb_exponent != self.product_lsb_exponent:
                 acc += f"_lsb{self.acc.lsb_exponent}".replace("-", "m")
-        return f"mac_{self.a.name}_x_{self.b.name}_{acc}_l{self.lanes}_s{self.stages}" + (
-            "_bias" if self.bias != "none" else "")
+        a, b = self.operand_names
+        return f"mac_{a}_x_{b}_{acc}_l{self.lanes}_s{self.stages}" + ("_bias" if self.bias != "none" else "")
 
     def describe(self) -> dict:
         acc = {"kind": "fixed" if isinstance(self.acc, FixedAccumulator) else "float",
@@ -162,10 +226,13 @@ class MacSpec:
                        overflow=self.acc.overflow)
         else:
             acc.update(flush_to_zero=self.acc.flush_to_zero)
-        return {"module": self.name, "a": self.a.name, "b": self.b.name, "acc": acc,
-                "lanes": self.lanes, "stages": self.stages, "latency": self.latency, "bias": self.bias,
-                "product_width": self.product_width,
-                "product_lsb_exponent": self.product_lsb_exponent}
+        out = {"module": self.name, "a": self.a.name, "b": self.b.name, "acc": acc,
+               "lanes": self.lanes, "stages": self.stages, "latency": self.latency, "bias": self.bias,
+               "product_width": self.product_width,
+               "product_lsb_exponent": self.product_lsb_exponent}
+        if self.scaling is not None:  # only block units carry the key, so earlier specs hash as before
+            out["scaling"] = self.scaling.describe() | {"chunks": self.chunks}
+        return out
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from rtl.numerics import arith
+from rtl.numerics import arith, blocks
 from rtl.numerics.formats import Format, decode, encode, quantize
 from rtl.hdl.spec import BIAS_BITS, MacSpec
 
-__all__ = ["Stream", "random_stream", "exhaustive_stream", "golden_trace", "amaranth_trace",
+__all__ = ["Stream", "random_stream", "exhaustive_stream", "exhaustive_block_stream", "scale_sample",
+           "golden_trace", "amaranth_trace",
            "iverilog_trace", "IverilogError"]
 
 
@@ -31,13 +32,16 @@ class IverilogError(RuntimeError):
 @dataclass(frozen=True, eq=False)
 class Stream:
     """Per-cycle inputs: codes of shape (cycles, lanes), controls and the exponent ``bias`` (for
-    units that have the port; zeros otherwise) of shape (cycles,)."""
+    units that have the port; zeros otherwise) of shape (cycles,); for a block-scaled unit the
+    block scale codes ``scale_a`` / ``scale_b`` (cycles,), read on each block's last chunk."""
 
     a: np.ndarray
     b: np.ndarray
     en: np.ndarray
     clear: np.ndarray
     bias: np.ndarray | None = None
+    scale_a: np.ndarray | None = None
+    scale_b: np.ndarray | None = None
 
     def __post_init__(self):
         if self.a.shape != self.b.shape or self.a.ndim != 2:
@@ -49,6 +53,11 @@ class Stream:
             object.__setattr__(self, "bias", np.zeros(len(self.a), np.int64))
         if self.bias.shape != self.a.shape[:1]:
             raise ValueError("bias needs one entry per cycle")
+        for name in ("scale_a", "scale_b"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.zeros(len(self.a), np.int64))
+            if getattr(self, name).shape != self.a.shape[:1]:
+                raise ValueError(f"{name} needs one entry per cycle")
 
     def __len__(self):
         return len(self.a)
@@ -98,6 +107,11 @@ def random_stream(spec: MacSpec, cycles: int, seed: int = 0) -> Stream:
     shape = (cycles, spec.lanes)
     a, b = _draw(spec.a, rng, shape), _draw(spec.b, rng, shape)
     bias = _draw_bias(spec, rng, cycles)
+    scale_a, scale_b = _draw_scales(spec, rng, cycles), _draw_scales(spec, rng, cycles)
+    if spec.scaling is not None:  # a block has up to 32 elements: keep Inf / NaN elements to a few blocks in 100
+        for codes, fmt in ((a, spec.a), (b, spec.b)):
+            special = ~np.isfinite(decode(codes, fmt)) & (rng.random(shape) > 0.1 / spec.scaling.block_size)
+            codes[special] = 0
     if spec.a.signed:  # cancellation: repeat the previous step with a negated
         cancel = np.flatnonzero(rng.random(cycles) < 0.08)
         cancel = cancel[cancel > 0]
@@ -106,7 +120,29 @@ def random_stream(spec: MacSpec, cycles: int, seed: int = 0) -> Stream:
         a[cancel] = np.where(keep_nan, a[cancel - 1], negated)
         b[cancel] = b[cancel - 1]
         bias[cancel] = bias[cancel - 1]
-    return Stream(a, b, rng.random(cycles) > 0.1, rng.random(cycles) < 0.04, bias)
+    return Stream(a, b, rng.random(cycles) > 0.1, rng.random(cycles) < 0.04 * spec.chunks, bias, scale_a, scale_b)
+
+
+def scale_sample(spec: MacSpec) -> np.ndarray:
+    """Block scale codes worth trying: E8M0 1, its neighbours, the extremes 2**±127 and NaN;
+    E4M3 1, the smallest and largest magnitudes, zero, a negative code (its sign unread) and
+    NaN. Empty for a unit without block scales."""
+    if spec.scaling is None:
+        return np.zeros(0, np.int64)
+    if spec.scaling.a.power_of_two_scale:
+        return np.array([127, 126, 128, 100, 150, 0, 254, 0xFF], np.int64)
+    return np.array([0x38, 0x01, 0x7E, 0x00, 0xB8, 0x30, 0x44, 0x7F], np.int64)
+
+
+def _draw_scales(spec: MacSpec, rng: np.random.Generator, cycles: int) -> np.ndarray:
+    """Scale codes: mostly near 1 (a tensor's blocks), the sample's extremes and NaN now and then."""
+    if spec.scaling is None:
+        return np.zeros(cycles, np.int64)
+    if spec.scaling.a.power_of_two_scale:
+        near = rng.integers(112, 142, cycles)
+    else:
+        near = rng.integers(0x20, 0x58, cycles)
+    return np.where(rng.random(cycles) < 0.08, rng.choice(scale_sample(spec), cycles), near).astype(np.int64)
 
 
 def _draw_bias(spec: MacSpec, rng: np.random.Generator, cycles: int) -> np.ndarray:
@@ -136,9 +172,39 @@ def exhaustive_stream(spec: MacSpec, biases=(0,)) -> Stream:
     return Stream(a, b, ones, ones.copy(), np.repeat(np.asarray(biases, np.int64), na * nb))
 
 
+def exhaustive_block_stream(spec: MacSpec, *, seed: int = 0) -> Stream:
+    """Every element pair once, in a random lane of a one-chunk block (the other lanes random
+    too), each block from a cleared register, under scale pairs cycling through the finite
+    scales of :func:`scale_sample` on both sides (every pair of them meets many element pairs;
+    NaN scales, which would hide the elements, are left to the random streams)."""
+    if spec.scaling is None or spec.chunks != 1:
+        raise ValueError(f"{spec.name}: an exhaustive block stream needs a block-scaled unit taking a whole "
+                         "block a cycle (lanes = block size)")
+    rng = np.random.default_rng(seed)
+    na, nb = 1 << spec.a.bits, 1 << spec.b.bits
+    n = na * nb
+    a, b = _draw(spec.a, rng, (n, spec.lanes)), _draw(spec.b, rng, (n, spec.lanes))
+    lane = rng.integers(0, spec.lanes, n)
+    a[np.arange(n), lane] = np.repeat(np.arange(na), nb)
+    b[np.arange(n), lane] = np.tile(np.arange(nb), na)
+    sample = scale_sample(spec)
+    sample = sample[~blocks.scale_parts(spec.scaling.scale_format, sample)[2]]  # NaN scales hide the elements
+    pairs = np.arange(n) % (len(sample) ** 2)
+    ones = np.ones(n, bool)
+    return Stream(a, b, ones, ones.copy(), None, sample[pairs // len(sample)], sample[pairs % len(sample)])
+
+
 def golden_trace(spec: MacSpec, stream: Stream) -> np.ndarray:
     """The accumulator register (as an unsigned bit pattern) after every cycle."""
     mask = (1 << spec.acc_width) - 1
+    if spec.scaling is not None:
+        if spec.chunks == 1 and stream.en.all() and stream.clear.all():
+            states = blocks.block_accumulate(spec.acc, spec.scaling, arith.zeros(spec.acc, (len(stream),)),
+                                             stream.a, stream.b, stream.scale_a, stream.scale_b)
+        else:
+            states = blocks.block_steps(spec.acc, spec.scaling, stream.a, stream.b, stream.scale_a, stream.scale_b,
+                                        clear=stream.clear, enable=stream.en)
+        return np.array([int(state) & mask for state in states], dtype=object)
     if stream.en.all() and stream.clear.all():  # independent steps: one vectorized call
         states = arith.accumulate(spec.acc, arith.zeros(spec.acc, (len(stream),)),
                                   arith.exact_products(spec.a, stream.a, spec.b, stream.b), stream.bias)
@@ -157,7 +223,8 @@ def amaranth_trace(spec: MacSpec, stream: Stream) -> np.ndarray:
     dut = Mac(spec)
     a_words, b_words = stream.packed(spec)
     en, clear, bias = stream.en.tolist(), stream.clear.tolist(), stream.bias.tolist()
-    has_bias = spec.bias != "none"
+    has_bias, has_scales = spec.bias != "none", spec.scaling is not None
+    scale_a, scale_b = stream.scale_a.tolist(), stream.scale_b.tolist()
     out = []
     cycles = len(stream)
 
@@ -170,6 +237,9 @@ def amaranth_trace(spec: MacSpec, stream: Stream) -> np.ndarray:
                 ctx.set(dut.clear, clear[t])
                 if has_bias:
                     ctx.set(dut.bias, bias[t])
+                if has_scales:
+                    ctx.set(dut.scale_a, scale_a[t])
+                    ctx.set(dut.scale_b, scale_b[t])
             else:
                 ctx.set(dut.en, 0)
             await ctx.tick()
@@ -191,15 +261,16 @@ module hwmodel_tb;
   reg [{bw}-1:0] b = 0;
   wire [{accw}-1:0] acc;
   reg [{bias_bits}-1:0] bias = 0;
+  reg [7:0] scale_a = 0, scale_b = 0;
   reg [{vw}-1:0] vectors [0:{n}-1];
   integer t, fd;
-  {module} dut (.clk(clk), .rst(rst), .en(en), .clear(clear), .a(a), .b(b), .acc(acc){bias_port});
+  {module} dut (.clk(clk), .rst(rst), .en(en), .clear(clear), .a(a), .b(b), .acc(acc){bias_port}{scale_ports});
   initial begin
     $readmemh("{vectors}", vectors);
     fd = $fopen("{out}", "w");
     #1 clk = 1; #1 clk = 0; rst = 0;
     for (t = 0; t < {n} + {latency} - 1; t = t + 1) begin
-      if (t < {n}) {{bias, en, clear, a, b}} = vectors[t]; else en = 0;
+      if (t < {n}) {{scale_a, scale_b, bias, en, clear, a, b}} = vectors[t]; else en = 0;
       #1 clk = 1;
       #1 if (t >= {latency} - 1) $fwrite(fd, "%h\\n", acc);
       clk = 0;
@@ -224,11 +295,14 @@ def iverilog_trace(spec: MacSpec, stream: Stream, verilog_text: str | None = Non
         tmp = Path(tmp)
         (tmp / "dut.v").write_text(verilog_text)
         field = (1 << BIAS_BITS) - 1  # two's complement in the port's width
-        lines = [f"{((int(o) & field) << (aw + bw + 2)) | (int(e) << (aw + bw + 1)) | (int(c) << (aw + bw)) | (x << bw) | y:x}"
-                 for o, e, c, x, y in zip(stream.bias, stream.en, stream.clear, a_words, b_words)]
+        top = aw + bw + 2 + BIAS_BITS
+        lines = [f"{(int(sa) << (top + 8)) | (int(sb) << top) | ((int(o) & field) << (aw + bw + 2)) | (int(e) << (aw + bw + 1)) | (int(c) << (aw + bw)) | (x << bw) | y:x}"
+                 for sa, sb, o, e, c, x, y in zip(stream.scale_a, stream.scale_b, stream.bias, stream.en, stream.clear,
+                                                  a_words, b_words)]
         (tmp / "vectors.hex").write_text("\n".join(lines) + "\n")
         (tmp / "tb.v").write_text(_TESTBENCH.format(
-            aw=aw, bw=bw, accw=spec.acc_width, vw=aw + bw + 2 + BIAS_BITS, n=len(stream), module=spec.name,
+            aw=aw, bw=bw, accw=spec.acc_width, vw=aw + bw + 2 + BIAS_BITS + 16, n=len(stream), module=spec.name,
+            scale_ports=", .scale_a(scale_a), .scale_b(scale_b)" if spec.scaling is not None else "",
             latency=spec.latency, vectors=tmp / "vectors.hex", out=tmp / "out.hex", bias_bits=BIAS_BITS,
             bias_port=", .bias(bias)" if spec.bias != "none" else ""))
         for cmd in (["iverilog", "-g2005", "-o", str(tmp / "sim"), str(tmp / "tb.v"), str(tmp / "dut.v")],

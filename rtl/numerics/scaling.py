@@ -17,6 +17,11 @@ an E8M0 scale ``X = 2**(floor(log2(max|V|)) - emax_element)``, elements rounded 
 with saturation. The specification leaves a partial block to the implementation; here the tensor
 is padded with zeros (which never change the shared scale) and the codes are trimmed back, or,
 with ``pad=False``, the length is an error.
+
+NVFP4 (``nvfp4``) blocks 16 float4_e2m1fn elements under a float8_e4m3fn scale and one float32
+scale per tensor: ``s_tensor = max|x| / (6 · 448)``, each block's scale the E4M3 rounding of
+``max|V| / 6 / s_tensor`` (so the largest block scale is 448), elements rounded to nearest even
+at ``s_tensor · s_block``. The tensor scale stays outside the dot-product unit.
 """
 
 from __future__ import annotations
@@ -55,6 +60,14 @@ class MxFormat:
         object.__setattr__(self, "scale_format", get_format(self.scale_format or "float8_e8m0fnu"))
         if not isinstance(self.block_size, int) or self.block_size < 1:
             raise ValueError(f"block_size must be a positive integer, not {self.block_size!r}")
+        if self.scale_format.name not in ("float8_e8m0fnu", "float8_e4m3fn"):
+            raise ValueError(f"a block scale is float8_e8m0fnu (MX) or float8_e4m3fn (NVFP4), "
+                             f"not {self.scale_format.name}")
+
+    @property
+    def power_of_two_scale(self) -> bool:
+        """The block scale is a power of two (E8M0: OCP MX); else an E4M3 value (NVFP4)."""
+        return self.scale_format.name == "float8_e8m0fnu"
 
     @property
     def element_emax(self) -> int:
@@ -77,7 +90,9 @@ MX_FORMATS = types.MappingProxyType({f.name: f for f in [
     MxFormat("mxfp6_e3m2", "float6_e3m2fn"), MxFormat("mxfp6_e2m3", "float6_e2m3fn"),
     MxFormat("mxfp4_e2m1", "float4_e2m1fn"),
     MxFormat("mxint8", "int8_sym", element_scale_exponent=-6),
+    MxFormat("nvfp4", "float4_e2m1fn", block_size=16, scale_format="float8_e4m3fn"),
 ]})
+"""The block formats: OCP MX v1.0 (32 elements, E8M0 scale) and NVFP4 (16, E4M3 scale)."""
 
 
 def get_mx_format(name: str | MxFormat) -> MxFormat:
@@ -107,7 +122,8 @@ class QuantizedTensor:
     axis: int | None = None
     block_size: int | None = None
     element_scale_exponent: int = 0
-    scale_codes: np.ndarray | None = None  # E8M0 codes of MX scales
+    scale_codes: np.ndarray | None = None  # block scale codes (E8M0 for MX, E4M3 for NVFP4)
+    tensor_scale: float = 1.0  # NVFP4's float32 scale per tensor (1 for MX)
 
     def expanded_scale(self) -> np.ndarray:
         """The scale of every element (broadcastable to ``codes``)."""
@@ -304,9 +320,10 @@ def quantize_tensor(x, fmt: Format | str, method: str = "absmax", *, axis: int |
 
 
 def quantize_mx(x, mx: MxFormat | str, *, axis: int = -1, pad: bool = True) -> QuantizedTensor:
-    """Quantize to an MX format along ``axis`` (OCP MX v1.0 conversion).
+    """Quantize to an MX format along ``axis`` (OCP MX v1.0 conversion), or to NVFP4.
 
-    A block holding NaN or ±Inf gets the NaN scale (E8M0 code 0xFF) and zero elements.
+    A block holding NaN or ±Inf gets the NaN scale (code 0xFF for E8M0, 0x7F for E4M3) and zero
+    elements.
     """
     mx = get_mx_format(mx)
     x = np.asarray(x, dtype=np.float64)
@@ -318,6 +335,8 @@ def quantize_mx(x, mx: MxFormat | str, *, axis: int = -1, pad: bool = True) -> Q
     groups, ungroup = _groups(np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0), axis, mx.block_size)
     bad_groups = _groups(np.where(np.isfinite(x), 0.0, 1.0), axis, mx.block_size)[0].any(axis=1)
     absmax = np.abs(groups).max(axis=1)
+    if not mx.power_of_two_scale:
+        return _quantize_nvfp4(x, mx, axis, n, groups, ungroup, bad_groups, absmax)
     with np.errstate(divide="ignore"):
         shared = np.floor(np.log2(absmax)) - mx.element_emax
     shared = np.clip(np.where(absmax > 0, shared, -127), -127, 127).astype(np.int64)
@@ -334,3 +353,23 @@ def quantize_mx(x, mx: MxFormat | str, *, axis: int = -1, pad: bool = True) -> Q
         codes=np.moveaxis(codes, -1, axis), format=mx.element, scale=ungroup(scale), axis=axis,
         block_size=mx.block_size, element_scale_exponent=mx.element_scale_exponent,
         scale_codes=ungroup(scale_codes))
+
+
+def _quantize_nvfp4(x, mx: MxFormat, axis: int, n: int, groups, ungroup, bad_groups, absmax) -> QuantizedTensor:
+    """NVFP4: a float32 tensor scale, E4M3 block scales, E2M1 elements (see the module docstring)."""
+    scale_fmt = mx.scale_format
+    top = float(absmax.max(initial=0.0))
+    tensor_scale = float(np.float32(top / (mx.element.max_value * scale_fmt.max_value))) if top > 0 else 1.0
+    scale_codes = quantize(absmax / mx.element.max_value / tensor_scale, scale_fmt).astype(np.uint8)
+    block_scale = decode(scale_codes, scale_fmt)
+    zero_scale = block_scale == 0  # a block too small for the smallest E4M3 scale: its elements are 0
+    element_scale = np.where(zero_scale, 1.0, block_scale) * tensor_scale
+    codes = quantize(groups, mx.element, element_scale[:, None])
+    codes[bad_groups | zero_scale] = 0
+    scale_codes[bad_groups] = scale_fmt.nan_code
+    scale = np.where(bad_groups, np.nan, block_scale * tensor_scale)
+    moved_shape = np.moveaxis(x, axis, -1).shape
+    codes = codes.reshape(moved_shape[:-1] + (-1,))[..., :n]
+    return QuantizedTensor(
+        codes=np.moveaxis(codes, -1, axis), format=mx.element, scale=ungroup(scale), axis=axis,
+        block_size=mx.block_size, scale_codes=ungroup(scale_codes), tensor_scale=tensor_scale)
