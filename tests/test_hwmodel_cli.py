@@ -100,7 +100,12 @@ def test_rtl_standard_set(tmp_path):
     (["--a", "int8", "--b", "int8", "--acc", "float16", "--saturate"], "--saturate: saturate applies to fixed accumulators, not float16"),
     (["--a", "int8", "--b", "int8", "--acc", "int1"], "--acc int1: accumulator 'int1': a register needs at least 2 bits"),
     (["--a", "int8", "--b", "int8", "--acc", "fixed", "--guard-bits", "100000"], "--guard-bits 100000: guard_bits must be an integer in 0..64"),
-    (["--a", "mxfp8_e4m3", "--b", "int8", "--acc", "fixed"], "--a mxfp8_e4m3: mxfp8_e4m3 is an MX block format"),
+    (["--a", "mxfp8_e4m3", "--b", "int8", "--acc", "fixed"], "--b int8: mxfp8_e4m3 is a block format and int8 is not"),
+    (["--a", "nvfp4", "--b", "nvfp4", "--acc", "float32", "--lanes", "32"],
+     "--lanes 32: lanes must divide the 16-element nvfp4 block: one of 1, 2, 4, 8, 16, not 32"),
+    (["--a", "mxint8", "--b", "mxint8", "--acc", "float32", "--block-size", "16"],
+     "--block-size 16: mxint8 defines blocks of 32 elements, not 16"),
+    (["--a", "mxfp4_e2m1", "--b", "mxfp4_e2m1", "--acc", "fixed"], "--acc fixed: a block-scaled unit accumulates"),
 ])
 def test_rtl_bad_input_exits_2(args, message, tmp_path):
     out = run("rtl", *args, "-o", str(tmp_path / "x.v"))
