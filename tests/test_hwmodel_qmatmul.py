@@ -8,7 +8,10 @@ from hwmodel.accuracy.qmatmul import (Numerics, accumulate_matmul, bias_of, floa
                                       quantize_values)
 from rtl.numerics import arith
 from rtl.numerics import formats as F
+from rtl.errors import FieldError
+from rtl.numerics.arith import FloatAccumulator
 from rtl.numerics.scaling import split_scale
+from hwmodel.accuracy import qmatmul as Q
 
 from conftest import stable_seed
 
@@ -164,3 +167,62 @@ def test_float32_codes_give_the_same_registers(recipe):
         wide = qmatmul(a, b, numerics, a_scale=sa, b_scale=sb)
         narrow = qmatmul(a.astype(np.float32), b.astype(np.float32), numerics, a_scale=sa, b_scale=sb)
     np.testing.assert_array_equal(narrow, wide)
+
+
+# ----- block formats on the block-scaled unit ---------------------------------------------------
+@pytest.mark.parametrize("name", ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e2m3", "mxfp4_e2m1", "mxint8", "nvfp4"])
+@pytest.mark.parametrize("acc", ["float32", "bfloat16"])
+def test_block_formats_are_bit_exact_with_the_unit(name, acc):
+    """qmatmul of block formats = rtl.numerics.blocks.block_dot on the codes, register for register
+    (K = 70 is not a multiple of the block: zero elements pad it, as the quantizer pads), with
+    NaN elements, a block of −0 products and an overflowing block among them."""
+    from rtl.numerics import blocks as B
+    from rtl.numerics.scaling import MX_FORMATS
+    from hwmodel.accuracy.qmatmul import block_register
+
+    mx = MX_FORMATS[name]
+    rng = np.random.default_rng(stable_seed(name, acc))
+    x = rng.standard_normal((2, 5, 70)) * np.exp2(rng.integers(-30, 30, (2, 5, 1)))
+    w = rng.standard_normal((9, 70))
+    x[0, 1, :] = -0.0
+    a, sa = Q.quantize_values(x, name)
+    b, sb = Q.quantize_values(w, name)
+    if mx.element.has_nan:
+        a[1, 2, 40] = np.nan
+    register = FloatAccumulator(acc)
+    got = block_register(a, np.ascontiguousarray(b.T), register, sa, sb)
+    unit = 2.0 ** mx.element_scale_exponent
+    size = mx.block_size
+    pad = -70 % size
+    zero = F.encode(np.zeros(1), mx.element)[0]
+    ca = np.pad(F.encode(a / unit, mx.element), ((0, 0), (0, 0), (0, pad)), constant_values=zero)
+    cb = np.pad(F.encode(b / unit, mx.element), ((0, 0), (0, pad)), constant_values=zero)
+    want = F.decode(B.block_dot(register, B.BlockScaling(name, name), ca[:, :, None, :], cb[None, None],
+                                sa.codes[:, :, None, :], sb.codes[None, None]), acc)
+    assert np.array_equal(np.isnan(got), np.isnan(want))
+    ok = ~np.isnan(want)
+    assert np.array_equal(got[ok], want[ok]) and np.array_equal(np.signbit(got[ok]), np.signbit(want[ok]))
+    if mx.element.has_nan:
+        assert np.isnan(got[1, 2]).all()
+    # and it is the product of the quantized operands, up to the register's rounding
+    out = Q.qmatmul(a, np.ascontiguousarray(b.T), Q.Numerics(name, name, acc), a_scale=sa, b_scale=sb)
+    left, right = a * np.repeat(sa.values(), size, -1)[..., :70], b * np.repeat(sb.values(), size, -1)[..., :70]
+    ref, bound = left @ right.T, np.abs(left) @ np.abs(right).T  # one rounding a block: error ≤ 2^-8 of Σ|terms|
+    finite = np.isfinite(out) & np.isfinite(ref)
+    scale = sa.tensor_scale * sb.tensor_scale
+    assert finite.sum() > 50
+    assert (np.abs(out[finite] - ref[finite] * scale) <= 2 ** -7 * bound[finite] * scale).all()
+
+
+def test_block_recipes_check_both_operands_and_the_register():
+    with pytest.raises(FieldError, match="needs both operands in block formats") as error:
+        Q.Numerics("mxfp8_e4m3", "float8_e4m3fn", "float32")
+    assert error.value.field == "activations"
+    with pytest.raises(FieldError, match="same block size and scale format"):
+        Q.Numerics("nvfp4", "mxfp4_e2m1", "float32")
+    with pytest.raises(FieldError, match="accumulate into float16, bfloat16 or float32"):
+        Q.Numerics("mxint8", "mxint8", "fixed")
+    from hwmodel.accuracy.models.efficientnet import EfficientNetLite0
+    with pytest.raises(FieldError, match="blocked along im2col's K"):
+        EfficientNetLite0.forward(None, np.zeros((1, 3, 8, 8), np.float32), Q.Numerics("mxfp8_e4m3", "mxfp8_e4m3",
+                                                                                      "float32"))

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["float_steps", "fixed_saturating_steps", "exact_sums", "KERNELS"]
+__all__ = ["float_steps", "fixed_saturating_steps", "exact_sums", "block_steps", "KERNELS"]
 
 KERNELS = ("exact", "twosum", "double_double", "twosum_float32")
 
@@ -218,3 +218,62 @@ def fixed_saturating_steps(a_units: np.ndarray, b_units: np.ndarray, *, lanes: i
     """A saturating ``width``-bit register fed integer products (in units of its LSB) ``lanes``
     at a time; the caller guarantees every sum fits int64."""
     return _saturating(a_units, b_units, lanes, -(1 << (width - 1)), (1 << (width - 1)) - 1, out)
+
+
+@njit(nogil=True, cache=True)
+def _block_steps(a, b, sa, sb, block, p, emin, max_value, ftz, out):
+    groups, rows, k_total = a.shape
+    cols = b.shape[2]
+    shift = 53 - p
+    mask = (np.int64(1) << shift) - 1
+    half = np.int64(1) << (shift - 1)
+    emin_value = 2.0 ** emin
+    grid = 2.0 ** (emin - p + 1)
+    magic = 2.0 ** (emin - p + 1 + 52)
+    hi = np.empty(cols)
+    lo = np.empty(cols)
+    blocks = k_total // block
+    for g in range(groups):
+        bg = b[g if b.shape[0] > 1 else 0]
+        sbg = sb[g if sb.shape[0] > 1 else 0]
+        for m in range(rows):
+            acc = out[g, m]
+            for j in range(blocks):
+                for n in range(cols):
+                    hi[n] = -0.0  # so a block of −0 products sums to −0, as IEEE addition (and the unit) has it
+                    lo[n] = 0.0
+                for k in range(j * block, (j + 1) * block):
+                    ak = a[g, m, k]
+                    for n in range(cols):
+                        s, t = _two_sum(hi[n], ak * bg[k, n])
+                        lo[n] += t
+                        hi[n] = s
+                x = sa[g, m, j]
+                for n in range(cols):
+                    scale = x * sbg[n, j]  # exact: powers of two, or E4M3 × E4M3 over a short NVFP4 sum
+                    h = hi[n] * scale
+                    if hi[n] == 0:  # an exact zero (lo is 0 too): the signed-zero sum IEEE gives
+                        acc[n] = acc[n] + h
+                        continue
+                    s, t1 = _two_sum(acc[n], h)
+                    if not (s - s == 0):  # Inf or NaN: the block's specials, a NaN scale, or the register's
+                        acc[n] = s
+                        continue
+                    s2, t2 = _two_sum(s, lo[n] * scale)
+                    r, err = _two_sum(t1, t2)
+                    s3, r2 = _two_sum(s2, r)
+                    rho = r2 if r2 != 0 else err
+                    acc[n] = _round(s3, rho, shift, mask, half, emin_value, magic, grid, max_value, ftz)
+    return out
+
+
+def block_steps(a: np.ndarray, b: np.ndarray, a_scales: np.ndarray, b_scales: np.ndarray, *, block: int,
+                precision: int, emin: int, max_value: float, flush_to_zero: bool, out: np.ndarray) -> np.ndarray:
+    """A block-scaled unit's register over whole blocks (:mod:`rtl.numerics.blocks`), into ``out``.
+
+    ``a`` (groups, rows, K) and ``b`` (groups or 1, K, cols) hold exact element values, K a
+    multiple of ``block``; ``a_scales`` (groups, rows, K / block) and ``b_scales`` (groups or 1,
+    cols, K / block) the block scales' values (NaN for a NaN scale). Each block's sum is exact
+    as ``hi + lo`` (TwoSum), scaled exactly, and added to the register with one rounding.
+    """
+    return _block_steps(a, b, a_scales, b_scales, block, precision, emin, max_value, flush_to_zero, out)

@@ -16,11 +16,17 @@ Everything up to that last multiplication is bit-exact with the golden model at 
 (tested against it): float registers through the compiled kernels of
 :mod:`hwmodel.accuracy.kernels`, fixed ones through exact integer sums. Inf and NaN from a float
 register and the wrap of a fixed one are what the hardware gives, and reach the result.
+
+Block formats (MX, NVFP4) run on the block-scaled unit (:mod:`rtl.numerics.blocks`): each
+operand's codes come with :class:`BlockScales` — one scale per block of B elements along K —
+and the register takes each block's exact sum times its two scales with one rounding, bit-exact
+with :func:`rtl.numerics.blocks.block_dot`; NVFP4's tensor scales multiply the result.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,7 +35,7 @@ from rtl.hdl.spec import BIAS_BITS
 from rtl.numerics import arith
 from rtl.numerics.arith import FixedAccumulator, FloatAccumulator, product_lsb_exponent, product_width
 from rtl.numerics.formats import Format, decode, encode, get_format, quantize
-from rtl.numerics.scaling import MX_FORMATS, mse_scales, quantize_mx, split_scale
+from rtl.numerics.scaling import MX_FORMATS, MxFormat, mse_scales, quantize_mx, split_scale
 
 from hwmodel.accuracy import kernels
 from hwmodel.accuracy.recipes import (GRANULARITIES, SCALE_METHODS, UNQUANTIZED, Numerics, auto_accumulator,
@@ -37,13 +43,41 @@ from hwmodel.accuracy.recipes import (GRANULARITIES, SCALE_METHODS, UNQUANTIZED,
 
 __all__ = ["Numerics", "parse_numerics", "auto_accumulator", "SCALE_METHODS", "GRANULARITIES", "quantize_values",
            "qmatmul", "accumulate_matmul", "float_kernel", "saturated_fraction", "bias_of", "order_free",
-           "count_inputs", "count_outputs", "code_dtype"]
+           "count_inputs", "count_outputs", "code_dtype", "BlockScales", "block_register", "refuse_block_formats"]
 
 _F64_BITS = 53
 
 
+@dataclass(frozen=True, eq=False)
+class BlockScales:
+    """The block scales of an operand in a block format: ``codes`` (…, rows, blocks) — rows are
+    ``a``'s M rows or ``b``'s N columns, blocks run along the reduction axis K — and the
+    float32 ``tensor_scale`` (NVFP4; 1 for MX), applied after the unit."""
+
+    format: MxFormat
+    codes: np.ndarray
+    tensor_scale: float = 1.0
+
+    def values(self) -> np.ndarray:
+        """The scales' magnitudes (NaN for a NaN scale; an E4M3 scale's sign is not read)."""
+        fmt = self.format.scale_format
+        codes = np.asarray(self.codes, np.int64)
+        if not self.format.power_of_two_scale:
+            codes = codes & ((1 << (fmt.bits - 1)) - 1)
+        return decode(codes, fmt)
+
+
+def refuse_block_formats(numerics: Numerics | None) -> None:
+    """Convolutions quantize their activations before im2col, so an MX block would span
+    channels of one pixel, not the K of the product: not the unit's arithmetic. Refused."""
+    if numerics is not None and numerics.block_scaled:
+        raise FieldError("weights", f"block formats ({numerics.weights}) run on the transformer and digits models; "
+                                    "convolutions would need their activations blocked along im2col's K, which "
+                                    "these models do not do yet", numerics.weights)
+
+
 def quantize_values(x: np.ndarray, fmt: str, *, scale=None, axis: int | None = None,
-                    method: str = "mse") -> tuple[np.ndarray, np.ndarray | float]:
+                    method: str = "mse", block_axis: int = -1) -> tuple[np.ndarray, np.ndarray | float]:
     """(code values, scale) of ``x`` in ``fmt``: ``x ≈ values · scale``, rounded to nearest
     even with saturation.
 
@@ -51,15 +85,20 @@ def quantize_values(x: np.ndarray, fmt: str, *, scale=None, axis: int | None = N
     reaches a format without one (an earlier accumulator overflowed) becomes 0, as a quantizer
     without a NaN code must map it somewhere; ±Inf saturates. ``scale`` given:
     used as is (static activation scales). Else chosen by ``method`` over the whole tensor, or
-    per slice along ``axis`` (per-channel weights). MX formats block along the last axis; their
-    power-of-two block scales are folded into the values and the returned scale is 1.
+    per slice along ``axis`` (per-channel weights). Block formats block along ``block_axis`` —
+    the reduction axis: the last of an ``a`` operand or of a weight given as (N, K), −2 of a
+    ``b`` operand given as (…, K, N) — and return their element values (the element type's
+    implicit scale included) with :class:`BlockScales`; a static ``scale`` does not apply to
+    them (their scales are the blocks' own).
     """
     x = np.asarray(x)
     if fmt == UNQUANTIZED:
         return x.astype(np.float32).astype(np.float64), 1.0
     if fmt in MX_FORMATS:
-        q = quantize_mx(x, fmt, axis=-1)
-        return q.dequantize().reshape(x.shape), 1.0
+        mx = MX_FORMATS[fmt]
+        q = quantize_mx(np.moveaxis(x, block_axis, -1), mx, axis=-1)
+        values = decode(q.codes, mx.element) * 2.0 ** mx.element_scale_exponent
+        return np.moveaxis(values, -1, block_axis), BlockScales(mx, q.scale_codes, q.tensor_scale)
     f = get_format(fmt)
     if not f.has_nan and x.dtype.kind == "f" and np.isnan(x).any():
         x = np.where(np.isnan(x), 0.0, x)
@@ -153,6 +192,10 @@ def qmatmul(a: np.ndarray, b: np.ndarray, numerics: Numerics, *, a_scale=1.0, b_
     column (per-channel weights). Returns float64.
     """
     b_name = numerics.weights if b_is_weight else numerics.activations
+    if isinstance(a_scale, BlockScales) or isinstance(b_scale, BlockScales):
+        register = block_register(a, b, numerics.register, a_scale, b_scale)
+        with np.errstate(invalid="ignore", over="ignore"):
+            return register * (a_scale.tensor_scale * b_scale.tensor_scale)
     if b_name == UNQUANTIZED and numerics.activations == UNQUANTIZED:
         return np.matmul(np.asarray(a, np.float32), np.asarray(b, np.float32)).astype(np.float64) \
             * a_scale * np.asarray(b_scale)
@@ -165,6 +208,44 @@ def qmatmul(a: np.ndarray, b: np.ndarray, numerics: Numerics, *, a_scale=1.0, b_
 
 
 # ----- the register ---------------------------------------------------------------------------
+def block_register(a, b, acc: FloatAccumulator, a_scales: BlockScales, b_scales: BlockScales) -> np.ndarray:
+    """The registers of an array of block-scaled units after ``a @ b`` (element values, with
+    their :class:`BlockScales`): bit-exact with :func:`rtl.numerics.blocks.block_dot`; a K that
+    is not a multiple of the block is padded with zero elements, as the quantizer pads."""
+    if not (isinstance(a_scales, BlockScales) and isinstance(b_scales, BlockScales)):
+        raise FieldError("activations", "a block-scaled product needs both operands in block formats, not "
+                                        f"{type(a_scales).__name__} × {type(b_scales).__name__} scales", None)
+    if not isinstance(acc, FloatAccumulator):
+        raise FieldError("accumulator", f"block formats accumulate into float16, bfloat16 or float32, not {acc.name}",
+                         acc.name)
+    size = a_scales.format.block_size
+    if b_scales.format.block_size != size or b_scales.format.scale_format != a_scales.format.scale_format:
+        raise FieldError("weights", f"{a_scales.format.name} × {b_scales.format.name}: both operands need the same "
+                                    "block size and scale format", b_scales.format.name)
+    a3, b3, lead = _groups(np.asarray(a, np.float64), np.asarray(b, np.float64))
+    k = a3.shape[2]
+    blocks = -(-k // size)
+    if blocks * size != k:
+        a3 = np.pad(a3, ((0, 0), (0, 0), (0, blocks * size - k)))
+        b3 = np.pad(b3, ((0, 0), (0, blocks * size - k), (0, 0)))
+    sa = _scales_like(a_scales, (a3.shape[0], a3.shape[1], blocks), "a")
+    sb = _scales_like(b_scales, (b3.shape[0], b3.shape[2], blocks), "b")
+    fmt = acc.format
+    out = np.zeros((a3.shape[0], a3.shape[1], b3.shape[2]))
+    with np.errstate(invalid="ignore", over="ignore"):
+        out = kernels.block_steps(a3, np.ascontiguousarray(b3), sa, sb, block=size, precision=fmt.man_bits + 1,
+                                  emin=fmt.emin, max_value=fmt.max_value, flush_to_zero=acc.flush_to_zero, out=out)
+    return out.reshape(lead + out.shape[1:])
+
+
+def _scales_like(scales: BlockScales, shape: tuple, side: str) -> np.ndarray:
+    values = scales.values()
+    if values.size != math.prod(shape):
+        raise ValueError(f"operand {side}: {values.shape} block scales do not fit its (groups, rows, blocks) "
+                         f"= {shape}")
+    return np.ascontiguousarray(values.reshape(shape))
+
+
 def _groups(a, b):
     # float32 codes stay float32 (they are exact there: see code_dtype); anything else is float64
     a, b = (np.asarray(x, np.float32 if np.asarray(x).dtype == np.float32 else np.float64) for x in (a, b))

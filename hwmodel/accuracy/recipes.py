@@ -75,6 +75,7 @@ class Numerics:
             raise FieldError("lanes", f"lanes must be one of {LANE_COUNTS}, not {self.lanes!r}", self.lanes)
         if self.bias not in BIAS_MODES:
             raise FieldError("bias", f"bias must be one of {BIAS_MODES}, not {self.bias!r}", self.bias)
+        self._check_blocks()
         acc = self.register
         if self.accumulator.startswith("int") and not all(self._integer(f) for f in (self.weights, self.activations)):
             raise FieldError("accumulator", f"an {self.accumulator} accumulator needs integer operand formats, not "
@@ -88,6 +89,28 @@ class Numerics:
             raise FieldError("accumulator", f"a {self.accumulator!r} register needs quantized operands; "
                                             f"{UNQUANTIZED} operands take 'exact' or a float accumulator",
                              self.accumulator)
+
+    @property
+    def block_scaled(self) -> bool:
+        """Both operands in block formats: the matmuls run on block-scaled units."""
+        return self.weights in MX_FORMATS
+
+    def _check_blocks(self) -> None:
+        blocks = [f in MX_FORMATS for f in (self.weights, self.activations)]
+        if not any(blocks):
+            return
+        if not all(blocks):
+            field = "activations" if blocks[0] else "weights"
+            raise FieldError(field, f"{self.weights} × {self.activations}: a block-scaled unit needs both operands in "
+                                    f"block formats ({', '.join(MX_FORMATS)}); write e.g. "
+                                    f"{self.weights if blocks[0] else self.activations} for both", getattr(self, field))
+        a, b = MX_FORMATS[self.activations], MX_FORMATS[self.weights]
+        if (a.block_size, a.scale_format) != (b.block_size, b.scale_format):
+            raise FieldError("weights", f"{self.weights} × {self.activations}: both operands need the same block size "
+                                        "and scale format", self.weights)
+        if self.accumulator not in ("float16", "bfloat16", "float32"):
+            raise FieldError("accumulator", f"block formats accumulate into float16, bfloat16 or float32, not "
+                                            f"{self.accumulator!r}", self.accumulator)
 
     @staticmethod
     def _integer(fmt: str) -> bool:

@@ -30,7 +30,7 @@ from workloads.builders import ConvStep, efficientnet_lite0_plan
 
 from hwmodel.accuracy.models.torch_state import StateDictError, load_state_dict
 from hwmodel.accuracy.qmatmul import (Numerics, code_dtype, count_inputs, count_outputs, order_free, qmatmul,
-                                      quantize_values)
+                                      quantize_values, refuse_block_formats)
 
 __all__ = ["EfficientNetLite0", "load_efficientnet_lite0", "photographs", "crops", "TEST_PHOTOS",
            "CALIBRATION_PHOTOS", "BN_EPS"]
@@ -80,6 +80,7 @@ class EfficientNetLite0:
         else ``scales`` (site → activation scale) and ``qweights`` (:meth:`quantize_weights`).
         ``observe(site, values)`` sees each site's float input; ``stats`` collects per site the
         saturated inputs and the non-finite outputs."""
+        refuse_block_formats(numerics)
         with np.errstate(invalid="ignore", over="ignore"):
             x = np.ascontiguousarray(np.asarray(images, np.float32).transpose(0, 2, 3, 1))
             inputs = []

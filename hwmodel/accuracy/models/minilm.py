@@ -170,7 +170,7 @@ class MiniLM:
             if not quantized(site):
                 return left @ right
             a, sa = quantize_values(left, numerics.activations, scale=scales[site + ".a"])
-            b, sb = quantize_values(right, numerics.activations, scale=scales[site + ".b"])
+            b, sb = quantize_values(right, numerics.activations, scale=scales[site + ".b"], block_axis=-2)
             note(site, "a", left, sa, np.broadcast_to(left_real, left.shape))
             note(site, "b", right, sb, np.broadcast_to(right_real, right.shape))
             with np.errstate(invalid="ignore", over="ignore"):

@@ -22,7 +22,8 @@ import pandas as pd
 from workloads.onnx_import import shape_text
 
 from hwmodel.accuracy.calibration import activation_scale, collector
-from hwmodel.accuracy.qmatmul import Numerics, code_dtype, count_inputs, count_outputs, qmatmul, quantize_values
+from hwmodel.accuracy.qmatmul import (Numerics, code_dtype, count_inputs, count_outputs, qmatmul, quantize_values,
+                                      refuse_block_formats)
 
 __all__ = ["OnnxNetwork", "OnnxStudy", "onnx_accuracy", "load_arrays", "MAC_OPS"]
 
@@ -167,6 +168,7 @@ class OnnxNetwork:
         recipe's arithmetic at the activation ``scales`` (site + ".a" / ".b" → scale).
         ``observe(key, values)`` sees each MAC operand that is an activation; ``stats`` collects
         saturated inputs and non-finite outputs per site."""
+        refuse_block_formats(numerics)
         self._local.mode = {"numerics": numerics, "scales": scales, "observe": observe, "stats": stats}
         try:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # what float32 gives, it gives
