@@ -206,3 +206,17 @@ def test_bias_flags():
     assert out.returncode == 2 and "--bias power_of_two: bias 'power_of_two' needs a float accumulator" in out.stderr
     out = run("accuracy", "--model", "digits", "--formats", "int8_sym", "--acc", "int32", "--bias", "power_of_two")
     assert out.returncode == 2 and "--bias" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("command,args,message", [
+    ("rtl", ["--stages", "auto"], "--stages auto chooses the pipeline by synthesis"),
+    ("synth", ["--stages", "auto"], "--stages auto needs --clock-ns T"),
+    ("synth", ["--stages", "3"], "argument --stages: invalid choice: '3' (choose from 0..2 or auto)"),
+    ("synth", ["--stages", "auto", "--clock-ns", "0.001"], "--clock-ns 0.001: a clock of 0.001 ns is below one cell"),
+    ("synth", ["--stages", "auto", "--clock-ns", "0"], "--clock-ns"),
+])
+def test_stages_auto_bad_input_exits_2(command, args, message, tmp_path):
+    out = run(command, "--a", "int8_sym", "--b", "int8_sym", "--acc", "fixed", *args, "-o", str(tmp_path / "x.v")) \
+        if command == "rtl" else run(command, "--a", "int8_sym", "--b", "int8_sym", "--acc", "fixed", *args,
+                                     "--cache-dir", str(tmp_path))
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr, out.stderr

@@ -7,10 +7,11 @@ import argparse
 import math
 from pathlib import Path
 
+from rtl.errors import FieldError
 from rtl.files import check_writable
 
 __all__ = ["HelpFormatter", "positive_int", "non_negative_int", "positive_float", "fraction", "render_table", "FLAGS",
-           "output_path", "add_spec_arguments", "spec_from_args", "format_name", "library_from_args",
+           "output_path", "add_spec_arguments", "spec_from_args", "stage_count", "format_name", "library_from_args",
            "add_synthesis_options"]
 
 FLAGS = {
@@ -102,8 +103,9 @@ def add_spec_arguments(p, *, required: bool = False) -> None:
     p.add_argument("--acc", metavar="ACC", help="accumulator: " + ", ".join(ACCUMULATOR_SPELLINGS[:-1]))
     p.add_argument("--lanes", type=int, default=1, choices=LANE_COUNTS, metavar="N",
                    help=f"products summed per step, one of {', '.join(map(str, LANE_COUNTS))}")
-    p.add_argument("--stages", type=int, default=0, choices=range(MAX_STAGES + 1), metavar="S",
-                   help=f"pipeline register stages, 0..{MAX_STAGES}; latency = stages + 1")
+    p.add_argument("--stages", type=stage_count, default=0, metavar="S",
+                   help=f"pipeline register stages, 0..{MAX_STAGES} (latency = stages + 1), or auto (synth, with "
+                        "--clock-ns: the fewest that meet the clock)")
     p.add_argument("--bias", default=BIAS_MODES[0], choices=BIAS_MODES,
                    help="power_of_two: a float accumulator gets an exponent-offset input for the scales' powers of two")
     p.add_argument("--ftz", action="store_true", help="float accumulator flushes subnormal results to zero")
@@ -114,13 +116,34 @@ def add_spec_arguments(p, *, required: bool = False) -> None:
                    help="elements per block of block formats (mxfp8_e4m3 … : 32, nvfp4: 16); checked, not chosen")
 
 
-def spec_from_args(args):
+def stage_count(text: str):
+    """``--stages``: an integer in 0..MAX_STAGES, or ``auto``."""
+    from rtl.hdl.spec import MAX_STAGES
+
+    if text == "auto":
+        return text
+    if not text.isdigit() or int(text) > MAX_STAGES:
+        raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from 0..{MAX_STAGES} or auto)")
+    return int(text)
+
+
+def spec_from_args(args, *, auto_stages: bool = False):
+    """The MacSpec the flags name (``--stages auto`` gives 0 stages, for a caller that fits
+    them: ``auto_stages``; elsewhere it is an error)."""
     from rtl.hdl.spec import MacSpec
 
     missing = [flag for flag, value in (("--a", args.a), ("--b", args.b), ("--acc", args.acc)) if value is None]
     if missing:
         raise ValueError(f"missing {', '.join(missing)}" + (" (or use --standard)" if hasattr(args, "standard") else ""))
-    return MacSpec.from_names(args.a, args.b, args.acc, lanes=args.lanes, stages=args.stages, flush_to_zero=args.ftz,
+    stages = getattr(args, "stages", 0)
+    if stages == "auto":
+        if not auto_stages:
+            raise FieldError("stages", "--stages auto chooses the pipeline by synthesis: use it with `hwmodel synth "
+                                       "--clock-ns T`", stages)
+        if getattr(args, "clock_ns", None) is None:
+            raise FieldError("stages", "--stages auto needs --clock-ns T, the clock to meet", stages)
+        stages = 0
+    return MacSpec.from_names(args.a, args.b, args.acc, lanes=args.lanes, stages=stages, flush_to_zero=args.ftz,
                               saturate=args.saturate, guard_bits=args.guard_bits, bias=args.bias,
                               block_size=getattr(args, "block_size", None))
 

@@ -3,6 +3,8 @@ and the whitepaper's Figure 3 measured."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import sys
 
@@ -40,11 +42,18 @@ def cmd_rtl(args) -> int:
 def cmd_synth(args) -> int:
     from rtl.flow.characterize import characterize
 
-    spec = spec_from_args(args)
+    spec = spec_from_args(args, auto_stages=True)
     library = library_from_args(args)
     cache = cache_from_args(args)
-    cost = characterize(spec, library, args.stream, tool=args.tool, clock_ns=args.clock_ns, macs=args.macs,
-                        sparsity=args.sparsity, delay_targets_ns=tuple(args.curve or ()), cache_dir=cache)
+    options = dict(tool=args.tool, macs=args.macs, sparsity=args.sparsity, delay_targets_ns=tuple(args.curve or ()),
+                   cache_dir=cache)
+    if args.stages == "auto":
+        from rtl.flow.clocking import meet_clock
+
+        cost = meet_clock(spec, library, args.clock_ns, stream=args.stream, **options)
+        spec = dataclasses.replace(spec, stages=cost.spec["stages"])
+    else:
+        cost = characterize(spec, library, args.stream, clock_ns=args.clock_ns, **options)
     if args.json:
         print(cost.to_json())
         return 0
@@ -52,7 +61,8 @@ def cmd_synth(args) -> int:
     print(f"  area            {cost.area_um2:10.1f} µm²   ({cost.nand2_equivalent:.0f} NAND2-equivalents, "
           f"sequential {cost.sequential_area_um2:.1f} µm²)")
     print("  by stage        " + ", ".join(f"{k} {v:.1f}" for k, v in cost.stage_area_um2.items()) + " µm²")
-    print(f"  critical path   {cost.critical_path_ns:10.3f} ns    ({1e3 / cost.critical_path_ns:.0f} MHz)")
+    print(f"  critical path   {cost.critical_path_ns:10.3f} ns    ({1e3 / cost.critical_path_ns:.0f} MHz)"
+          + (f"; meets {args.clock_ns:g} ns with {spec.stages} pipeline stage(s)" if args.stages == "auto" else ""))
     print(f"  energy          {cost.energy_pj_per_mac:10.4f} pJ/MAC on the {cost.stream} stream at "
           f"{cost.clock_ns:.3f} ns (" + ", ".join(f"{k} {v:.4f}" for k, v in cost.energy_breakdown_pj_per_mac.items())
           + ")")
@@ -98,7 +108,9 @@ def register(sub) -> None:
     add_synthesis_options(p)
     p.add_argument("--sparsity", type=fraction, default=0.0, help="fraction of zero a-operands in the stream")
     p.add_argument("--macs", type=positive_int, default=1 << 18, help="MACs simulated for energy")
-    p.add_argument("--clock-ns", type=positive_float, help="clock period for leakage energy (default: the critical path)")
+    p.add_argument("--clock-ns", type=positive_float,
+                   help="clock period (ns) for leakage energy (default: the critical path); with --stages auto, the "
+                        "clock to meet")
     p.add_argument("--curve", type=_curve, metavar="NS,NS,...", help="also synthesize at these delay targets (area vs clock)")
     p.add_argument("--json", action="store_true", help="print the MacCost as JSON")
     p.set_defaults(func=cmd_synth, parser=p)

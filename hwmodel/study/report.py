@@ -15,6 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rtl.numerics.scaling import MX_FORMATS
+
+from hwmodel.accuracy import BLOCK_FORMAT_MODELS
 from hwmodel.accuracy.sqnr import largest_paper_difference
 from hwmodel.accuracy.studies import outlier_verdict
 from hwmodel.study.plots import plot_sqnr, pyplot, save_figure
@@ -166,18 +169,18 @@ def write_plots(result, directory: Path, sqnr_results=None) -> list[Path]:
             fig.tight_layout()
             written += [save_figure(fig, directory / f"dram_traffic_{file_stem(workload)}{s}") for s in (".png", ".svg")]
             plt.close(fig)
-    if len(macs):
-        single = macs[macs.lanes == 1].sort_values("area_um2")
+    if len(macs):  # per MAC: a dot-product unit's area over its lanes, so MX units sit beside single MACs
+        single = macs.assign(per_mac=macs.area_um2 / macs.lanes).sort_values("per_mac")
         fig, ax = plt.subplots(figsize=(max(8, 0.4 * len(single)), 5.5))
         bottom = np.zeros(len(single))
         for stage, color in STAGE_COLORS.items():
-            values = single[f"{stage}_area_um2"].to_numpy()
+            values = (single[f"{stage}_area_um2"] / single.lanes).to_numpy()
             ax.bar(range(len(single)), values, bottom=bottom, color=color, label=stage)
             bottom += values
         ax.set_xticks(range(len(single)))
         ax.set_xticklabels([_design(r) for _, r in single.iterrows()], rotation=70, ha="right", fontsize=7)
-        ax.set_ylabel(f"MAC area by stage (µm², {single.library.iloc[0]})")
-        ax.set_title("Synthesized MAC area per stage (the whitepaper's Figure 3 breakdown)", fontsize=10)
+        ax.set_ylabel(f"area per MAC by stage (µm², {single.library.iloc[0]}; unit area / lanes)")
+        ax.set_title("Synthesized area per MAC and stage (the whitepaper's Figure 3 breakdown)", fontsize=10)
         ax.legend(fontsize=7)
         fig.tight_layout()
         written += [save_figure(fig, directory / f"mac_stage_area{s}") for s in (".png", ".svg")]
@@ -465,6 +468,13 @@ def write_report(result, directory: Path, *, title: str, settings: str, sqnr_res
                     "site's SQNR (whole model, and the site quantized alone), the largest fraction of a site's inputs "
                     "that saturated, and overflow counts; digits: top-1 over seeds (mean).", "",
                     _markdown(merged.sort_values(value_columns[0], ascending=False), ".4f"), ""]
+            if merged.weights.isin(list(MX_FORMATS)).any():
+                out += ["Block formats (" + ", ".join(f"`{f}`" for f in MX_FORMATS if f in set(merged.weights)) + ") "
+                        "run on the block-scaled unit: each block's exact sum times its two scales, one rounding per "
+                        "block into the register (NVFP4's per-tensor float32 scales after it). They are measured on "
+                        + " and ".join(BLOCK_FORMAT_MODELS) + " only: the convolutional models quantize activations "
+                        "before im2col, so a block would span a pixel's channels rather than the product's K — their "
+                        "cells stay empty (—) rather than show another arithmetic.", ""]
             if "minilm_cosine_mean" in merged:
                 same = merged[merged.weights == merged.activations]
                 e4 = same[same.weights.isin(["float8_e4m3fn", "float8_e4m3fnuz"])].minilm_cosine_mean.max()

@@ -33,8 +33,11 @@ import pandas as pd
 from rtl.files import check_writable
 from rtl.parallel import executor, is_transient
 
-from hwmodel.accuracy.recipes import Numerics
 from rtl.numerics.arith import FLOAT_ACCUMULATORS
+from rtl.numerics.scaling import MX_FORMATS
+
+from hwmodel.accuracy import BLOCK_FORMAT_MODELS
+from hwmodel.accuracy.recipes import Numerics
 from hwmodel.study.progress import Progress
 from hwmodel.study.spec import SweepSpec
 from hwmodel.study.store import Store
@@ -186,6 +189,8 @@ def _accuracy_params(spec: SweepSpec) -> list[dict]:
     out = []
     for model in spec.accuracy:
         for weights, activations, acc, bias in spec.designs():
+            if weights in MX_FORMATS and model not in BLOCK_FORMAT_MODELS:
+                continue  # the model cannot run the block unit's arithmetic (see refuse_block_formats)
             for lanes in {accuracy_lanes(acc, lanes) for lanes in spec.lanes}:
                 n = Numerics(weights, activations, acc, spec.granularity, lanes=lanes, bias=bias)
                 out.append({"model": model, "recipe": n.label, "size": _size(spec, model), "weights": n.weights,
@@ -285,7 +290,7 @@ def _run_eval(spec, store, mac_rows, bar_factory) -> dict:
     from hwmodel.arch.accelerator import Accelerator, PeCost, parse_array
     from hwmodel.arch.evaluate import evaluate_many
     from rtl.flow.characterize import MacCost
-    from rtl.numerics.formats import get_format
+    from hwmodel.accuracy.recipes import element_format as get_format  # an MX operand's storage: its elements
 
     costs = {_mac_key(r["params"]): r["result"] for r in mac_rows if not r["error"]}
     pes = {key: PeCost.from_mac_cost(MacCost.from_dict(row)) for key, row in costs.items()}

@@ -16,6 +16,7 @@ from pathlib import Path
 from rtl.errors import FieldError
 from rtl.flow.energy import NAMED_STREAMS
 from rtl.hdl.spec import BIAS_MODES, LANE_COUNTS, MacSpec, operand_format
+from rtl.numerics.scaling import MX_FORMATS
 from rtl.numerics.arith import FLOAT_ACCUMULATORS
 from rtl.tech.cells import EMBEDDED_LIBRARIES
 
@@ -100,7 +101,8 @@ class SweepSpec:
         for recipe in self.formats:
             for part, field in zip(recipe.split("/"), ("weights", "activations")):
                 try:
-                    operand_format(part.strip(), field)
+                    if part.strip() not in MX_FORMATS:  # block formats: checked as whole designs below
+                        operand_format(part.strip(), field)
                 except FieldError as error:
                     raise FieldError("formats", f"{w}: formats: {recipe!r}: {error}", recipe) from None
             if recipe.count("/") > 1:

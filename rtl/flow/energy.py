@@ -206,6 +206,9 @@ def measure_energy(spec: MacSpec, netlist: GateNetlist, stream: OperandStream, c
         for t, cycle in enumerate(inputs):
             cycle["scale_a"] = pack_bits(stream.scale_a[t], 8)
             cycle["scale_b"] = pack_bits(stream.scale_b[t], 8)
+    # a pipelined unit needs latency − 1 more edges for the last operands to reach the register:
+    # the inputs held, en low (so only the pipeline drains)
+    inputs += [dict(inputs[-1], en=zeros) for _ in range(spec.latency - 1)]
     inputs = [{k: v for k, v in cycle.items() if k in netlist.ports} for cycle in inputs]
     result = netlist.simulate(inputs, words)
     if spec.scaling is not None:

@@ -1,0 +1,66 @@
+"""Design points at a given clock: the fewest pipeline stages whose critical path meets it.
+
+``stages`` cuts the feed-forward path of a unit (:data:`rtl.hdl.spec.MAX_STAGES`: after the
+multipliers, after the lane sum or product normalization). What no cut can shorten is the
+accumulation recurrence — the path from the accumulator register through alignment, addition
+and rounding (or the fixed adder) back into it — so a clock below that path is refused with the
+amount it misses by and the reason. (Interleaving several accumulators, which would break the
+recurrence at a cost in numerics, is not built.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from rtl.errors import FieldError
+from rtl.hdl.spec import MAX_STAGES, MacSpec
+from rtl.tech.technology import technology
+
+__all__ = ["ClockError", "fastest_cell_ns", "meet_clock"]
+
+
+class ClockError(FieldError):
+    """A clock target no design point of the unit meets; ``best`` is the closest one's cost."""
+
+    def __init__(self, message: str, value, best=None):
+        super().__init__("clock_ns", message, value)
+        self.best = best
+
+
+def fastest_cell_ns(library: str) -> float:
+    """The smallest intrinsic delay of any combinational cell of ``library`` (ns)."""
+    cells = technology(library).cells.cells.values()
+    delays = [c.delay_ns for c in cells if not c.is_sequential and not c.dont_use and c.delay_ns > 0]
+    return min(delays) if delays else 0.0
+
+
+def meet_clock(spec: MacSpec, library: str, clock_ns: float, *, characterize=None, **options):
+    """The cost of ``spec`` with the fewest pipeline stages (0 … MAX_STAGES) whose critical path is
+    at most ``clock_ns`` on ``library``; energy and leakage are measured at ``clock_ns``.
+
+    ``characterize`` (default :func:`rtl.flow.characterize.characterize`) and ``options`` are
+    passed through. Raises :class:`ClockError` for a target ≤ 0, one below the library's fastest
+    cell, or one even the deepest pipeline misses (the message says by how much, and why).
+    """
+    if characterize is None:
+        from rtl.flow.characterize import characterize
+    if not isinstance(clock_ns, (int, float)) or isinstance(clock_ns, bool) or not clock_ns > 0:
+        raise ClockError(f"a clock target must be a positive number of ns, not {clock_ns!r}", clock_ns)
+    floor = fastest_cell_ns(library)
+    if clock_ns < floor:
+        raise ClockError(f"a clock of {clock_ns:g} ns is below one cell delay of {library} ({floor:.4f} ns, its "
+                         "fastest cell): no register-to-register path is that short", clock_ns)
+    best = None
+    for stages in range(MAX_STAGES + 1):
+        cost = characterize(dataclasses.replace(spec, stages=stages), library, clock_ns=clock_ns, **options)
+        if cost.critical_path_ns <= clock_ns:
+            return cost
+        best = cost
+    over = best.critical_path_ns - clock_ns
+    raise ClockError(
+        f"{spec.name} cannot meet {clock_ns:g} ns on {library}: with {MAX_STAGES} pipeline stages (the most it has) "
+        f"its critical path is {best.critical_path_ns:.3f} ns, {over:.3f} ns ({100 * over / clock_ns:.0f} %) over. "
+        "What is left is the accumulation recurrence (the register through "
+        + ("the fixed adder" if best.spec["acc"]["kind"] == "fixed" else "alignment, addition and rounding")
+        + " back into itself), which pipeline registers cannot cut; a slower clock "
+        f"(≥ {best.critical_path_ns:.3f} ns) meets it", clock_ns, best)
