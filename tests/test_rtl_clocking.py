@@ -15,8 +15,8 @@ def _fake(paths):
     """A characterize whose critical path per stage count is ``paths[stages]``; records calls."""
     calls = []
 
-    def characterize(spec, library, *, clock_ns, **options):
-        calls.append(spec.stages)
+    def characterize(spec, library, *, clock_ns, delay_target_ns, **options):
+        calls.append((spec.stages, delay_target_ns))
         return types.SimpleNamespace(critical_path_ns=paths[spec.stages], spec=spec.describe(), clock_ns=clock_ns)
     return characterize, calls
 
@@ -24,14 +24,15 @@ def _fake(paths):
 def test_the_fewest_stages_that_meet_the_clock():
     characterize, calls = _fake([9.0, 6.0, 4.0])
     assert meet_clock(E4M3, "sky130hd_tt", 7.0, characterize=characterize).spec["stages"] == 1
-    assert calls == [0, 1]
+    assert calls == [(0, None), (0, 7.0), (1, None)]  # area-mapped, then mapped for the clock
     characterize, calls = _fake([9.0, 6.0, 4.0])
-    assert meet_clock(E4M3, "sky130hd_tt", 9.0, characterize=characterize).spec["stages"] == 0 and calls == [0]
+    assert meet_clock(E4M3, "sky130hd_tt", 9.0, characterize=characterize).spec["stages"] == 0
+    assert calls == [(0, None)]
 
 
 def test_a_clock_below_the_recurrence_says_by_how_much_and_why():
     characterize, _ = _fake([9.0, 6.0, 4.0])
-    with pytest.raises(ClockError, match=r"cannot meet 3 ns .* critical path is 4.000 ns, 1.000 ns \(33 %\) over"
+    with pytest.raises(ClockError, match=r"cannot meet 3 ns .* shortest critical path is 4.000 ns, 1.000 ns \(33 %\) over"
                                          r".*alignment, addition and rounding") as error:
         meet_clock(E4M3, "sky130hd_tt", 3.0, characterize=characterize)
     assert error.value.field == "clock_ns" and error.value.best.critical_path_ns == 4.0

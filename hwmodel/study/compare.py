@@ -7,7 +7,11 @@ Three questions, one grid each, into one store and one report:
    / Kulisch), float16, float32} accumulators, single MACs;
 2. where the scales go: INT8 and the FP8 formats into float16 and float32 with the exponent-bias
    port (``bias = power_of_two``), against (1) without it;
-3. dot-product units: 4-lane INT8, E4M3 and E5M2 units with their usual accumulators.
+3. dot-product units: 4-lane INT8, E4M3 and E5M2 units with their usual accumulators;
+4. block-scaled dot-product units: MXFP8 (E4M3, E5M2), MXFP6 (E3M2, E2M3), MXFP4, MXINT8 taking a
+   32-element block a cycle and NVFP4 a 16-element block, into float32, beside 32-lane INT8,
+   E4M3 and E5M2 dot products (block formats' accuracy on MiniLM-L6 and digits, which block
+   along each product's K; the convolutional models do not).
 
 Each on a 32×32 weight-stationary array with 256/256/128 KB buffers (costed with the SRAM macros
 of the MAC's own library) and one LPDDR4-3200 ×32 channel (12.8 GB/s, energy per bit of
@@ -35,6 +39,7 @@ __all__ = ["default_study", "quick_study", "run_compare", "FORMATS"]
 FORMATS = ("int4_sym", "int8_sym", "int16_sym", "float8_e2m5fnuz", "float8_e3m4fnuz", "float8_e4m3fnuz",
            "float8_e5m2fnuz", "float8_e4m3fn", "float8_e5m2")
 FP8 = tuple(f for f in FORMATS if f.startswith("float8"))
+MX = ("mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1", "mxint8")
 WORKLOADS = ("resnet50", "mobilenet_v2", "efficientnet_lite0", "ppocr_rec", "bert_base", "minilm_l6",
              "llama3_2_1b_decode")
 ACCURACY = ("minilm", "efficientnet_lite0", "ppocr", "digits")  # the first three: workloads' own networks
@@ -50,6 +55,10 @@ def default_study() -> list[SweepSpec]:
                   bias=("power_of_two",), **common),
         SweepSpec(name="compare", formats=("int8_sym", "float8_e4m3fnuz", "float8_e5m2fnuz"),
                   accumulators=("fixed", "float32"), lanes=(4,), bias=("none", "power_of_two"), **common),
+        SweepSpec(name="compare", formats=("int8_sym",), accumulators=("fixed",), lanes=(32,), **common),
+        SweepSpec(name="compare", formats=("float8_e4m3fn", "float8_e5m2") + MX, accumulators=("float32",),
+                  lanes=(32,), **common),
+        SweepSpec(name="compare", formats=("nvfp4",), accumulators=("float32",), lanes=(16,), **common),
     ]
 
 
@@ -60,7 +69,8 @@ def quick_study() -> list[SweepSpec]:
     return [SweepSpec(name="compare-quick", formats=("int8_sym", "float8_e4m3fnuz"), accumulators=("fixed", "float16"),
                       **common),
             SweepSpec(name="compare-quick", formats=("float8_e4m3fnuz",), accumulators=("float16",),
-                      bias=("power_of_two",), **common)]
+                      bias=("power_of_two",), **common),
+            SweepSpec(name="compare-quick", formats=("mxfp4_e2m1",), accumulators=("float32",), lanes=(32,), **common)]
 
 
 def merge(results: list[SweepResult]) -> SweepResult:

@@ -156,12 +156,12 @@ def _generator_digest() -> str:
 
 
 def cache_key(spec: MacSpec, library: str, stream_key: str, clock_ns: float | None, tool: str,
-              delay_targets_ns: tuple = ()) -> str:
+              delay_targets_ns: tuple = (), delay_target_ns: float | None = None) -> str:
     tech = technology(str(library))
     parts = {
         "model": COST_MODEL_VERSION, "spec": spec.describe(), "generator": _generator_digest(),
         "amaranth": metadata.version("amaranth"), "yosys": yosys_version(tool),
-        "script": synthesis_script(spec.name, "cells.lib", tech.dont_use), "library": tech.digest,
+        "script": synthesis_script(spec.name, "cells.lib", tech.dont_use, delay_target_ns), "library": tech.digest,
         "stream": stream_key, "clock_ns": clock_ns, "delay_targets_ns": list(delay_targets_ns),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
@@ -194,12 +194,14 @@ def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uni
                  tool: str = "yowasp", clock_ns: float | None = None, macs: int = 1 << 18,
                  sparsity: float = 0.0, seed: int = 0, a_values=None, b_values=None,
                  delay_targets_ns: tuple = (), cache_dir: str | os.PathLike | None = DEFAULT_CACHE,
-                 timeout_s: float = 600) -> MacCost:
+                 timeout_s: float = 600, delay_target_ns: float | None = None) -> MacCost:
     """Synthesize ``spec`` on ``library``, time it, and measure its energy on a named stream.
 
-    ``clock_ns`` (for leakage energy) defaults to the critical path. ``delay_targets_ns`` adds an
-    area-versus-clock curve — (target, area, critical path) from one flattened, delay-driven
-    synthesis per target. ``cache_dir=None`` disables the cache.
+    ``clock_ns`` (for leakage energy) defaults to the critical path. ``delay_target_ns`` maps the
+    design for that delay (ABC's delay-driven mapping, each stage's module for it; hierarchy and
+    the per-stage areas kept) instead of for area. ``delay_targets_ns`` adds an area-versus-clock
+    curve — (target, area, critical path) from one flattened, delay-driven synthesis per target.
+    ``cache_dir=None`` disables the cache.
     """
     library = str(library)
     stream_obj = None
@@ -209,7 +211,7 @@ def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uni
         stream_key = stream_obj.key
     else:
         stream_key = json.dumps({"kind": stream, "macs": macs, "sparsity": sparsity, "seed": seed})
-    key = cache_key(spec, library, stream_key, clock_ns, tool, tuple(delay_targets_ns))
+    key = cache_key(spec, library, stream_key, clock_ns, tool, tuple(delay_targets_ns), delay_target_ns)
     path = Path(cache_dir) / key[:2] / f"{key}.json" if cache_dir is not None else None
     if path is not None:
         cached = _read_cache(path, key)
@@ -217,7 +219,8 @@ def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uni
             return cached
     tech = technology(library)
     verilog_text = emit_verilog(spec)
-    result = synthesize(spec, library, tool=tool, verilog_text=verilog_text, timeout_s=timeout_s)
+    result = synthesize(spec, library, tool=tool, verilog_text=verilog_text, timeout_s=timeout_s,
+                        delay_target_ns=delay_target_ns)
     critical = critical_path_ns(result.netlist)
     clock = clock_ns if clock_ns is not None else critical
     if stream_obj is None:
