@@ -18,6 +18,16 @@ class FieldError(ValueError):
         self.field = field
         self.value = value
 
+    def __reduce__(self):  # so it crosses a process pool whole (the default pickles the message alone)
+        return _rebuild, (type(self), str(self), dict(self.__dict__))
+
     def renamed(self, name: str) -> "FieldError":
         """The same error with its field spelled ``name`` (a flag, a file key)."""
         return FieldError(name, f"{name}: {self}", self.value)
+
+
+def _rebuild(cls, message: str, attributes: dict) -> FieldError:
+    error = cls.__new__(cls)
+    ValueError.__init__(error, message)
+    error.__dict__.update(attributes)
+    return error

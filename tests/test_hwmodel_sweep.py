@@ -1,5 +1,6 @@
 """Sweeps: spec validation, the resumable store, a real Dask LocalCluster, failures, plots."""
 
+import dataclasses
 import os
 import signal
 import sqlite3
@@ -8,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from hwmodel.study.report import pareto_front, write_plots, write_report
@@ -45,6 +47,8 @@ def _write(tmp_path, text, name="spec.toml"):
     ("clock_ns = [nan]\n", "clock_ns must be a finite number, not nan"),
     ("dram_bandwidth = [-1]\n", "dram_bandwidth must be at least 0"),
     ("lanes = [3]\n", r"lanes must be among \(1, 2, 4, 8, 16, 32\), not 3"),
+    ("stages = [\"auto\"]\n", r"stages \"auto\" fits each design to a clock: every clock_ns must be > 0"),
+    ("stages = [3]\n", r"stages must be among \(0, 1, 2\) or \"auto\", not 3"),
     ('formats = ["float8_e4m3fn"]\naccumulators = ["int32"]\n', r"accumulators: float8_e4m3fn × float8_e4m3fn → int32: .*narrower"),
     ('libraries = ["sky130"]\n', "did you mean 'sky130hd_tt'"),
     ("digits_seeds = 0\n", "digits_seeds must be at least 1, not 0"),
@@ -188,6 +192,11 @@ def test_compare_quick_writes_the_results(tmp_path, capsys):
     assert "efficientnet_lite0_top1_agreement (proxy)" in report.split("### resnet50")[1].split("###")[0]
     assert "MiniLM-L6 mean cosine to float32 (proxy)" in report  # the Llama decode step
     assert "## Conclusions this data supports" in capsys.readouterr().out
+    # the block-scaled unit is a design of its own, and every design is fitted to the INT8 MAC's clock
+    assert "mxfp4_e2m1→float32 ×32" in report and "## At a common clock:" in report
+    clocked = pd.read_csv(out / "at_clock.csv")
+    assert set(clocked.design) >= {"int8_sym→fixed", "mxfp4_e2m1→float32 ×32"}
+    assert clocked.set_index("design").loc["int8_sym→fixed", "meets"]
 
 
 # ----- the defects a new user met -------------------------------------------------------------
@@ -219,6 +228,21 @@ def test_dot_product_designs_reach_points_and_report(tmp_path):
                      accuracy=("digits",), digits_seeds=1, libraries=("nangate45_typ",))
     result = run_sweep(spec, tmp_path / "out", processes=1, progress=False, cache_dir=tmp_path / "cache")
     assert sorted(result.points.lanes) == [1, 4] and set(result.points.array) == {"32x32"}
+
+
+def test_stages_auto_fits_each_design_to_the_clock_or_fails_it(tmp_path):
+    """At 5 ns on sky130 the INT8 MAC needs a pipeline stage; an E4M3 → float32 MAC, whose
+    accumulation recurrence is longer, cannot meet it: a failed point naming the gap."""
+    spec = SweepSpec(formats=("int8_sym", "float8_e4m3fn"), accumulators=("fixed", "float32"), clock_ns=(5.0,),
+                     stages=("auto",), workloads=("squeezenet",), accuracy=("digits",), digits_seeds=1)
+    spec = dataclasses.replace(spec, formats=("int8_sym",), accumulators=("fixed",))
+    result = run_sweep(spec, tmp_path / "out", processes=1, progress=False, cache_dir=tmp_path / "cache")
+    assert list(result.macs.stages_used) == [1] and (result.macs.critical_path_ns <= 5.0).all()
+    assert list(result.points.clock_ns_used) == [5.0]
+    late = dataclasses.replace(spec, formats=("float8_e4m3fn",), accumulators=("float32",))
+    result = run_sweep(late, tmp_path / "late", processes=1, progress=False, cache_dir=tmp_path / "cache")
+    assert result.macs.empty and "cannot meet 5 ns" in result.failures.error.iloc[0]
+    assert "accumulation recurrence" in result.failures.error.iloc[0]
 
 
 def test_a_killed_worker_is_retried_not_recorded(tmp_path, monkeypatch):

@@ -24,18 +24,20 @@ def _fake(paths):
 def test_the_fewest_stages_that_meet_the_clock():
     characterize, calls = _fake([9.0, 6.0, 4.0])
     assert meet_clock(E4M3, "sky130hd_tt", 7.0, characterize=characterize).spec["stages"] == 1
-    assert calls == [(0, None), (0, 7.0), (1, None)]  # area-mapped, then mapped for the clock
+    # unpipelined, then the deepest pipeline (it meets), then the fewest stages: 0 for the clock, 1 for area
+    assert calls == [(0, None), (2, None), (0, 7.0), (1, None)]
     characterize, calls = _fake([9.0, 6.0, 4.0])
     assert meet_clock(E4M3, "sky130hd_tt", 9.0, characterize=characterize).spec["stages"] == 0
     assert calls == [(0, None)]
 
 
 def test_a_clock_below_the_recurrence_says_by_how_much_and_why():
-    characterize, _ = _fake([9.0, 6.0, 4.0])
+    characterize, calls = _fake([9.0, 6.0, 4.0])
     with pytest.raises(ClockError, match=r"cannot meet 3 ns .* shortest critical path is 4.000 ns, 1.000 ns \(33 %\) over"
                                          r".*alignment, addition and rounding") as error:
         meet_clock(E4M3, "sky130hd_tt", 3.0, characterize=characterize)
     assert error.value.field == "clock_ns" and error.value.best.critical_path_ns == 4.0
+    assert calls == [(0, None), (2, None), (2, 3.0)]  # the deepest pipeline misses: nothing shallower is tried
     characterize, _ = _fake([9.0, 6.0, 4.0])
     with pytest.raises(ClockError, match="through the fixed adder back into itself"):
         meet_clock(INT8, "sky130hd_tt", 3.0, characterize=characterize)
@@ -64,3 +66,13 @@ def test_int8_pipelined_to_a_clock_it_could_not_meet_unpipelined(tmp_path):
     cost = meet_clock(INT8, "sky130hd_tt", 5.0, cache_dir=tmp_path)
     assert cost.spec["stages"] >= 1 and cost.critical_path_ns <= 5.0 and cost.clock_ns == 5.0
     assert cost.sequential_area_um2 > plain.sequential_area_um2  # the pipeline registers are real
+
+
+def test_clock_errors_cross_a_process_pool_whole():
+    """A sweep's worker raises it; the parent must get the field, the value and the best point
+    (pickling the message alone broke the pool)."""
+    import pickle
+
+    error = pickle.loads(pickle.dumps(ClockError("misses", 5.0, best={"critical_path_ns": 7.0})))
+    assert (type(error), str(error), error.field, error.value, error.best) == (
+        ClockError, "misses", "clock_ns", 5.0, {"critical_path_ns": 7.0})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from hwmodel.cli.common import HelpFormatter, output_path, positive_int
+from hwmodel.cli.common import HelpFormatter, output_path, positive_float, positive_int
 
 __all__ = ["register"]
 
@@ -36,7 +36,7 @@ def cmd_compare(args) -> int:
     output = output_path(args.output, directory=True, needed_mb=50)
     _resumable(args, output)
     written, result = run_compare(output, quick=args.quick, scheduler=args.scheduler, processes=args.processes,
-                                  cache_dir=args.cache_dir)
+                                  cache_dir=args.cache_dir, clock_ns=args.clock_ns)
     report = [p for p in written if p.name == "report.md"][0]
     print(report.read_text())
     print(f"wrote {len(written)} files to {report.parent}/ (report.md, CSVs, plots)", file=sys.stderr)
@@ -77,6 +77,8 @@ def register(sub) -> None:
         p = sub.add_parser(name, help=helptext, description=helptext, epilog=epilog, formatter_class=HelpFormatter)
         if name == "compare":
             p.add_argument("--quick", action="store_true", help="a one-minute version of the study")
+            p.add_argument("--clock-ns", type=positive_float, metavar="NS",
+                           help="the common clock every design is also fitted to (default: the INT8 MAC's own)")
             p.add_argument("-o", "--output", default="results", metavar="DIR", help="output directory")
         else:
             p.add_argument("spec", metavar="SPEC.toml", help="the sweep spec")

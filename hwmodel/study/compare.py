@@ -83,7 +83,7 @@ def merge(results: list[SweepResult]) -> SweepResult:
         keys = [k for k in keys if k in frame]
         return frame.drop_duplicates(subset=keys or None, keep="last").reset_index(drop=True)
 
-    point_keys = ["workload", "a", "b", "acc", "lanes", "bias", "library", "clock_ns", "array", "dataflow",
+    point_keys = ["workload", "a", "b", "acc", "lanes", "bias", "library", "clock_ns", "stages", "array", "dataflow",
                   "buffers_kb", "dram_bandwidth", "dram_gb_s", "dram_type", "mapping", "objective"]
     counts = {}
     for r in results:
@@ -92,16 +92,19 @@ def merge(results: list[SweepResult]) -> SweepResult:
             for k, v in c.items():
                 total[k] += v
     return SweepResult(union([r.points for r in results], point_keys),
-                       union([r.macs for r in results], ["a", "b", "acc", "lanes", "bias", "library", "clock_ns"]),
+                       union([r.macs for r in results], ["a", "b", "acc", "lanes", "bias", "library", "clock_ns",
+                                                         "stages"]),
                        union([r.accuracy for r in results], ["model", "recipe", "size"]),
                        union([r.failures for r in results], ["stage", "params"]), counts)
 
 
 def run_compare(output: str | Path = "results", *, quick: bool = False, scheduler=None, processes=None,
-                cache_dir=None, progress: bool = True):
+                cache_dir=None, progress: bool = True, clock_ns: float | None = None):
     """Run the study into ``output``: CSVs, plots and report.md. Returns (the files written,
-    the sweep result)."""
+    the sweep result). Every design is also fitted to one clock — ``clock_ns``, or the INT8
+    MAC's own critical path — and reported there (:mod:`hwmodel.study.clock`)."""
     from hwmodel.accuracy.sqnr import PAPER_FORMATS, sqnr_table
+    from hwmodel.study.clock import at_clock, int8_clock_ns
     from hwmodel.study.report import write_results
 
     started = time.perf_counter()
@@ -109,6 +112,10 @@ def run_compare(output: str | Path = "results", *, quick: bool = False, schedule
     output = Path(output)
     result = merge([run_sweep(spec, output, scheduler=scheduler, processes=processes, cache_dir=cache_dir,
                               progress=progress) for spec in specs])
+    library = specs[0].libraries[0]
+    common = clock_ns if clock_ns is not None else int8_clock_ns(result.macs, library)
+    clocked = at_clock(result.macs, common, library=library, stream=specs[0].stream, cache_dir=cache_dir,
+                       processes=processes, scheduler=scheduler, progress=progress)
     sqnr = sqnr_table(formats=PAPER_FORMATS + (("int4_sym", "float8_e4m3fn", "mxfp8_e4m3") if not quick else ()),
                       n=2 ** 16 if quick else 2 ** 20)
     parts = [f"formats {', '.join(s.formats)} × accumulators {', '.join(s.accumulators)}, lanes "
@@ -122,5 +129,6 @@ def run_compare(output: str | Path = "results", *, quick: bool = False, schedule
                 f"digits over {first.digits_seeds} seed(s). Each workload with a network of its own is judged on "
                 "that network's accuracy; the others on a named proxy.")
     written = write_results(result, output, title="FP8 versus INT: what the formats cost, measured",
-                            settings=settings, sqnr_results=sqnr, seconds=time.perf_counter() - started)
+                            settings=settings, sqnr_results=sqnr, seconds=time.perf_counter() - started,
+                            clocked=clocked)
     return written, result

@@ -424,8 +424,32 @@ def _format_verdict(data: pd.DataFrame, column: str, workload: str) -> str | Non
             f"{i[column]:.3f}, best FP8 {f.design} {f[column]:.3f}.")
 
 
+def _clock_section(clocked: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """The designs at one clock (:func:`hwmodel.study.clock.at_clock`): a table and what it says."""
+    clock = float(clocked.clock_ns.iloc[0])
+    table = clocked.assign(meets=np.where(clocked.meets, "yes", "no"))
+    out = [f"## At a common clock: {clock:.3f} ns", "",
+           f"Every design fitted to {clock:.3f} ns (the INT8 MAC's own critical path unless one was given): the "
+           "fewest pipeline stages (0–2) that meet it, mapped for area and, where that misses, for the clock, with "
+           "energy measured at it — beside its own unpipelined point. A design that cannot meet the clock shows its "
+           "fastest pipelined point and how far it misses: what remains is its accumulation recurrence, which "
+           "pipelining cannot cut (interleaved accumulators would; they are not built). Per MAC = unit / lanes.", "",
+           _markdown(table), ""]
+    met, missed = clocked[clocked.meets], clocked[~clocked.meets]
+    notes = []
+    if len(met):
+        notes.append(f"At {clock:.3f} ns, {len(met)} of {len(clocked)} designs close timing: "
+                     + ", ".join(f"{d} ({s} stage{'s' if s != 1 else ''})" for d, s in zip(met.design, met.stages))
+                     + ".")
+    if len(missed):
+        worst = missed.sort_values("misses_by_ns").iloc[-1]
+        notes.append(f"{len(missed)} designs cannot reach {clock:.3f} ns with pipelining alone; the farthest, "
+                     f"{worst.design}, stops at {worst.critical_path_ns:.2f} ns (its accumulation recurrence).")
+    return out, notes
+
+
 def write_report(result, directory: Path, *, title: str, settings: str, sqnr_results=None,
-                 seconds: float | None = None) -> Path:
+                 seconds: float | None = None, clocked: pd.DataFrame | None = None) -> Path:
     """``report.md``: tables of ours beside the paper's, and the conclusions the data supports."""
     from rtl.files import atomic_write_text
 
@@ -444,6 +468,10 @@ def write_report(result, directory: Path, *, title: str, settings: str, sqnr_res
                 "The paper's column is its Figure 3 gate counts (read from the figure, ±2 %).", "",
                 _markdown(table), "", *[f"- {n}" for n in notes], ""]
         conclusions += notes[:2]
+    if clocked is not None and len(clocked):
+        section, notes = _clock_section(clocked)
+        out += section + [f"- {n}" for n in notes] + [""]
+        conclusions += notes
     if sqnr_results:
         rows = [{"distribution": r.distribution, "format": r.format, "bits (ours)": r.bits,
                  "bits (paper Fig. 5)": r.paper_bits if r.paper_bits is not None else float("nan")}
@@ -536,7 +564,7 @@ def write_report(result, directory: Path, *, title: str, settings: str, sqnr_res
 
 
 def write_results(result, directory: Path, *, title: str, settings: str, sqnr_results=None,
-                  seconds: float | None = None) -> list[Path]:
+                  seconds: float | None = None, clocked: pd.DataFrame | None = None) -> list[Path]:
     """Everything a sweep leaves in ``directory``: points, MAC and accuracy CSVs (failures and
     SQNR when there are any), the plots and ``report.md``. Returns the files written."""
     from rtl.files import atomic_write_text
@@ -547,8 +575,10 @@ def write_results(result, directory: Path, *, title: str, settings: str, sqnr_re
         tables["failures"] = result.failures
     if sqnr_results:
         tables["sqnr"] = pd.DataFrame([r.row() for r in sqnr_results])
+    if clocked is not None and len(clocked):
+        tables["at_clock"] = clocked
     written = [atomic_write_text(directory / f"{name}.csv", table.to_csv(index=False)) for name, table in tables.items()]
     written += write_plots(result, directory, sqnr_results)
     written.append(write_report(result, directory, title=title, settings=settings, sqnr_results=sqnr_results,
-                                seconds=seconds))
+                                seconds=seconds, clocked=clocked))
     return written

@@ -140,8 +140,10 @@ def _mac_params(spec: SweepSpec) -> list[dict]:
         for lanes in spec.lanes:
             for library in spec.libraries:
                 for clock in spec.clock_ns:
-                    out.append({"a": activations, "b": weights, "acc": acc, "lanes": lanes, "bias": bias,
-                                "library": library, "clock_ns": float(clock), "stream": spec.stream})
+                    for stages in spec.stages:
+                        out.append({"a": activations, "b": weights, "acc": acc, "lanes": lanes, "bias": bias,
+                                    "library": library, "clock_ns": float(clock), "stages": stages,
+                                    "stream": spec.stream})
     return list({point_id(p): p for p in out}.values())
 
 
@@ -150,9 +152,16 @@ def _mac_task(params: dict, cache_dir: str | None, tool: str) -> dict:
     from rtl.flow.characterize import characterize
     from rtl.hdl.spec import MacSpec
 
-    spec = MacSpec.from_names(params["a"], params["b"], params["acc"], lanes=params["lanes"], bias=params["bias"])
-    cost = characterize(spec, params["library"], params["stream"], tool=tool,
-                        clock_ns=params["clock_ns"] or None, cache_dir=cache_dir)
+    stages = params.get("stages", 0)
+    spec = MacSpec.from_names(params["a"], params["b"], params["acc"], lanes=params["lanes"], bias=params["bias"],
+                              stages=0 if stages == "auto" else stages)
+    if stages == "auto":
+        from rtl.flow.clocking import meet_clock
+        cost = meet_clock(spec, params["library"], params["clock_ns"], stream=params["stream"], tool=tool,
+                          cache_dir=cache_dir)
+    else:
+        cost = characterize(spec, params["library"], params["stream"], tool=tool,
+                            clock_ns=params["clock_ns"] or None, cache_dir=cache_dir)
     return dataclasses.asdict(cost)
 
 
@@ -268,7 +277,7 @@ class _inline:
 
 
 # ----- stage 3: the accelerator model --------------------------------------------------------
-MAC_KEYS = ("a", "b", "acc", "lanes", "bias", "library", "clock_ns")
+MAC_KEYS = ("a", "b", "acc", "lanes", "bias", "library", "clock_ns", "stages")
 
 
 def _mac_key(params: dict) -> tuple:
@@ -394,7 +403,8 @@ def _collect(spec, store, mac_rows, counts) -> SweepResult:
                                              if k in ("area_um2", "nand2_equivalent", "critical_path_ns",
                                                       "energy_pj_per_mac", "leakage_nw")},
                           **{f"{k}_area_um2": v for k, v in r["result"]["whitepaper_stage_area_um2"].items()},
-                          "acc_width": r["result"]["spec"]["acc"]["width"]}
+                          "acc_width": r["result"]["spec"]["acc"]["width"],
+                          "stages_used": r["result"]["spec"]["stages"]}
                          for r in mac_rows if not r["error"]])
     failures = pd.DataFrame([{"stage": stage, "params": json.dumps(r["params"]), "error": r["error"],
                               "transient": r["transient"]}

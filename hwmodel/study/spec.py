@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rtl.errors import FieldError
 from rtl.flow.energy import NAMED_STREAMS
-from rtl.hdl.spec import BIAS_MODES, LANE_COUNTS, MacSpec, operand_format
+from rtl.hdl.spec import BIAS_MODES, LANE_COUNTS, MAX_STAGES, MacSpec, operand_format
 from rtl.numerics.scaling import MX_FORMATS
 from rtl.numerics.arith import FLOAT_ACCUMULATORS
 from rtl.tech.cells import EMBEDDED_LIBRARIES
@@ -42,6 +42,8 @@ KEYS = {
     "buffers_kb": "[ifmap, filter, ofmap] SRAM sizes in KB",
     "libraries": f"{', '.join(EMBEDDED_LIBRARIES)} or a liberty file",
     "clock_ns": "clock periods; 0 = each MAC's own critical path",
+    "stages": 'pipeline stages before the accumulation loop: 0, 1, 2, or "auto" (the fewest meeting each clock_ns, '
+              'which must then be > 0; a clock a design cannot meet fails that point, saying by how much)',
     "dram_bandwidth": "bytes per cycle; 0 = stall-free (or dram_gb_s)",
     "dram_gb_s": "DRAM bandwidth in GB/s at each design's clock, instead of dram_bandwidth; 0 = not used",
     "dram_type": "DRAM energy per bit by type: " + ", ".join(DRAM_TYPES),
@@ -73,6 +75,7 @@ class SweepSpec:
     buffers_kb: tuple = ((256, 256, 128),)
     libraries: tuple = ("sky130hd_tt",)
     clock_ns: tuple = (0.0,)
+    stages: tuple = (0,)
     dram_bandwidth: tuple = (0.0,)
     workloads: tuple = ("resnet50",)
     dram_gb_s: float = 0.0
@@ -92,7 +95,7 @@ class SweepSpec:
         w = self.where
         config.text(self.name, w, "name")
         for key in ("formats", "accumulators", "lanes", "bias", "arrays", "dataflows", "buffers_kb", "libraries",
-                    "clock_ns", "dram_bandwidth", "workloads", "accuracy"):
+                    "clock_ns", "stages", "dram_bandwidth", "workloads", "accuracy"):
             value = config.text_list(getattr(self, key), w, key)
             object.__setattr__(self, key, tuple(tuple(v) if isinstance(v, list) else v for v in value))
         for key in ("formats", "accumulators", "bias", "arrays", "dataflows", "libraries", "workloads", "accuracy"):
@@ -110,6 +113,13 @@ class SweepSpec:
         for lanes in self.lanes:
             if config.integer(lanes, w, "lanes") not in LANE_COUNTS:
                 raise FieldError("lanes", f"{w}: lanes must be among {LANE_COUNTS}, not {lanes!r}", lanes)
+        for stages in self.stages:
+            if stages != "auto" and (isinstance(stages, bool) or stages not in range(MAX_STAGES + 1)):
+                raise FieldError("stages", f"{w}: stages must be among {tuple(range(MAX_STAGES + 1))} or \"auto\", not "
+                                           f"{stages!r}", stages)
+        if "auto" in self.stages and any(not c for c in self.clock_ns):
+            raise FieldError("stages", f"{w}: stages \"auto\" fits each design to a clock: every clock_ns must be "
+                                       f"> 0, not {list(self.clock_ns)}", "auto")
         for bias in self.bias:
             if bias not in BIAS_MODES:
                 raise FieldError("bias", f"{w}: bias must be among {BIAS_MODES}, not {bias!r}", bias)

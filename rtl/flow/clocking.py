@@ -53,20 +53,31 @@ def meet_clock(spec: MacSpec, library: str, clock_ns: float, *, characterize=Non
     if clock_ns < floor:
         raise ClockError(f"a clock of {clock_ns:g} ns is below one cell delay of {library} ({floor:.4f} ns, its "
                          "fastest cell): no register-to-register path is that short", clock_ns)
-    best = None
-    for stages in range(MAX_STAGES + 1):
-        candidate = dataclasses.replace(spec, stages=stages)
-        for target in (None, clock_ns):  # mapped for area first; for the clock where that misses
-            cost = characterize(candidate, library, clock_ns=clock_ns, delay_target_ns=target, **options)
-            if cost.critical_path_ns <= clock_ns:
-                return cost
-            if best is None or cost.critical_path_ns < best.critical_path_ns:
-                best = cost
-    over = best.critical_path_ns - clock_ns
-    raise ClockError(
-        f"{spec.name} cannot meet {clock_ns:g} ns on {library}: with up to {MAX_STAGES} pipeline stages (the most it "
-        f"has), mapped for area and for the clock, its shortest critical path is {best.critical_path_ns:.3f} ns, {over:.3f} ns ({100 * over / clock_ns:.0f} %) over. "
-        "What is left is the accumulation recurrence (the register through "
-        + ("the fixed adder" if best.spec["acc"]["kind"] == "fixed" else "alignment, addition and rounding")
-        + " back into itself), which pipeline registers cannot cut; a slower clock "
-        f"(≥ {best.critical_path_ns:.3f} ns) meets it", clock_ns, best)
+    seen = {}
+
+    def point(stages: int, target):
+        if (stages, target) not in seen:
+            seen[stages, target] = characterize(dataclasses.replace(spec, stages=stages), library, clock_ns=clock_ns,
+                                                delay_target_ns=target, **options)
+        return seen[stages, target]
+
+    # the unpipelined unit mapped for area; then the deepest pipeline, for area and for the clock:
+    # if that misses, no shallower one meets the clock, and the search ends after three syntheses
+    for stages, target in ((0, None), (MAX_STAGES, None), (MAX_STAGES, clock_ns)):
+        if point(stages, target).critical_path_ns <= clock_ns:
+            break
+    else:
+        best = min(seen.values(), key=lambda cost: cost.critical_path_ns)
+        over = best.critical_path_ns - clock_ns
+        loop = "the fixed adder" if best.spec["acc"]["kind"] == "fixed" else "alignment, addition and rounding"
+        raise ClockError(
+            f"{spec.name} cannot meet {clock_ns:g} ns on {library}: with up to {MAX_STAGES} pipeline stages (the most "
+            f"it has), mapped for area and for the clock, its shortest critical path is {best.critical_path_ns:.3f} ns, "
+            f"{over:.3f} ns ({100 * over / clock_ns:.0f} %) over. What is left is the accumulation recurrence (the "
+            f"register through {loop} back into itself), which pipeline registers cannot cut; a slower clock "
+            f"(≥ {best.critical_path_ns:.3f} ns) meets it", clock_ns, best)
+    for stages in range(MAX_STAGES + 1):  # the fewest stages that meet it, area-mapped where that suffices
+        for target in (None, clock_ns):
+            if point(stages, target).critical_path_ns <= clock_ns:
+                return seen[stages, target]
+    raise AssertionError("unreachable: the deepest pipeline met the clock")

@@ -1,0 +1,91 @@
+"""Every design at a common clock: the cost per MAC of meeting it, beside each design's own.
+
+A study's MACs are characterized at their own (unpipelined) critical path. Here each is also
+fitted to one clock — by default the INT8 MAC's own (``int8_sym`` into its exact fixed
+accumulator, one lane), or one the user gives — with :func:`rtl.flow.clocking.meet_clock`: the
+fewest pipeline stages that meet it, energy measured at that clock. A design whose accumulation
+recurrence is longer than the clock cannot meet it; its row says by how much and gives its
+fastest pipelined point instead, so no row is left without numbers and none pretends to meet
+the clock.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import pandas as pd
+
+from rtl.errors import FieldError
+from rtl.parallel import executor
+
+from hwmodel.study.progress import Progress
+
+__all__ = ["int8_clock_ns", "at_clock", "COLUMNS"]
+
+COLUMNS = ("design", "own_critical_path_ns", "own_area_um2_per_mac", "own_energy_pj_per_mac", "clock_ns", "meets",
+           "stages", "critical_path_ns", "area_um2_per_mac", "energy_pj_per_mac", "misses_by_ns")
+
+
+def int8_clock_ns(macs: pd.DataFrame, library: str) -> float:
+    """The own critical path of the INT8 MAC (int8_sym → fixed, one lane, no bias) on ``library``."""
+    base = macs[(macs.a == "int8_sym") & (macs.b == "int8_sym") & (macs.acc == "fixed") & (macs.lanes == 1)
+                & (macs.library == library)]
+    if base.empty:
+        raise FieldError("clock_ns", f"no INT8 MAC (int8_sym → fixed, one lane) on {library} in the study to take the "
+                                     "common clock from: give one", None)
+    return float(base.critical_path_ns.iloc[0])
+
+
+def _label(row: dict) -> str:
+    operands = row["a"] if row["a"] == row["b"] else f"W {row['b']} / A {row['a']}"
+    return f"{operands}→{row['acc']}" + (f" ×{row['lanes']}" if row["lanes"] > 1 else "") + (
+        " +bias" if row.get("bias", "none") != "none" else "")
+
+
+def _one(options: dict, row: dict) -> dict:
+    from rtl.flow.clocking import ClockError, meet_clock
+    from rtl.hdl.spec import MacSpec
+
+    spec = MacSpec.from_names(row["a"], row["b"], row["acc"], lanes=int(row["lanes"]), bias=row["bias"])
+    clock = options["clock_ns"]
+    try:
+        cost, meets = meet_clock(spec, row["library"], clock, stream=options["stream"], tool=options["tool"],
+                                 cache_dir=options["cache_dir"]), True
+    except ClockError as error:
+        if error.best is None:
+            raise
+        cost, meets = error.best, False
+    lanes = int(row["lanes"])
+    return {"design": _label(row), "own_critical_path_ns": float(row["critical_path_ns"]),
+            "own_area_um2_per_mac": float(row["area_um2"]) / lanes,
+            "own_energy_pj_per_mac": float(row["energy_pj_per_mac"]), "clock_ns": clock, "meets": meets,
+            "stages": int(cost.spec["stages"]), "critical_path_ns": cost.critical_path_ns,
+            "area_um2_per_mac": cost.area_um2 / lanes, "energy_pj_per_mac": cost.energy_pj_per_mac,
+            "misses_by_ns": max(0.0, cost.critical_path_ns - clock)}
+
+
+def at_clock(macs: pd.DataFrame, clock_ns: float, *, library: str, stream: str = "uniform", tool: str = "yowasp",
+             cache_dir=None, processes: int | None = None, scheduler=None, progress: bool = False) -> pd.DataFrame:
+    """One row per design of ``macs`` (its own-clock rows on ``library``): :data:`COLUMNS`,
+    sorted by area per MAC at the clock. Synthesis runs in parallel and is cached."""
+    from rtl.flow.synth import prepare_yosys
+
+    own = macs[(macs.library == library) & (macs.clock_ns == 0)]
+    rows = own.drop_duplicates(subset=["a", "b", "acc", "lanes", "bias"]).to_dict("records")
+    if not rows:
+        return pd.DataFrame(columns=COLUMNS)
+    from rtl.flow.characterize import DEFAULT_CACHE
+
+    options = {"clock_ns": float(clock_ns), "stream": stream, "tool": tool, "cache_dir": str(cache_dir or DEFAULT_CACHE)}
+    bar = Progress(f"designs at {clock_ns:.3f} ns", len(rows)) if progress else None
+    out = []
+    with executor(scheduler=scheduler, processes=processes, jobs=len(rows),
+                  prepare=functools.partial(prepare_yosys, tool)) as pool:
+        for row in pool.map(functools.partial(_one, options), rows):
+            out.append(row)
+            if bar:
+                bar.step(1, row["design"])
+    if bar:
+        bar.close()
+    return pd.DataFrame(out, columns=COLUMNS).sort_values(["meets", "area_um2_per_mac"], ascending=[False, True]) \
+        .reset_index(drop=True)
