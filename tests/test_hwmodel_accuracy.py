@@ -63,8 +63,11 @@ def test_quantize_values_elements_and_scales():
     elements, scale = quantize_values(w, "int8_sym", axis=0)
     assert scale.shape == (8, 1) and np.all(np.abs(elements) <= 127) and np.all(elements == np.rint(elements))
     assert np.abs(elements * scale - w).max() < 0.6 * scale.max()
-    mx, one = quantize_values(w, "mxfp8_e4m3")
-    assert one == 1.0 and mx.shape == w.shape
+    mx, blocks = quantize_values(w, "mxfp8_e4m3")  # element values with their block scales along the last axis
+    assert mx.shape == w.shape and blocks.codes.shape == (8, 2) and blocks.tensor_scale == 1.0
+    assert np.allclose(mx * np.repeat(blocks.values(), 32, axis=1), w, rtol=2 ** -3, atol=blocks.values().max() / 8)
+    columns, along_k = quantize_values(w.T, "mxfp8_e4m3", block_axis=-2)  # a (K, N) operand, blocked along K
+    assert np.array_equal(columns, mx.T) and np.array_equal(along_k.codes, blocks.codes)
 
 
 @pytest.mark.parametrize("kwargs,message", [

@@ -93,7 +93,7 @@ def test_rtl_standard_set(tmp_path):
 @pytest.mark.parametrize("args,message", [
     (["--a", "fp8", "--b", "int8", "--acc", "fixed"], "unknown format 'fp8'"),
     (["--a", "int8", "--b", "int8", "--acc", "fixed", "--lanes", "0"], "argument --lanes: invalid choice: 0 (choose from 1, 2, 4"),
-    (["--a", "int8", "--b", "int8", "--acc", "fixed", "--stages", "-1"], "argument --stages: invalid choice: -1 (choose from 0, 1, 2)"),
+    (["--a", "int8", "--b", "int8", "--acc", "fixed", "--stages", "-1"], "argument --stages: invalid choice: '-1' (choose from 0..2 or auto)"),
     (["--a", "float8_e5m2", "--b", "float8_e5m2", "--acc", "int32"], "narrower than one exact"),
     (["--a", "int8", "--b", "int8", "--acc", "fixed:-3"], "--acc fixed:-3: accumulator 'fixed:-3': a register needs at least 2 bits, not -3"),
     (["--a", "int8", "--b", "int8"], "missing --acc"),

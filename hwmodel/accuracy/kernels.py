@@ -77,16 +77,21 @@ def _round(s, rho, shift, mask, half, emin_value, magic, grid, max_value, ftz):
     return np.copysign(r, s)
 
 
+@njit(inline="always", cache=True)
+def _rounding(p, emin):
+    """What :func:`_round` needs for a register of ``p`` significand bits and smallest normal
+    exponent ``emin``: the bit shift, its mask and half, the smallest normal, the subnormal grid
+    and the magic number that rounds onto it."""
+    shift = 53 - p
+    return (shift, (np.int64(1) << shift) - 1, np.int64(1) << (shift - 1), 2.0 ** emin, 2.0 ** (emin - p + 1),
+            2.0 ** (emin - p + 1 + 52))
+
+
 @njit(nogil=True, cache=True)
 def _steps(a, b, lanes, p, emin, max_value, ftz, kernel, out):
     groups, rows, k_total = a.shape
     cols = b.shape[2]
-    shift = 53 - p
-    mask = (np.int64(1) << shift) - 1
-    half = np.int64(1) << (shift - 1)
-    emin_value = 2.0 ** emin
-    grid = 2.0 ** (emin - p + 1)
-    magic = 2.0 ** (emin - p + 1 + 52)
+    shift, mask, half, emin_value, grid, magic = _rounding(p, emin)
     hi = np.empty(cols)
     lo = np.empty(cols)
     steps = (k_total + lanes - 1) // lanes
@@ -224,12 +229,7 @@ def fixed_saturating_steps(a_units: np.ndarray, b_units: np.ndarray, *, lanes: i
 def _block_steps(a, b, sa, sb, block, p, emin, max_value, ftz, out):
     groups, rows, k_total = a.shape
     cols = b.shape[2]
-    shift = 53 - p
-    mask = (np.int64(1) << shift) - 1
-    half = np.int64(1) << (shift - 1)
-    emin_value = 2.0 ** emin
-    grid = 2.0 ** (emin - p + 1)
-    magic = 2.0 ** (emin - p + 1 + 52)
+    shift, mask, half, emin_value, grid, magic = _rounding(p, emin)
     hi = np.empty(cols)
     lo = np.empty(cols)
     blocks = k_total // block

@@ -27,7 +27,7 @@ def cmd_formats(args) -> int:
     if scalars:
         print(render_table(scalars, FORMAT_COLUMNS))
     if mx:
-        print(("\n" if scalars else "") + "MX block formats (OCP MX v1.0)")
+        print(("\n" if scalars else "") + "Block formats (OCP MX v1.0: E8M0 scales; NVFP4: E4M3 scales and a float32 tensor scale)")
         print(render_table(mx, MX_COLUMNS))
     if not args.names:
         print("\nThe FP8 formats of van Baalen et al. (2023): "

@@ -82,7 +82,8 @@ class MxFormat:
         return {"name": self.name, "element": self.element.name, "block_size": self.block_size,
                 "scale": self.scale_format.name, "bits_per_element": self.bits_per_element,
                 "element_emax": self.element_emax,
-                "max": self.element.max_value * 2.0 ** (self.element_scale_exponent + 127)}
+                "max": self.element.max_value * (2.0 ** (self.element_scale_exponent + 127) if self.power_of_two_scale
+                                                 else self.scale_format.max_value)}  # NVFP4: before its tensor scale
 
 
 MX_FORMATS = types.MappingProxyType({f.name: f for f in [
