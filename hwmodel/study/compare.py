@@ -11,7 +11,9 @@ Three questions, one grid each, into one store and one report:
 4. block-scaled dot-product units: MXFP8 (E4M3, E5M2), MXFP6 (E3M2, E2M3), MXFP4, MXINT8 taking a
    32-element block a cycle and NVFP4 a 16-element block, into float32, beside 32-lane INT8,
    E4M3 and E5M2 dot products (block formats' accuracy on MiniLM-L6 and digits, which block
-   along each product's K; the convolutional models do not).
+   along each product's K; the convolutional models do not). They sit on arrays of as many
+   MACs as the others' 32×32 (1×32 units of 32 lanes, 2×32 of 16), so per-inference figures
+   compare like numbers of MACs; the 4-lane units of (3) are on 32×32 units (4,096 MACs).
 
 Each on a 32×32 weight-stationary array with 256/256/128 KB buffers (costed with the SRAM macros
 of the MAC's own library) and one LPDDR4-3200 ×32 channel (12.8 GB/s, energy per bit of
@@ -55,10 +57,13 @@ def default_study() -> list[SweepSpec]:
                   bias=("power_of_two",), **common),
         SweepSpec(name="compare", formats=("int8_sym", "float8_e4m3fnuz", "float8_e5m2fnuz"),
                   accumulators=("fixed", "float32"), lanes=(4,), bias=("none", "power_of_two"), **common),
-        SweepSpec(name="compare", formats=("int8_sym",), accumulators=("fixed",), lanes=(32,), **common),
+        # wide dot products on as many MACs as the 32×32 array of single MACs: 1×32 units of 32 lanes
+        SweepSpec(name="compare", formats=("int8_sym",), accumulators=("fixed",), lanes=(32,), arrays=("1x32",),
+                  **common),
         SweepSpec(name="compare", formats=("float8_e4m3fn", "float8_e5m2") + MX, accumulators=("float32",),
-                  lanes=(32,), **common),
-        SweepSpec(name="compare", formats=("nvfp4",), accumulators=("float32",), lanes=(16,), **common),
+                  lanes=(32,), arrays=("1x32",), **common),
+        SweepSpec(name="compare", formats=("nvfp4",), accumulators=("float32",), lanes=(16,), arrays=("2x32",),
+                  **common),
     ]
 
 
@@ -70,7 +75,8 @@ def quick_study() -> list[SweepSpec]:
                       **common),
             SweepSpec(name="compare-quick", formats=("float8_e4m3fnuz",), accumulators=("float16",),
                       bias=("power_of_two",), **common),
-            SweepSpec(name="compare-quick", formats=("mxfp4_e2m1",), accumulators=("float32",), lanes=(32,), **common)]
+            SweepSpec(name="compare-quick", formats=("mxfp4_e2m1",), accumulators=("float32",), lanes=(32,),
+                      arrays=("1x32",), **common)]
 
 
 def merge(results: list[SweepResult]) -> SweepResult:
@@ -119,7 +125,8 @@ def run_compare(output: str | Path = "results", *, quick: bool = False, schedule
     sqnr = sqnr_table(formats=PAPER_FORMATS + (("int4_sym", "float8_e4m3fn", "mxfp8_e4m3") if not quick else ()),
                       n=2 ** 16 if quick else 2 ** 20)
     parts = [f"formats {', '.join(s.formats)} × accumulators {', '.join(s.accumulators)}, lanes "
-             f"{', '.join(map(str, s.lanes))}, bias {', '.join(s.bias)}" for s in specs]
+             f"{', '.join(map(str, s.lanes))}, bias {', '.join(s.bias)}"
+             + (f" on {', '.join(s.arrays)} units" if s.arrays != specs[0].arrays else "") for s in specs]
     first = specs[0]
     settings = (f"Study `{first.name}`, {len(specs)} grids: " + "; ".join(parts) + f"; weight scales per "
                 f"{first.granularity}, activation scales static per tensor. Array {', '.join(first.arrays)} "

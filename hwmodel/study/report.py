@@ -372,8 +372,10 @@ def _traffic_section(points: pd.DataFrame) -> tuple[list[str], list[str]]:
         kept = f" among the designs within {USABLE} of the best {_label(column, workload)}" if column else ""
         line = f"{workload}: the lowest energy per inference{kept} is {best.design} ({best.energy_uj:,.1f} µJ)"
         if cheapest.design != best.design:
-            line += (f" ({cheapest.design} costs less, {cheapest.energy_uj:,.1f} µJ, but its {_label(column, workload)} is "
-                     f"{cheapest[column]:.3f})")
+            value = cheapest[column]
+            line += (f" ({cheapest.design} costs less, {cheapest.energy_uj:,.1f} µJ, but its {_label(column, workload)} "
+                     + (f"is {value:.3f})" if value == value else "was not measured: that model does not run its "
+                        "arithmetic)"))
         families = {}
         for family in ("INT", "FP8"):
             part = data[[_family(a) == family and _family(b) == family for a, b in zip(data.a, data.b)]]
