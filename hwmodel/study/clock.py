@@ -19,6 +19,7 @@ from rtl.errors import FieldError
 from rtl.parallel import executor
 
 from hwmodel.study.progress import Progress
+from hwmodel.study.report import design_label
 
 __all__ = ["int8_clock_ns", "at_clock", "COLUMNS"]
 
@@ -36,12 +37,6 @@ def int8_clock_ns(macs: pd.DataFrame, library: str) -> float:
     return float(base.critical_path_ns.iloc[0])
 
 
-def _label(row: dict) -> str:
-    operands = row["a"] if row["a"] == row["b"] else f"W {row['b']} / A {row['a']}"
-    return f"{operands}→{row['acc']}" + (f" ×{row['lanes']}" if row["lanes"] > 1 else "") + (
-        " +bias" if row.get("bias", "none") != "none" else "")
-
-
 def _one(options: dict, row: dict) -> dict:
     from rtl.flow.clocking import ClockError, meet_clock
     from rtl.hdl.spec import MacSpec
@@ -56,7 +51,7 @@ def _one(options: dict, row: dict) -> dict:
             raise
         cost, meets = error.best, False
     lanes = int(row["lanes"])
-    return {"design": _label(row), "own_critical_path_ns": float(row["critical_path_ns"]),
+    return {"design": design_label(row), "own_critical_path_ns": float(row["critical_path_ns"]),
             "own_area_um2_per_mac": float(row["area_um2"]) / lanes,
             "own_energy_pj_per_mac": float(row["energy_pj_per_mac"]), "clock_ns": clock, "meets": meets,
             "stages": int(cost.spec["stages"]), "critical_path_ns": cost.critical_path_ns,

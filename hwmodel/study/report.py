@@ -23,7 +23,7 @@ from hwmodel.accuracy.studies import outlier_verdict
 from hwmodel.study.plots import plot_sqnr, pyplot, save_figure
 from hwmodel.reference import FIGURE3_GATES, FIGURE3_HEADLINE, WHITEPAPER
 
-__all__ = ["write_results", "write_plots", "write_report", "pareto_front", "accuracy_column", "file_stem"]
+__all__ = ["write_results", "write_plots", "write_report", "pareto_front", "accuracy_column", "file_stem", "design_label"]
 
 TRANSFORMERS = ("bert_base", "minilm_l6", "vit_s16", "vit_b16", "gpt2_small", "gpt2_small_decode",
                 "llama3_8b_prefill", "llama3_8b_decode", "llama3_2_1b_prefill", "llama3_2_1b_decode")
@@ -69,7 +69,8 @@ def pareto_front(cost: np.ndarray, quality: np.ndarray) -> np.ndarray:
     return mask
 
 
-def _design(row) -> str:
+def design_label(row) -> str:
+    """How a design is named in tables, plots and conclusions: ``a→acc ×lanes +bias``."""
     operands = row["a"] if row["a"] == row["b"] else f"W {row['b']} / A {row['a']}"
     return f"{operands}→{row['acc']}" + (f" ×{row['lanes']}" if row["lanes"] > 1 else "") + (
         " +bias" if row.get("bias", "none") != "none" else "")
@@ -92,7 +93,7 @@ def _scatter(points, workload, x, y, xlabel, ylabel, title, path_stem, *, log_x=
         edge = data[mask].sort_values(x)
         ax.step(edge[x], edge[y], where="post", color="black", lw=1.2, label="Pareto front")
         for _, row in edge.iterrows():
-            ax.annotate(_design(row), (row[x], row[y]), fontsize=6, xytext=(3, -9), textcoords="offset points")
+            ax.annotate(design_label(row), (row[x], row[y]), fontsize=6, xytext=(3, -9), textcoords="offset points")
     if log_x:
         ax.set_xscale("log")
     ax.set_xlabel(xlabel)
@@ -147,7 +148,7 @@ def write_plots(result, directory: Path, sqnr_results=None) -> list[Path]:
                           "dram": "DRAM"}.get(part, part))
             bottom += values
         ax.set_xticks(range(len(data)))
-        ax.set_xticklabels([_design(r) for _, r in data.iterrows()], rotation=70, ha="right", fontsize=6)
+        ax.set_xticklabels([design_label(r) for _, r in data.iterrows()], rotation=70, ha="right", fontsize=6)
         ax.set_ylabel("energy per inference (µJ)")
         ax.set_title(f"{workload}: energy by component", fontsize=10)
         ax.legend(fontsize=7)
@@ -161,7 +162,7 @@ def write_plots(result, directory: Path, sqnr_results=None) -> list[Path]:
             ax.scatter(x, data.compulsory_dram_mb.to_numpy(), color="black", marker="_", s=200, zorder=3,
                        label="compulsory (every operand once)")
             ax.set_xticks(x)
-            ax.set_xticklabels([_design(r) for _, r in data.iterrows()], rotation=70, ha="right", fontsize=6)
+            ax.set_xticklabels([design_label(r) for _, r in data.iterrows()], rotation=70, ha="right", fontsize=6)
             ax.set_ylabel("DRAM traffic per inference (MB)")
             ax.set_ylim(0, 1.3 * max(data.dram_mb.max(), data.compulsory_dram_mb.max()))  # room for the legend
             ax.set_title(f"{workload}: DRAM traffic against the compulsory bound", fontsize=10)
@@ -178,7 +179,7 @@ def write_plots(result, directory: Path, sqnr_results=None) -> list[Path]:
             ax.bar(range(len(single)), values, bottom=bottom, color=color, label=stage)
             bottom += values
         ax.set_xticks(range(len(single)))
-        ax.set_xticklabels([_design(r) for _, r in single.iterrows()], rotation=70, ha="right", fontsize=7)
+        ax.set_xticklabels([design_label(r) for _, r in single.iterrows()], rotation=70, ha="right", fontsize=7)
         ax.set_ylabel(f"area per MAC by stage (µm², {single.library.iloc[0]}; unit area / lanes)")
         ax.set_title("Synthesized area per MAC and stage (the whitepaper's Figure 3 breakdown)", fontsize=10)
         ax.legend(fontsize=7)
@@ -254,7 +255,7 @@ def _bias_section(result) -> tuple[list[str], list[str]]:
     rows = []
     for index in common:
         a, b, accumulator, lanes, library = index
-        rows.append({"MAC": _design({"a": a, "b": b, "acc": accumulator, "lanes": lanes}), "library": library,
+        rows.append({"MAC": design_label({"a": a, "b": b, "acc": accumulator, "lanes": lanes}), "library": library,
                      "area µm² (no port)": without.loc[index, "area_um2"], "area µm² (bias port)": with_port.loc[index, "area_um2"],
                      "area +%": 100 * (with_port.loc[index, "area_um2"] / without.loc[index, "area_um2"] - 1),
                      "energy +%": 100 * (with_port.loc[index, "energy_pj_per_mac"] / without.loc[index, "energy_pj_per_mac"] - 1)})
@@ -352,7 +353,7 @@ def _traffic_section(points: pd.DataFrame) -> tuple[list[str], list[str]]:
     rows, conclusions = [], []
     for workload in sorted(set(points.workload)):
         data = points[points.workload == workload].copy()
-        data["design"] = [_design(r) for _, r in data.iterrows()]
+        data["design"] = [design_label(r) for _, r in data.iterrows()]
         every = data
         ratio = every.dram_over_compulsory
         cheapest = data.sort_values("energy_uj").iloc[0]
@@ -531,7 +532,7 @@ def write_report(result, directory: Path, *, title: str, settings: str, sqnr_res
         conclusions += traffic_conclusions
         for workload in sorted(set(points.workload)):
             data = points[points.workload == workload].copy()
-            data["design"] = [_design(r) for _, r in data.iterrows()]
+            data["design"] = [design_label(r) for _, r in data.iterrows()]
             column = accuracy_column(points, workload)
             keep = ["design", "array", "dataflow", "area_mm2", "energy_uj", "latency_ms", "tops_per_w", "tops_per_mm2"]
             keep += [c for c in ("dram_over_compulsory", "dram_busy") if c in data]
