@@ -34,6 +34,7 @@ from rtl.errors import FieldError
 from rtl.hdl.spec import BIAS_BITS
 from rtl.numerics import arith
 from rtl.numerics.arith import FixedAccumulator, FloatAccumulator, product_lsb_exponent, product_width
+from rtl.numerics.blocks import BlockScaling, scale_parts
 from rtl.numerics.formats import Format, decode, encode, get_format, quantize
 from rtl.numerics.scaling import MX_FORMATS, MxFormat, mse_scales, quantize_mx, split_scale
 
@@ -59,12 +60,10 @@ class BlockScales:
     tensor_scale: float = 1.0
 
     def values(self) -> np.ndarray:
-        """The scales' magnitudes (NaN for a NaN scale; an E4M3 scale's sign is not read)."""
-        fmt = self.format.scale_format
-        codes = np.asarray(self.codes, np.int64)
-        if not self.format.power_of_two_scale:
-            codes = codes & ((1 << (fmt.bits - 1)) - 1)
-        return decode(codes, fmt)
+        """The scales' magnitudes as the unit reads them (:func:`rtl.numerics.blocks.scale_parts`:
+        NaN for a NaN scale; an E4M3 scale's sign is not read)."""
+        sig, exp, nan = scale_parts(self.format.scale_format, self.codes)
+        return np.where(nan, np.nan, np.ldexp(sig.astype(np.float64), exp))
 
 
 def refuse_block_formats(numerics: Numerics | None) -> None:
@@ -218,10 +217,7 @@ def block_register(a, b, acc: FloatAccumulator, a_scales: BlockScales, b_scales:
     if not isinstance(acc, FloatAccumulator):
         raise FieldError("accumulator", f"block formats accumulate into float16, bfloat16 or float32, not {acc.name}",
                          acc.name)
-    size = a_scales.format.block_size
-    if b_scales.format.block_size != size or b_scales.format.scale_format != a_scales.format.scale_format:
-        raise FieldError("weights", f"{a_scales.format.name} × {b_scales.format.name}: both operands need the same "
-                                    "block size and scale format", b_scales.format.name)
+    size = BlockScaling(a_scales.format, b_scales.format).block_size  # refuses blocks that cannot share a unit
     a3, b3, lead = _groups(np.asarray(a, np.float64), np.asarray(b, np.float64))
     k = a3.shape[2]
     blocks = -(-k // size)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from rtl.errors import FieldError
 from rtl.hdl.spec import BIAS_MODES, LANE_COUNTS
 from rtl.numerics.arith import FixedAccumulator, FloatAccumulator, accumulator_width, parse_accumulator
+from rtl.numerics.blocks import BlockScaling
 from rtl.numerics.formats import FORMATS, Format, get_format
 from rtl.numerics.scaling import MX_FORMATS
 
@@ -104,10 +105,10 @@ class Numerics:
             raise FieldError(field, f"{self.weights} × {self.activations}: a block-scaled unit needs both operands in "
                                     f"block formats ({', '.join(MX_FORMATS)}); write e.g. "
                                     f"{self.weights if blocks[0] else self.activations} for both", getattr(self, field))
-        a, b = MX_FORMATS[self.activations], MX_FORMATS[self.weights]
-        if (a.block_size, a.scale_format) != (b.block_size, b.scale_format):
-            raise FieldError("weights", f"{self.weights} × {self.activations}: both operands need the same block size "
-                                        "and scale format", self.weights)
+        try:
+            BlockScaling(self.activations, self.weights)
+        except FieldError as error:
+            raise FieldError("weights", f"{self.weights} × {self.activations}: {error}", self.weights) from None
         if self.accumulator not in ("float16", "bfloat16", "float32"):
             raise FieldError("accumulator", f"block formats accumulate into float16, bfloat16 or float32, not "
                                             f"{self.accumulator!r}", self.accumulator)
