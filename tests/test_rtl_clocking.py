@@ -1,5 +1,6 @@
 """Design points at a clock: the fewest pipeline stages meeting it, and clocks nothing meets."""
 
+import dataclasses
 import types
 
 import pytest
@@ -22,25 +23,47 @@ def _fake(paths):
 
 
 def test_the_fewest_stages_that_meet_the_clock():
-    characterize, calls = _fake([9.0, 6.0, 4.0])
+    characterize, calls = _fake([9.0, 6.0, 5.0, 4.0])
     assert meet_clock(E4M3, "sky130hd_tt", 7.0, characterize=characterize).spec["stages"] == 1
     # unpipelined, then the deepest pipeline (it meets), then the fewest stages: 0 for the clock, 1 for area
-    assert calls == [(0, None), (2, None), (0, 7.0), (1, None)]
-    characterize, calls = _fake([9.0, 6.0, 4.0])
+    assert calls == [(0, None), (3, None), (0, 7.0), (1, None)]
+    characterize, calls = _fake([9.0, 6.0, 5.0, 4.0])
     assert meet_clock(E4M3, "sky130hd_tt", 9.0, characterize=characterize).spec["stages"] == 0
     assert calls == [(0, None)]
+    characterize, calls = _fake([9.0, 6.0, 4.0])  # a fixed register's pipeline ends at 2 stages
+    assert meet_clock(INT8, "sky130hd_tt", 5.0, characterize=characterize).spec["stages"] == 2
+    assert calls[:2] == [(0, None), (2, None)]
 
 
 def test_a_clock_below_the_recurrence_says_by_how_much_and_why():
-    characterize, calls = _fake([9.0, 6.0, 4.0])
+    characterize, calls = _fake([9.0, 6.0, 5.0, 4.0])
     with pytest.raises(ClockError, match=r"cannot meet 3 ns .* shortest critical path is 4.000 ns, 1.000 ns \(33 %\) over"
-                                         r".*alignment, addition and rounding") as error:
+                                         r".*alignment, addition and rounding.*--interleave 2…5") as error:
         meet_clock(E4M3, "sky130hd_tt", 3.0, characterize=characterize)
     assert error.value.field == "clock_ns" and error.value.best.critical_path_ns == 4.0
-    assert calls == [(0, None), (2, None), (2, 3.0)]  # the deepest pipeline misses: nothing shallower is tried
+    assert calls == [(0, None), (3, None), (3, 3.0)]  # the deepest pipeline misses: nothing shallower is tried
     characterize, _ = _fake([9.0, 6.0, 4.0])
     with pytest.raises(ClockError, match="through the fixed adder back into itself"):
         meet_clock(INT8, "sky130hd_tt", 3.0, characterize=characterize)
+    characterize, _ = _fake([9.0, 6.0, 5.0, 4.0])
+    with pytest.raises(ClockError, match="slowest of the 5 cycles of the fully interleaved accumulation loop"):
+        meet_clock(MacSpec.from_names("float8_e4m3fn", "float8_e4m3fn", "float32", interleave=5), "sky130hd_tt", 3.0,
+                   characterize=characterize)
+
+
+def test_interleaving_meets_a_clock_the_float_recurrence_cannot(tmp_path):
+    """Synthesized: E4M3 → float16 misses the INT8 MAC's sky130 clock with any pipeline, and
+    comes closer to it with its loop cut into five cycles."""
+    spec = MacSpec.from_names("float8_e4m3fn", "float8_e4m3fn", "float16")
+    with pytest.raises(ClockError) as plain:
+        meet_clock(spec, "sky130hd_tt", 5.0, cache_dir=tmp_path, macs=1 << 12)
+    try:
+        cut = meet_clock(dataclasses.replace(spec, interleave=5), "sky130hd_tt", 5.0, cache_dir=tmp_path,
+                         macs=1 << 12)
+    except ClockError as error:
+        cut = error.best
+    assert cut.critical_path_ns < 0.7 * plain.value.best.critical_path_ns
+    assert cut.spec["interleave"] == 5 and cut.sequential_area_um2 > plain.value.best.sequential_area_um2
 
 
 @pytest.mark.parametrize("clock", [0, -1.0, float("nan"), "5"])

@@ -248,7 +248,7 @@ def test_spec_validation_names_parameter_and_value():
         MacSpec(e4, e4, acc, lanes=3)
     with pytest.raises(ValueError, match="lanes must be one of .* not 0"):
         MacSpec(e4, e4, acc, lanes=0)
-    with pytest.raises(ValueError, match="stages must be an integer in 0..2, not -1"):
+    with pytest.raises(ValueError, match="stages must be an integer in 0..3, not -1"):
         MacSpec(e4, e4, acc, stages=-1)
     with pytest.raises(ValueError, match="width 30 is narrower than one exact float8_e4m3fn × float8_e4m3fn product"):
         MacSpec(e4, e4, parse_accumulator("fixed:30", e4, e4))

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["float_steps", "fixed_saturating_steps", "exact_sums", "block_steps", "KERNELS"]
+__all__ = ["float_steps", "fixed_saturating_steps", "exact_sums", "block_steps", "fold_add", "KERNELS"]
 
 KERNELS = ("exact", "twosum", "double_double", "twosum_float32")
 
@@ -277,3 +277,22 @@ def block_steps(a: np.ndarray, b: np.ndarray, a_scales: np.ndarray, b_scales: np
     as ``hi + lo`` (TwoSum), scaled exactly, and added to the register with one rounding.
     """
     return _block_steps(a, b, a_scales, b_scales, block, precision, emin, max_value, flush_to_zero, out)
+
+
+@njit(nogil=True, cache=True)
+def _fold_add(x, y, p, emin, max_value, ftz, out):
+    shift, mask, half, emin_value, grid, magic = _rounding(p, emin)
+    xf, yf, of = x.reshape(-1), y.reshape(-1), out.reshape(-1)
+    for i in range(xf.size):
+        s, t = _two_sum(xf[i], yf[i])
+        of[i] = _round(s, t, shift, mask, half, emin_value, magic, grid, max_value, ftz) if s - s == 0 else s
+    return out
+
+
+def fold_add(x: np.ndarray, y: np.ndarray, *, precision: int, emin: int, max_value: float,
+             flush_to_zero: bool) -> np.ndarray:
+    """round(x + y) for register values ``x`` and ``y`` (float64 arrays of one shape): the sum
+    exact as ``s + t`` (TwoSum), one rounding into the register's format — how an interleaved
+    unit's partial sums fold (:func:`rtl.numerics.interleave.reduce_partials`)."""
+    x, y = np.ascontiguousarray(x, np.float64), np.ascontiguousarray(y, np.float64)
+    return _fold_add(x, y, precision, emin, max_value, flush_to_zero, np.empty_like(x))

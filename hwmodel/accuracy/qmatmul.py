@@ -36,6 +36,7 @@ from rtl.numerics import arith
 from rtl.numerics.arith import FixedAccumulator, FloatAccumulator, product_lsb_exponent, product_width
 from rtl.numerics.blocks import BlockScaling, scale_parts
 from rtl.numerics.formats import Format, decode, encode, get_format, quantize
+from rtl.numerics.interleave import partial_order
 from rtl.numerics.scaling import MX_FORMATS, MxFormat, mse_scales, quantize_mx, split_scale
 
 from hwmodel.accuracy import kernels
@@ -192,7 +193,9 @@ def qmatmul(a: np.ndarray, b: np.ndarray, numerics: Numerics, *, a_scale=1.0, b_
     """
     b_name = numerics.weights if b_is_weight else numerics.activations
     if isinstance(a_scale, BlockScales) or isinstance(b_scale, BlockScales):
-        register = block_register(a, b, numerics.register, a_scale, b_scale)
+        size = BlockScaling(a_scale.format, b_scale.format).block_size
+        register = block_register(a, b, numerics.register, a_scale, b_scale, interleave=numerics.interleave,
+                                  chunks=max(1, size // numerics.lanes))
         with np.errstate(invalid="ignore", over="ignore"):
             return register * (a_scale.tensor_scale * b_scale.tensor_scale)
     if b_name == UNQUANTIZED and numerics.activations == UNQUANTIZED:
@@ -201,16 +204,20 @@ def qmatmul(a: np.ndarray, b: np.ndarray, numerics: Numerics, *, a_scale=1.0, b_
     b_fmt = numerics.weight_format if b_is_weight else numerics.activation_format
     offset, after = bias_of(numerics, a_scale, b_scale)
     register = accumulate_matmul(a, b, numerics.register_for(numerics.activation_format, b_fmt),
-                                 numerics.activation_format, b_fmt, lanes=numerics.lanes, bias=offset)
+                                 numerics.activation_format, b_fmt, lanes=numerics.lanes, bias=offset,
+                                 interleave=numerics.interleave)
     with np.errstate(invalid="ignore", over="ignore"):
         return register * after
 
 
 # ----- the register ---------------------------------------------------------------------------
-def block_register(a, b, acc: FloatAccumulator, a_scales: BlockScales, b_scales: BlockScales) -> np.ndarray:
+def block_register(a, b, acc: FloatAccumulator, a_scales: BlockScales, b_scales: BlockScales, *,
+                   interleave: int = 1, chunks: int = 1) -> np.ndarray:
     """The registers of an array of block-scaled units after ``a @ b`` (element values, with
     their :class:`BlockScales`): bit-exact with :func:`rtl.numerics.blocks.block_dot`; a K that
-    is not a multiple of the block is padded with zero elements, as the quantizer pads."""
+    is not a multiple of the block is padded with zero elements, as the quantizer pads. With
+    ``interleave`` N > 1, the units' N partial sums — block j in the one of cycle j·``chunks``
+    (a block a ``chunks`` cycles) — folded at the end (:mod:`rtl.numerics.interleave`)."""
     if not (isinstance(a_scales, BlockScales) and isinstance(b_scales, BlockScales)):
         raise FieldError("activations", "a block-scaled product needs both operands in block formats, not "
                                         f"{type(a_scales).__name__} × {type(b_scales).__name__} scales", None)
@@ -227,11 +234,39 @@ def block_register(a, b, acc: FloatAccumulator, a_scales: BlockScales, b_scales:
     sa = _scales_like(a_scales, (a3.shape[0], a3.shape[1], blocks), "a")
     sb = _scales_like(b_scales, (b3.shape[0], b3.shape[2], blocks), "b")
     fmt = acc.format
-    out = np.zeros((a3.shape[0], a3.shape[1], b3.shape[2]))
-    with np.errstate(invalid="ignore", over="ignore"):
-        out = kernels.block_steps(a3, np.ascontiguousarray(b3), sa, sb, block=size, precision=fmt.man_bits + 1,
-                                  emin=fmt.emin, max_value=fmt.max_value, flush_to_zero=acc.flush_to_zero, out=out)
+
+    def run(a3, b3, sa, sb):
+        out = np.zeros((a3.shape[0], a3.shape[1], b3.shape[2]))
+        with np.errstate(invalid="ignore", over="ignore"):
+            return kernels.block_steps(a3, np.ascontiguousarray(b3), sa, sb, block=size, precision=fmt.man_bits + 1,
+                                       emin=fmt.emin, max_value=fmt.max_value, flush_to_zero=acc.flush_to_zero,
+                                       out=out)
+
+    if interleave == 1:
+        out = run(a3, b3, sa, sb)
+    else:
+        def part(chosen):
+            k = (chosen[:, None] * size + np.arange(size)).reshape(-1)
+            return run(np.ascontiguousarray(a3[:, :, k]), b3[:, k, :], np.ascontiguousarray(sa[:, :, chosen]),
+                       np.ascontiguousarray(sb[:, :, chosen]))
+        out = _interleaved(acc, blocks, interleave, chunks, part, (a3.shape[0], a3.shape[1], b3.shape[2]))
     return out.reshape(lead + out.shape[1:])
+
+
+def _interleaved(acc: FloatAccumulator, steps: int, interleave: int, spacing: int, part, shape) -> np.ndarray:
+    """An interleaved register's result: step t (issued at cycle t·``spacing``) in partial sum
+    (t·spacing) mod N, each partial sum run by ``part(step indices)``, folded in
+    :func:`rtl.numerics.interleave.partial_order`."""
+    slot = (np.arange(steps) * spacing) % interleave
+    parts = [part(np.flatnonzero(slot == j)) if np.any(slot == j) else np.zeros(shape) for j in range(interleave)]
+    order = partial_order(steps, interleave, spacing)
+    fmt = acc.format
+    out = parts[order[0]]
+    with np.errstate(invalid="ignore", over="ignore"):
+        for j in order[1:]:
+            out = kernels.fold_add(out, parts[j], precision=fmt.man_bits + 1, emin=fmt.emin, max_value=fmt.max_value,
+                                   flush_to_zero=acc.flush_to_zero)
+    return out
 
 
 def _scales_like(scales: BlockScales, shape: tuple, side: str) -> np.ndarray:
@@ -277,14 +312,15 @@ def float_kernel(acc: FloatAccumulator, a_fmt: Format, b_fmt: Format, lanes: int
 
 
 def accumulate_matmul(a, b, acc, a_fmt: Format | str, b_fmt: Format | str, *, lanes: int = 1,
-                      bias=0) -> np.ndarray:
+                      bias=0, interleave: int = 1) -> np.ndarray:
     """The registers an array of ``a_fmt × b_fmt`` MACs into ``acc`` holds after ``a @ b``.
 
     ``a`` (…, M, K) and ``b`` (…, K, N) are code values; ``bias`` is the exponent offset, a
     scalar, one per column, or one per column of each product of the batch (…, 1, N) — the
     channels of a depthwise convolution, each its own one-column product. Returns the
     registers' values (float64; exact for float registers, and for fixed ones wherever float64
-    holds the integer).
+    holds the integer). ``interleave`` N > 1 (float registers): N partial sums, step t in
+    partial sum t mod N, folded at the end (:mod:`rtl.numerics.interleave`).
     """
     a_fmt, b_fmt = get_format(a_fmt), get_format(b_fmt)
     a3, b3, lead = _groups(a, b)
@@ -296,7 +332,17 @@ def accumulate_matmul(a, b, acc, a_fmt: Format | str, b_fmt: Format | str, *, la
     else:
         raise ValueError(f"bias needs one offset, one per column ({b3.shape[2]}) or one per column of each of the "
                          f"{b3.shape[0]} products, not {bias.size}")
-    if isinstance(acc, FloatAccumulator):
+    if interleave != 1 and not isinstance(acc, FloatAccumulator):
+        raise FieldError("interleave", f"interleaved partial sums need a float register, not {acc.name}", interleave)
+    if isinstance(acc, FloatAccumulator) and interleave > 1:
+        k = a3.shape[2]
+        def part(chosen):
+            idx = (chosen[:, None] * lanes + np.arange(lanes)).reshape(-1)
+            idx = idx[idx < k]  # only the last step can be short; it stays the last of its partial sum
+            return _float_register(np.ascontiguousarray(a3[:, :, idx]), np.ascontiguousarray(b3[:, idx, :]), acc,
+                                   a_fmt, b_fmt, lanes, bias)
+        out = _interleaved(acc, -(-k // lanes), interleave, 1, part, (a3.shape[0], a3.shape[1], b3.shape[2]))
+    elif isinstance(acc, FloatAccumulator):
         out = _float_register(a3, b3, acc, a_fmt, b_fmt, lanes, bias)
     elif isinstance(acc, FixedAccumulator):
         if np.any(bias):

@@ -16,6 +16,7 @@ from rtl.hdl.spec import BIAS_MODES, LANE_COUNTS
 from rtl.numerics.arith import FixedAccumulator, FloatAccumulator, accumulator_width, parse_accumulator
 from rtl.numerics.blocks import BlockScaling
 from rtl.numerics.formats import FORMATS, Format, get_format
+from rtl.numerics.interleave import INTERLEAVES
 from rtl.numerics.scaling import MX_FORMATS
 
 __all__ = ["Numerics", "parse_numerics", "auto_accumulator", "SCALE_METHODS", "GRANULARITIES", "UNQUANTIZED"]
@@ -52,7 +53,9 @@ class Numerics:
     hardware), ``float16``, ``bfloat16`` or ``float32`` (one rounding per step). ``lanes``:
     products summed exactly per step (1 = a MAC). ``bias``: ``none`` — the register sums
     products of codes and the scales multiply the result; ``power_of_two`` — the scales' powers
-    of two reach the register as an exponent offset (float accumulators only).
+    of two reach the register as an exponent offset (float accumulators only). ``interleave``:
+    partial sums of an interleaved float register (:mod:`rtl.numerics.interleave`), steps dealt
+    to them round-robin and folded at the end.
     """
 
     weights: str = "int8_sym"
@@ -62,6 +65,7 @@ class Numerics:
     scale_method: str = "mse"
     lanes: int = 1
     bias: str = "none"
+    interleave: int = 1
 
     def __post_init__(self):
         _operand(self.weights, "weights")
@@ -85,6 +89,18 @@ class Numerics:
         if self.bias != "none" and not isinstance(acc, FloatAccumulator):
             raise FieldError("bias", f"bias {self.bias!r} needs a float accumulator (float16, bfloat16, float32), "
                                      f"not {self.accumulator!r}", self.bias)
+        if not isinstance(self.interleave, int) or isinstance(self.interleave, bool) \
+                or self.interleave not in INTERLEAVES:
+            raise FieldError("interleave", f"interleave must be one of {INTERLEAVES}, not {self.interleave!r}",
+                             self.interleave)
+        if self.interleave > 1 and not isinstance(acc, FloatAccumulator):
+            raise FieldError("interleave", f"interleaved partial sums need a float accumulator (float16, bfloat16, "
+                                           f"float32), not {self.accumulator!r}", self.interleave)
+        if self.interleave > 1 and self.block_scaled and BlockScaling(self.activations, self.weights).block_size \
+                % self.lanes:
+            raise FieldError("lanes", f"an interleaved {self.weights} unit takes its blocks in chunks of lanes, which "
+                                      f"must divide the block of {BlockScaling(self.activations, self.weights).block_size}"
+                                      f", not {self.lanes}", self.lanes)
         if UNQUANTIZED in (self.weights, self.activations) and isinstance(acc, FixedAccumulator) \
                 and acc.width is not None:
             raise FieldError("accumulator", f"a {self.accumulator!r} register needs quantized operands; "
@@ -144,7 +160,8 @@ class Numerics:
     @property
     def label(self) -> str:
         gran = "" if self.weights in MX_FORMATS or self.weights == UNQUANTIZED else f" per-{self.weight_granularity}"
-        mac = (f" ×{self.lanes}" if self.lanes > 1 else "") + (" bias" if self.bias != "none" else "")
+        mac = (f" ×{self.lanes}" if self.lanes > 1 else "") + (" bias" if self.bias != "none" else "") \
+            + (f" i{self.interleave}" if self.interleave > 1 else "")
         return f"W:{self.weights}{gran} A:{self.activations} acc:{self.accumulator}{mac}"
 
 

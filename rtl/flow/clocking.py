@@ -1,13 +1,15 @@
 """Design points at a given clock: the fewest pipeline stages whose critical path meets it.
 
 ``stages`` cuts the feed-forward path of a unit (:data:`rtl.hdl.spec.MAX_STAGES`: after the
-multipliers, after the lane sum or product normalization). What no cut can shorten is the
-accumulation recurrence — the path from the accumulator register through alignment, addition
-and rounding (or the fixed adder) back into it — so a clock below that path is refused with the
-amount it misses by and the reason. A candidate that misses when mapped for area is mapped again
-for the clock (ABC's delay-driven mapping, per stage module), as a flow given a clock constraint
-would try. (Interleaving several
-accumulators, which would break the recurrence at a cost in numerics, is not built.)
+multipliers, after the lane sum or product normalization, and before that normalization). What
+no such cut can shorten is the accumulation recurrence — the path from the accumulator register
+through alignment, addition and rounding (or the fixed adder) back into it. Cutting that loop
+changes the numerics (interleaved partial sums, :mod:`rtl.numerics.interleave`), so it is the
+user's explicit choice (``MacSpec.interleave``), never made here: a clock the spec as given
+cannot meet is refused with the amount it misses by, the path that is left, and — for a float
+register — the interleave that would cut it. A candidate that misses when mapped for area is
+mapped again for the clock (ABC's delay-driven mapping, per stage module), as a flow given a
+clock constraint would try.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from __future__ import annotations
 import dataclasses
 
 from rtl.errors import FieldError
-from rtl.hdl.spec import MAX_STAGES, MacSpec
+from rtl.hdl.spec import MacSpec
+from rtl.numerics.interleave import INTERLEAVES
 from rtl.tech.technology import technology
 
 __all__ = ["ClockError", "fastest_cell_ns", "meet_clock"]
@@ -37,7 +40,7 @@ def fastest_cell_ns(library: str) -> float:
 
 
 def meet_clock(spec: MacSpec, library: str, clock_ns: float, *, characterize=None, **options):
-    """The cost of ``spec`` with the fewest pipeline stages (0 … MAX_STAGES) whose critical path is
+    """The cost of ``spec`` with the fewest pipeline stages (0 … ``spec.max_stages``) whose critical path is
     at most ``clock_ns`` on ``library`` — each stage count mapped for area, and where that misses,
     for the clock (ABC's delay-driven mapping); energy and leakage are measured at ``clock_ns``.
 
@@ -63,20 +66,30 @@ def meet_clock(spec: MacSpec, library: str, clock_ns: float, *, characterize=Non
 
     # the unpipelined unit mapped for area; then the deepest pipeline, for area and for the clock:
     # if that misses, no shallower one meets the clock, and the search ends after three syntheses
-    for stages, target in ((0, None), (MAX_STAGES, None), (MAX_STAGES, clock_ns)):
+    deepest = spec.max_stages
+    for stages, target in ((0, None), (deepest, None), (deepest, clock_ns)):
         if point(stages, target).critical_path_ns <= clock_ns:
             break
     else:
         best = min(seen.values(), key=lambda cost: cost.critical_path_ns)
         over = best.critical_path_ns - clock_ns
-        loop = "the fixed adder" if best.spec["acc"]["kind"] == "fixed" else "alignment, addition and rounding"
+        if best.spec["acc"]["kind"] == "fixed":
+            left = ("the accumulation recurrence (the register through the fixed adder back into itself), which "
+                    "pipeline registers cannot cut")
+        elif spec.interleave < INTERLEAVES[-1]:
+            left = ("the accumulation recurrence (the register through alignment, addition and rounding back into "
+                    "itself), which pipeline registers cannot cut; interleaved accumulators cut it (--interleave "
+                    f"{spec.interleave + 1}…{INTERLEAVES[-1]}, partial sums updated round-robin: a different "
+                    "summation order)")
+        else:
+            left = (f"the slowest of the {spec.interleave} cycles of the fully interleaved accumulation loop, or the "
+                    "feed-forward path between two pipeline registers")
         raise ClockError(
-            f"{spec.name} cannot meet {clock_ns:g} ns on {library}: with up to {MAX_STAGES} pipeline stages (the most "
+            f"{spec.name} cannot meet {clock_ns:g} ns on {library}: with up to {deepest} pipeline stages (the most "
             f"it has), mapped for area and for the clock, its shortest critical path is {best.critical_path_ns:.3f} ns, "
-            f"{over:.3f} ns ({100 * over / clock_ns:.0f} %) over. What is left is the accumulation recurrence (the "
-            f"register through {loop} back into itself), which pipeline registers cannot cut; a slower clock "
+            f"{over:.3f} ns ({100 * over / clock_ns:.0f} %) over. What is left is {left}; a slower clock "
             f"(≥ {best.critical_path_ns:.3f} ns) meets it", clock_ns, best)
-    for stages in range(MAX_STAGES + 1):  # the fewest stages that meet it, area-mapped where that suffices
+    for stages in range(deepest + 1):  # the fewest stages that meet it, area-mapped where that suffices
         for target in (None, clock_ns):
             if point(stages, target).critical_path_ns <= clock_ns:
                 return seen[stages, target]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rtl.numerics import arith, blocks
+from rtl.numerics import arith, blocks, interleave
 from rtl.numerics.formats import Format, decode, quantize
 from rtl.flow.gatesim import GateNetlist, pack_bits
 from rtl.numerics.scaling import choose_scale, quantize_mx, split_scale
@@ -211,7 +211,14 @@ def measure_energy(spec: MacSpec, netlist: GateNetlist, stream: OperandStream, c
     inputs += [dict(inputs[-1], en=zeros) for _ in range(spec.latency - 1)]
     inputs = [{k: v for k, v in cycle.items() if k in netlist.ports} for cycle in inputs]
     result = netlist.simulate(inputs, words)
-    if spec.scaling is not None:
+    if spec.interleave > 1:
+        updates = (blocks.block_updates(spec.acc, spec.scaling, stream.a, stream.b, stream.scale_a, stream.scale_b,
+                                        clear=stream.clear) if spec.scaling is not None else
+                   arith.step_updates(spec.acc, spec.a, stream.a, spec.b, stream.b, clear=stream.clear,
+                                      bias=stream.bias))
+        for golden in interleave.ring_steps(spec.acc, spec.interleave, stream.a.shape[1:-1], updates):
+            pass
+    elif spec.scaling is not None:
         for golden in blocks.block_steps(spec.acc, spec.scaling, stream.a, stream.b, stream.scale_a, stream.scale_b,
                                          clear=stream.clear):
             pass

@@ -7,6 +7,10 @@ On a clock edge with ``en`` = 1 the unit computes ``acc ← (clear ? 0 : acc) �
 ``stages`` pipeline registers the update lands ``stages`` edges later (``latency`` = stages + 1
 edges from inputs to ``acc``), ``en`` and ``clear`` travelling with their operands.
 
+An interleaved unit (``spec.interleave`` = N ≥ 2, float registers) cuts its accumulation loop
+into N register stages, so it holds N partial sums updated round-robin; ``acc`` shows the one
+each cycle updated, and a dot product is their fold (:mod:`rtl.numerics.interleave`).
+
 A block-scaled unit (``spec.scaling``: MX, NVFP4) has two more inputs, ``scale_a`` and
 ``scale_b`` (one block scale code each), and takes a block of B elements over ``chunks`` = B /
 lanes enabled cycles; on the block's last chunk — the cycle whose scales and ``clear`` it
@@ -240,6 +244,11 @@ class Mac(wiring.Component):
         low = min(lsb + bias_low, 1 - fmt.bias - p) - frame - 4
         high = max(lsb + exp_max + width + bias_high, (1 << fmt.exp_bits) - fmt.bias) + 4
         top_shape = signed(signed_width(low, high))
+        if spec.stages >= 3:  # a cut between the lane sum (or the raw product) and its normalization
+            source = _register(m, source, "sum")
+            bias = _register(m, bias, "sum_bias") if bias_width else bias
+            flags = {k: _register(m, v, f"sum_{k}") for k, v in flags.items()}
+            control = {k: _register(m, v, f"sum_{k}") for k, v in control.items()}
         m.submodules.pnorm = pnorm = ProductNormalize(
             width=width, exp_width=signed_width(0, exp_max) if exp_max else 0,
             offset=lsb + width - 1, top_shape=top_shape, twos_complement=twos, bias_width=bias_width)
@@ -256,7 +265,15 @@ class Mac(wiring.Component):
             control = {k: _register(m, v, f"product_{k}") for k, v in control.items()}
         m.submodules.accdecode = acc = AccumulatorDecode(
             fmt=fmt, flush_to_zero=spec.acc.flush_to_zero, top_shape=top_shape)
-        m.d.comb += acc.code.eq(Mux(control["clear"], 0, self.acc))
+        if spec.interleave == 1:
+            m.d.comb += acc.code.eq(Mux(control["clear"], 0, self.acc))
+        if spec.interleave > 1:
+            m.submodules.alignadd = add = FloatAlignAdd(acc_width=p, product_width=width, top_shape=top_shape,
+                                                        cut=spec.interleave >= 5)
+            m.submodules.normacc = rnd = FloatRound(fmt=fmt, frame=add.frame, flush_to_zero=spec.acc.flush_to_zero,
+                                                    top_shape=top_shape, cut=spec.interleave >= 4)
+            self._ring(m, acc, add, rnd, product, flags, control)
+            return
         m.submodules.alignadd = add = FloatAlignAdd(acc_width=p, product_width=width, top_shape=top_shape)
         wiring.connect(m, acc.raw, add.a)
         wiring.connect(m, product, add.p)
@@ -274,6 +291,42 @@ class Mac(wiring.Component):
         ]
         with m.If(control["en"]):
             m.d.sync += self.acc.eq(rnd.code)
+
+    def _ring(self, m: Module, acc, add, rnd, product, flags: dict, control: dict):
+        """The accumulation loop cut into ``interleave`` cycles (:mod:`rtl.numerics.interleave`):
+        the register → decode → [N ≥ 3] → align → [N = 5] → add → a register → normalize →
+        [N ≥ 4] → round → the register, turning every cycle. A cycle without a step adds
+        nothing (a zero product that keeps −0), and a clear zeroes the partial sum entering the
+        alignment for N cycles, so each one once."""
+        n = self._spec.interleave
+        en = control["en"]
+        m.d.comb += acc.code.eq(self.acc)
+        raw, specials = acc.raw, acc.specials
+        if n >= 3:
+            raw, specials = _register(m, raw, "ring_decoded"), _register(m, specials, "ring_specials")
+        left = Signal(range(n), init=n - 1, name="ring_clear_left")  # from reset the loop holds nothing
+        arm = en & control["clear"]
+        zero = Signal(name="ring_zero")
+        m.d.comb += zero.eq(arm | (left != 0))
+        m.d.sync += left.eq(Mux(arm, n - 1, Mux(left != 0, left - 1, 0)))
+        a_sign, a_zero = raw.sign & ~zero, raw.zero | zero
+        a_nan, a_inf = specials.nan & ~zero, specials.inf & ~zero
+        m.d.comb += [add.a.sign.eq(a_sign), add.a.sig.eq(raw.sig), add.a.exp.eq(raw.exp), add.a.zero.eq(a_zero),
+                     add.p.sign.eq(product.sign), add.p.sig.eq(product.sig), add.p.exp.eq(product.exp),
+                     add.p.zero.eq(product.zero | ~en)]
+        p_nan, p_pos, p_neg = flags["nan"] & en, flags["pos_inf"] & en, flags["neg_inf"] & en
+        p_negative_zero = flags["negative_zero"] | ~en
+        a_pos, a_neg = a_inf & ~a_sign, a_inf & a_sign
+        loop = {"zero_negative": a_zero & a_sign & p_negative_zero,
+                "nan": p_nan | a_nan | ((p_pos | a_pos) & (p_neg | a_neg)),
+                "pos_inf": p_pos | a_pos, "neg_inf": p_neg | a_neg}
+        if n >= 5:  # the addition's own cycle: the flags wait for the sum
+            loop = {k: _register(m, v, f"ring_align_{k}") for k, v in loop.items()}
+        total = _register(m, add.sum, "ring_sum")
+        loop = {k: _register(m, v, f"ring_{k}") for k, v in loop.items()}
+        wiring.connect(m, total, rnd.sum)
+        m.d.comb += [getattr(rnd, k).eq(v) for k, v in loop.items()]
+        m.d.sync += self.acc.eq(rnd.code)
 
 
 def _any(values):

@@ -15,14 +15,19 @@ from rtl.errors import FieldError
 from rtl.numerics.arith import (FixedAccumulator, FloatAccumulator, parse_accumulator, product_lsb_exponent,
                                 product_width)
 from rtl.numerics.blocks import BlockScaling
+from rtl.numerics.interleave import INTERLEAVES, extra_latency
 from rtl.numerics.formats import FORMATS, Format, closest_names, get_format
 from rtl.numerics.scaling import MX_FORMATS
 
-__all__ = ["MacSpec", "LANE_COUNTS", "MAX_STAGES", "BIAS_MODES", "BIAS_BITS", "Design", "STANDARD_DESIGNS",
+__all__ = ["MacSpec", "LANE_COUNTS", "MAX_STAGES", "FIXED_MAX_STAGES", "BIAS_MODES", "BIAS_BITS", "Design", "STANDARD_DESIGNS",
            "standard_specs", "operand_format"]
 
 LANE_COUNTS = (1, 2, 4, 8, 16, 32)
-MAX_STAGES = 2  # pipeline cuts before the accumulation loop: after the multipliers, after the lane sum
+MAX_STAGES = 3
+"""Pipeline cuts before the accumulation loop: after the multipliers, after the lane sum (a fixed
+register) or the product's normalization (a float one), and — float registers only — between
+the lane sum and that normalization."""
+FIXED_MAX_STAGES = 2  # a fixed register has no normalization to cut before
 BIAS_MODES = ("none", "power_of_two")
 """Where a tensor scale 2**e · r meets the MAC: ``none`` — after it (the register sums products
 of codes); ``power_of_two`` — e reaches the accumulator through a programmable exponent offset
@@ -64,6 +69,10 @@ class MacSpec:
         of a block-scaled dot-product unit (MX, NVFP4): ``a`` and ``b`` are then its element
         formats, ``lanes`` divides the block, and the unit has ``scale_a`` / ``scale_b``
         inputs; see :mod:`rtl.numerics.blocks` for its arithmetic.
+    interleave : partial sums the accumulation loop holds (:data:`INTERLEAVES`): 1, or 2 … 5 for
+        a float register whose loop (decode, align, add, normalize, round) is cut by that many
+        registers, its partial sums updated round-robin — a different summation order, folded
+        where they are read; see :mod:`rtl.numerics.interleave`.
     """
 
     a: Format
@@ -73,6 +82,7 @@ class MacSpec:
     stages: int = 0
     bias: str = "none"
     scaling: BlockScaling | None = None
+    interleave: int = 1
 
     def __post_init__(self):
         for name in ("a", "b"):
@@ -90,11 +100,23 @@ class MacSpec:
             raise FieldError("stages", f"stages must be an integer in 0..{MAX_STAGES}, not {self.stages!r}", self.stages)
         if self.bias not in BIAS_MODES:
             raise FieldError("bias", f"bias must be one of {BIAS_MODES}, not {self.bias!r}", self.bias)
+        if self.stages > self.max_stages:
+            raise FieldError("stages", f"a {self.acc.name} register's pipeline has at most {self.max_stages} stages "
+                                       f"(the third cut sits before a float register's normalization), not "
+                                       f"{self.stages}", self.stages)
         if self.bias != "none" and isinstance(self.acc, FixedAccumulator):
             raise FieldError("bias", f"bias {self.bias!r} needs a float accumulator (float16, bfloat16, float32), "
                                      f"not {self.acc.name}: a fixed register's LSB is fixed", self.bias)
         if self.scaling is not None:
             self._check_scaling()
+        if not isinstance(self.interleave, int) or isinstance(self.interleave, bool) \
+                or self.interleave not in INTERLEAVES:
+            raise FieldError("interleave", f"interleave must be one of {INTERLEAVES} (partial sums in the "
+                                           f"accumulation loop), not {self.interleave!r}", self.interleave)
+        if self.interleave > 1 and not isinstance(self.acc, FloatAccumulator):
+            raise FieldError("interleave", f"interleaved accumulators cut a float register's loop (decode, align, "
+                                           f"add, round); a {self.acc.name} register's loop is one integer adder, and "
+                                           f"interleave must be 1", self.interleave)
         if isinstance(self.acc, FixedAccumulator):
             if self.acc.width is None:
                 raise FieldError("acc", "a hardware accumulator needs a finite width ('exact' is a golden model only)",
@@ -129,7 +151,7 @@ class MacSpec:
     @classmethod
     def from_names(cls, a: str | Format, b: str | Format, acc: str, *, lanes: int = 1, stages: int = 0,
                    flush_to_zero: bool = False, saturate: bool = False, guard_bits: int = 12,
-                   bias: str = "none", block_size: int | None = None) -> "MacSpec":
+                   bias: str = "none", block_size: int | None = None, interleave: int = 1) -> "MacSpec":
         """The spec of an ``a × b`` unit summing into the accumulator spelled ``acc`` (see
         :func:`rtl.numerics.arith.parse_accumulator`). Block formats (``mxfp8_e4m3``, ``nvfp4``,
         …: :data:`rtl.numerics.scaling.MX_FORMATS`) on both sides give a block-scaled unit;
@@ -151,13 +173,18 @@ class MacSpec:
             if not isinstance(register, FloatAccumulator):
                 raise FieldError("acc", f"a block-scaled unit accumulates into float16, bfloat16 or float32 (its block "
                                         f"scales span 2**±254), not {acc}", acc)
-            return cls(scaling.a.element, scaling.b.element, register, lanes, stages, bias, scaling)
+            return cls(scaling.a.element, scaling.b.element, register, lanes, stages, bias, scaling, interleave)
         if block_size is not None:
             raise FieldError("block_size", f"block_size applies to block formats ({', '.join(MX_FORMATS)}), not "
                                            f"{getattr(a, 'name', a)} × {getattr(b, 'name', b)}", block_size)
         a, b = operand_format(a, "a"), operand_format(b, "b")
         return cls(a, b, parse_accumulator(acc, a, b, flush_to_zero=flush_to_zero, saturate=saturate,
-                                           guard_bits=guard_bits), lanes, stages, bias)
+                                           guard_bits=guard_bits), lanes, stages, bias, None, interleave)
+
+    @property
+    def max_stages(self) -> int:
+        """The deepest pipeline this unit has (:data:`MAX_STAGES`, or :data:`FIXED_MAX_STAGES`)."""
+        return FIXED_MAX_STAGES if isinstance(self.acc, FixedAccumulator) else MAX_STAGES
 
     @property
     def chunks(self) -> int:
@@ -204,8 +231,9 @@ class MacSpec:
 
     @property
     def latency(self) -> int:
-        """Clock edges from inputs to the accumulator register reflecting them."""
-        return self.stages + 1
+        """Clock edges from inputs to the accumulator register reflecting them (an interleaved
+        loop rounds in a cycle of its own)."""
+        return self.stages + 1 + extra_latency(self.interleave)
 
     @property
     def name(self) -> str:
@@ -216,7 +244,8 @@ class MacSpec:
             if self.acc.lsb_exponent != self.product_lsb_exponent:
                 acc += f"_lsb{self.acc.lsb_exponent}".replace("-", "m")
         a, b = self.operand_names
-        return f"mac_{a}_x_{b}_{acc}_l{self.lanes}_s{self.stages}" + ("_bias" if self.bias != "none" else "")
+        return (f"mac_{a}_x_{b}_{acc}_l{self.lanes}_s{self.stages}" + ("_bias" if self.bias != "none" else "")
+                + (f"_i{self.interleave}" if self.interleave > 1 else ""))
 
     def describe(self) -> dict:
         acc = {"kind": "fixed" if isinstance(self.acc, FixedAccumulator) else "float",
@@ -232,6 +261,8 @@ class MacSpec:
                "product_lsb_exponent": self.product_lsb_exponent}
         if self.scaling is not None:  # only block units carry the key, so earlier specs hash as before
             out["scaling"] = self.scaling.describe() | {"chunks": self.chunks}
+        if self.interleave > 1:  # likewise
+            out["interleave"] = self.interleave
         return out
 
 

@@ -14,7 +14,7 @@ only where the formats need it, so no logic is left without a reader.
 
 from __future__ import annotations
 
-from amaranth import C, Cat, Module, Mux, Shape, Signal, signed, unsigned
+from amaranth import C, Cat, Module, Mux, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -434,9 +434,10 @@ class FloatAlignAdd(wiring.Component):
     that follows is correct. ``sum.exp`` is the exponent of frame bit F − 1 (bit F is the carry).
     """
 
-    def __init__(self, *, acc_width: int, product_width: int, top_shape):
+    def __init__(self, *, acc_width: int, product_width: int, top_shape, cut: bool = False):
         self._p, self._w = _positive("acc_width", acc_width), _positive("product_width", product_width)
         self._frame = max(acc_width, product_width) + 4
+        self._cut = bool(cut)  # a register between the alignment and the addition (one cycle more)
         super().__init__({"a": In(RawFloat(sig_width=acc_width, exp_shape=top_shape)),
                           "p": In(RawFloat(sig_width=product_width, exp_shape=top_shape)),
                           "sum": Out(RawFloat(sig_width=self._frame + 1, exp_shape=top_shape, zero=False))})
@@ -467,6 +468,15 @@ class FloatAlignAdd(wiring.Component):
         large_sign = Mux(a_large, a.sign, p.sign)
         small_sign = Mux(a_large, p.sign, a.sign)
         subtract = a.sign ^ p.sign
+        exp = Mux(a_large, a.exp, p.exp)
+        if self._cut:
+            held = {}
+            for name, value in (("large", large), ("aligned", aligned), ("large_sign", large_sign),
+                                ("small_sign", small_sign), ("subtract", subtract), ("exp", exp)):
+                held[name] = Signal(Value.cast(value).shape(), name=f"cut_{name}")
+                m.d.sync += held[name].eq(value)
+            large, aligned, large_sign, small_sign, subtract, exp = (
+                held[k] for k in ("large", "aligned", "large_sign", "small_sign", "subtract", "exp"))
         difference = Signal(signed(frame + 2))
         m.d.comb += difference.eq(large - aligned)
         negative = difference < 0
@@ -475,7 +485,7 @@ class FloatAlignAdd(wiring.Component):
             total.eq(Mux(subtract, Mux(negative, -difference, difference), large + aligned)),
             self.sum.sig.eq(total),
             self.sum.sign.eq(Mux(subtract & negative, small_sign, large_sign)),
-            self.sum.exp.eq(Mux(a_large, a.exp, p.exp)),
+            self.sum.exp.eq(exp),
         ]
         return m
 
@@ -489,8 +499,9 @@ class FloatRound(wiring.Component):
     round up to the smallest normal.
     """
 
-    def __init__(self, *, fmt: Format, frame: int, flush_to_zero: bool, top_shape):
+    def __init__(self, *, fmt: Format, frame: int, flush_to_zero: bool, top_shape, cut: bool = False):
         self._fmt, self._frame, self._ftz = get_format(fmt), _positive("frame", frame), bool(flush_to_zero)
+        self._cut = bool(cut)  # a register between the normalization and the rounding (one cycle more)
         if not (self._fmt.is_float and self._fmt.special == "ieee"):
             raise ValueError(f"an accumulator register holds an IEEE format, not {self._fmt.name}")
         super().__init__({
@@ -510,6 +521,18 @@ class FloatRound(wiring.Component):
         m.d.comb += top.eq(self.sum.exp + 1 - lz)
         normalized = Signal(width)
         m.d.comb += normalized.eq(mag << lz)
+        sign, is_zero = self.sum.sign, mag == 0
+        nan, pos_inf, neg_inf, zero_negative = self.nan, self.pos_inf, self.neg_inf, self.zero_negative
+        if self._cut:
+            held = {}
+            for name, value in (("normalized", normalized), ("top", top), ("sign", sign), ("is_zero", is_zero),
+                                ("nan", nan), ("pos_inf", pos_inf), ("neg_inf", neg_inf),
+                                ("zero_negative", zero_negative)):
+                held[name] = Signal(Value.cast(value).shape(), name=f"cut_{name}")
+                m.d.sync += held[name].eq(value)
+            normalized, top, sign, is_zero, nan, pos_inf, neg_inf, zero_negative = (
+                held[k] for k in ("normalized", "top", "sign", "is_zero", "nan", "pos_inf", "neg_inf",
+                                  "zero_negative"))
         subnormal = top < emin
         if self._ftz:
             rounded_source, far_sticky = normalized, C(0, 1)
@@ -534,16 +557,16 @@ class FloatRound(wiring.Component):
         overflow = (top > emax) | (magnitude >= inf_code)
         sign_bit = 1 << (f.bits - 1)
         result = Signal(f.bits)
-        with m.If(self.nan):
+        with m.If(nan):
             m.d.comb += result.eq(f.nan_code)
-        with m.Elif(self.pos_inf):
+        with m.Elif(pos_inf):
             m.d.comb += result.eq(inf_code)
-        with m.Elif(self.neg_inf):
+        with m.Elif(neg_inf):
             m.d.comb += result.eq(inf_code | sign_bit)
-        with m.Elif(mag == 0):
-            m.d.comb += result.eq(Mux(self.zero_negative, sign_bit, 0))
+        with m.Elif(is_zero):
+            m.d.comb += result.eq(Mux(zero_negative, sign_bit, 0))
         with m.Elif(overflow):
-            m.d.comb += result.eq(Cat(C(inf_code, f.bits - 1), self.sum.sign))
+            m.d.comb += result.eq(Cat(C(inf_code, f.bits - 1), sign))
         with m.Else():
             if self._ftz:
                 # only a value that rounds up to the smallest normal survives a flush
@@ -551,6 +574,6 @@ class FloatRound(wiring.Component):
                 body = Mux(subnormal, Mux(to_normal, 1 << f.man_bits, 0), magnitude)
             else:
                 body = magnitude
-            m.d.comb += result.eq(Cat(body[:f.bits - 1], self.sum.sign))
+            m.d.comb += result.eq(Cat(body[:f.bits - 1], sign))
         m.d.comb += self.code.eq(result)
         return m

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from rtl.numerics import arith, blocks
+from rtl.numerics import arith, blocks, interleave
 from rtl.numerics.formats import Format, decode, encode, quantize
 from rtl.hdl.spec import BIAS_BITS, MacSpec
 
 __all__ = ["Stream", "random_stream", "exhaustive_stream", "exhaustive_block_stream", "scale_sample",
-           "golden_trace", "amaranth_trace",
+           "golden_trace", "loop_updates", "amaranth_trace",
            "iverilog_trace", "IverilogError"]
 
 
@@ -194,9 +194,24 @@ def exhaustive_block_stream(spec: MacSpec, *, seed: int = 0) -> Stream:
     return Stream(a, b, ones, ones.copy(), None, sample[pairs // len(sample)], sample[pairs % len(sample)])
 
 
+def loop_updates(spec: MacSpec, stream: Stream):
+    """What each cycle of ``stream`` asks of the unit's accumulation loop (see
+    :func:`rtl.numerics.arith.step_updates`); stream codes may carry extra axes between cycles
+    and lanes (many streams side by side)."""
+    if spec.scaling is not None:
+        return blocks.block_updates(spec.acc, spec.scaling, stream.a, stream.b, stream.scale_a, stream.scale_b,
+                                    clear=stream.clear, enable=stream.en)
+    return arith.step_updates(spec.acc, spec.a, stream.a, spec.b, stream.b, clear=stream.clear, enable=stream.en,
+                              bias=stream.bias)
+
+
 def golden_trace(spec: MacSpec, stream: Stream) -> np.ndarray:
-    """The accumulator register (as an unsigned bit pattern) after every cycle."""
+    """The accumulator register (as an unsigned bit pattern) after every cycle: for an
+    interleaved unit, the partial sum the cycle updated (:mod:`rtl.numerics.interleave`)."""
     mask = (1 << spec.acc_width) - 1
+    if spec.interleave > 1 and not (spec.chunks == 1 and stream.en.all() and stream.clear.all()):
+        states = interleave.ring_steps(spec.acc, spec.interleave, (), loop_updates(spec, stream))
+        return np.array([int(state) & mask for state in states], dtype=object)
     if spec.scaling is not None:
         if spec.chunks == 1 and stream.en.all() and stream.clear.all():
             states = blocks.block_accumulate(spec.acc, spec.scaling, arith.zeros(spec.acc, (len(stream),)),

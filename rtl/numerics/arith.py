@@ -30,7 +30,7 @@ from rtl.numerics.formats import Format, _fields, decode, decode_parts, get_form
 __all__ = [
     "Products", "FixedAccumulator", "FloatAccumulator", "exact_products", "product_width",
     "product_lsb_exponent", "accumulator_width", "kulisch_accumulator", "zeros", "accumulate",
-    "mac", "steps", "round_exact", "to_float", "parse_accumulator", "FLOAT_ACCUMULATORS",
+    "mac", "steps", "step_updates", "fold", "round_exact", "to_float", "parse_accumulator", "FLOAT_ACCUMULATORS",
     "ACCUMULATOR_SPELLINGS", "MAX_GUARD_BITS",
 ]
 
@@ -374,6 +374,34 @@ def accumulate(acc: FixedAccumulator | FloatAccumulator, state, products: Produc
     raise TypeError(f"acc must be a FixedAccumulator or FloatAccumulator, not {type(acc).__name__}")
 
 
+def step_updates(acc: FixedAccumulator | FloatAccumulator, a_fmt: Format | str, a_codes,
+                 b_fmt: Format | str, b_codes, *, clear=None, enable=None, bias=0):
+    """What each cycle of a sequence asks of the register: ``None`` for a cycle with ``enable``
+    false, else ``(clear, add)`` — whether the step starts from zero, and the function taking the
+    register's state to its state after the step. :func:`steps` folds them into one register;
+    :func:`rtl.numerics.interleave.ring_steps` deals them round-robin to interleaved ones."""
+    a_codes, b_codes = np.broadcast_arrays(np.asarray(a_codes), np.asarray(b_codes))
+    if a_codes.ndim < 2:
+        raise ValueError(f"codes must have shape (steps, …, lanes), got {a_codes.shape}")
+    bias = np.broadcast_to(np.asarray(bias, dtype=np.int64), a_codes.shape[:-1])
+    for t, (a_step, b_step) in enumerate(zip(a_codes, b_codes)):
+        if enable is None or enable[t]:
+            yield (clear is not None and bool(clear[t]),
+                   lambda state, a_step=a_step, b_step=b_step, t=t:
+                   accumulate(acc, state, exact_products(a_fmt, a_step, b_fmt, b_step), bias[t]))
+        else:
+            yield None
+
+
+def fold(acc: FixedAccumulator | FloatAccumulator, shape, updates, initial=None):
+    """One register through a sequence of :func:`step_updates`: its state after every cycle."""
+    state = zeros(acc, shape) if initial is None else np.asarray(initial)
+    for update in updates:
+        if update is not None:
+            state = update[1](zeros(acc, shape) if update[0] else state)
+        yield state
+
+
 def steps(acc: FixedAccumulator | FloatAccumulator, a_fmt: Format | str, a_codes,
           b_fmt: Format | str, b_codes, *, clear=None, enable=None, initial=None, bias=0):
     """The register after every step of a sequence: codes of shape ``(steps, …, lanes)``.
@@ -382,17 +410,9 @@ def steps(acc: FixedAccumulator | FloatAccumulator, a_fmt: Format | str, a_codes
     ``enable[t]`` false leaves the register as it is (``en``). Both default to the plain MAC.
     ``bias`` (see :func:`accumulate`) broadcasts against ``(steps, …)``.
     """
-    a_codes, b_codes = np.broadcast_arrays(np.asarray(a_codes), np.asarray(b_codes))
-    if a_codes.ndim < 2:
-        raise ValueError(f"codes must have shape (steps, …, lanes), got {a_codes.shape}")
-    shape = a_codes.shape[1:-1]
-    state = zeros(acc, shape) if initial is None else np.asarray(initial)
-    bias = np.broadcast_to(np.asarray(bias, dtype=np.int64), a_codes.shape[:-1])
-    for t, (a_step, b_step) in enumerate(zip(a_codes, b_codes)):
-        if enable is None or enable[t]:
-            start = zeros(acc, shape) if clear is not None and clear[t] else state
-            state = accumulate(acc, start, exact_products(a_fmt, a_step, b_fmt, b_step), bias[t])
-        yield state
+    shape = np.broadcast_shapes(np.shape(a_codes), np.shape(b_codes))[1:-1]
+    return fold(acc, shape, step_updates(acc, a_fmt, a_codes, b_fmt, b_codes, clear=clear, enable=enable,
+                                         bias=bias), initial)
 
 
 def mac(acc: FixedAccumulator | FloatAccumulator, a_fmt: Format | str, a_codes,

@@ -41,7 +41,7 @@ from rtl.numerics.arith import FloatAccumulator, Products, exact_products
 from rtl.numerics.formats import decode_parts
 from rtl.numerics.scaling import MX_FORMATS, MxFormat, get_mx_format
 
-__all__ = ["BlockScaling", "scale_parts", "block_products", "block_accumulate", "block_steps", "block_dot"]
+__all__ = ["BlockScaling", "scale_parts", "block_products", "block_accumulate", "block_updates", "block_steps", "block_dot"]
 
 
 @dataclass(frozen=True)
@@ -138,6 +138,34 @@ def _check(acc, scaling: BlockScaling, elements: int) -> None:
         raise ValueError(f"a {scaling.a.name} block has {scaling.block_size} elements, not {elements}")
 
 
+def block_updates(acc: FloatAccumulator, scaling: BlockScaling, a_codes, b_codes, scale_a, scale_b, *,
+                  clear=None, enable=None):
+    """What each cycle of a unit taking ``lanes`` element pairs a cycle asks of its register
+    (see :func:`rtl.numerics.arith.step_updates`): ``(clear, add)`` on a block's last chunk,
+    ``None`` on every other cycle. Arguments as :func:`block_steps`."""
+    a_codes, b_codes = np.broadcast_arrays(np.asarray(a_codes), np.asarray(b_codes))
+    lanes = a_codes.shape[-1]
+    if scaling.block_size % lanes:
+        raise FieldError("lanes", f"lanes must divide the {scaling.block_size}-element block of {scaling.a.name}, "
+                                  f"not {lanes}", lanes)
+    chunks = scaling.block_size // lanes
+    _check(acc, scaling, scaling.block_size)
+    held_a, held_b = [], []
+    for t in range(len(a_codes)):
+        if enable is None or enable[t]:
+            held_a.append(a_codes[t])
+            held_b.append(b_codes[t])
+            if len(held_a) == chunks:
+                block_a, block_b = np.concatenate(held_a, axis=-1), np.concatenate(held_b, axis=-1)
+                sa, sb = np.asarray(scale_a)[t], np.asarray(scale_b)[t]
+                held_a, held_b = [], []
+                yield (clear is not None and bool(clear[t]),
+                       lambda state, block_a=block_a, block_b=block_b, sa=sa, sb=sb:
+                       block_accumulate(acc, scaling, state, block_a, block_b, sa, sb))
+                continue
+        yield None
+
+
 def block_steps(acc: FloatAccumulator, scaling: BlockScaling, a_codes, b_codes, scale_a, scale_b, *,
                 clear=None, enable=None, initial=None):
     """The register after every cycle of a unit taking ``lanes`` element pairs a cycle.
@@ -147,27 +175,9 @@ def block_steps(acc: FloatAccumulator, scaling: BlockScaling, a_codes, b_codes, 
     block's last chunk (every ``B / lanes``-th enabled cycle) the register takes the block, with
     the scales and ``clear`` of that cycle. Other cycles leave it unchanged.
     """
-    a_codes, b_codes = np.broadcast_arrays(np.asarray(a_codes), np.asarray(b_codes))
-    lanes = a_codes.shape[-1]
-    if scaling.block_size % lanes:
-        raise FieldError("lanes", f"lanes must divide the {scaling.block_size}-element block of {scaling.a.name}, "
-                                  f"not {lanes}", lanes)
-    chunks = scaling.block_size // lanes
-    _check(acc, scaling, scaling.block_size)
-    shape = a_codes.shape[1:-1]
-    state = arith.zeros(acc, shape) if initial is None else np.asarray(initial)
-    held_a, held_b = [], []
-    for t in range(len(a_codes)):
-        if enable is None or enable[t]:
-            held_a.append(a_codes[t])
-            held_b.append(b_codes[t])
-            if len(held_a) == chunks:
-                start = arith.zeros(acc, shape) if clear is not None and clear[t] else state
-                state = block_accumulate(acc, scaling, start, np.concatenate(held_a, axis=-1),
-                                         np.concatenate(held_b, axis=-1), np.asarray(scale_a)[t],
-                                         np.asarray(scale_b)[t])
-                held_a, held_b = [], []
-        yield state
+    shape = np.broadcast_shapes(np.shape(a_codes), np.shape(b_codes))[1:-1]
+    return arith.fold(acc, shape, block_updates(acc, scaling, a_codes, b_codes, scale_a, scale_b, clear=clear,
+                                                enable=enable), initial)
 
 
 def block_dot(acc: FloatAccumulator, scaling: BlockScaling, a_codes, b_codes, scale_a, scale_b,
