@@ -93,7 +93,12 @@ def test_rtl_standard_set(tmp_path):
 @pytest.mark.parametrize("args,message", [
     (["--a", "fp8", "--b", "int8", "--acc", "fixed"], "unknown format 'fp8'"),
     (["--a", "int8", "--b", "int8", "--acc", "fixed", "--lanes", "0"], "argument --lanes: invalid choice: 0 (choose from 1, 2, 4"),
-    (["--a", "int8", "--b", "int8", "--acc", "fixed", "--stages", "-1"], "argument --stages: invalid choice: '-1' (choose from 0..2 or auto)"),
+    (["--a", "int8", "--b", "int8", "--acc", "fixed", "--stages", "-1"], "argument --stages: invalid choice: '-1' (choose from 0..3 or auto)"),
+        (["--a", "int8", "--b", "int8", "--acc", "fixed", "--stages", "3"], "--stages 3: a fixed"),
+        (["--a", "int8", "--b", "int8", "--acc", "fixed", "--interleave", "2"],
+         "--interleave 2: interleaved accumulators cut a float register's loop"),
+        (["--a", "float8_e4m3fn", "--b", "float8_e4m3fn", "--acc", "float32", "--interleave", "6"],
+         "argument --interleave: invalid choice: 6"),
     (["--a", "float8_e5m2", "--b", "float8_e5m2", "--acc", "int32"], "narrower than one exact"),
     (["--a", "int8", "--b", "int8", "--acc", "fixed:-3"], "--acc fixed:-3: accumulator 'fixed:-3': a register needs at least 2 bits, not -3"),
     (["--a", "int8", "--b", "int8"], "missing --acc"),
@@ -213,7 +218,7 @@ def test_bias_flags():
 @pytest.mark.parametrize("command,args,message", [
     ("rtl", ["--stages", "auto"], "--stages auto chooses the pipeline by synthesis"),
     ("synth", ["--stages", "auto"], "--stages auto needs --clock-ns T"),
-    ("synth", ["--stages", "3"], "argument --stages: invalid choice: '3' (choose from 0..2 or auto)"),
+    ("synth", ["--stages", "4"], "argument --stages: invalid choice: '4' (choose from 0..3 or auto)"),
     ("synth", ["--stages", "auto", "--clock-ns", "0.001"], "--clock-ns 0.001: a clock of 0.001 ns is below one cell"),
     ("synth", ["--stages", "auto", "--clock-ns", "0"], "--clock-ns"),
 ])

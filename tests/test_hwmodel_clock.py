@@ -40,3 +40,23 @@ def test_no_int8_mac_to_take_the_clock_from():
     with pytest.raises(FieldError, match="no INT8 MAC"):
         int8_clock_ns(pd.DataFrame({"a": ["float8_e4m3fn"], "b": ["float8_e4m3fn"], "acc": ["float32"], "lanes": [1],
                                     "library": ["sky130hd_tt"], "critical_path_ns": [20.0]}), "sky130hd_tt")
+
+
+def test_a_float_design_that_misses_gets_an_interleaved_row(tmp_path):
+    from rtl.flow.characterize import characterize
+    from rtl.hdl.spec import MacSpec
+
+    macs = _macs(tmp_path)
+    cost = characterize(MacSpec.from_names("float8_e4m3fn", "float8_e4m3fn", "float16"), "sky130hd_tt",
+                        cache_dir=tmp_path)
+    macs = pd.concat([macs, pd.DataFrame([{"a": "float8_e4m3fn", "b": "float8_e4m3fn", "acc": "float16", "lanes": 1,
+                                           "bias": "none", "library": "sky130hd_tt", "clock_ns": 0.0,
+                                           "area_um2": cost.area_um2, "energy_pj_per_mac": cost.energy_pj_per_mac,
+                                           "critical_path_ns": cost.critical_path_ns}])], ignore_index=True)
+    table = at_clock(macs, int8_clock_ns(macs, "sky130hd_tt"), library="sky130hd_tt", cache_dir=tmp_path,
+                     processes=1)
+    assert len(table) == 4 and set(table.interleave) == {1, 5}
+    plain = table[table.design == "float8_e4m3fn→float16"].iloc[0]
+    cut = table[table.design == "float8_e4m3fn→float16 i5"].iloc[0]
+    assert not plain.meets and cut.critical_path_ns < plain.critical_path_ns
+    assert (table[table.interleave == 1].design.str.startswith("int")).sum() == 2  # INT designs: no interleaved row

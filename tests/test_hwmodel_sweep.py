@@ -48,7 +48,8 @@ def _write(tmp_path, text, name="spec.toml"):
     ("dram_bandwidth = [-1]\n", "dram_bandwidth must be at least 0"),
     ("lanes = [3]\n", r"lanes must be among \(1, 2, 4, 8, 16, 32\), not 3"),
     ("stages = [\"auto\"]\n", r"stages \"auto\" fits each design to a clock: every clock_ns must be > 0"),
-    ("stages = [3]\n", r"stages must be among \(0, 1, 2\) or \"auto\", not 3"),
+    ("stages = [4]\n", r"stages must be among \(0, 1, 2, 3\) or \"auto\", not 4"),
+    ("interleave = [6]\n", r"interleave must be among \(1, 2, 3, 4, 5\), not 6"),
     ('formats = ["float8_e4m3fn"]\naccumulators = ["int32"]\n', r"accumulators: float8_e4m3fn × float8_e4m3fn → int32: .*narrower"),
     ('libraries = ["sky130"]\n', "did you mean 'sky130hd_tt'"),
     ("digits_seeds = 0\n", "digits_seeds must be at least 1, not 0"),
@@ -395,3 +396,23 @@ def test_accuracy_follows_the_mac_it_is_joined_to():
     assert keys == {("fixed", 1, "none"), ("float16", 1, "none"), ("float16", 4, "none"),
                     ("float16", 1, "power_of_two"), ("float16", 4, "power_of_two")}
     assert accuracy_lanes("int32", 16) == 1 and accuracy_lanes("float32", 16) == 16
+
+
+def test_interleave_is_a_design_dimension_of_float_accumulators(tmp_path):
+    """Interleaved float registers become their own MACs, points and accuracy recipes (their
+    summation order differs); fixed registers stay uninterleaved, and uninterleaved points keep
+    the identities earlier stores have."""
+    from hwmodel.study.run import _accuracy_params, _mac_params
+    spec = SweepSpec(formats=("float8_e4m3fn",), accumulators=("fixed", "float16"), interleave=(1, 3),
+                     workloads=("squeezenet",), accuracy=("digits",), digits_seeds=1)
+    macs = {(p["acc"], p.get("interleave", 1)) for p in _mac_params(spec)}
+    assert macs == {("fixed", 1), ("float16", 1), ("float16", 3)}
+    assert all("interleave" not in p for p in _mac_params(spec) if p["acc"] == "fixed")
+    recipes = {p["recipe"] for p in _accuracy_params(spec)}
+    assert any(r.endswith(" i3") for r in recipes) and len(recipes) == 3
+    spec = dataclasses.replace(spec, accumulators=("float16",))
+    result = run_sweep(spec, tmp_path / "out", processes=1, progress=False, cache_dir=tmp_path / "cache")
+    assert sorted(result.macs.interleave) == [1, 3] and sorted(result.points.interleave) == [1, 3]
+    by = result.points.set_index("interleave")
+    assert by.loc[3, "critical_path_ns"] < by.loc[1, "critical_path_ns"]
+    assert by["digits_cnn_top1"].notna().all() and by["digits_mlp_top1"].notna().all()

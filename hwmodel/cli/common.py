@@ -21,7 +21,7 @@ FLAGS = {
     "calibration": "--calibration-sentences", "weights": "--formats", "activations": "--formats",
     "accumulator": "--acc", "weight_granularity": "--granularity", "scale_method": "--scale", "block": "--block",
     "batch": "--batch", "seq": "--seq", "clock_ns": "--clock-ns", "macs": "--macs", "sparsity": "--sparsity",
-    "bias": "--bias", "block_size": "--block-size",
+    "bias": "--bias", "block_size": "--block-size", "interleave": "--interleave",
 }
 """Library field → the flag that sets it (error messages name what the user typed)."""
 
@@ -97,6 +97,7 @@ def output_path(path: str | None, *, directory: bool = False, needed_mb: float =
 def add_spec_arguments(p, *, required: bool = False) -> None:
     from rtl.hdl.spec import BIAS_MODES, LANE_COUNTS, MAX_STAGES
     from rtl.numerics.arith import ACCUMULATOR_SPELLINGS, MAX_GUARD_BITS
+    from rtl.numerics.interleave import INTERLEAVES
 
     p.add_argument("--a", type=format_name, metavar="FORMAT", help="format of operand a (activations)")
     p.add_argument("--b", type=format_name, metavar="FORMAT", help="format of operand b (weights)")
@@ -104,8 +105,13 @@ def add_spec_arguments(p, *, required: bool = False) -> None:
     p.add_argument("--lanes", type=int, default=1, choices=LANE_COUNTS, metavar="N",
                    help=f"products summed per step, one of {', '.join(map(str, LANE_COUNTS))}")
     p.add_argument("--stages", type=stage_count, default=0, metavar="S",
-                   help=f"pipeline register stages, 0..{MAX_STAGES} (latency = stages + 1), or auto (synth, with "
-                        "--clock-ns: the fewest that meet the clock)")
+                   help=f"pipeline register stages, 0..{MAX_STAGES} (the third for float accumulators), or auto (synth, "
+                        "with --clock-ns: the fewest that meet the clock)")
+    p.add_argument("--interleave", type=int, default=1, choices=INTERLEAVES, metavar="N",
+                   help="partial sums in a float accumulator's loop, one of "
+                        f"{', '.join(map(str, INTERLEAVES))}: registers cut the loop so it meets a faster clock; "
+                        "the partial sums are updated round-robin and folded where they are read (a different "
+                        "summation order)")
     p.add_argument("--bias", default=BIAS_MODES[0], choices=BIAS_MODES,
                    help="power_of_two: a float accumulator gets an exponent-offset input for the scales' powers of two")
     p.add_argument("--ftz", action="store_true", help="float accumulator flushes subnormal results to zero")
@@ -145,7 +151,8 @@ def spec_from_args(args, *, auto_stages: bool = False):
         stages = 0
     return MacSpec.from_names(args.a, args.b, args.acc, lanes=args.lanes, stages=stages, flush_to_zero=args.ftz,
                               saturate=args.saturate, guard_bits=args.guard_bits, bias=args.bias,
-                              block_size=getattr(args, "block_size", None))
+                              block_size=getattr(args, "block_size", None),
+                              interleave=getattr(args, "interleave", 1))
 
 
 def add_synthesis_options(p) -> None:

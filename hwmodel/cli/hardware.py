@@ -67,6 +67,9 @@ def cmd_synth(args) -> int:
           f"{cost.clock_ns:.3f} ns (" + ", ".join(f"{k} {v:.4f}" for k, v in cost.energy_breakdown_pj_per_mac.items())
           + ")")
     print(f"  leakage         {cost.leakage_nw:10.3f} nW")
+    if spec.interleave > 1:
+        print(f"  interleave      {spec.interleave} partial sums, updated round-robin (latency {spec.latency} edges); "
+              "a dot product is their fold where they are read (rtl.numerics.interleave)")
     for target, area, delay in cost.area_vs_delay:
         print(f"  target {target:6.3f} ns -> {area:10.1f} µm², critical path {delay:.3f} ns")
     print(f"  tools           {cost.provenance['yosys']}, amaranth {cost.provenance['amaranth']}")

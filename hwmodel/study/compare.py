@@ -89,7 +89,8 @@ def merge(results: list[SweepResult]) -> SweepResult:
         keys = [k for k in keys if k in frame]
         return frame.drop_duplicates(subset=keys or None, keep="last").reset_index(drop=True)
 
-    point_keys = ["workload", "a", "b", "acc", "lanes", "bias", "library", "clock_ns", "stages", "array", "dataflow",
+    point_keys = ["workload", "a", "b", "acc", "lanes", "bias", "library", "clock_ns", "stages", "interleave", "array",
+                  "dataflow",
                   "buffers_kb", "dram_bandwidth", "dram_gb_s", "dram_type", "mapping", "objective"]
     counts = {}
     for r in results:
@@ -99,7 +100,7 @@ def merge(results: list[SweepResult]) -> SweepResult:
                 total[k] += v
     return SweepResult(union([r.points for r in results], point_keys),
                        union([r.macs for r in results], ["a", "b", "acc", "lanes", "bias", "library", "clock_ns",
-                                                         "stages"]),
+                                                         "stages", "interleave"]),
                        union([r.accuracy for r in results], ["model", "recipe", "size"]),
                        union([r.failures for r in results], ["stage", "params"]), counts)
 

@@ -141,9 +141,10 @@ def _mac_params(spec: SweepSpec) -> list[dict]:
             for library in spec.libraries:
                 for clock in spec.clock_ns:
                     for stages in spec.stages:
-                        out.append({"a": activations, "b": weights, "acc": acc, "lanes": lanes, "bias": bias,
-                                    "library": library, "clock_ns": float(clock), "stages": stages,
-                                    "stream": spec.stream})
+                        for n in spec.interleaves(acc):
+                            out.append({"a": activations, "b": weights, "acc": acc, "lanes": lanes, "bias": bias,
+                                        "library": library, "clock_ns": float(clock), "stages": stages,
+                                        "stream": spec.stream} | ({"interleave": n} if n > 1 else {}))
     return list({point_id(p): p for p in out}.values())
 
 
@@ -154,7 +155,7 @@ def _mac_task(params: dict, cache_dir: str | None, tool: str) -> dict:
 
     stages = params.get("stages", 0)
     spec = MacSpec.from_names(params["a"], params["b"], params["acc"], lanes=params["lanes"], bias=params["bias"],
-                              stages=0 if stages == "auto" else stages)
+                              stages=0 if stages == "auto" else stages, interleave=params.get("interleave", 1))
     if stages == "auto":
         from rtl.flow.clocking import meet_clock
         cost = meet_clock(spec, params["library"], params["clock_ns"], stream=params["stream"], tool=tool,
@@ -201,10 +202,12 @@ def _accuracy_params(spec: SweepSpec) -> list[dict]:
             if weights in MX_FORMATS and model not in BLOCK_FORMAT_MODELS:
                 continue  # the model cannot run the block unit's arithmetic (see refuse_block_formats)
             for lanes in {accuracy_lanes(acc, lanes) for lanes in spec.lanes}:
-                n = Numerics(weights, activations, acc, spec.granularity, lanes=lanes, bias=bias)
-                out.append({"model": model, "recipe": n.label, "size": _size(spec, model), "weights": n.weights,
-                            "activations": n.activations, "accumulator": n.accumulator, "lanes": n.lanes,
-                            "bias": n.bias, "granularity": n.weight_granularity})
+                for il in spec.interleaves(acc):
+                    n = Numerics(weights, activations, acc, spec.granularity, lanes=lanes, bias=bias, interleave=il)
+                    out.append({"model": model, "recipe": n.label, "size": _size(spec, model), "weights": n.weights,
+                                "activations": n.activations, "accumulator": n.accumulator, "lanes": n.lanes,
+                                "bias": n.bias, "granularity": n.weight_granularity}
+                               | ({"interleave": il} if il > 1 else {}))
     return list({point_id(_accuracy_key(p)): p for p in out}.values())
 
 
@@ -234,7 +237,7 @@ def _accuracy_task(params: dict) -> dict:
     from hwmodel.accuracy.studies import digits_accuracy, efficientnet_accuracy, minilm_accuracy, ppocr_accuracy
 
     numerics = Numerics(params["weights"], params["activations"], params["accumulator"], params["granularity"],
-                        lanes=params["lanes"], bias=params["bias"])
+                        lanes=params["lanes"], bias=params["bias"], interleave=params.get("interleave", 1))
     if params["model"] == "minilm":
         context = _minilm_context(params["size"])
         table, _ = minilm_accuracy([numerics], context.study, context=context)
@@ -277,15 +280,21 @@ class _inline:
 
 
 # ----- stage 3: the accelerator model --------------------------------------------------------
-MAC_KEYS = ("a", "b", "acc", "lanes", "bias", "library", "clock_ns", "stages")
+MAC_KEYS = ("a", "b", "acc", "lanes", "bias", "library", "clock_ns", "stages", "interleave")
 
 
 def _mac_key(params: dict) -> tuple:
-    return tuple(params[k] for k in MAC_KEYS)
+    return tuple(params.get(k, 1) if k == "interleave" else params[k] for k in MAC_KEYS)
+
+
+def _mac_fields(mac: dict) -> dict:
+    """A MAC's keys in a point's parameters (interleave only where it is not 1, so points of
+    uninterleaved MACs keep the identities earlier runs stored)."""
+    return {k: mac[k] for k in MAC_KEYS if k in mac and not (k == "interleave" and mac[k] == 1)}
 
 
 def _eval_params(spec: SweepSpec, workload: str, mac: dict) -> list[dict]:
-    return [{"workload": workload, **{k: mac[k] for k in MAC_KEYS},
+    return [{"workload": workload, **_mac_fields(mac),
              "array": array, "dataflow": dataflow, "buffers_kb": list(buffers), "dram_bandwidth": bandwidth,
              "dram_gb_s": spec.dram_gb_s, "dram_type": spec.dram_type, "mapping": spec.mapping,
              "objective": spec.objective}
@@ -391,12 +400,15 @@ def _collect(spec, store, mac_rows, counts) -> SweepResult:
     for r in accuracy_rows:
         if not r["error"]:
             p = r["params"]
-            metrics.setdefault((p["weights"], p["activations"], p["accumulator"], p["lanes"], p["bias"]),
-                               {}).update(r["result"])
+            metrics.setdefault((p["weights"], p["activations"], p["accumulator"], p["lanes"], p["bias"],
+                                p.get("interleave", 1)), {}).update(r["result"])
     if len(points):
         points["buffers_kb"] = points["buffers_kb"].map(lambda v: "/".join(str(x) for x in v))
-        keys = [(b, a, acc, accuracy_lanes(acc, lanes), bias)
-                for b, a, acc, lanes, bias in zip(points["b"], points["a"], points["acc"], points["lanes"], points["bias"])]
+        points["interleave"] = (points["interleave"].fillna(1) if "interleave" in points else 1)
+        points["interleave"] = points["interleave"].astype(int)
+        keys = [(b, a, acc, accuracy_lanes(acc, lanes), bias, il)
+                for b, a, acc, lanes, bias, il in zip(points["b"], points["a"], points["acc"], points["lanes"],
+                                                      points["bias"], points["interleave"])]
         for column in sorted({c for m in metrics.values() for c in m}):
             points[column] = [metrics.get(k, {}).get(column) for k in keys]
     macs = pd.DataFrame([{**r["params"], **{k: v for k, v in r["result"].items()
@@ -404,7 +416,8 @@ def _collect(spec, store, mac_rows, counts) -> SweepResult:
                                                       "energy_pj_per_mac", "leakage_nw")},
                           **{f"{k}_area_um2": v for k, v in r["result"]["whitepaper_stage_area_um2"].items()},
                           "acc_width": r["result"]["spec"]["acc"]["width"],
-                          "stages_used": r["result"]["spec"]["stages"]}
+                          "stages_used": r["result"]["spec"]["stages"],
+                          "interleave": r["params"].get("interleave", 1)}
                          for r in mac_rows if not r["error"]])
     failures = pd.DataFrame([{"stage": stage, "params": json.dumps(r["params"]), "error": r["error"],
                               "transient": r["transient"]}

@@ -16,6 +16,7 @@ from pathlib import Path
 from rtl.errors import FieldError
 from rtl.flow.energy import NAMED_STREAMS
 from rtl.hdl.spec import BIAS_MODES, LANE_COUNTS, MAX_STAGES, MacSpec, operand_format
+from rtl.numerics.interleave import INTERLEAVES
 from rtl.numerics.scaling import MX_FORMATS
 from rtl.numerics.arith import FLOAT_ACCUMULATORS
 from rtl.tech.cells import EMBEDDED_LIBRARIES
@@ -42,8 +43,11 @@ KEYS = {
     "buffers_kb": "[ifmap, filter, ofmap] SRAM sizes in KB",
     "libraries": f"{', '.join(EMBEDDED_LIBRARIES)} or a liberty file",
     "clock_ns": "clock periods; 0 = each MAC's own critical path",
-    "stages": 'pipeline stages before the accumulation loop: 0, 1, 2, or "auto" (the fewest meeting each clock_ns, '
+    "stages": 'pipeline stages before the accumulation loop: 0…3 (3: float accumulators), or "auto" (the fewest meeting each clock_ns, '
               'which must then be > 0; a clock a design cannot meet fails that point, saying by how much)',
+    "interleave": "partial sums in a float accumulator's loop: 1, or 2…5 to cut the loop for a faster clock (the "
+                  "partial sums round-robin, folded at the end: a different summation order, in the accuracy too); "
+                  "fixed accumulators take 1",
     "dram_bandwidth": "bytes per cycle; 0 = stall-free (or dram_gb_s)",
     "dram_gb_s": "DRAM bandwidth in GB/s at each design's clock, instead of dram_bandwidth; 0 = not used",
     "dram_type": "DRAM energy per bit by type: " + ", ".join(DRAM_TYPES),
@@ -76,6 +80,7 @@ class SweepSpec:
     libraries: tuple = ("sky130hd_tt",)
     clock_ns: tuple = (0.0,)
     stages: tuple = (0,)
+    interleave: tuple = (1,)
     dram_bandwidth: tuple = (0.0,)
     workloads: tuple = ("resnet50",)
     dram_gb_s: float = 0.0
@@ -95,7 +100,7 @@ class SweepSpec:
         w = self.where
         config.text(self.name, w, "name")
         for key in ("formats", "accumulators", "lanes", "bias", "arrays", "dataflows", "buffers_kb", "libraries",
-                    "clock_ns", "stages", "dram_bandwidth", "workloads", "accuracy"):
+                    "clock_ns", "stages", "interleave", "dram_bandwidth", "workloads", "accuracy"):
             value = config.text_list(getattr(self, key), w, key)
             object.__setattr__(self, key, tuple(tuple(v) if isinstance(v, list) else v for v in value))
         for key in ("formats", "accumulators", "bias", "arrays", "dataflows", "libraries", "workloads", "accuracy"):
@@ -117,6 +122,9 @@ class SweepSpec:
             if stages != "auto" and (isinstance(stages, bool) or stages not in range(MAX_STAGES + 1)):
                 raise FieldError("stages", f"{w}: stages must be among {tuple(range(MAX_STAGES + 1))} or \"auto\", not "
                                            f"{stages!r}", stages)
+        for n in self.interleave:
+            if isinstance(n, bool) or n not in INTERLEAVES:
+                raise FieldError("interleave", f"{w}: interleave must be among {INTERLEAVES}, not {n!r}", n)
         if "auto" in self.stages and any(not c for c in self.clock_ns):
             raise FieldError("stages", f"{w}: stages \"auto\" fits each design to a clock: every clock_ns must be "
                                        f"> 0, not {list(self.clock_ns)}", "auto")
@@ -184,6 +192,11 @@ class SweepSpec:
         accumulator can have (a fixed register takes none)."""
         return [(w, a, acc, bias) for w, a, acc in self.recipes() for bias in self.bias
                 if bias == "none" or acc in FLOAT_ACCUMULATORS]
+
+    def interleaves(self, acc: str) -> tuple:
+        """The interleaves a design with accumulator ``acc`` is swept over: a fixed register's
+        loop is one adder, so it takes 1 only."""
+        return self.interleave if acc in FLOAT_ACCUMULATORS else (1,)
 
     def recipes(self) -> list[tuple[str, str, str]]:
         """(weights, activations, accumulator) combinations."""
