@@ -252,3 +252,20 @@ def test_our_traffic_reads_each_operand_at_least_once_and_less_than_scalesim(pat
     assert (layers.dram_bytes.to_numpy() >= operands).all()
     assert layers.dram_bytes.sum() < sum(v.sum() for v in _access(path).values())
     assert sum(total) >= layers.cycles.sum() >= layers.compute_cycles.sum()
+
+
+def test_block_formats_move_their_scales_too():
+    """An MXFP8 element is stored with its share of the block's E8M0 scale (8 + 8/32 bits), an
+    NVFP4 one with its E4M3 scale's (4 + 8/16): the compulsory traffic grows by exactly that."""
+    from rtl.hdl.spec import MacSpec
+
+    mx = MacSpec.from_names("mxfp8_e4m3", "mxfp8_e4m3", "float32", lanes=32)
+    nv = MacSpec.from_names("nvfp4", "nvfp4", "float32", lanes=16)
+    assert mx.storage_bits == (8.25, 8.25) and nv.storage_bits == (4.5, 4.5)
+    assert MacSpec.from_names("int8_sym", "int8_sym", "fixed").storage_bits == (8, 8)
+    trace = load_trace("resnet50")
+    plain = evaluate(Accelerator(32, 32, "ws", PE), trace).summary
+    scaled = evaluate(Accelerator(32, 32, "ws", PE, weight_bits=8.25, activation_bits=8.25, output_bits=8.25),
+                      trace).summary
+    assert scaled["compulsory_dram_mb"] == pytest.approx(plain["compulsory_dram_mb"] * 8.25 / 8)
+    assert scaled["dram_mb"] > plain["dram_mb"]

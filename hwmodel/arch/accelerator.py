@@ -74,11 +74,11 @@ class Accelerator:
     array_cols: int
     dataflow: str
     pe: PeCost
-    weight_bits: int = 8
-    activation_bits: int = 8
+    weight_bits: float = 8  # bits per element as stored (MXFP8: 8.25, its scale's share included)
+    activation_bits: float = 8
     accumulator_bits: int = 32
-    output_bits: int = 8
-    kv_bits: int | None = None  # a KV cache's width (None: activation_bits)
+    output_bits: float = 8
+    kv_bits: float | None = None  # a KV cache's width (None: activation_bits)
     ifmap_sram_kb: float = 256.0
     filter_sram_kb: float = 256.0
     ofmap_sram_kb: float = 128.0
@@ -98,11 +98,13 @@ class Accelerator:
     psum_to_dram: bool = False  # True: the search may spill partial sums whenever that costs less
 
     def __post_init__(self):
-        for name in ("array_rows", "array_cols", "weight_bits", "activation_bits", "accumulator_bits",
-                     "output_bits", "sram_word_bits"):
+        for name in ("array_rows", "array_cols", "accumulator_bits", "sram_word_bits"):
             config.integer(getattr(self, name), "", name)
+        # operands' bits per element as stored: a block format's codes plus their share of its scale
+        for name in ("weight_bits", "activation_bits", "output_bits"):
+            config.number(getattr(self, name), "", name, positive=True)
         if self.kv_bits is not None:
-            config.integer(self.kv_bits, "", "kv_bits")
+            config.number(self.kv_bits, "", "kv_bits", positive=True)
         for name, allowed in (("dataflow", DATAFLOWS), ("dram_channels", DRAM_CHANNELS), ("mapping", MAPPINGS),
                               ("objective", OBJECTIVES)):
             value = getattr(self, name)

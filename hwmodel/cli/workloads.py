@@ -89,8 +89,9 @@ def cmd_run(args) -> int:
         spec = spec_from_args(args)
         cost = characterize(spec, library_from_args(args), args.stream, tool=args.tool, cache_dir=cache_from_args(args))
         library = cost.library
-        widths = {"activation_bits": spec.a.bits, "weight_bits": spec.b.bits, "accumulator_bits": spec.acc_width,
-                  "output_bits": spec.a.bits}
+        a_bits, b_bits = spec.storage_bits  # a block format's elements with their share of the block scale
+        widths = {"activation_bits": a_bits, "weight_bits": b_bits, "accumulator_bits": spec.acc_width,
+                  "output_bits": a_bits}
         accelerator = load_accelerator(data, pe=PeCost.from_mac_cost(cost), defaults={**defaults, **widths},
                                        **overrides)
     result = evaluate(accelerator, trace)

@@ -308,7 +308,10 @@ def _run_eval(spec, store, mac_rows, bar_factory) -> dict:
     from hwmodel.arch.accelerator import Accelerator, PeCost, parse_array
     from hwmodel.arch.evaluate import evaluate_many
     from rtl.flow.characterize import MacCost
-    from hwmodel.accuracy.recipes import element_format as get_format  # an MX operand's storage: its elements
+    from rtl.numerics.formats import get_format
+
+    def storage_bits(name: str) -> float:  # a block format's elements carry their share of the block scale
+        return MX_FORMATS[name].storage_bits if name in MX_FORMATS else get_format(name).bits
 
     costs = {_mac_key(r["params"]): r["result"] for r in mac_rows if not r["error"]}
     pes = {key: PeCost.from_mac_cost(MacCost.from_dict(row)) for key, row in costs.items()}
@@ -333,11 +336,12 @@ def _run_eval(spec, store, mac_rows, bar_factory) -> dict:
                     continue
                 rows_, cols_ = parse_array(params["array"])
                 lanes, buffers = params["lanes"], params["buffers_kb"]
+                stored = storage_bits(params["a"]), storage_bits(params["b"])
                 # an N-lane PE: N virtual PEs along the reduction (rows), each 1/N of its area
                 accelerators.append(Accelerator(
                     rows_ * lanes, cols_, params["dataflow"], dataclasses.replace(pe, area_um2=pe.area_um2 / lanes),
-                    weight_bits=get_format(params["b"]).bits, activation_bits=get_format(params["a"]).bits,
-                    accumulator_bits=int(row["spec"]["acc"]["width"]), output_bits=get_format(params["a"]).bits,
+                    weight_bits=stored[1], activation_bits=stored[0],
+                    accumulator_bits=int(row["spec"]["acc"]["width"]), output_bits=stored[0],
                     ifmap_sram_kb=buffers[0], filter_sram_kb=buffers[1], ofmap_sram_kb=buffers[2],
                     dram_bandwidth_bytes_per_cycle=params["dram_bandwidth"] or None,
                     dram_bandwidth_gb_s=params["dram_gb_s"] or None, dram_type=params["dram_type"],

@@ -192,6 +192,14 @@ class MacSpec:
         return 1 if self.scaling is None else self.scaling.block_size // self.lanes
 
     @property
+    def storage_bits(self) -> tuple[float, float]:
+        """Bits per element of ``a`` and ``b`` as memory holds them: the code, plus for a block
+        format its share of the block scale (MXFP8: 8 + 8/32 = 8.25; NVFP4: 4 + 8/16 = 4.5)."""
+        if self.scaling is None:
+            return self.a.bits, self.b.bits
+        return self.scaling.a.storage_bits, self.scaling.b.storage_bits
+
+    @property
     def operand_names(self) -> tuple[str, str]:
         """The operands as a user names them: block formats for a block-scaled unit."""
         if self.scaling is not None:
