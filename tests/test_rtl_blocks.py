@@ -179,3 +179,15 @@ def test_block_formats_are_not_scalar_operands():
         MacSpec(a="mxfp8_e4m3", b="float8_e4m3fn", acc=FloatAccumulator("float32"))
     with pytest.raises(FieldError, match="block_size applies to block formats"):
         MacSpec.from_names("int8_sym", "int8_sym", "int32", block_size=32)
+
+
+def test_the_scale_multiplier_is_counted_with_the_multipliers():
+    """NVFP4's block sum × scale-significand product is a multiplier (its own submodule, area
+    in ``mpy``), not glue in the top module; an E8M0 unit has no such multiplier."""
+    from rtl.hdl.mac import stage_of
+    from rtl.flow.synth import synthesize
+
+    assert stage_of("scalemul", 16) == stage_of("scale.mpy", 16) == "mpy"
+    nv = synthesize(MacSpec.from_names("nvfp4", "nvfp4", "float32", lanes=16), "sky130hd_tt").module_area_um2
+    mx = synthesize(MacSpec.from_names("mxfp4_e2m1", "mxfp4_e2m1", "float32", lanes=16), "sky130hd_tt").module_area_um2
+    assert nv["scalemul"] > 100 and "scalemul" not in mx

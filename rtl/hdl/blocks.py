@@ -6,7 +6,9 @@
 * :class:`ScaleProduct` — the two block scales' product as a significand and an exponent:
   E8M0 scales are an exponent add (``scale_a + scale_b``, the −254 folded into the constant
   offset downstream), E4M3 scales (NVFP4) a 4 × 4-bit significand multiplier and an exponent
-  adder; NaN where either scale is NaN.
+  adder; NaN where either scale is NaN;
+* :class:`ScaleMultiply` — for E4M3 scales, the block's exact sum times that significand
+  product (an exact, wider sum for the one rounding).
 
 The rest of the unit is the MAC's own: multipliers and lane sum before, normalize / align / add
 / round after (:mod:`rtl.hdl.stages`).
@@ -21,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 from rtl.hdl.stages import Multiply, signed_width
 from rtl.numerics.blocks import BlockScaling
 
-__all__ = ["ChunkSum", "ScaleProduct", "FLAGS"]
+__all__ = ["ChunkSum", "ScaleProduct", "ScaleMultiply", "FLAGS"]
 
 FLAGS = ("nan", "pos_inf", "neg_inf", "negative_zero")
 """What a block carries besides its sum: any NaN, any +Inf, any −Inf, every product −0."""
@@ -109,4 +111,18 @@ class ScaleProduct(wiring.Component):
         m.d.comb += [mpy.a.eq(self.scale_a[:magnitude]), mpy.b.eq(self.scale_b[:magnitude]),
                      self.sig.eq(mpy.product.sig), self.exp.eq(mpy.product.exp),
                      self.nan.eq(mpy.specials.nan if "specials" in mpy.signature.members else C(0, 1))]
+        return m
+
+
+class ScaleMultiply(wiring.Component):
+    """``value`` (a two's-complement block sum) times ``sig`` (the unsigned product of the two
+    scales' significands), exactly: ``scaled``, ``len(value) + len(sig) + 1`` bits."""
+
+    def __init__(self, *, width: int, sig_width: int):
+        super().__init__({"value": In(signed(width)), "sig": In(sig_width),
+                          "scaled": Out(signed(width + sig_width + 1))})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.scaled.eq(self.value * self.sig.as_unsigned())
         return m

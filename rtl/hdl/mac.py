@@ -29,7 +29,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl.numerics.arith import FixedAccumulator
-from rtl.hdl.blocks import FLAGS, ChunkSum, ScaleProduct
+from rtl.hdl.blocks import FLAGS, ChunkSum, ScaleMultiply, ScaleProduct
 from rtl.hdl.spec import BIAS_BITS, MacSpec
 from rtl.hdl.stages import (AccumulatorDecode, FixedAdd, FixedWrap, FloatAlignAdd, FloatRound, LaneSum, Multiply,
                             ProductNormalize, ToFixed, has_specials, lane_fixed_width, product_exponent_max,
@@ -54,8 +54,8 @@ def stage_of(path: str, lanes: int) -> str:
         return "mpy"
     if top.startswith("tofixed") or top in ("lanesum", "chunksum"):
         return "lanesum" if lanes > 1 or top == "chunksum" else "alignadd"
-    if top == "scale":  # the block scales' product: a multiplier (E4M3) or an exponent adder (E8M0)
-        return "mpy"
+    if top in ("scale", "scalemul"):  # the block scales' product (a multiplier for E4M3, an exponent adder for
+        return "mpy"                   # E8M0) and, for E4M3, the block sum times it
     if top in ("pnorm", "accdecode", "alignadd"):
         return "alignadd"
     if top == "normacc":
@@ -226,8 +226,9 @@ class Mac(wiring.Component):
         flags["nan"] = flags["nan"] | scale.nan
         value = total
         if len(scale.sig) > 1:  # E4M3 scales: the block sum times their significands' product
-            value = Signal(signed(len(total) + len(scale.sig) + 1), name="scaled_sum")
-            m.d.comb += value.eq(total * scale.sig.as_unsigned())
+            m.submodules.scalemul = multiply = ScaleMultiply(width=len(total), sig_width=len(scale.sig))
+            m.d.comb += [multiply.value.eq(total), multiply.sig.eq(scale.sig)]
+            value = multiply.scaled
         lsb = spec.product_lsb_exponent + spec.scaling.element_scale_exponent + scale.offset
         self._round_into_register(m, value, twos=True, width=len(value), exp_max=0, lsb=lsb, bias=scale.exp,
                                   bias_width=len(scale.exp), bias_range=scale.exp_range, flags=flags,
