@@ -198,6 +198,11 @@ def test_compare_quick_writes_the_results(tmp_path, capsys):
     clocked = pd.read_csv(out / "at_clock.csv")
     assert set(clocked.design) >= {"int8_sym→fixed", "mxfp4_e2m1→float32 ×32"}
     assert clocked.set_index("design").loc["int8_sym→fixed", "meets"]
+    # per inference at that clock: the designs that meet it, each workload, beside the own-clock point
+    timed = pd.read_csv(out / "points_at_clock.csv")
+    assert (timed.clock_ns_used == clocked.clock_ns.iloc[0]).all() and (timed.critical_path_ns <= timed.clock_ns_used).all()
+    assert "int8_sym" in set(timed.a) and set(timed.workload) == set(pd.read_csv(out / "points.csv").workload)
+    assert "### Per inference at " in report
 
 
 # ----- the defects a new user met -------------------------------------------------------------

@@ -73,8 +73,10 @@ def pareto_front(cost: np.ndarray, quality: np.ndarray) -> np.ndarray:
 def design_label(row) -> str:
     """How a design is named in tables, plots and conclusions: ``a→acc ×lanes +bias``."""
     operands = row["a"] if row["a"] == row["b"] else f"W {row['b']} / A {row['a']}"
+    interleave = row.get("interleave", 1)
     return f"{operands}→{row['acc']}" + (f" ×{row['lanes']}" if row["lanes"] > 1 else "") + (
-        " +bias" if row.get("bias", "none") != "none" else "")
+        " +bias" if row.get("bias", "none") != "none" else "") + (
+        f" i{int(interleave)}" if interleave == interleave and interleave > 1 else "")
 
 
 def _scatter(points, workload, x, y, xlabel, ylabel, title, path_stem, *, log_x=False, front=True):
@@ -464,8 +466,36 @@ def _clock_section(clocked: pd.DataFrame) -> tuple[list[str], list[str]]:
     return out, notes
 
 
+def _inference_at_clock_section(own: pd.DataFrame, timed: pd.DataFrame, clock: float) -> tuple[list[str], list[str]]:
+    """Per inference at the common clock (the study's grids re-run with ``stages = "auto"``):
+    every design that meets it, its latency and energy beside its own-clock point's."""
+    if timed is None or not len(timed):
+        return [], []
+    keys = ["workload", "a", "b", "acc", "lanes", "bias"]
+    own = own[own.stages == 0] if "stages" in own else own
+    mine = timed.assign(design=[design_label(r) for r in timed.to_dict("records")])
+    joined = mine.merge(own[keys + ["latency_ms", "energy_uj"]].drop_duplicates(keys), on=keys, how="left",
+                        suffixes=("", "_own"))
+    out = [f"### Per inference at {clock:.3f} ns", "",
+           f"The study's grids again with every design fitted to {clock:.3f} ns (`stages = \"auto\"`, "
+           f"`clock_ns = {clock:.3f}`: the fewest pipeline stages that meet it) and evaluated on the same arrays, "
+           "buffers and DRAM. Designs that cannot meet the clock are not here (the table above says how far they "
+           "miss). `latency_ms_own` and `energy_uj_own` are the same design at its own unpipelined clock.", ""]
+    notes = []
+    for workload in sorted(set(joined.workload)):
+        data = joined[joined.workload == workload].sort_values("energy_uj")
+        columns = ["design", "stages_used", "latency_ms", "latency_ms_own", "energy_uj", "energy_uj_own",
+                   "inferences_per_s", "tops_per_w"]
+        out += [f"**{workload}**", "", _markdown(data[[c for c in columns if c in data]]), ""]
+        fastest, cheapest = data.sort_values("latency_ms").iloc[0], data.iloc[0]
+        notes.append(f"{workload} at {clock:.3f} ns: fastest {fastest.design} ({fastest.latency_ms:.3f} ms), least "
+                     f"energy {cheapest.design} ({cheapest.energy_uj:.1f} µJ), of {len(data)} designs that meet it.")
+    return out, notes
+
+
 def write_report(result, directory: Path, *, title: str, settings: str, sqnr_results=None,
-                 seconds: float | None = None, clocked: pd.DataFrame | None = None) -> Path:
+                 seconds: float | None = None, clocked: pd.DataFrame | None = None,
+                 clocked_points: pd.DataFrame | None = None) -> Path:
     """``report.md``: tables of ours beside the paper's, and the conclusions the data supports."""
     from rtl.files import atomic_write_text
 
@@ -488,6 +518,8 @@ def write_report(result, directory: Path, *, title: str, settings: str, sqnr_res
         section, notes = _clock_section(clocked)
         out += section + [f"- {n}" for n in notes] + [""]
         conclusions += notes
+        section, notes = _inference_at_clock_section(points, clocked_points, float(clocked.clock_ns.iloc[0]))
+        out += section + [f"- {n}" for n in notes] + ([""] if notes else [])
     if sqnr_results:
         rows = [{"distribution": r.distribution, "format": r.format, "bits (ours)": r.bits,
                  "bits (paper Fig. 5)": r.paper_bits if r.paper_bits is not None else float("nan")}
@@ -580,7 +612,8 @@ def write_report(result, directory: Path, *, title: str, settings: str, sqnr_res
 
 
 def write_results(result, directory: Path, *, title: str, settings: str, sqnr_results=None,
-                  seconds: float | None = None, clocked: pd.DataFrame | None = None) -> list[Path]:
+                  seconds: float | None = None, clocked: pd.DataFrame | None = None,
+                  clocked_points: pd.DataFrame | None = None) -> list[Path]:
     """Everything a sweep leaves in ``directory``: points, MAC and accuracy CSVs (failures and
     SQNR when there are any), the plots and ``report.md``. Returns the files written."""
     from rtl.files import atomic_write_text
@@ -593,8 +626,10 @@ def write_results(result, directory: Path, *, title: str, settings: str, sqnr_re
         tables["sqnr"] = pd.DataFrame([r.row() for r in sqnr_results])
     if clocked is not None and len(clocked):
         tables["at_clock"] = clocked
+    if clocked_points is not None and len(clocked_points):
+        tables["points_at_clock"] = clocked_points
     written = [atomic_write_text(directory / f"{name}.csv", table.to_csv(index=False)) for name, table in tables.items()]
     written += write_plots(result, directory, sqnr_results)
     written.append(write_report(result, directory, title=title, settings=settings, sqnr_results=sqnr_results,
-                                seconds=seconds, clocked=clocked))
+                                seconds=seconds, clocked=clocked, clocked_points=clocked_points))
     return written
