@@ -21,7 +21,8 @@ FLAGS = {
     "calibration": "--calibration-sentences", "weights": "--formats", "activations": "--formats",
     "accumulator": "--acc", "weight_granularity": "--granularity", "scale_method": "--scale", "block": "--block",
     "batch": "--batch", "seq": "--seq", "clock_ns": "--clock-ns", "macs": "--macs", "sparsity": "--sparsity",
-    "bias": "--bias", "block_size": "--block-size", "interleave": "--interleave",
+    "bias": "--bias", "block_size": "--block-size", "interleave": "--interleave", "verilog": "--verilog",
+    "top": "--top", "param": "--param", "stimulus": "--stimulus", "expect": "--expect", "cycles": "--cycles",
 }
 """Library field → the flag that sets it (error messages name what the user typed)."""
 

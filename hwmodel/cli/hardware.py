@@ -4,9 +4,10 @@ and the whitepaper's Figure 3 measured."""
 from __future__ import annotations
 
 import dataclasses
-
 import json
 import sys
+
+from rtl.errors import FieldError
 
 from hwmodel.cli.common import (HelpFormatter, add_spec_arguments, add_synthesis_options, cache_from_args, fraction,
                                 library_from_args, output_path, positive_float, positive_int, spec_from_args)
@@ -39,8 +40,49 @@ def cmd_rtl(args) -> int:
     return 0
 
 
+def _verilog(args) -> int:
+    """``hwmodel synth --verilog FILE.v …``: a user's module through the same flow."""
+    from rtl.flow.custom import characterize_verilog
+
+    given = [flag for flag, value in (("--a", args.a), ("--b", args.b), ("--acc", args.acc)) if value is not None]
+    if given:
+        raise FieldError("verilog", f"--verilog synthesizes your module; {', '.join(given)} describe a generated MAC: "
+                                    "give one or the other", None)
+    params = {}
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise FieldError("param", f"--param takes K=V, not {item!r}", item)
+        params[key.strip()] = value.strip()
+    cost = characterize_verilog(args.verilog, library_from_args(args), top=args.top, params=params,
+                                stimulus=args.stimulus, expect=args.expect, cycles=args.cycles,
+                                clock_ns=args.clock_ns, seed=0, tool=args.tool)
+    if args.json:
+        print(cost.to_json())
+        return 0
+    print(f"{cost.top} on {cost.library}" + (f" ({', '.join(f'{k}={v}' for k, v in cost.parameters.items())})"
+                                             if cost.parameters else ""))
+    print(f"  area            {cost.area_um2:10.1f} µm²   ({cost.cell_count} cells, sequential "
+          f"{cost.sequential_area_um2:.1f} µm²)")
+    for name, m in sorted(cost.module_area_um2.items(), key=lambda kv: -kv[1]["area_um2"]):
+        print(f"    {name:<28} {m['area_um2']:10.1f} µm²  ({m['instances']} × {m['area_um2_each']:.1f})")
+    print("  cells           " + ", ".join(f"{c} {n}" for c, n in cost.cells_by_type.items()))
+    print(f"  critical path   {cost.critical_path_ns:10.3f} ns    ({1e3 / max(cost.critical_path_ns, 1e-9):.0f} MHz); "
+          f"clock {cost.clock_port or 'none (combinational)'}, reset {cost.reset_port or 'none'}")
+    print(f"  energy          {cost.energy_pj_per_cycle:10.4f} pJ/cycle on {cost.stimulus} at {cost.clock_ns:.3f} ns ("
+          + ", ".join(f"{k} {v:.4f}" for k, v in cost.energy_breakdown_pj_per_cycle.items()) + ")")
+    print("  " + ("verified: the outputs matched every expected row" if cost.verified else
+                  "UNVERIFIED energy: no --expect outputs were given, so nobody checked what the netlist computed"))
+    print(f"  provenance      {cost.provenance['yosys']}, {cost.provenance['library']}, "
+          f"verilog sha256 {cost.provenance['verilog_sha256'][:16]}…")
+    return 0
+
+
 def cmd_synth(args) -> int:
     from rtl.flow.characterize import characterize
+
+    if args.verilog:
+        return _verilog(args)
 
     spec = spec_from_args(args, auto_stages=True)
     library = library_from_args(args)
@@ -116,6 +158,14 @@ def register(sub) -> None:
                         "clock to meet")
     p.add_argument("--curve", type=_curve, metavar="NS,NS,...", help="also synthesize at these delay targets (area vs clock)")
     p.add_argument("--json", action="store_true", help="print the MacCost as JSON")
+    byo = p.add_argument_group("your own RTL (instead of --a/--b/--acc)")
+    byo.add_argument("--verilog", nargs="+", metavar="FILE.v", help="Verilog / SystemVerilog files to synthesize")
+    byo.add_argument("--top", metavar="NAME", help="top module (default: the one nothing instantiates)")
+    byo.add_argument("--param", action="append", default=[], metavar="K=V", help="top-module parameter (repeatable)")
+    byo.add_argument("--stimulus", metavar="CSV", help="inputs per cycle, a column per input port (default: random bits)")
+    byo.add_argument("--expect", metavar="CSV", help="expected outputs per cycle (sampled before each edge): checks "
+                                                     "the netlist; without it the energy is reported unverified")
+    byo.add_argument("--cycles", type=positive_int, default=1000, help="cycles of random stimulus")
     p.set_defaults(func=cmd_synth, parser=p)
 
     p = sub.add_parser("mac-table", help="the whitepaper's Figure 3 measured, and more rows", formatter_class=HelpFormatter,

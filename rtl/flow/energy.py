@@ -22,7 +22,8 @@ from rtl.flow.gatesim import GateNetlist, pack_bits
 from rtl.numerics.scaling import choose_scale, quantize_mx, split_scale
 from rtl.hdl.spec import BIAS_BITS, MacSpec
 
-__all__ = ["OperandStream", "make_stream", "EnergyReport", "measure_energy", "STREAM_KINDS", "NAMED_STREAMS"]
+__all__ = ["OperandStream", "make_stream", "EnergyReport", "measure_energy", "account_energy", "STREAM_KINDS",
+           "NAMED_STREAMS"]
 
 NAMED_STREAMS = ("uniform", "gaussian", "laplace", "student_t")
 """Streams a name fully describes (a CLI flag or a sweep key can ask for them)."""
@@ -231,16 +232,23 @@ def measure_energy(spec: MacSpec, netlist: GateNetlist, stream: OperandStream, c
         bad = next(i for i, (g, w) in enumerate(zip(got, want)) if g != w)
         raise AssertionError(f"{spec.name}: the synthesized netlist disagrees with the golden model "
                              f"on stream {bad}: {got[bad]:#x} != {want[bad]:#x}")
-    v2 = voltage_v ** 2
-    toggles = result.toggles.astype(np.float64)
-    switching = float(np.sum(toggles * 0.5 * netlist.load_pf * v2))  # pF·V² = pJ
-    internal = float(np.sum(toggles * (netlist.driver_energy_pj + netlist.input_energy_pj)))
-    steps = cycles * streams
-    clock = steps * (2 * netlist.clock_energy_pj + netlist.clock_pf * v2)
-    leakage = netlist.leakage_nw * 1e-9 * clock_ns * 1e-9 * steps * 1e12  # W·s → pJ
-    macs = steps * lanes
+    parts = account_energy(netlist, result.toggles, cycles * streams, clock_ns, voltage_v)
+    macs = cycles * streams * lanes
     return EnergyReport(
-        stream=stream.name, energy_pj_per_mac=(switching + internal + clock + leakage) / macs,
-        switching_pj_per_mac=switching / macs, internal_pj_per_mac=internal / macs,
-        clock_pj_per_mac=clock / macs, leakage_pj_per_mac=leakage / macs, clock_ns=clock_ns,
-        macs=macs, toggles_per_mac=float(toggles.sum()) / macs, verified_streams=streams)
+        stream=stream.name, energy_pj_per_mac=sum(parts.values()) / macs,
+        switching_pj_per_mac=parts["switching"] / macs, internal_pj_per_mac=parts["internal"] / macs,
+        clock_pj_per_mac=parts["clock"] / macs, leakage_pj_per_mac=parts["leakage"] / macs, clock_ns=clock_ns,
+        macs=macs, toggles_per_mac=float(result.toggles.sum()) / macs, verified_streams=streams)
+
+
+def account_energy(netlist: GateNetlist, toggles: np.ndarray, steps: int, clock_ns: float, voltage_v: float, *,
+                   clocked: bool = True) -> dict:
+    """Energy (pJ) of ``steps`` unit-cycles whose nets made ``toggles`` transitions: switching
+    (½·C·V² per transition), internal (driver and receiving pins), clock (every flip-flop's clock
+    pin, two transitions a cycle; none for ``clocked=False``) and leakage over the time."""
+    v2 = voltage_v ** 2
+    toggles = toggles.astype(np.float64)
+    return {"switching": float(np.sum(toggles * 0.5 * netlist.load_pf * v2)),  # pF·V² = pJ
+            "internal": float(np.sum(toggles * (netlist.driver_energy_pj + netlist.input_energy_pj))),
+            "clock": steps * (2 * netlist.clock_energy_pj + netlist.clock_pf * v2) if clocked else 0.0,
+            "leakage": netlist.leakage_nw * 1e-9 * clock_ns * 1e-9 * steps * 1e12}  # W·s → pJ

@@ -63,6 +63,7 @@ class SimulationResult:
     cycles: int
     streams: int
     outputs: dict              # port name → list of per-stream integers after the last cycle
+    recorded: list | None = None  # with ``record``: per cycle, port → per-stream integers before its edge
 
 
 class GateNetlist:
@@ -197,13 +198,24 @@ class GateNetlist:
         self._evaluate, self._next_state = scope["evaluate"], scope["next_state"]
 
     # -- simulation --------------------------------------------------------------------------
-    def simulate(self, inputs: list[dict[str, np.ndarray]], words: int) -> SimulationResult:
-        """Run one cycle per element of ``inputs`` (port → (width, words) packed bits)."""
+    def _outputs(self, V, ones, zeros) -> dict:
+        out = {}
+        for port, (direction, bits) in self.ports.items():
+            if direction == "output":
+                rows = np.array([V[self._net_index(b)] if not isinstance(b, str) else
+                                 (ones if b == "1" else zeros) for b in bits])
+                out[port] = unpack_bits(rows)
+        return out
+
+    def simulate(self, inputs: list[dict[str, np.ndarray]], words: int, *, record: bool = False) -> SimulationResult:
+        """Run one cycle per element of ``inputs`` (port → (width, words) packed bits); with
+        ``record``, the outputs of every cycle too (after its inputs, before its edge)."""
         V = np.zeros((self.net_count, words), np.uint64)
         S = [np.zeros(words, np.uint64) for _ in self.flops]
         ones, zeros = np.full(words, np.uint64(0xFFFFFFFFFFFFFFFF)), np.zeros(words, np.uint64)
         previous = V.copy()
         toggles = np.zeros(self.net_count, np.int64)
+        recorded = []
         for cycle in inputs:
             for port, packed in cycle.items():
                 bits = self.ports[port][1]
@@ -213,15 +225,12 @@ class GateNetlist:
             self._evaluate(V, S, ones, zeros)
             toggles += np.bitwise_count(V ^ previous).sum(axis=1, dtype=np.int64)
             previous[...] = V
+            if record:
+                recorded.append(self._outputs(V, ones, zeros))
             S = self._next_state(V, S, ones, zeros)
         self._evaluate(V, S, ones, zeros)  # outputs after the last edge
-        outputs = {}
-        for port, (direction, bits) in self.ports.items():
-            if direction == "output":
-                rows = np.array([V[self._net_index(b)] if not isinstance(b, str) else
-                                 (ones if b == "1" else zeros) for b in bits])
-                outputs[port] = unpack_bits(rows)
-        return SimulationResult(toggles, len(inputs), words * 64, outputs)
+        return SimulationResult(toggles, len(inputs), words * 64, self._outputs(V, ones, zeros),
+                                recorded if record else None)
 
     def _net_index(self, bit) -> int:
         return self._nets[bit]
