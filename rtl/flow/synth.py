@@ -169,6 +169,7 @@ class Synthesis:
     nand2_area_um2: float
     yosys_area_um2: float       # Yosys's own total from `stat -liberty` (an independent sum)
     netlist: GateNetlist = field(repr=False)
+    netlist_verilog: str = field(default="", repr=False)  # the mapped, flattened netlist (when asked for)
 
     @property
     def nand2_equivalent(self) -> float:
@@ -210,19 +211,21 @@ def _module_areas(stat: dict, top: str, cells: CellLibrary) -> tuple[dict, dict]
 
 def synthesize(spec: MacSpec, library: str = "sky130hd_tt", *, tool: str = "yowasp",
                delay_target_ns: float | None = None, timeout_s: float = 600,
-               verilog_text: str | None = None, flatten: bool = False) -> Synthesis:
+               verilog_text: str | None = None, flatten: bool = False, netlist_verilog: bool = False) -> Synthesis:
     """Synthesize ``spec`` onto ``library`` (embedded name or liberty path).
 
     ``flatten`` optimizes across the stage boundaries (smaller, and what a delay target needs to
-    see whole paths) at the price of the per-stage breakdown.
+    see whole paths) at the price of the per-stage breakdown. ``netlist_verilog`` also returns
+    the mapped netlist as Verilog (for an outside timer).
     """
     return synthesize_verilog(verilog_text or emit_verilog(spec), spec.name, library, tool=tool,
-                              delay_target_ns=delay_target_ns, timeout_s=timeout_s, flatten=flatten)
+                              delay_target_ns=delay_target_ns, timeout_s=timeout_s, flatten=flatten,
+                              netlist_verilog=netlist_verilog)
 
 
 def synthesize_verilog(verilog_text: str, top: str, library: str = "sky130hd_tt", *, tool: str = "yowasp",
                        delay_target_ns: float | None = None, timeout_s: float = 600,
-                       flatten: bool = False) -> Synthesis:
+                       flatten: bool = False, netlist_verilog: bool = False) -> Synthesis:
     """Synthesize the module ``top`` of ``verilog_text`` onto ``library``."""
     tech = technology(str(library))
     _check_library(tech.cells)
@@ -231,7 +234,10 @@ def synthesize_verilog(verilog_text: str, top: str, library: str = "sky130hd_tt"
         (work / "dut.v").write_text(verilog_text)
         (work / "cells.lib").write_text(tech.liberty_text)
         lines = synthesis_script(top, "cells.lib", tech.dont_use, delay_target_ns, flatten)
+        if netlist_verilog:
+            lines.append("write_verilog -noattr -noexpr netlist.v")
         run_yosys(lines, work, tool, timeout_s)
+        mapped = (work / "netlist.v").read_text() if netlist_verilog else ""
         try:
             stat = json.loads((work / "stat.json").read_text())
             netlist = json.loads((work / "netlist.json").read_text())
@@ -246,7 +252,7 @@ def synthesize_verilog(verilog_text: str, top: str, library: str = "sky130hd_tt"
                      area_um2=total, sequential_area_um2=sequential, module_area_um2=areas,
                      cells_by_type=dict(sorted(by_type.items())),
                      nand2_area_um2=tech.cells.nand2.area_um2, yosys_area_um2=_yosys_total_area(stat, top),
-                     netlist=GateNetlist(module, tech.cells))
+                     netlist=GateNetlist(module, tech.cells), netlist_verilog=mapped)
 
 
 def _yosys_total_area(stat: dict, top: str) -> float:
