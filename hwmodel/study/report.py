@@ -442,7 +442,9 @@ def _clock_section(clocked: pd.DataFrame) -> tuple[list[str], list[str]]:
            "which pipelining cannot cut. A float-accumulator design that misses gets a second row, *iN*: its loop "
            "cut into N cycles holding N interleaved partial sums (updated round-robin, folded at the end) — a "
            "different summation order, so its accuracy is not the one this study measured for the design (a sweep "
-           "with `interleave = [N]` measures it). Per MAC = unit / lanes.", "",
+           "with `interleave = [N]` measures it). Per MAC = unit / lanes. The critical paths are hwmodel's linear "
+           "timer's, optimistic against OpenSTA's NLDM slew propagation (61–75 % of its arrival: "
+           "`benchmarks/bench_sta.py`), so read them relative to one another.", "",
            _markdown(table), ""]
     plain = clocked[clocked.interleave == 1]
     met, missed = plain[plain.meets], plain[~plain.meets]
