@@ -99,3 +99,23 @@ def test_clock_errors_cross_a_process_pool_whole():
     error = pickle.loads(pickle.dumps(ClockError("misses", 5.0, best={"critical_path_ns": 7.0})))
     assert (type(error), str(error), error.field, error.value, error.best) == (
         ClockError, "misses", "clock_ns", 5.0, {"critical_path_ns": 7.0})
+
+
+def test_a_cost_at_another_clock_is_its_own_with_leakage_rescaled(tmp_path):
+    """Only leakage depends on the period: energy measured at 7 ns on the netlist equals the
+    own-clock cost with its leakage rescaled, which is what characterize returns at 7 ns."""
+    from rtl.flow.characterize import at_clock, characterize
+    from rtl.flow.energy import make_stream, measure_energy
+    from rtl.flow.synth import synthesize
+    from rtl.tech.technology import technology
+
+    spec = MacSpec.from_names("int4_sym", "int4_sym", "fixed")
+    own = characterize(spec, "sky130hd_tt", cache_dir=tmp_path, macs=1 << 14)
+    derived = characterize(spec, "sky130hd_tt", cache_dir=tmp_path, macs=1 << 14, clock_ns=7.0)
+    assert derived == at_clock(own, 7.0) and derived.clock_ns == 7.0 and derived.area_um2 == own.area_um2
+    netlist = synthesize(spec, "sky130hd_tt").netlist
+    measured = measure_energy(spec, netlist, make_stream(spec, "uniform", macs=1 << 14), 7.0,
+                              technology("sky130hd_tt").cells.voltage_v)
+    assert derived.energy_pj_per_mac == pytest.approx(measured.energy_pj_per_mac, rel=1e-9)
+    assert derived.energy_breakdown_pj_per_mac["leakage"] == pytest.approx(measured.leakage_pj_per_mac, rel=1e-9)
+    assert derived.energy_breakdown_pj_per_mac["leakage"] > own.energy_breakdown_pj_per_mac["leakage"]

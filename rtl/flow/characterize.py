@@ -10,6 +10,7 @@ atomically; an unreadable or inconsistent entry is reported with a warning and r
 from __future__ import annotations
 
 import ast
+import dataclasses
 import functools
 import hashlib
 import importlib.util
@@ -31,7 +32,7 @@ from rtl.tech.technology import technology
 from rtl.files import atomic_write_text
 from rtl.hdl.verilog import emit_verilog
 
-__all__ = ["MacCost", "characterize", "characterize_many", "DEFAULT_CACHE", "cache_key"]
+__all__ = ["MacCost", "characterize", "characterize_many", "at_clock", "DEFAULT_CACHE", "cache_key"]
 
 DEFAULT_CACHE = Path.home() / ".cache" / "hwmodel" / "mac"
 COST_MODEL_VERSION = 1
@@ -190,6 +191,15 @@ def _read_cache(path: Path, key: str) -> MacCost | None:
         return None
 
 
+def at_clock(cost: "MacCost", clock_ns: float) -> "MacCost":
+    """``cost`` with its leakage energy at ``clock_ns`` instead of its own clock."""
+    parts = dict(cost.energy_breakdown_pj_per_mac)
+    leakage = parts.get("leakage", 0.0) * clock_ns / cost.clock_ns
+    energy = cost.energy_pj_per_mac - parts.get("leakage", 0.0) + leakage
+    parts["leakage"] = leakage
+    return dataclasses.replace(cost, clock_ns=clock_ns, energy_pj_per_mac=energy, energy_breakdown_pj_per_mac=parts)
+
+
 def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uniform", *,
                  tool: str = "yowasp", clock_ns: float | None = None, macs: int = 1 << 18,
                  sparsity: float = 0.0, seed: int = 0, a_values=None, b_values=None,
@@ -202,7 +212,18 @@ def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uni
     the per-stage areas kept) instead of for area. ``delay_targets_ns`` adds an area-versus-clock
     curve — (target, area, critical path) from one flattened, delay-driven synthesis per target.
     ``cache_dir=None`` disables the cache.
+
+    Only leakage depends on the clock (switching, internal and clock-pin energy are per cycle),
+    so a cost at a given ``clock_ns`` is the cost at the design's own critical path with its
+    leakage energy rescaled — exactly, and without synthesizing the design again.
     """
+    if clock_ns is not None:
+        if not (isinstance(clock_ns, (int, float)) and not isinstance(clock_ns, bool) and clock_ns > 0):
+            raise ValueError(f"clock_ns must be positive, not {clock_ns!r}")
+        own = characterize(spec, library, stream, tool=tool, clock_ns=None, macs=macs, sparsity=sparsity, seed=seed,
+                           a_values=a_values, b_values=b_values, delay_targets_ns=delay_targets_ns,
+                           cache_dir=cache_dir, timeout_s=timeout_s, delay_target_ns=delay_target_ns)
+        return at_clock(own, float(clock_ns))
     library = str(library)
     stream_obj = None
     if stream == "tensor":
