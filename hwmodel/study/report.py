@@ -79,32 +79,150 @@ def design_label(row) -> str:
         f" i{int(interleave)}" if interleave == interleave and interleave > 1 else "")
 
 
-def _scatter(points, workload, x, y, xlabel, ylabel, title, path_stem, *, log_x=False, front=True):
+FAMILY_COLORMAPS = (("int", "Oranges"), ("float8", "Blues"), ("mx", "Greens"), ("nvfp4", "Purples"),
+                    ("float", "Greys"))
+"""Format families and the colour map whose shades tell their members apart."""
+ACC_MARKERS = {"fixed": "o", "float16": "s", "bfloat16": "D", "float32": "^"}
+
+
+def _color_family(fmt: str) -> str:
+    return next((family for family, _ in FAMILY_COLORMAPS if fmt.startswith(family)), "float")
+
+
+def format_colors(formats) -> dict:
+    """A colour per format: its family's colour map, one shade per member (so a reader sees the
+    family first, then the member)."""
     plt = pyplot()
-    data = points[points.workload == workload].dropna(subset=[x, y])
-    fig, ax = plt.subplots(figsize=(8.5, 5.5))
-    families = sorted(set(data.a))
-    cmap = plt.get_cmap("tab10")
-    for i, family in enumerate(families):
-        sub = data[data.a == family]
-        for marker, acc in zip("osD^v", sorted(set(sub.acc))):
-            part = sub[sub.acc == acc]
-            ax.scatter(part[x], part[y], color=cmap(i % 10), marker=marker, s=36, alpha=0.85,
-                       label=f"{family} → {acc}")
+    out = {}
+    for family, cmap in FAMILY_COLORMAPS:
+        members = sorted(f for f in set(formats) if _color_family(f) == family)
+        for i, fmt in enumerate(members):
+            out[fmt] = plt.get_cmap(cmap)(0.45 + 0.5 * (i + 1) / (len(members) + 1))
+    return out
+
+
+LOSS_FLOOR = 1e-4  # a loss below this (or exactly 0: float32-equal) is drawn at the floor
+
+
+def _loss(values) -> np.ndarray:
+    return np.maximum(1.0 - np.asarray(values, float), LOSS_FLOOR)
+
+
+def _draw(ax, data, x, y, *, loss: bool, front: bool, colors: dict, label_front: bool = True):
+    """One panel: colour = format, marker = accumulator, hollow = a dot-product unit (lanes > 1),
+    a black rim = the exponent-bias port; the Pareto front (lower x, higher accuracy) stepped and
+    only its points labelled."""
+    value = (lambda col: _loss(col)) if loss else (lambda col: np.asarray(col, float))
+    for (fmt, acc, wide, bias), part in data.groupby([data.a, data.acc, data.lanes > 1, data.bias != "none"]):
+        color = colors[fmt]
+        ax.scatter(part[x], value(part[y]), marker=ACC_MARKERS.get(acc, "v"), s=38, alpha=0.9, zorder=3,
+                   facecolors="none" if wide else color, edgecolors="black" if bias else color,
+                   linewidths=1.6 if (wide or bias) else 0.8)
     if front and len(data):
         mask = pareto_front(data[x].to_numpy(), data[y].to_numpy())
         edge = data[mask].sort_values(x)
-        ax.step(edge[x], edge[y], where="post", color="black", lw=1.2, label="Pareto front")
-        for _, row in edge.iterrows():
-            ax.annotate(design_label(row), (row[x], row[y]), fontsize=6, xytext=(3, -9), textcoords="offset points")
+        ax.step(edge[x], value(edge[y]), where="post", color="black", lw=1.0, zorder=2)
+        if label_front:
+            for i, (_, row) in enumerate(edge.iterrows()):
+                ax.annotate(design_label(row), (row[x], value([row[y]])[0]), fontsize=6.5, zorder=4,
+                            xytext=(4, -10 if i % 2 else 4), textcoords="offset points")
+    if loss:
+        from matplotlib.ticker import FuncFormatter, LogLocator
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.invert_yaxis()  # better (smaller loss) up, as accuracy would be
+    ax.grid(alpha=0.3, which="both")
+
+
+def _legends(fig, colors: dict, accs, *, wide: bool, bias: bool, front: bool, at: float | None = None,
+             labelled: bool = True):
+    """The legends, outside the axes: formats by family, accumulators, and what fill and rim mean."""
+    from matplotlib.lines import Line2D
+    handles = [Line2D([], [], ls="", marker="o", color=c, label=f) for f, c in colors.items()]
+    handles += [Line2D([], [], ls="", marker=ACC_MARKERS.get(a, "v"), color="0.3", label=f"→ {a}")
+                for a in sorted(accs, key=list(ACC_MARKERS).index if all(a in ACC_MARKERS for a in accs) else str)]
+    if wide:
+        handles.append(Line2D([], [], ls="", marker="o", markerfacecolor="none", color="0.3",
+                              label="hollow: dot product (lanes > 1)"))
+    if bias:
+        handles.append(Line2D([], [], ls="", marker="o", color="0.7", markeredgecolor="black", markeredgewidth=1.6,
+                              label="black rim: exponent-bias port"))
+    if front:
+        handles.append(Line2D([], [], color="black", lw=1.0, label="Pareto front" + (" (labelled)" if labelled else "")))
+    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(at or LEGEND_AT, 0.5), fontsize=7, frameon=False)
+
+
+LEGEND_AT = 0.76  # the figure's right quarter holds the legends, so they never cover a point
+
+
+def _plain_log_x(ax) -> None:
+    """A log x axis labelled in plain numbers at 1, 2, 5 × 10^k (no crowded minor labels) —
+    where the data span more than a factor of 5; a narrower span stays linear."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+    low, high = ax.dataLim.intervalx
+    if not (low > 0 and high / low > 5):
+        return
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+
+
+def _is_fraction(points, column) -> bool:
+    values = points[column].dropna()
+    return bool(len(values)) and values.between(0, 1).all()
+
+
+def _scatter(points, workload, x, y, xlabel, ylabel, title, path_stem, *, log_x=False, front=True):
+    plt = pyplot()
+    data = points[points.workload == workload].dropna(subset=[x, y])
+    loss = front and _is_fraction(data, y)  # accuracies crowd at 0.99+: their loss on a log axis
+    colors = format_colors(data.a)
+    fig, ax = plt.subplots(figsize=(10.5, 5.5))
+    _draw(ax, data, x, y, loss=loss, front=front, colors=colors)
     if log_x:
-        ax.set_xscale("log")
+        _plain_log_x(ax)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    ax.set_ylabel(f"accuracy loss, 1 − {ylabel}\n(log scale, better up; ≤ {LOSS_FLOOR:g} drawn at {LOSS_FLOOR:g})"
+                  if loss else ylabel, fontsize=8 if loss else 10)
     ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=6, ncol=2, loc="lower right")
-    fig.tight_layout()
+    _legends(fig, colors, set(data.acc), wide=bool((data.lanes > 1).any()), bias=bool((data.bias != "none").any()),
+             front=front)
+    fig.tight_layout(rect=(0, 0, LEGEND_AT, 1))
+    paths = [save_figure(fig, path_stem.with_suffix(s)) for s in (".png", ".svg")]
+    plt.close(fig)
+    return paths
+
+
+def _facets(points, x, xlabel, title, path_stem, *, log_x=False) -> list[Path]:
+    """Every workload with an accuracy in one figure, a panel each (their own accuracy's loss)."""
+    plt = pyplot()
+    panels = [(w, accuracy_column(points, w)) for w in sorted(set(points.workload))]
+    panels = [(w, c) for w, c in panels if c and _is_fraction(points[points.workload == w], c)]
+    if not panels:
+        return []
+    columns = min(3, len(panels))
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 3.8 * rows), squeeze=False)
+    colors = format_colors(points.a)
+    for ax, (workload, column) in zip(axes.flat, panels):
+        data = points[points.workload == workload].dropna(subset=[x, column])
+        _draw(ax, data, x, column, loss=True, front=True, colors=colors, label_front=False)
+        if log_x:
+            _plain_log_x(ax)
+        ax.set_title(workload, fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_ylabel(f"1 − {_label(column, workload)}", fontsize=7)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    at = 0.84 if columns > 2 else LEGEND_AT
+    _legends(fig, colors, set(points.acc), wide=bool((points.lanes > 1).any()), bias=bool((points.bias != "none").any()),
+             front=True, at=at, labelled=False)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0, at, 0.97))
     paths = [save_figure(fig, path_stem.with_suffix(s)) for s in (".png", ".svg")]
     plt.close(fig)
     return paths
@@ -138,7 +256,8 @@ def write_plots(result, directory: Path, sqnr_results=None) -> list[Path]:
             written += _scatter(points, workload, "energy_uj", column, "energy per inference (µJ)", _label(column, workload),
                                 f"{workload}: energy versus accuracy", directory / f"energy_accuracy_{file_stem(workload)}",
                                 log_x=True)
-        written += _scatter(points, workload, "tops_per_mm2", "tops_per_w", "TOPS/mm²", "TOPS/W",
+        written += _scatter(points, workload, "tops_per_mm2", "tops_per_w", "achieved TOPS/mm² (2 ops per MAC; PEs + SRAM)",
+                            "TOPS/W (2 ops per MAC; the whole inference's energy)",
                             f"{workload}: efficiency", directory / f"tops_w_vs_tops_mm2_{file_stem(workload)}", front=False)
         data = points[points.workload == workload].sort_values("energy_uj")
         fig, ax = plt.subplots(figsize=(max(8, 0.35 * len(data)), 5))
@@ -173,6 +292,11 @@ def write_plots(result, directory: Path, sqnr_results=None) -> list[Path]:
             fig.tight_layout()
             written += [save_figure(fig, directory / f"dram_traffic_{file_stem(workload)}{s}") for s in (".png", ".svg")]
             plt.close(fig)
+    if len(points):
+        written += _facets(points, "area_mm2", "area (mm², PEs + SRAM)", "Area versus accuracy loss, every workload",
+                           directory / "pareto_area_accuracy")
+        written += _facets(points, "energy_uj", "energy per inference (µJ)", "Energy versus accuracy loss, every workload",
+                           directory / "energy_accuracy", log_x=True)
     if len(macs):  # per MAC: a dot-product unit's area over its lanes, so MX units sit beside single MACs
         single = macs.assign(per_mac=macs.area_um2 / macs.lanes).sort_values("per_mac")
         fig, ax = plt.subplots(figsize=(max(8, 0.4 * len(single)), 5.5))
