@@ -12,12 +12,12 @@ import argparse
 import sys
 from importlib import metadata
 
-from hwmodel.cli import accuracy, data, formats, hardware, study, workloads
+from hwmodel.cli import accuracy, data, formats, hardware, interop, study, workloads
 from hwmodel.cli.common import FLAGS, HelpFormatter
 
 __all__ = ["main", "build_parser"]
 
-GROUPS = (formats, hardware, workloads, accuracy, study, data)
+GROUPS = (formats, hardware, workloads, accuracy, study, interop, data)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,7 +22,7 @@ FLAGS = {
     "accumulator": "--acc", "weight_granularity": "--granularity", "scale_method": "--scale", "block": "--block",
     "batch": "--batch", "seq": "--seq", "clock_ns": "--clock-ns", "macs": "--macs", "sparsity": "--sparsity",
     "bias": "--bias", "block_size": "--block-size", "interleave": "--interleave", "verilog": "--verilog",
-    "top": "--top", "param": "--param", "stimulus": "--stimulus", "expect": "--expect", "cycles": "--cycles",
+    "top": "--top", "param": "--param", "stimulus": "--stimulus", "expect": "--expect", "cycles": "--cycles", "workload": "--workload", "config": "--config",
 }
 """Library field → the flag that sets it (error messages name what the user typed)."""
 
