@@ -756,6 +756,10 @@ def write_results(result, directory: Path, *, title: str, settings: str, sqnr_re
         tables["points_at_clock"] = clocked_points
     written = [atomic_write_text(directory / f"{name}.csv", table.to_csv(index=False)) for name, table in tables.items()]
     written += write_plots(result, directory, sqnr_results)
-    written.append(write_report(result, directory, title=title, settings=settings, sqnr_results=sqnr_results,
-                                seconds=seconds, clocked=clocked, clocked_points=clocked_points))
+    report = write_report(result, directory, title=title, settings=settings, sqnr_results=sqnr_results,
+                          seconds=seconds, clocked=clocked, clocked_points=clocked_points)
+    written.append(report)
+    from hwmodel.study.html import write_html
+    written.append(write_html(result, directory, title=title, settings=settings, report_md=report.read_text(),
+                              clocked=clocked))
     return written

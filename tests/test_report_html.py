@@ -1,0 +1,67 @@
+"""report.html: self-contained, and in headless Chromium its plots draw, with no errors."""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwmodel.study.html import markdown_to_html
+from hwmodel.study.report import write_results
+from hwmodel.study.run import run_sweep
+from hwmodel.study.spec import SweepSpec
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    """A real two-design sweep (INT8 and FP8 MACs, one workload, digits accuracy), its results."""
+    out = tmp_path_factory.mktemp("html")
+    spec = SweepSpec(formats=("int8_sym", "float8_e4m3fn"), accumulators=("fixed",), workloads=("squeezenet",),
+                     accuracy=("digits",), digits_seeds=1)
+    result = run_sweep(spec, out / "results", processes=1, progress=False, cache_dir=out / "cache")
+    write_results(result, out / "results", title="two MACs", settings="a test sweep")
+    return out / "results" / "report.html"
+
+
+def test_the_page_is_one_offline_file(written):
+    text = written.read_text()
+    markup = re.sub(r"<script([^>]*)>.*?</script>", r"<script\1></script>", text, flags=re.S)  # the tags, not the code
+    assert not re.search(r"<script[^>]*\bsrc=", markup) and not re.search(r"<link[^>]*\bhref=", markup)
+    assert not re.search(r"\b(src|href)=['\"]?https?:", markup)  # nothing fetched from the network
+    assert "Plotly" in text and "id='figures'" in text and "Every synthesized design" in text
+    assert "float8_e4m3fn→fixed" in text and "int8_sym→fixed" in text
+    assert "<h2>The report</h2>" in text and "<table class='md'>" in text  # report.md rendered, tables too
+
+
+def test_markdown_tables_lists_and_code():
+    html = markdown_to_html("# T\n\nsome `code` and **bold**\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n- one\n- two\n")
+    assert "<h1>T</h1>" in html and "<code>code</code>" in html and "<b>bold</b>" in html
+    assert "<td>1</td><td>2</td>" in html and html.count("<li>") == 2
+
+
+def _chromium(*args, page: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                           "--virtual-time-budget=20000", *args, page.as_uri()], capture_output=True, text=True,
+                          timeout=180)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs chromium (Debian: apt-get install chromium)")
+def test_headless_chromium_draws_every_plot_without_errors(written, tmp_path):
+    dom = _chromium("--dump-dom", page=written).stdout
+    figures = len(set(re.findall(r'id="(plot-[^"]+)"', dom)))
+    rendered = re.search(r'data-rendered="(\d+)"', dom)
+    assert figures >= 4 and rendered and int(rendered.group(1)) == figures  # every plot drew
+    assert re.search(r'<div id="errors"></div>', dom), "JavaScript errors on the page"
+    assert dom.count("js-plotly-plot") >= figures and dom.count('class="main-svg"') >= figures  # Plotly drew SVG
+    shot = tmp_path / "shot.png"
+    _chromium("--window-size=1400,1600", f"--screenshot={shot}", page=written)
+    from matplotlib.image import imread
+    pixels = imread(shot)[..., :3]
+    assert pixels.shape[:2] == (1600, 1400)
+    band = pixels[400:1500, 40:1360]  # where the plots sit: coloured markers and bars, not a blank page
+    coloured = (band.max(axis=-1) - band.min(axis=-1)) > 0.25
+    assert coloured.mean() > 0.002 and np.std(band) > 0.05
