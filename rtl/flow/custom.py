@@ -64,6 +64,7 @@ class VerilogCost:
     runs: int
     energy_pj_per_cycle: float
     energy_breakdown_pj_per_cycle: dict
+    input_energy_pj_per_cycle: float  # of the total: the input ports' nets (their load, as switched)
     leakage_nw: float
     verified: bool
     provenance: dict
@@ -327,6 +328,17 @@ def characterize_verilog(files, library: str = "sky130hd_tt", *, top: str | None
     parts = account_energy(netlist, result.toggles, steps, clock_used, tech.cells.voltage_v,
                            clocked=clock is not None)
     total = sum(parts.values())
+    # what the input ports' nets take (their wires' and the receiving pins' charge): a stand-alone
+    # unit is charged for it here, though whatever drives the unit pays it in a design
+    driven = np.zeros(netlist.net_count, bool)
+    for port, (direction, bits) in netlist.ports.items():
+        if direction == "input" and port != clock:
+            for b in bits:
+                if not isinstance(b, str):
+                    driven[netlist._net_index(b)] = True
+    inputs_only = account_energy(netlist, np.where(driven, result.toggles, 0), steps, clock_used,
+                                 tech.cells.voltage_v, clocked=False)
+    parts_share = {"input_nets": inputs_only["switching"] + inputs_only["internal"]}
     digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()
     return VerilogCost(
         top=name, library=tech.name, parameters=parameters, area_um2=area,
@@ -336,6 +348,7 @@ def characterize_verilog(files, library: str = "sky130hd_tt", *, top: str | None
         critical_path_ns=critical, clock_port=clock, reset_port=reset, inputs=inputs, outputs=outputs,
         clock_ns=clock_used, stimulus=source, cycles=len(vectors), runs=runs,
         energy_pj_per_cycle=total / steps, energy_breakdown_pj_per_cycle={k: v / steps for k, v in parts.items()},
+        input_energy_pj_per_cycle=parts_share["input_nets"] / steps,
         leakage_nw=netlist.leakage_nw, verified=verified,
         provenance={"yosys": yosys_version(tool), "library": tech.cells.provenance.get("library", tech.name),
                     "library_sha256": tech.cells.provenance.get("sha256", tech.digest),
