@@ -56,7 +56,7 @@ def _verilog(args) -> int:
         params[key.strip()] = value.strip()
     cost = characterize_verilog(args.verilog, library_from_args(args), top=args.top, params=params,
                                 stimulus=args.stimulus, expect=args.expect, cycles=args.cycles,
-                                clock_ns=args.clock_ns, seed=0, tool=args.tool)
+                                clock_ns=args.clock_ns, seed=0, tool=args.tool, wire_load=args.wire_load)
     if args.json:
         print(cost.to_json())
         return 0
@@ -88,7 +88,7 @@ def cmd_synth(args) -> int:
     library = library_from_args(args)
     cache = cache_from_args(args)
     options = dict(tool=args.tool, macs=args.macs, sparsity=args.sparsity, delay_targets_ns=tuple(args.curve or ()),
-                   cache_dir=cache)
+                   cache_dir=cache, wire_load=args.wire_load)
     if args.stages == "auto":
         from rtl.flow.clocking import meet_clock
 
@@ -158,6 +158,9 @@ def register(sub) -> None:
                         "clock to meet")
     p.add_argument("--curve", type=_curve, metavar="NS,NS,...", help="also synthesize at these delay targets (area vs clock)")
     p.add_argument("--json", action="store_true", help="print the MacCost as JSON")
+    p.add_argument("--wire-load", action="store_true",
+                   help="add each net's wire capacitance from the library's wire-load model (by fanout) to timing "
+                        "and energy")
     byo = p.add_argument_group("your own RTL (instead of --a/--b/--acc)")
     byo.add_argument("--verilog", nargs="+", metavar="FILE.v", help="Verilog / SystemVerilog files to synthesize")
     byo.add_argument("--top", metavar="NAME", help="top module (default: the one nothing instantiates)")

@@ -157,7 +157,7 @@ def _generator_digest() -> str:
 
 
 def cache_key(spec: MacSpec, library: str, stream_key: str, clock_ns: float | None, tool: str,
-              delay_targets_ns: tuple = (), delay_target_ns: float | None = None) -> str:
+              delay_targets_ns: tuple = (), delay_target_ns: float | None = None, wire_load: bool = False) -> str:
     tech = technology(str(library))
     parts = {
         "model": COST_MODEL_VERSION, "spec": spec.describe(), "generator": _generator_digest(),
@@ -165,6 +165,8 @@ def cache_key(spec: MacSpec, library: str, stream_key: str, clock_ns: float | No
         "script": synthesis_script(spec.name, "cells.lib", tech.dont_use, delay_target_ns), "library": tech.digest,
         "stream": stream_key, "clock_ns": clock_ns, "delay_targets_ns": list(delay_targets_ns),
     }
+    if wire_load:  # only then, so the keys of costs without wires stay as they were
+        parts["wire_load"] = True
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
@@ -204,14 +206,15 @@ def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uni
                  tool: str = "yowasp", clock_ns: float | None = None, macs: int = 1 << 18,
                  sparsity: float = 0.0, seed: int = 0, a_values=None, b_values=None,
                  delay_targets_ns: tuple = (), cache_dir: str | os.PathLike | None = DEFAULT_CACHE,
-                 timeout_s: float = 600, delay_target_ns: float | None = None) -> MacCost:
+                 timeout_s: float = 600, delay_target_ns: float | None = None, wire_load: bool = False) -> MacCost:
     """Synthesize ``spec`` on ``library``, time it, and measure its energy on a named stream.
 
     ``clock_ns`` (for leakage energy) defaults to the critical path. ``delay_target_ns`` maps the
     design for that delay (ABC's delay-driven mapping, each stage's module for it; hierarchy and
     the per-stage areas kept) instead of for area. ``delay_targets_ns`` adds an area-versus-clock
     curve — (target, area, critical path) from one flattened, delay-driven synthesis per target.
-    ``cache_dir=None`` disables the cache.
+    ``cache_dir=None`` disables the cache. ``wire_load`` adds each net's wire capacitance from the
+    library's wire-load model (:func:`rtl.tech.cells.wire_capacitance_pf`) to timing and energy.
 
     Only leakage depends on the clock (switching, internal and clock-pin energy are per cycle),
     so a cost at a given ``clock_ns`` is the cost at the design's own critical path with its
@@ -222,7 +225,8 @@ def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uni
             raise ValueError(f"clock_ns must be positive, not {clock_ns!r}")
         own = characterize(spec, library, stream, tool=tool, clock_ns=None, macs=macs, sparsity=sparsity, seed=seed,
                            a_values=a_values, b_values=b_values, delay_targets_ns=delay_targets_ns,
-                           cache_dir=cache_dir, timeout_s=timeout_s, delay_target_ns=delay_target_ns)
+                           cache_dir=cache_dir, timeout_s=timeout_s, delay_target_ns=delay_target_ns,
+                           wire_load=wire_load)
         return at_clock(own, float(clock_ns))
     library = str(library)
     stream_obj = None
@@ -232,7 +236,7 @@ def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uni
         stream_key = stream_obj.key
     else:
         stream_key = json.dumps({"kind": stream, "macs": macs, "sparsity": sparsity, "seed": seed})
-    key = cache_key(spec, library, stream_key, clock_ns, tool, tuple(delay_targets_ns), delay_target_ns)
+    key = cache_key(spec, library, stream_key, clock_ns, tool, tuple(delay_targets_ns), delay_target_ns, wire_load)
     path = Path(cache_dir) / key[:2] / f"{key}.json" if cache_dir is not None else None
     if path is not None:
         cached = _read_cache(path, key)
@@ -241,7 +245,7 @@ def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uni
     tech = technology(library)
     verilog_text = emit_verilog(spec)
     result = synthesize(spec, library, tool=tool, verilog_text=verilog_text, timeout_s=timeout_s,
-                        delay_target_ns=delay_target_ns)
+                        delay_target_ns=delay_target_ns, wire_load=wire_load)
     critical = critical_path_ns(result.netlist)
     clock = clock_ns if clock_ns is not None else critical
     if stream_obj is None:

@@ -244,7 +244,7 @@ def _read_csv(path: Path, columns: dict, role: str) -> tuple[list[dict], str]:
 def characterize_verilog(files, library: str = "sky130hd_tt", *, top: str | None = None, params: dict | None = None,
                          stimulus: str | Path | None = None, expect: str | Path | None = None, cycles: int = 1000,
                          clock_ns: float | None = None, seed: int = 0, tool: str = "yowasp",
-                         timeout_s: float = 600) -> VerilogCost:
+                         timeout_s: float = 600, wire_load: bool = False) -> VerilogCost:
     """Synthesize, time and simulate a user's module (see the module docstring)."""
     files = [Path(f).resolve() for f in (files if isinstance(files, (list, tuple)) else [files])]
     for f in files:
@@ -279,7 +279,7 @@ def characterize_verilog(files, library: str = "sky130hd_tt", *, top: str | None
         netlist_json = json.loads((work / "netlist.json").read_text())
     by_module, by_type, area = _module_areas(stat, name, tech.cells)
     module = netlist_json["modules"].get(name) or next(iter(netlist_json["modules"].values()))
-    netlist = GateNetlist(module, tech.cells)
+    netlist = GateNetlist(module, tech.cells, wire_load=wire_load)
     clock, reset = _clock_and_reset(netlist)
     inputs = {n: len(bits) for n, (d, bits) in netlist.ports.items() if d == "input" and n != clock}
     outputs = {n: len(bits) for n, (d, bits) in netlist.ports.items() if d == "output"}

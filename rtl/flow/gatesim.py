@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rtl.tech.cells import CellLibrary
+from rtl.tech.cells import CellLibrary, wire_capacitance_pf
 from rtl.tech.liberty import parse_boolean
 
 __all__ = ["GateNetlist", "SimulationResult", "pack_bits", "unpack_bits"]
@@ -69,8 +69,9 @@ class SimulationResult:
 class GateNetlist:
     """A flattened, technology-mapped netlist ready for simulation and energy accounting."""
 
-    def __init__(self, module: dict, library: CellLibrary):
+    def __init__(self, module: dict, library: CellLibrary, *, wire_load: bool = False):
         self.library = library
+        self.wire_load = bool(wire_load)
         self.ports = {name: (p["direction"], p["bits"]) for name, p in module["ports"].items()}
         nets = {}
 
@@ -156,6 +157,26 @@ class GateNetlist:
                 if out is not None and not isinstance(out, tuple):
                     self.driver_energy_pj[out] = cell.internal_energy_pj
         self.leakage_nw = sum(e["cell"].leakage_nw for e in self.gates + self.flops)
+        self.wire_pf = np.zeros(n)
+        if self.wire_load:
+            model = self.library.provenance.get("wire_load")
+            if model is None:
+                raise ValueError(f"library {self.library.name} has no wire-load model")
+            fanout = np.zeros(n, np.int64)
+            for entry in self.gates + self.flops:
+                cell = entry["cell"]
+                clock = cell.flip_flop["clocked_on"] if cell.is_sequential else None
+                for pin in cell.inputs:
+                    src = entry["pins"].get(pin)
+                    if pin != clock and src is not None and not isinstance(src, tuple):
+                        fanout[src] += 1
+            for direction, bits in self.ports.values():  # an output port is one more pin on its net
+                if direction == "output":
+                    for b in bits:
+                        if not isinstance(b, str):
+                            fanout[self._nets[b]] += 1
+            self.wire_pf = np.array([wire_capacitance_pf(model, int(f)) for f in fanout])
+            self.load_pf = self.load_pf + self.wire_pf
 
     def _compile(self):
         def ref(src):

@@ -211,7 +211,8 @@ def _module_areas(stat: dict, top: str, cells: CellLibrary) -> tuple[dict, dict]
 
 def synthesize(spec: MacSpec, library: str = "sky130hd_tt", *, tool: str = "yowasp",
                delay_target_ns: float | None = None, timeout_s: float = 600,
-               verilog_text: str | None = None, flatten: bool = False, netlist_verilog: bool = False) -> Synthesis:
+               verilog_text: str | None = None, flatten: bool = False, netlist_verilog: bool = False,
+               wire_load: bool = False) -> Synthesis:
     """Synthesize ``spec`` onto ``library`` (embedded name or liberty path).
 
     ``flatten`` optimizes across the stage boundaries (smaller, and what a delay target needs to
@@ -220,12 +221,12 @@ def synthesize(spec: MacSpec, library: str = "sky130hd_tt", *, tool: str = "yowa
     """
     return synthesize_verilog(verilog_text or emit_verilog(spec), spec.name, library, tool=tool,
                               delay_target_ns=delay_target_ns, timeout_s=timeout_s, flatten=flatten,
-                              netlist_verilog=netlist_verilog)
+                              netlist_verilog=netlist_verilog, wire_load=wire_load)
 
 
 def synthesize_verilog(verilog_text: str, top: str, library: str = "sky130hd_tt", *, tool: str = "yowasp",
                        delay_target_ns: float | None = None, timeout_s: float = 600,
-                       flatten: bool = False, netlist_verilog: bool = False) -> Synthesis:
+                       flatten: bool = False, netlist_verilog: bool = False, wire_load: bool = False) -> Synthesis:
     """Synthesize the module ``top`` of ``verilog_text`` onto ``library``."""
     tech = technology(str(library))
     _check_library(tech.cells)
@@ -252,7 +253,7 @@ def synthesize_verilog(verilog_text: str, top: str, library: str = "sky130hd_tt"
                      area_um2=total, sequential_area_um2=sequential, module_area_um2=areas,
                      cells_by_type=dict(sorted(by_type.items())),
                      nand2_area_um2=tech.cells.nand2.area_um2, yosys_area_um2=_yosys_total_area(stat, top),
-                     netlist=GateNetlist(module, tech.cells), netlist_verilog=mapped)
+                     netlist=GateNetlist(module, tech.cells, wire_load=wire_load), netlist_verilog=mapped)
 
 
 def _yosys_total_area(stat: dict, top: str) -> float:

@@ -245,6 +245,7 @@ def derive_library(path: str | Path, name: str | None = None,
         except (ValueError, KeyError) as error:
             raise LibertyError(f"{path}:{cell.line}: cell {cell.name}: {error}") from None
     out = {k: v for k, v in out.items() if v is not None}
+    wire_load = _wire_load(library, cap_pf)
     provenance = {
         "source": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
         "library": library.name, "voltage_v": voltage,
@@ -253,7 +254,44 @@ def derive_library(path: str | Path, name: str | None = None,
         "reference": f"slew and fanout-of-4 load of {inv.name}",
         "dont_use": patterns,
     }
+    if wire_load is not None:
+        provenance["wire_load"] = wire_load
     return CellLibrary(name or library.name, voltage, types.MappingProxyType(out), provenance)
+
+
+def _wire_load(library: Group, cap_pf: float) -> dict | None:
+    """The library's default wire-load model: capacitance per unit length (pF), the length per
+    extra fanout beyond the table (``slope``) and the table of (fanout, length)."""
+    chosen = library.attributes.get("default_wire_load")
+    models = {g.name.strip('"'): g for g in library.children("wire_load")}
+    if not chosen or str(chosen).strip('"') not in models:
+        return None
+    model = models[str(chosen).strip('"')]
+    table = sorted((int(float(f)), float(length)) for f, length in model.repeated.get("fanout_length", []))
+    return {"name": str(chosen).strip('"'), "capacitance_pf_per_length": float(model.attributes["capacitance"]) * cap_pf,
+            "slope": float(model.attributes.get("slope", 0.0)), "fanout_length": [list(row) for row in table]}
+
+
+def wire_capacitance_pf(model: dict, fanout: int) -> float:
+    """A net's wire capacitance for ``fanout`` receiving pins from a wire-load model (liberty's
+    rule: the table's length, or past its end the last length plus ``slope`` per extra pin)."""
+    if fanout <= 0 or not model["fanout_length"]:
+        return 0.0
+    lengths = dict((int(f), length) for f, length in model["fanout_length"])
+    if fanout in lengths:
+        length = lengths[fanout]
+    else:
+        below = [f for f in lengths if f < fanout]
+        above = [f for f in lengths if f > fanout]
+        if below and above:  # between two entries: linear
+            lo, hi = max(below), min(above)
+            length = lengths[lo] + (lengths[hi] - lengths[lo]) * (fanout - lo) / (hi - lo)
+        elif below:
+            last = max(below)
+            length = lengths[last] + model["slope"] * (fanout - last)
+        else:
+            length = lengths[min(above)] * fanout / min(above)
+    return length * model["capacitance_pf_per_length"]
 
 
 def _derive_cell(cell: Group, tables: _Tables, slew, load, cap_pf, time_ns, leak_nw, energy_pj, patterns):

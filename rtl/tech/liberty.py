@@ -30,6 +30,7 @@ class Group:
     line: int
     attributes: dict[str, object] = field(default_factory=dict)
     groups: list["Group"] = field(default_factory=list)
+    repeated: dict[str, list] = field(default_factory=dict)  # every value of a complex attribute, in order
 
     @property
     def name(self) -> str:
@@ -171,6 +172,7 @@ def parse_liberty(path: str | Path, text: str | None = None) -> Group:
                     if peek()[0] == ";":
                         advance()
                     group.attributes[name[1]] = args
+                    group.repeated.setdefault(name[1], []).append(args)
             else:
                 where = "end of file" if nxt[0] == "eof" else repr(nxt[1])
                 raise LibertyError(f"{source}:{nxt[2]}: expected ':' or '(' after {name[1]!r}, found {where}")
