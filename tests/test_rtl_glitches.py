@@ -1,0 +1,51 @@
+"""Glitch-aware simulation (rtl.flow.timedsim): every transition with the cells' delays."""
+
+import numpy as np
+
+from rtl.flow.energy import make_stream
+from rtl.flow.gatesim import pack_bits
+from rtl.flow.synth import synthesize, synthesize_verilog
+from rtl.flow.timedsim import TimedNetlist
+from rtl.hdl.spec import MacSpec
+
+RIPPLE = """module rca(input clk, input [7:0] a, b, output reg [8:0] s);
+  always @(posedge clk) s <= a + b;
+endmodule"""
+BALANCED = """module xors(input clk, input [7:0] a, b, output reg [7:0] s);
+  always @(posedge clk) s <= a ^ b;
+endmodule"""
+
+
+def _random_inputs(widths, cycles, seed=0):
+    rng = np.random.default_rng(seed)
+    return [{p: pack_bits(rng.integers(0, 1 << w, 64), w) for p, w in widths.items()} for _ in range(cycles)]
+
+
+def test_a_ripple_carry_chain_glitches_and_balanced_paths_do_not():
+    inputs = _random_inputs({"a": 8, "b": 8}, 60)
+    for verilog, top, extra in ((RIPPLE, "rca", True), (BALANCED, "xors", False)):
+        netlist = synthesize_verilog(verilog, top, "nangate45_typ").netlist
+        zero = netlist.simulate(inputs, 1)
+        timed = TimedNetlist(netlist).simulate(inputs, 1)
+        assert np.array_equal(timed.settled_toggles, zero.toggles)  # it settles where zero-delay says
+        if extra:  # carries arrive late: sum bits switch more than once a cycle
+            assert timed.toggles.sum() > 1.03 * zero.toggles.sum()
+        else:  # every XOR's inputs change together: nothing extra
+            assert timed.toggles.sum() == zero.toggles.sum()
+
+
+def test_a_mac_settles_where_the_zero_delay_simulation_says_and_glitches_more():
+    spec = MacSpec.from_names("int8_sym", "int8_sym", "fixed")
+    netlist = synthesize(spec, "sky130hd_tt").netlist
+    stream = make_stream(spec, "uniform", macs=64 * 60, streams=64)
+    ones, zeros = np.full((1, 1), np.uint64(2 ** 64 - 1)), np.zeros((1, 1), np.uint64)
+    inputs = [{"a": pack_bits(stream.a[t, :, 0], 8), "b": pack_bits(stream.b[t, :, 0], 8), "en": ones,
+               "clear": ones if stream.clear[t] else zeros, "rst": zeros} for t in range(stream.a.shape[0])]
+    zero = netlist.simulate(inputs, 1)
+    timed = TimedNetlist(netlist).simulate(inputs, 1, streams=4)
+    assert timed.streams == 4 and timed.gate_evaluations > 0
+    # four streams' settled transitions are the zero-delay ones of those streams: at most all of them
+    assert timed.settled_toggles.sum() <= zero.toggles.sum() and timed.toggles.sum() > timed.settled_toggles.sum()
+    full = TimedNetlist(netlist).simulate(inputs, 1)
+    assert np.array_equal(full.settled_toggles, zero.toggles)
+    assert full.toggles.sum() > 1.5 * zero.toggles.sum()  # an array multiplier's glitches
