@@ -35,11 +35,23 @@ def _check(fmt):
     return fmt
 
 
-class FloatMultiplier(wiring.Component):
+class _Unit(wiring.Component):
+    """Two operand codes ``a``, ``b`` and the result ``y``, all in one IEEE format."""
+
     def __init__(self, fmt):
         self._fmt = _check(fmt)
         super().__init__({"a": In(self._fmt.bits), "b": In(self._fmt.bits), "y": Out(self._fmt.bits)})
 
+    def _round(self, m: Module, add, top_shape, *, zero_negative, nan, pos_inf, neg_inf) -> None:
+        """The exact sum of ``add`` rounded once into ``y``, or the special the flags say."""
+        m.submodules.normacc = rnd = FloatRound(fmt=self._fmt, frame=add.frame, flush_to_zero=False,
+                                                top_shape=top_shape)
+        wiring.connect(m, add.sum, rnd.sum)
+        m.d.comb += [rnd.zero_negative.eq(zero_negative), rnd.nan.eq(nan), rnd.pos_inf.eq(pos_inf),
+                     rnd.neg_inf.eq(neg_inf), self.y.eq(rnd.code)]
+
+
+class FloatMultiplier(_Unit):
     def elaborate(self, platform):
         m = Module()
         f = self._fmt
@@ -57,19 +69,12 @@ class FloatMultiplier(wiring.Component):
         m.submodules.alignadd = add = FloatAlignAdd(acc_width=p, product_width=width, top_shape=top_shape)
         m.d.comb += [add.a.sign.eq(1), add.a.zero.eq(1), add.a.sig.eq(0), add.a.exp.eq(0)]  # −0: x + −0 = x
         wiring.connect(m, pnorm.raw, add.p)
-        m.submodules.normacc = rnd = FloatRound(fmt=f, frame=add.frame, flush_to_zero=False, top_shape=top_shape)
-        wiring.connect(m, add.sum, rnd.sum)
-        m.d.comb += [rnd.zero_negative.eq(mpy.negative_zero), rnd.nan.eq(mpy.specials.nan),
-                     rnd.pos_inf.eq(mpy.specials.inf & ~mpy.product.sign),
-                     rnd.neg_inf.eq(mpy.specials.inf & mpy.product.sign), self.y.eq(rnd.code)]
+        self._round(m, add, top_shape, zero_negative=mpy.negative_zero, nan=mpy.specials.nan,
+                    pos_inf=mpy.specials.inf & ~mpy.product.sign, neg_inf=mpy.specials.inf & mpy.product.sign)
         return m
 
 
-class FloatAdder(wiring.Component):
-    def __init__(self, fmt):
-        self._fmt = _check(fmt)
-        super().__init__({"a": In(self._fmt.bits), "b": In(self._fmt.bits), "y": Out(self._fmt.bits)})
-
+class FloatAdder(_Unit):
     def elaborate(self, platform):
         m = Module()
         f = self._fmt
@@ -82,13 +87,11 @@ class FloatAdder(wiring.Component):
         m.submodules.alignadd = add = FloatAlignAdd(acc_width=p, product_width=p, top_shape=top_shape)
         wiring.connect(m, da.raw, add.a)
         wiring.connect(m, db.raw, add.p)
-        m.submodules.normacc = rnd = FloatRound(fmt=f, frame=add.frame, flush_to_zero=False, top_shape=top_shape)
-        wiring.connect(m, add.sum, rnd.sum)
         a_pos, a_neg = da.specials.inf & ~da.raw.sign, da.specials.inf & da.raw.sign
         b_pos, b_neg = db.specials.inf & ~db.raw.sign, db.specials.inf & db.raw.sign
-        m.d.comb += [rnd.zero_negative.eq(da.raw.zero & da.raw.sign & db.raw.zero & db.raw.sign),
-                     rnd.nan.eq(da.specials.nan | db.specials.nan | ((a_pos | b_pos) & (a_neg | b_neg))),
-                     rnd.pos_inf.eq(a_pos | b_pos), rnd.neg_inf.eq(a_neg | b_neg), self.y.eq(rnd.code)]
+        self._round(m, add, top_shape, zero_negative=da.raw.zero & da.raw.sign & db.raw.zero & db.raw.sign,
+                    nan=da.specials.nan | db.specials.nan | ((a_pos | b_pos) & (a_neg | b_neg)),
+                    pos_inf=a_pos | b_pos, neg_inf=a_neg | b_neg)
         return m
 
 
