@@ -96,11 +96,10 @@ class Numerics:
         if self.interleave > 1 and not isinstance(acc, FloatAccumulator):
             raise FieldError("interleave", f"interleaved partial sums need a float accumulator (float16, bfloat16, "
                                            f"float32), not {self.accumulator!r}", self.interleave)
-        if self.interleave > 1 and self.block_scaled and BlockScaling(self.activations, self.weights).block_size \
-                % self.lanes:
+        block = BlockScaling(self.activations, self.weights).block_size if self.block_scaled else None
+        if self.interleave > 1 and block is not None and block % self.lanes:
             raise FieldError("lanes", f"an interleaved {self.weights} unit takes its blocks in chunks of lanes, which "
-                                      f"must divide the block of {BlockScaling(self.activations, self.weights).block_size}"
-                                      f", not {self.lanes}", self.lanes)
+                                      f"must divide the block of {block}, not {self.lanes}", self.lanes)
         if UNQUANTIZED in (self.weights, self.activations) and isinstance(acc, FixedAccumulator) \
                 and acc.width is not None:
             raise FieldError("accumulator", f"a {self.accumulator!r} register needs quantized operands; "

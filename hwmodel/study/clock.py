@@ -64,8 +64,7 @@ def _one(options: dict, row: dict) -> list[dict]:
     if not fits[0][2] and row["acc"] in FLOAT_ACCUMULATORS:
         fits.append((INTERLEAVE, *_fit(options, dataclasses.replace(spec, interleave=INTERLEAVE), row["library"])))
     lanes = int(row["lanes"])
-    label = design_label(row)
-    return [{"design": label + (f" i{n}" if n > 1 else ""), "own_critical_path_ns": float(row["critical_path_ns"]),
+    return [{"design": design_label(row | {"interleave": n}), "own_critical_path_ns": float(row["critical_path_ns"]),
              "own_area_um2_per_mac": float(row["area_um2"]) / lanes,
              "own_energy_pj_per_mac": float(row["energy_pj_per_mac"]), "clock_ns": clock, "meets": meets,
              "stages": int(cost.spec["stages"]), "interleave": n, "critical_path_ns": cost.critical_path_ns,

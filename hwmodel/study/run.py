@@ -311,7 +311,7 @@ def _run_eval(spec, store, mac_rows, bar_factory) -> dict:
     from rtl.numerics.formats import get_format
 
     def storage_bits(name: str) -> float:  # a block format's elements carry their share of the block scale
-        return MX_FORMATS[name].storage_bits if name in MX_FORMATS else get_format(name).bits
+        return MX_FORMATS[name].bits_per_element if name in MX_FORMATS else get_format(name).bits
 
     costs = {_mac_key(r["params"]): r["result"] for r in mac_rows if not r["error"]}
     pes = {key: PeCost.from_mac_cost(MacCost.from_dict(row)) for key, row in costs.items()}

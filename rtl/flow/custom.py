@@ -187,9 +187,15 @@ def _module_areas(stat: dict, top: str, cells) -> tuple[dict, dict, float]:
     return by_module, dict(sorted(by_type.items())), sum(v["area_um2"] for v in by_module.values())
 
 
+def _input_nets(netlist: GateNetlist) -> dict:
+    """Net index → the input port driving it."""
+    return {netlist._net_index(b): name for name, (d, bits) in netlist.ports.items() if d == "input"
+            for b in bits if not isinstance(b, str)}
+
+
 def _clock_and_reset(netlist: GateNetlist) -> tuple[str | None, str | None]:
     inputs = {name: bits for name, (d, bits) in netlist.ports.items() if d == "input"}
-    net_of = {netlist._net_index(b): name for name, bits in inputs.items() for b in bits if not isinstance(b, str)}
+    net_of = _input_nets(netlist)
     clocks = set()
     for f in netlist.flops:
         pin = f["cell"].flip_flop["clocked_on"]
@@ -331,11 +337,7 @@ def characterize_verilog(files, library: str = "sky130hd_tt", *, top: str | None
     # what the input ports' nets take (their wires' and the receiving pins' charge): a stand-alone
     # unit is charged for it here, though whatever drives the unit pays it in a design
     driven = np.zeros(netlist.net_count, bool)
-    for port, (direction, bits) in netlist.ports.items():
-        if direction == "input" and port != clock:
-            for b in bits:
-                if not isinstance(b, str):
-                    driven[netlist._net_index(b)] = True
+    driven[np.array([net for net, port in _input_nets(netlist).items() if port != clock], np.int64)] = True
     inputs_only = account_energy(netlist, np.where(driven, result.toggles, 0), steps, clock_used,
                                  tech.cells.voltage_v, clocked=False)
     parts_share = {"input_nets": inputs_only["switching"] + inputs_only["internal"]}

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rtl.numerics import arith, blocks, interleave
 from rtl.numerics.formats import Format, decode, quantize
 from rtl.flow.gatesim import GateNetlist, pack_bits
 from rtl.numerics.scaling import choose_scale, quantize_mx, split_scale
 from rtl.hdl.spec import BIAS_BITS, MacSpec
+from rtl.hdl.verify import register_states, unit_updates
 
 __all__ = ["OperandStream", "make_stream", "EnergyReport", "measure_energy", "account_energy", "STREAM_KINDS",
            "NAMED_STREAMS"]
@@ -212,19 +212,10 @@ def measure_energy(spec: MacSpec, netlist: GateNetlist, stream: OperandStream, c
     inputs += [dict(inputs[-1], en=zeros) for _ in range(spec.latency - 1)]
     inputs = [{k: v for k, v in cycle.items() if k in netlist.ports} for cycle in inputs]
     result = netlist.simulate(inputs, words)
-    if spec.interleave > 1:
-        updates = (blocks.block_updates(spec.acc, spec.scaling, stream.a, stream.b, stream.scale_a, stream.scale_b,
-                                        clear=stream.clear) if spec.scaling is not None else
-                   arith.step_updates(spec.acc, spec.a, stream.a, spec.b, stream.b, clear=stream.clear,
-                                      bias=stream.bias))
-        for golden in interleave.ring_steps(spec.acc, spec.interleave, stream.a.shape[1:-1], updates):
-            pass
-    elif spec.scaling is not None:
-        for golden in blocks.block_steps(spec.acc, spec.scaling, stream.a, stream.b, stream.scale_a, stream.scale_b,
-                                         clear=stream.clear):
-            pass
-    else:
-        golden = arith.mac(spec.acc, spec.a, stream.a, spec.b, stream.b, clear=stream.clear, bias=stream.bias)
+    updates = unit_updates(spec, stream.a, stream.b, clear=stream.clear, bias=stream.bias, scale_a=stream.scale_a,
+                           scale_b=stream.scale_b)
+    for golden in register_states(spec, stream.a.shape[1:-1], updates):
+        pass
     mask = (1 << spec.acc_width) - 1
     want = [int(v) & mask for v in golden]
     got = result.outputs["acc"]

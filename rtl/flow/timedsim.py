@@ -25,6 +25,7 @@ import numpy as np
 from numba import njit
 
 from rtl.flow.gatesim import GateNetlist
+from rtl.flow.timing import output_delay_ns
 from rtl.tech.cells import evaluate_boolean
 from rtl.tech.liberty import parse_boolean
 
@@ -42,6 +43,17 @@ def _truth_table(function: str, pins: list[str], extra: dict | None = None) -> i
         if evaluate_boolean(tree, values):
             table |= 1 << i
     return table
+
+
+def _connect(entry: dict, pins: list[str], nets: np.ndarray, consts: np.ndarray) -> None:
+    """A cell's input pins in order: the net each reads (``nets``), or the constant it is tied
+    to (``consts``; −1 where it reads a net)."""
+    for j, pin in enumerate(pins):
+        src = entry["pins"].get(pin, ("const", 0))
+        if isinstance(src, tuple):
+            consts[j] = src[1]
+        else:
+            nets[j], consts[j] = src, -1
 
 
 @dataclass(frozen=True)
@@ -77,17 +89,11 @@ class TimedNetlist:
                 out = g["pins"].get(pin)
                 if out is None or isinstance(out, tuple):
                     continue
-                for j, p in enumerate(pins):
-                    src = g["pins"].get(p, ("const", 0))
-                    if isinstance(src, tuple):
-                        self.gate_consts[k, j] = src[1]
-                    else:
-                        self.gate_inputs[k, j] = src
-                        self.gate_consts[k, j] = -1
+                _connect(g, pins, self.gate_inputs[k], self.gate_consts[k])
                 self.gate_out[k] = out
                 self.gate_table[k] = _truth_table(function, pins)
                 self.gate_arity[k] = len(pins)
-                self.gate_delay[k] = cell.delay_ns + cell.delay_ns_per_pf * netlist.load_pf[out]
+                self.gate_delay[k] = output_delay_ns(netlist, cell, out)
                 k += 1
         # flip-flops: Q (and QN) from the state at clock-to-Q; the next state from the settled inputs
         flops = netlist.flops
@@ -106,17 +112,11 @@ class TimedNetlist:
                 inverted = parse_boolean(function) == ("var", ff["state_inverted"]) or \
                     parse_boolean(function) == ("not", ("var", ff["state"]))
                 self.ff_out[i, int(inverted)] = out
-                self.ff_delay[i, int(inverted)] = cell.delay_ns + cell.delay_ns_per_pf * netlist.load_pf[out]
+                self.ff_delay[i, int(inverted)] = output_delay_ns(netlist, cell, out)
             pins = [p for p in cell.inputs if p != ff["clocked_on"]]
             if len(pins) + 1 > _MAX_INPUTS:
                 raise ValueError(f"flip-flop {cell.name} has too many inputs for the timed simulation")
-            for j, p in enumerate(pins):
-                src = f["pins"].get(p, ("const", 0))
-                if isinstance(src, tuple):
-                    self.ff_consts[i, j] = src[1]
-                else:
-                    self.ff_inputs[i, j] = src
-                    self.ff_consts[i, j] = -1
+            _connect(f, pins, self.ff_inputs[i], self.ff_consts[i])
             expr = ff["next_state"]
             for key, value in (("clear", "0"), ("preset", "1")):
                 if ff[key]:  # asynchronous, taken at the edge, as the zero-delay simulator takes them

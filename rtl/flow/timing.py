@@ -6,7 +6,12 @@ import numpy as np
 
 from rtl.flow.gatesim import GateNetlist
 
-__all__ = ["critical_path_ns"]
+__all__ = ["critical_path_ns", "output_delay_ns"]
+
+
+def output_delay_ns(netlist: GateNetlist, cell, net: int) -> float:
+    """A cell's delay to its output ``net``: intrinsic + slope × the net's load."""
+    return cell.delay_ns + cell.delay_ns_per_pf * netlist.load_pf[net]
 
 
 def critical_path_ns(netlist: GateNetlist) -> float:
@@ -17,7 +22,7 @@ def critical_path_ns(netlist: GateNetlist) -> float:
         for pin in cell.outputs:
             out = f["pins"].get(pin)
             if out is not None and not isinstance(out, tuple):
-                arrival[out] = cell.delay_ns + cell.delay_ns_per_pf * netlist.load_pf[out]
+                arrival[out] = output_delay_ns(netlist, cell, out)
     for g in netlist.gates:
         cell = g["cell"]
         start = max((arrival[g["pins"][p]] for p in cell.inputs
@@ -25,7 +30,7 @@ def critical_path_ns(netlist: GateNetlist) -> float:
         for pin in cell.outputs:
             out = g["pins"].get(pin)
             if out is not None and not isinstance(out, tuple):
-                arrival[out] = start + cell.delay_ns + cell.delay_ns_per_pf * netlist.load_pf[out]
+                arrival[out] = start + output_delay_ns(netlist, cell, out)
     ends = [arrival[f["pins"][p]] for f in netlist.flops for p in f["cell"].inputs
             if p != f["cell"].flip_flop["clocked_on"] and p in f["pins"] and not isinstance(f["pins"][p], tuple)]
     ends += [arrival[netlist._net_index(b)] for d, bits in netlist.ports.values() if d == "output"

@@ -197,7 +197,7 @@ class MacSpec:
         format its share of the block scale (MXFP8: 8 + 8/32 = 8.25; NVFP4: 4 + 8/16 = 4.5)."""
         if self.scaling is None:
             return self.a.bits, self.b.bits
-        return self.scaling.a.storage_bits, self.scaling.b.storage_bits
+        return self.scaling.a.bits_per_element, self.scaling.b.bits_per_element
 
     @property
     def operand_names(self) -> tuple[str, str]:

@@ -21,7 +21,7 @@ from rtl.numerics.formats import Format, decode, encode, quantize
 from rtl.hdl.spec import BIAS_BITS, MacSpec
 
 __all__ = ["Stream", "random_stream", "exhaustive_stream", "exhaustive_block_stream", "scale_sample",
-           "golden_trace", "loop_updates", "amaranth_trace",
+           "golden_trace", "unit_updates", "register_states", "loop_updates", "amaranth_trace",
            "iverilog_trace", "IverilogError"]
 
 
@@ -194,38 +194,44 @@ def exhaustive_block_stream(spec: MacSpec, *, seed: int = 0) -> Stream:
     return Stream(a, b, ones, ones.copy(), None, sample[pairs // len(sample)], sample[pairs % len(sample)])
 
 
-def loop_updates(spec: MacSpec, stream: Stream):
-    """What each cycle of ``stream`` asks of the unit's accumulation loop (see
-    :func:`rtl.numerics.arith.step_updates`); stream codes may carry extra axes between cycles
-    and lanes (many streams side by side)."""
+def unit_updates(spec: MacSpec, a, b, *, clear=None, enable=None, bias=0, scale_a=None, scale_b=None):
+    """What each cycle asks of the unit's accumulation loop (see
+    :func:`rtl.numerics.arith.step_updates`): codes ``a`` / ``b`` of shape (cycles, …, lanes),
+    the extra axes many units side by side; the block scales for a block-scaled unit."""
     if spec.scaling is not None:
-        return blocks.block_updates(spec.acc, spec.scaling, stream.a, stream.b, stream.scale_a, stream.scale_b,
-                                    clear=stream.clear, enable=stream.en)
-    return arith.step_updates(spec.acc, spec.a, stream.a, spec.b, stream.b, clear=stream.clear, enable=stream.en,
-                              bias=stream.bias)
+        return blocks.block_updates(spec.acc, spec.scaling, a, b, scale_a, scale_b, clear=clear, enable=enable)
+    return arith.step_updates(spec.acc, spec.a, a, spec.b, b, clear=clear, enable=enable, bias=bias)
+
+
+def register_states(spec: MacSpec, shape, updates):
+    """The ``acc`` register after every cycle of ``updates``: one register, or for an
+    interleaved unit the partial sum each cycle updated (:mod:`rtl.numerics.interleave`)."""
+    if spec.interleave > 1:
+        return interleave.ring_steps(spec.acc, spec.interleave, shape, updates)
+    return arith.fold(spec.acc, shape, updates)
+
+
+def loop_updates(spec: MacSpec, stream: Stream):
+    """:func:`unit_updates` for a :class:`Stream`."""
+    return unit_updates(spec, stream.a, stream.b, clear=stream.clear, enable=stream.en, bias=stream.bias,
+                        scale_a=stream.scale_a, scale_b=stream.scale_b)
 
 
 def golden_trace(spec: MacSpec, stream: Stream) -> np.ndarray:
     """The accumulator register (as an unsigned bit pattern) after every cycle: for an
     interleaved unit, the partial sum the cycle updated (:mod:`rtl.numerics.interleave`)."""
     mask = (1 << spec.acc_width) - 1
-    if spec.interleave > 1 and not (spec.chunks == 1 and stream.en.all() and stream.clear.all()):
-        states = interleave.ring_steps(spec.acc, spec.interleave, (), loop_updates(spec, stream))
-        return np.array([int(state) & mask for state in states], dtype=object)
-    if spec.scaling is not None:
-        if spec.chunks == 1 and stream.en.all() and stream.clear.all():
-            states = blocks.block_accumulate(spec.acc, spec.scaling, arith.zeros(spec.acc, (len(stream),)),
-                                             stream.a, stream.b, stream.scale_a, stream.scale_b)
+    if spec.chunks == 1 and stream.en.all() and stream.clear.all():
+        # independent steps (an interleaved loop clears each partial sum too): one vectorized call
+        zero = arith.zeros(spec.acc, (len(stream),))
+        if spec.scaling is not None:
+            states = blocks.block_accumulate(spec.acc, spec.scaling, zero, stream.a, stream.b, stream.scale_a,
+                                             stream.scale_b)
         else:
-            states = blocks.block_steps(spec.acc, spec.scaling, stream.a, stream.b, stream.scale_a, stream.scale_b,
-                                        clear=stream.clear, enable=stream.en)
-        return np.array([int(state) & mask for state in states], dtype=object)
-    if stream.en.all() and stream.clear.all():  # independent steps: one vectorized call
-        states = arith.accumulate(spec.acc, arith.zeros(spec.acc, (len(stream),)),
-                                  arith.exact_products(spec.a, stream.a, spec.b, stream.b), stream.bias)
-        return np.array([int(v) & mask for v in states], dtype=object)
-    states = arith.steps(spec.acc, spec.a, stream.a, spec.b, stream.b, clear=stream.clear, enable=stream.en,
-                         bias=stream.bias)
+            states = arith.accumulate(spec.acc, zero, arith.exact_products(spec.a, stream.a, spec.b, stream.b),
+                                      stream.bias)
+    else:
+        states = register_states(spec, (), loop_updates(spec, stream))
     return np.array([int(state) & mask for state in states], dtype=object)
 
 

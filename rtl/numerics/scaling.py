@@ -65,11 +65,6 @@ class MxFormat:
                              f"not {self.scale_format.name}")
 
     @property
-    def storage_bits(self) -> float:
-        """Bits per element in memory: the element code and its share of the block scale."""
-        return self.element.bits + self.scale_format.bits / self.block_size
-
-    @property
     def power_of_two_scale(self) -> bool:
         """The block scale is a power of two (E8M0: OCP MX); else an E4M3 value (NVFP4)."""
         return self.scale_format.name == "float8_e8m0fnu"
@@ -81,6 +76,7 @@ class MxFormat:
 
     @property
     def bits_per_element(self) -> float:
+        """Bits per element in memory: the element code and its share of the block scale."""
         return self.element.bits + self.scale_format.bits / self.block_size
 
     def describe(self) -> dict:
