@@ -615,7 +615,7 @@ def _inference_at_clock_section(own: pd.DataFrame, timed: pd.DataFrame, clock: f
         out += [f"**{workload}**", "", _markdown(data[[c for c in columns if c in data]]), ""]
         fastest, cheapest = data.sort_values("latency_ms").iloc[0], data.iloc[0]
         notes.append(f"{workload} at {clock:.3f} ns: fastest {fastest.design} ({fastest.latency_ms:.3f} ms), least "
-                     f"energy {cheapest.design} ({cheapest.energy_uj:.1f} µJ), of {len(data)} designs that meet it.")
+                     f"energy {cheapest.design} ({cheapest.energy_uj:.1f} µJ), of the {len(data)} design{'s' if len(data) != 1 else ''} that meet{'' if len(data) != 1 else 's'} it.")
     return out, notes
 
 
