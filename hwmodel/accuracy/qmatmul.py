@@ -40,10 +40,12 @@ from rtl.numerics.interleave import partial_order
 from rtl.numerics.scaling import MX_FORMATS, MxFormat, mse_scales, quantize_mx, split_scale
 
 from hwmodel.accuracy import kernels
+from hwmodel.accuracy.compression import compress_weight
 from hwmodel.accuracy.recipes import (GRANULARITIES, SCALE_METHODS, UNQUANTIZED, Numerics, auto_accumulator,
                                       parse_numerics)
 
 __all__ = ["Numerics", "parse_numerics", "auto_accumulator", "SCALE_METHODS", "GRANULARITIES", "quantize_values",
+           "quantize_weight",
            "qmatmul", "accumulate_matmul", "float_kernel", "saturated_fraction", "bias_of", "order_free",
            "count_inputs", "count_outputs", "code_dtype", "BlockScales", "block_register", "refuse_block_formats"]
 
@@ -117,6 +119,14 @@ def quantize_values(x: np.ndarray, fmt: str, *, scale=None, axis: int | None = N
             shape[axis] = -1
             scale = scale.reshape(shape)
     return decode(quantize(x, f, scale), f), scale
+
+
+def quantize_weight(weight: np.ndarray, numerics: Numerics) -> tuple[np.ndarray, np.ndarray | float]:
+    """(code values, scale) of a layer's weights, given as (N, K) — one row per output channel,
+    K the reduction axis: pruned and clustered as ``numerics`` says
+    (:func:`hwmodel.accuracy.compression.compress_weight`), then in ``numerics.weights`` per
+    tensor or per row, MX blocks along K. The scale is (N, 1) per channel, else a scalar."""
+    return compress_weight(weight, numerics, quantize_values)
 
 
 def saturated_fraction(x: np.ndarray, fmt: str, scale) -> float:

@@ -15,14 +15,18 @@ from rtl.errors import FieldError
 from rtl.hdl.spec import BIAS_MODES, LANE_COUNTS
 from rtl.numerics.arith import FixedAccumulator, FloatAccumulator, accumulator_width, parse_accumulator
 from rtl.numerics.blocks import BlockScaling
-from rtl.numerics.formats import FORMATS, Format, get_format
+from rtl.numerics.formats import FORMATS, Format, finite_values, get_format
 from rtl.numerics.interleave import INTERLEAVES
 from rtl.numerics.scaling import MX_FORMATS
+from rtl.numerics.sparsity import parse_nm
 
-__all__ = ["Numerics", "parse_numerics", "auto_accumulator", "SCALE_METHODS", "GRANULARITIES", "UNQUANTIZED"]
+__all__ = ["Numerics", "parse_numerics", "auto_accumulator", "SCALE_METHODS", "GRANULARITIES",
+           "UNQUANTIZED", "CODEBOOK_BITS", "CODEBOOKS"]
 
 SCALE_METHODS = ("mse", "absmax")
 GRANULARITIES = ("tensor", "channel")
+CODEBOOK_BITS = (0, 2, 3, 4, 5, 6)  # 0: no codebook; else k-bit indices into 2**k centroids
+CODEBOOKS = ("layer", "channel")  # one codebook per layer, or per output channel
 UNQUANTIZED = "float32"  # an operand left in float32: the reference, not a MAC format
 
 
@@ -56,6 +60,12 @@ class Numerics:
     of two reach the register as an exponent offset (float accumulators only). ``interleave``:
     partial sums of an interleaved float register (:mod:`rtl.numerics.interleave`), steps dealt
     to them round-robin and folded at the end.
+
+    Compression of the weights before they are quantized (:mod:`hwmodel.accuracy.compression`):
+    ``density`` (unstructured magnitude pruning: the fraction of each layer's weights kept, in
+    (0, 1]), ``nm`` (N:M structured sparsity along K, ``"2:4"``; empty for none — one pattern or
+    the other), ``codebook_bits`` (k-means clustering into 2^k centroids in the weight format,
+    0 for none) per ``codebook`` (``layer`` or ``channel``).
     """
 
     weights: str = "int8_sym"
@@ -66,6 +76,10 @@ class Numerics:
     lanes: int = 1
     bias: str = "none"
     interleave: int = 1
+    density: float = 1.0
+    nm: str = ""
+    codebook_bits: int = 0
+    codebook: str = "layer"
 
     def __post_init__(self):
         _operand(self.weights, "weights")
@@ -100,11 +114,56 @@ class Numerics:
         if self.interleave > 1 and block is not None and block % self.lanes:
             raise FieldError("lanes", f"an interleaved {self.weights} unit takes its blocks in chunks of lanes, which "
                                       f"must divide the block of {block}, not {self.lanes}", self.lanes)
+        self._check_compression()
         if UNQUANTIZED in (self.weights, self.activations) and isinstance(acc, FixedAccumulator) \
                 and acc.width is not None:
             raise FieldError("accumulator", f"a {self.accumulator!r} register needs quantized operands; "
                                             f"{UNQUANTIZED} operands take 'exact' or a float accumulator",
                              self.accumulator)
+
+    def _check_compression(self) -> None:
+        density = self.density
+        if isinstance(density, bool) or not isinstance(density, (int, float)) or not 0 < density <= 1:
+            raise FieldError("density", f"density is the fraction of weights kept, in (0, 1], not {density!r}",
+                             density)
+        object.__setattr__(self, "density", float(density))
+        if parse_nm(self.nm) is not None and self.density < 1:
+            raise FieldError("nm", f"one sparsity pattern at a time: nm {self.nm!r} or density {self.density}, "
+                                   "not both", self.nm)
+        bits = self.codebook_bits
+        if isinstance(bits, bool) or not isinstance(bits, int) or bits not in CODEBOOK_BITS:
+            raise FieldError("codebook_bits", f"codebook_bits must be one of {CODEBOOK_BITS} (0: no codebook), not "
+                                              f"{bits!r}", bits)
+        if self.codebook not in CODEBOOKS:
+            raise FieldError("codebook", f"codebook must be one of {CODEBOOKS}, not {self.codebook!r}", self.codebook)
+        if not bits:
+            return
+        if self.weights in MX_FORMATS:
+            raise FieldError("codebook_bits", f"clustered weights are centroids in a scalar format; {self.weights} "
+                                              "scales its own blocks — cluster into int8 or float8_e4m3fn instead",
+                             bits)
+        fmt = self.weight_format
+        values = len(finite_values(fmt)) if fmt.bits <= 16 else None
+        if values is not None and 2 ** bits > values:
+            raise FieldError("codebook_bits", f"a {bits}-bit codebook holds {2 ** bits} centroids but "
+                                              f"{self.weights} has only {values} values: use fewer bits or a "
+                                              "wider centroid format", bits)
+
+    @property
+    def nm_pattern(self) -> tuple[int, int] | None:
+        """(N, M) of the weights' N:M sparsity, or None."""
+        return parse_nm(self.nm)
+
+    @property
+    def weight_key(self) -> tuple:
+        """Everything that decides a layer's quantized weights (a cache key)."""
+        return (self.weights, self.weight_granularity, self.scale_method, self.density, self.nm, self.codebook_bits,
+                self.codebook)
+
+    @property
+    def compressed(self) -> bool:
+        """Pruned or clustered weights."""
+        return self.density < 1 or bool(self.nm) or bool(self.codebook_bits)
 
     @property
     def block_scaled(self) -> bool:
@@ -161,7 +220,9 @@ class Numerics:
         gran = "" if self.weights in MX_FORMATS or self.weights == UNQUANTIZED else f" per-{self.weight_granularity}"
         mac = (f" ×{self.lanes}" if self.lanes > 1 else "") + (" bias" if self.bias != "none" else "") \
             + (f" i{self.interleave}" if self.interleave > 1 else "")
-        return f"W:{self.weights}{gran} A:{self.activations} acc:{self.accumulator}{mac}"
+        squeeze = (f" density {self.density:g}" if self.density < 1 else "") + (f" {self.nm}" if self.nm else "") \
+            + (f" {2 ** self.codebook_bits} centroids per-{self.codebook}" if self.codebook_bits else "")
+        return f"W:{self.weights}{gran}{squeeze} A:{self.activations} acc:{self.accumulator}{mac}"
 
 
 def parse_numerics(text: str, **defaults) -> Numerics:

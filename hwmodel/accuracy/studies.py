@@ -6,7 +6,8 @@ is exact, a float16 one rounds once per step of the design's own ``lanes`` produ
 overflows where the hardware would — that is counted per site and reaches the metrics). No
 approximation is made for speed: every row says its step (``lanes``) and ``arithmetic =
 exact``. Results are rows in one shape — ``model, weights, activations, accumulator,
-weight_granularity, lanes, bias, metric, value`` plus model-specific columns — which the sweeps
+weight_granularity, lanes, bias, density, nm, codebook_bits, codebook, metric, value`` plus
+model-specific columns — which the sweeps
 join onto cost.
 """
 
@@ -32,14 +33,15 @@ __all__ = ["MinilmStudy", "minilm_accuracy", "digits_accuracy", "RESULT_COLUMNS"
 DIGITS_SEEDS = (0, 1, 2, 3, 4)
 
 RESULT_COLUMNS = ["model", "weights", "activations", "accumulator", "weight_granularity", "lanes", "bias",
-                  "arithmetic", "metric", "value"]
+                  "density", "nm", "codebook_bits", "codebook", "arithmetic", "metric", "value"]
 
 
 def _row(model, numerics: Numerics, metric, value, **extra) -> dict:
     return {"model": model, "weights": numerics.weights, "activations": numerics.activations,
             "accumulator": numerics.accumulator, "weight_granularity": numerics.weight_granularity,
-            "lanes": numerics.lanes, "bias": numerics.bias, "arithmetic": "exact", "metric": metric,
-            "value": value, **extra}
+            "lanes": numerics.lanes, "bias": numerics.bias, "density": numerics.density, "nm": numerics.nm,
+            "codebook_bits": numerics.codebook_bits, "codebook": numerics.codebook, "arithmetic": "exact",
+            "metric": metric, "value": value, **extra}
 
 
 def _check_sizes(study, zero_ok=()) -> None:
@@ -87,7 +89,7 @@ class _Context:
 
     def quantized_weights(self, numerics: Numerics) -> dict:
         cache = self.__dict__.setdefault("_weight_cache", {})
-        key = (numerics.weights, numerics.weight_granularity, numerics.scale_method)
+        key = numerics.weight_key
         if key not in cache:
             cache[key] = self.model.quantize_weights(numerics)
         return cache[key]

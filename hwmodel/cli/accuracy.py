@@ -14,6 +14,7 @@ __all__ = ["register"]
 
 SQNR_COLUMNS = ["distribution", "format", "bits", "sqnr_db", "paper_bits"]
 ACCURACY_COLUMNS = ["model", "weights", "activations", "accumulator", "weight_granularity", "metric", "value"]
+COMPRESSION_COLUMNS = ["density", "nm", "codebook_bits", "codebook"]  # shown when a run compresses
 
 
 def cmd_sqnr(args) -> int:
@@ -53,24 +54,52 @@ def _recipes(args) -> list:
     from hwmodel.accuracy.qmatmul import auto_accumulator, parse_numerics
 
     recipes, skipped = [], []
+    compressions = [dict(density=d, nm=nm, codebook_bits=bits, codebook=args.codebook)
+                    for d in _list(args.density, _density, "--density") for nm in _list(args.nm, _nm, "--nm")
+                    for bits in _list(args.codebook_bits, int, "--codebook-bits")
+                    if not (d < 1 and nm)]  # one sparsity pattern at a time
+    if not compressions:
+        raise ValueError("--density below 1 and --nm both prune: give one pattern per recipe (each list may "
+                         "include 1 or 'dense')")
     for spec in args.formats.split(","):
         for acc in args.acc.split(","):
             for granularity in args.granularity.split(","):
-                body = spec.strip()
-                acc_name = auto_accumulator(body) if acc.strip() == "auto" else acc.strip()
-                try:
-                    recipes.append(parse_numerics(f"{body}@{acc_name}", weight_granularity=granularity.strip(),
-                                                  scale_method=args.scale, lanes=args.lanes, bias=args.bias))
-                except ValueError as error:
-                    if "needs integer operand formats" not in str(error):
-                        raise
-                    skipped.append(f"{body}@{acc_name}")
+                for squeeze in compressions:
+                    body = spec.strip()
+                    acc_name = auto_accumulator(body) if acc.strip() == "auto" else acc.strip()
+                    try:
+                        recipes.append(parse_numerics(f"{body}@{acc_name}", weight_granularity=granularity.strip(),
+                                                      scale_method=args.scale, lanes=args.lanes, bias=args.bias,
+                                                      **squeeze))
+                    except ValueError as error:
+                        if "needs integer operand formats" not in str(error):
+                            raise
+                        skipped.append(f"{body}@{acc_name}")
     if skipped:
         print(f"note: skipped {', '.join(skipped)} (integer accumulators need integer operands; "
               "use 'fixed' for an exact accumulator of floating-point products)", file=sys.stderr)
     if not recipes:
         raise ValueError("no valid format/accumulator combination was given")
     return recipes
+
+
+def _density(text: str) -> float:
+    return 1.0 if text == "dense" else float(text)
+
+
+def _nm(text: str) -> str:
+    return "" if text == "dense" else text
+
+
+def _list(text: str, convert, flag: str) -> list:
+    """A comma-separated flag's values; one that does not convert names the flag."""
+    out = []
+    for item in text.split(","):
+        try:
+            out.append(convert(item.strip()))
+        except ValueError:
+            raise ValueError(f"{flag}: {item.strip()!r} is not a value it takes") from None
+    return list(dict.fromkeys(out))
 
 
 def cmd_accuracy(args) -> int:
@@ -106,7 +135,8 @@ def cmd_accuracy(args) -> int:
     if args.json:
         print(table.to_json(orient="records", indent=2))
     else:
-        print(render_table(table[ACCURACY_COLUMNS].to_dict("records"), ACCURACY_COLUMNS))
+        columns = ACCURACY_COLUMNS + (COMPRESSION_COLUMNS if any(r.compressed for r in recipes) else [])
+        print(render_table(table[columns].to_dict("records"), columns))
         if args.model == "minilm":
             print("\n" + outlier_effect(table))
     if target:
@@ -153,6 +183,16 @@ def register(sub) -> None:
                    help=f"products per accumulator rounding: the MAC's lanes, one of {', '.join(map(str, LANE_COUNTS))}")
     p.add_argument("--bias", default=BIAS_MODES[0], choices=BIAS_MODES,
                    help="where the scales' powers of two go: after the MAC (none) or into it (power_of_two)")
+    p.add_argument("--density", default="1",
+                   help="comma-separated fractions of each layer's weights kept by magnitude pruning, in (0, 1] "
+                        "(1 or 'dense': none)")
+    p.add_argument("--nm", default="dense", metavar="N:M[,…]",
+                   help="comma-separated N:M sparsity of the weights along K (2:4, 1:4, 4:8; 'dense': none)")
+    p.add_argument("--codebook-bits", default="0", metavar="K[,…]",
+                   help="comma-separated k: weights clustered by k-means into 2^k centroids in the weight format "
+                        "(2…6; 0: none)")
+    p.add_argument("--codebook", default="layer", choices=("layer", "channel"),
+                   help="one codebook of centroids per layer or per output channel")
     p.add_argument("--sentences", type=positive_int, default=500, help="MiniLM test sentences")
     p.add_argument("--calibration-sentences", type=positive_int, default=64, help="MiniLM calibration sentences")
     p.add_argument("--crops", type=positive_int, default=64, help="EfficientNet-Lite0: test crops of the test photographs")

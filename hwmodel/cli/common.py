@@ -23,6 +23,7 @@ FLAGS = {
     "batch": "--batch", "seq": "--seq", "clock_ns": "--clock-ns", "macs": "--macs", "sparsity": "--sparsity",
     "bias": "--bias", "block_size": "--block-size", "interleave": "--interleave", "verilog": "--verilog",
     "top": "--top", "param": "--param", "stimulus": "--stimulus", "expect": "--expect", "cycles": "--cycles", "workload": "--workload", "config": "--config",
+    "density": "--density", "nm": "--nm", "codebook_bits": "--codebook-bits", "codebook": "--codebook",
 }
 """Library field → the flag that sets it (error messages name what the user typed)."""
 

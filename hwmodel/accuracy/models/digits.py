@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hwmodel.accuracy.calibration import activation_scale
-from hwmodel.accuracy.qmatmul import Numerics, qmatmul, quantize_values
+from hwmodel.accuracy.qmatmul import Numerics, qmatmul, quantize_values, quantize_weight
 
 __all__ = ["DigitsNet", "KINDS", "digits_split", "train_digits", "digits_logits"]
 
@@ -172,12 +172,10 @@ def digits_logits(net: DigitsNet, x: np.ndarray, numerics: Numerics | None = Non
     if numerics is None:
         return _forward_float(net.kind, net.params, x)
     p = net.params
-    axis = 1 if numerics.weight_granularity == "channel" else None
 
     def dense(site, h):
         a, sa = quantize_values(h, numerics.activations, scale=scales[site])
-        w, sw = quantize_values(p[site + ".w"].T, numerics.weights, axis=0 if axis else None,
-                                method=numerics.scale_method)
+        w, sw = quantize_weight(p[site + ".w"].T, numerics)
         sw = np.asarray(sw).reshape(-1) if np.ndim(sw) else sw
         out = qmatmul(a, np.ascontiguousarray(w.T), numerics, a_scale=sa, b_scale=sw) + p[site + ".b"]
         return out.astype(np.float32)

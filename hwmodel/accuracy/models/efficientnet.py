@@ -30,7 +30,7 @@ from workloads.builders import ConvStep, efficientnet_lite0_plan
 
 from hwmodel.accuracy.models.torch_state import StateDictError, load_state_dict
 from hwmodel.accuracy.qmatmul import (Numerics, code_dtype, count_inputs, count_outputs, order_free, qmatmul,
-                                      quantize_values, refuse_block_formats)
+                                      quantize_values, quantize_weight, refuse_block_formats)
 
 __all__ = ["EfficientNetLite0", "load_efficientnet_lite0", "photographs", "crops", "TEST_PHOTOS",
            "CALIBRATION_PHOTOS", "BN_EPS"]
@@ -59,18 +59,17 @@ class EfficientNetLite0:
 
     def quantize_weights(self, numerics: Numerics) -> dict:
         """site → (weight code values as the matmul's b operand, scale)."""
-        axis = 0 if numerics.weight_granularity == "channel" else None
         out = {}
         for conv in self.convs:
             w = conv.weight.reshape(conv.weight.shape[0], -1)  # (c_out, K), K in (c, kh, kw) order
-            values, scale = quantize_values(w, numerics.weights, axis=axis, method=numerics.scale_method)
+            values, scale = quantize_weight(w, numerics)
             scale = np.asarray(scale).reshape(-1) if np.ndim(scale) else scale
             if conv.step.groups == 1:
                 out[conv.step.name] = (np.ascontiguousarray(values.T), scale)
             else:  # depthwise: channel c is the product (M, k·k) @ (k·k, 1)
                 out[conv.step.name] = (np.ascontiguousarray(values[:, :, None]),
                                        scale.reshape(-1, 1, 1) if np.ndim(scale) else scale)
-        values, scale = quantize_values(self.fc_weight, numerics.weights, axis=axis, method=numerics.scale_method)
+        values, scale = quantize_weight(self.fc_weight, numerics)
         out["classifier"] = (np.ascontiguousarray(values.T), np.asarray(scale).reshape(-1) if np.ndim(scale) else scale)
         return out
 

@@ -23,7 +23,7 @@ import numpy as np
 from scipy import special
 
 from hwmodel.accuracy.calibration import CalibrationSample
-from hwmodel.accuracy.qmatmul import Numerics, count_inputs, count_outputs, qmatmul, quantize_values
+from hwmodel.accuracy.qmatmul import Numerics, count_inputs, count_outputs, qmatmul, quantize_values, quantize_weight
 
 __all__ = ["MiniLM", "load_minilm", "sentences", "calibrate", "PIP_INSTALL", "LINEAR_SITES"]
 
@@ -211,8 +211,7 @@ class MiniLM:
         for i in range(self.layers):
             for site, name in names.items():
                 weight = self._w(f"encoder.layer.{i}.{name}.weight")  # (N, K)
-                axis = 0 if numerics.weight_granularity == "channel" else None
-                values, scale = quantize_values(weight, numerics.weights, axis=axis, method=numerics.scale_method)
+                values, scale = quantize_weight(weight, numerics)
                 scale = np.asarray(scale).reshape(-1) if np.ndim(scale) else scale
                 out[f"l{i}.{site}"] = (np.ascontiguousarray(values.T), scale)
         return out

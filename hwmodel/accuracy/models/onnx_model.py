@@ -23,7 +23,7 @@ from workloads.onnx_import import shape_text
 
 from hwmodel.accuracy.calibration import activation_scale, collector
 from hwmodel.accuracy.qmatmul import (Numerics, code_dtype, count_inputs, count_outputs, qmatmul, quantize_values,
-                                      refuse_block_formats)
+                                      quantize_weight, refuse_block_formats)
 
 __all__ = ["OnnxNetwork", "OnnxStudy", "onnx_accuracy", "load_arrays", "MAC_OPS"]
 
@@ -179,14 +179,12 @@ class OnnxNetwork:
     def weight(self, site: str, w: np.ndarray, numerics: Numerics):
         """(code values, scale) of the constant ``w`` (…, K, N) of ``site``, made once per recipe:
         per tensor or per output column; MX blocks run along K."""
-        key = (site, numerics.weights, numerics.weight_granularity, numerics.scale_method)
+        key = (site, *numerics.weight_key)
         with self._lock:
             if key in self._weights:
                 return self._weights[key]
         columns = np.swapaxes(w, -1, -2)  # (…, N, K): one row per output channel (of every group)
-        values, scale = quantize_values(columns.reshape(-1, columns.shape[-1]), numerics.weights,
-                                        axis=0 if numerics.weight_granularity == "channel" else None,
-                                        method=numerics.scale_method)
+        values, scale = quantize_weight(columns.reshape(-1, columns.shape[-1]), numerics)
         values = values.reshape(columns.shape)
         if np.ndim(scale):
             scale = np.swapaxes(np.reshape(scale, columns.shape[:-1] + (1,)), -1, -2)

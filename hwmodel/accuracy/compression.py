@@ -1,0 +1,143 @@
+"""Pruning and weight clustering, applied to a layer's weights before the MAC sees them.
+
+A recipe (:class:`hwmodel.accuracy.recipes.Numerics`) may compress its weights three ways, each
+post-training and deterministic:
+
+* **unstructured magnitude pruning** (``density`` d in (0, 1]): per layer, the ``round(d · n)``
+  weights of largest magnitude are kept and the rest become exact zeros (ties: the earlier
+  position is kept);
+* **N:M structured sparsity** (``nm = "2:4"``): along the reduction axis K, in the array's own K
+  order (``(c, kh, kw)`` for a convolution), every group of M consecutive weights keeps its N of
+  largest magnitude. A K that M does not divide ends in a shorter group, read as padded with
+  zeros: it keeps min(N, its length) weights, so the padding is never counted as kept;
+* **k-means clustering** (``codebook_bits`` k = 2…6): each layer (``codebook = "layer"``) or
+  each output channel (``"channel"``) keeps a codebook of 2^k centroids in the weight format,
+  and every weight becomes one of them exactly. Lloyd's algorithm runs in the format's code
+  space (the weight divided by its scale), from centroids spaced linearly over the group's range
+  (the initialization Han et al., *Deep Compression*, 2016, found best), until no centroid moves
+  or 300 iterations; the centroids are then rounded to the format and each weight takes the
+  nearest rounded one (ties: the smaller). With pruning, one codebook entry is the exact zero the
+  pruned weights take, and kept weights cluster into the other 2^k − 1 — so the density is exactly
+  the pruning's.
+
+Weights arrive as (N, K): one row per output channel, K the reduction axis — the shape every
+model here quantizes. The result is what :func:`hwmodel.accuracy.qmatmul.quantize_values`
+returns: code values and their scale, so :func:`qmatmul` computes with the compressed weights
+through the MAC's exact arithmetic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rtl.numerics.formats import decode, get_format, quantize
+
+__all__ = ["prune_mask", "nm_mask", "cluster_codes", "compress_weight", "KMEANS_ITERATIONS"]
+
+KMEANS_ITERATIONS = 300
+
+
+def prune_mask(weight: np.ndarray, density: float) -> np.ndarray:
+    """The kept positions (bool, the shape of ``weight``) of magnitude pruning to ``density``."""
+    weight = np.asarray(weight)
+    keep = np.zeros(weight.size, dtype=bool)
+    count = int(round(density * weight.size))
+    order = np.argsort(-np.abs(weight.reshape(-1)), kind="stable")
+    keep[order[:count]] = True
+    return keep.reshape(weight.shape)
+
+
+def nm_mask(weight: np.ndarray, n: int, m: int) -> np.ndarray:
+    """The kept positions of N:M sparsity along the last axis (a shorter last group keeps
+    min(n, its length))."""
+    weight = np.asarray(weight)
+    k = weight.shape[-1]
+    groups = -(-k // m)
+    padded = np.zeros(weight.shape[:-1] + (groups * m,))
+    padded[..., :k] = np.abs(weight)
+    valid = np.zeros(groups * m, dtype=bool)
+    valid[:k] = True
+    grouped = padded.reshape(weight.shape[:-1] + (groups, m))
+    # rank within each group by magnitude, padding last and ties to the earlier position
+    score = np.where(valid.reshape(groups, m), grouped, -1.0)
+    order = np.argsort(-score, axis=-1, kind="stable")
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.arange(m), axis=-1)
+    keep = (ranks < n) & valid.reshape(groups, m)
+    return keep.reshape(weight.shape[:-1] + (groups * m,))[..., :k]
+
+
+def _lloyd(u: np.ndarray, count: int) -> np.ndarray:
+    """Sorted centroids (``count``) of the 1-D values ``u`` by Lloyd's algorithm from a linear
+    initialization; empty clusters keep their place. A value on a midpoint joins the lower
+    cluster. On sorted values each cluster is a run, so a step costs O(count · log n)."""
+    ordered = np.sort(u.astype(np.float64))
+    prefix = np.concatenate(([0.0], np.cumsum(ordered)))
+    centroids = np.linspace(ordered[0], ordered[-1], count)
+    for _ in range(KMEANS_ITERATIONS):
+        cuts = np.concatenate(([0], np.searchsorted(ordered, (centroids[1:] + centroids[:-1]) / 2, side="right"),
+                               [ordered.size]))
+        sizes = np.diff(cuts)
+        sums = np.diff(prefix[cuts])
+        moved = np.where(sizes > 0, sums / np.maximum(sizes, 1), centroids)
+        moved.sort()
+        if np.array_equal(moved, centroids):
+            break
+        centroids = moved
+    return centroids
+
+
+def _nearest(u: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Each of ``u`` replaced by the nearest entry of the sorted, distinct ``table`` (ties: the
+    smaller)."""
+    index = np.searchsorted(table, u, side="left").clip(1, len(table) - 1) if len(table) > 1 else None
+    if index is None:
+        return np.full_like(u, table[0])
+    low, high = table[index - 1], table[index]
+    return np.where(u - low <= high - u, low, high)
+
+
+def cluster_codes(u: np.ndarray, keep: np.ndarray | None, bits: int, fmt) -> np.ndarray:
+    """The clustered code values of one group ``u`` (1-D, in code space): 2^bits centroids
+    rounded to ``fmt`` (one of them the exact zero of the pruned positions when ``keep`` is
+    given), every value replaced by its nearest."""
+    fmt = get_format(fmt)
+    entries = 2 ** bits - (0 if keep is None else 1)
+    kept = u if keep is None else u[keep]
+    out = np.zeros_like(u)
+    if kept.size == 0:
+        return out
+    centroids = _lloyd(kept, entries)
+    table = np.unique(decode(quantize(centroids, fmt, 1.0), fmt))
+    values = _nearest(kept, table)
+    if keep is None:
+        return values
+    out[keep] = values
+    return out
+
+
+def compress_weight(weight: np.ndarray, numerics, quantize_values) -> tuple[np.ndarray, np.ndarray | float]:
+    """(code values, scale) of the (N, K) ``weight`` under ``numerics``' pruning, clustering and
+    weight format; ``quantize_values`` is the quantizer (passed in so this module stays below
+    :mod:`hwmodel.accuracy.qmatmul`)."""
+    weight = np.asarray(weight)
+    axis = 0 if numerics.weight_granularity == "channel" else None
+    keep = None
+    if numerics.density < 1.0:
+        keep = prune_mask(weight, numerics.density)
+    elif numerics.nm_pattern is not None:
+        keep = nm_mask(weight, *numerics.nm_pattern)
+    pruned = weight if keep is None else np.where(keep, weight, 0.0).astype(weight.dtype)
+    values, scale = quantize_values(pruned, numerics.weights, axis=axis, method=numerics.scale_method,
+                                    block_axis=-1)
+    if not numerics.codebook_bits:
+        return values, scale
+    fmt = numerics.weight_format
+    u = np.asarray(pruned, dtype=np.float64) / np.asarray(scale, dtype=np.float64)  # code space
+    clustered = np.empty_like(u)
+    rows = [slice(None)] if numerics.codebook == "layer" else range(u.shape[0])
+    for row in rows:
+        part = u[row]
+        clustered[row] = cluster_codes(part.reshape(-1), None if keep is None else keep[row].reshape(-1),
+                                       numerics.codebook_bits, fmt).reshape(part.shape)
+    return clustered, scale
