@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from rtl.numerics.sparsity import parse_nm
 from workloads.trace import Trace, TraceError, conv_row, gemm_row
 
 __all__ = ["read_scalesim", "write_scalesim", "is_scalesim_csv", "FORMS"]
@@ -93,30 +94,38 @@ def read_scalesim(path: str | Path, text: str | None = None, *, network: str | N
     return Trace.from_rows(rows, network=network or path.stem, source=str(path), notes=tuple(notes))
 
 
-def write_scalesim(trace: Trace, form: str = "conv") -> tuple[str, list[str]]:
+def write_scalesim(trace: Trace, form: str = "conv", *, weight_sparsity: str = "") -> tuple[str, list[str]]:
     """The trace as a SCALE-Sim topology (``conv`` or ``gemm`` form) and notes on what changes.
 
     Conv form: convs with padding folded into the IFMAP (one stride for both axes, no dilation,
     batch 1), and GEMMs the way SCALE-Sim maps its GEMM form (IFMAP M × K, filter 1 × K, one
     channel, N filters). GEMM form: every MAC layer, a row per independent product.
+    ``weight_sparsity`` (``"2:4"``): SCALE-Sim 3.0's sparsity column, the pattern on every layer
+    whose k × n operand is a weight and ``1:1`` (dense) on the others.
     """
     notes = []
+    pattern = parse_nm(weight_sparsity, "weight_sparsity")
+    extra = " Sparsity," if pattern else ""
+
+    def sparsity(row) -> str:
+        return "" if not pattern else f" {weight_sparsity}," if row.weight_operand else " 1:1,"
+
     if form == "gemm":
-        lines = [", ".join(GEMM_HEADER) + ","]
+        lines = [", ".join(GEMM_HEADER) + "," + extra]
         for row in trace.mac_layers.itertuples():
             for i in range(row.gemm_count):
                 name = row.name if row.gemm_count == 1 else f"{row.name}_{i}"
-                lines.append(f"{name}, {row.gemm_m}, {row.gemm_n}, {row.gemm_k},")
+                lines.append(f"{name}, {row.gemm_m}, {row.gemm_n}, {row.gemm_k}," + sparsity(row))
         return "\n".join(lines) + "\n", notes
     if form != "conv":
         raise ValueError(f"form must be one of {FORMS}, not {form!r}")
-    lines = [", ".join(CONV_HEADER) + ","]
+    lines = [", ".join(CONV_HEADER) + "," + extra]
     for row in trace.layers.itertuples():
         if row.kind in ("linear", "matmul"):  # SCALE-Sim's own GEMM-as-conv mapping
             for i in range(row.gemm_count):
                 name = row.name if row.gemm_count == 1 else f"{row.name}_{i}"
                 lines.append(f"{name.replace('DP', 'Dp')}, {row.gemm_m}, {row.gemm_k}, 1, {row.gemm_k}, 1, "
-                             f"{row.gemm_n}, 1,")
+                             f"{row.gemm_n}, 1," + sparsity(row))
             continue
         if row.kind not in ("conv", "depthwise"):
             continue
@@ -135,5 +144,5 @@ def write_scalesim(trace: Trace, form: str = "conv") -> tuple[str, list[str]]:
         p = math.ceil((h - row.R + row.stride_h) / row.stride_h)
         if p != row.P:
             notes.append(f"{row.name}: SCALE-Sim will compute {p} output rows, not {row.P}")
-        lines.append(f"{name}, {h}, {w}, {row.R}, {row.S}, {channels}, {filters}, {row.stride_h},")
+        lines.append(f"{name}, {h}, {w}, {row.R}, {row.S}, {channels}, {filters}, {row.stride_h}," + sparsity(row))
     return "\n".join(lines) + "\n", notes

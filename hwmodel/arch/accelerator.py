@@ -7,6 +7,15 @@ memory hierarchy (:mod:`hwmodel.arch.memory`: buffers that each hold some of the
 costs from the SRAM macros of the PE's own technology) and DRAM by type. It loads from TOML
 (``[[memory]]`` tables for the buffers); unknown keys are named with the closest valid one.
 
+Sparse weights: ``weight_sparsity = "2:4"`` runs every weight layer on N:M sparse units — the
+reduction condensed to the kept weights (:func:`rtl.numerics.sparsity.condensed_length`), each
+stored and moved with its ``ceil(log2 M)``-bit index, the activations still read in full, so
+compute cycles and MACs fall by M/N and the PE's cost is per executed MAC. Unstructured sparsity
+(``weight_density``) speeds nothing up in a dense array — its zeros save energy only where the PE
+gates them, which its measured energy per MAC (on a stream of that sparsity) says — but a
+``weight_storage = "bitmap"`` stores one bit per weight plus the nonzeros, cutting weight
+traffic and buffer space.
+
 Without ``memory`` the buffers are the three separate ones of SCALE-Sim's configuration
 (``ifmap_sram_kb``, ``filter_sram_kb``, ``ofmap_sram_kb``, words of ``sram_word_bits``), so
 existing files keep working.
@@ -20,18 +29,20 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from rtl.errors import FieldError
+from rtl.numerics.sparsity import metadata_bits, parse_nm
 
 from hwmodel import config
 from hwmodel.arch.memory import (DRAM_TYPES, HOROWITZ, OPERANDS, Buffer, BufferCost, buffer_cost, dram_energy,
                                  minimum_tile_bits, sram_energy_pj)
 
 __all__ = ["PeCost", "Accelerator", "load_accelerator", "sram_energy_pj", "DATAFLOWS", "DRAM_CHANNELS", "MAPPINGS",
-           "OBJECTIVES"]
+           "OBJECTIVES", "WEIGHT_STORAGES"]
 
 DATAFLOWS = ("ws", "os", "is")
 DRAM_CHANNELS = ("shared", "per_operand")
 MAPPINGS = ("search", "scalesim")
 OBJECTIVES = ("energy", "latency", "edp")
+WEIGHT_STORAGES = ("dense", "bitmap")
 
 
 @dataclass(frozen=True)
@@ -96,6 +107,9 @@ class Accelerator:
     objective: str = "energy"  # what the mapping search minimizes: energy, latency or edp
     double_buffered: bool = True
     psum_to_dram: bool = False  # True: the search may spill partial sums whenever that costs less
+    weight_sparsity: str = ""  # N:M ("2:4"): weights run on N:M sparse units, K condensed, indices stored
+    weight_density: float = 1.0  # unstructured: the fraction of weights that are not zero (no speed-up)
+    weight_storage: str = "dense"  # or "bitmap": unstructured-sparse weights stored as a bitmap + nonzeros
 
     def __post_init__(self):
         for name in ("array_rows", "array_cols", "accumulator_bits", "sram_word_bits"):
@@ -119,6 +133,7 @@ class Accelerator:
         for name in ("dram_bandwidth_bytes_per_cycle", "dram_bandwidth_gb_s", "clock_ns", "dram_energy_pj_per_bit"):
             if getattr(self, name) is not None:
                 config.number(getattr(self, name), "", name, positive=True)
+        self._check_sparsity()
         config.flag(self.double_buffered, "", "double_buffered")
         config.flag(self.psum_to_dram, "", "psum_to_dram")
         if self.dram_bandwidth_gb_s is not None and self.dram_bandwidth_bytes_per_cycle is not None:
@@ -164,10 +179,34 @@ class Accelerator:
                                         f"array: {parts}{', double-buffered' if factor == 2 else ''} = "
                                         f"{need / 8192:.3f} KB", b.capacity_kb)
 
+    def _check_sparsity(self) -> None:
+        parse_nm(self.weight_sparsity, "weight_sparsity")
+        config.number(self.weight_density, "", "weight_density", positive=True)
+        if self.weight_density > 1:
+            raise FieldError("weight_density", f"weight_density is the fraction of weights that are not zero, in "
+                                               f"(0, 1], not {self.weight_density!r}", self.weight_density)
+        if self.weight_storage not in WEIGHT_STORAGES:
+            raise FieldError("weight_storage", f"weight_storage must be one of {WEIGHT_STORAGES}, not "
+                                               f"{self.weight_storage!r}", self.weight_storage)
+        if self.weight_sparsity and (self.weight_density < 1 or self.weight_storage != "dense"):
+            raise FieldError("weight_sparsity", f"weight_sparsity {self.weight_sparsity!r} stores its kept weights "
+                                                "with their indices; weight_density and a bitmap weight_storage "
+                                                "describe unstructured sparsity instead — give one or the other",
+                             self.weight_sparsity)
+
+    @property
+    def stored_weight_bits(self) -> float:
+        """Bits per weight element as buffers and DRAM hold it, per *dense* element for a bitmap
+        (one bit each, plus the nonzeros), per *kept* element for N:M (value plus index)."""
+        if self.weight_storage == "bitmap":
+            return 1 + self.weight_density * self.weight_bits
+        nm = parse_nm(self.weight_sparsity, "weight_sparsity")
+        return self.weight_bits + (metadata_bits(nm[1]) if nm else 0)
+
     @property
     def operand_bits(self) -> dict:
         """Bits per element as the buffers hold them (outputs: partial sums at accumulator width)."""
-        return {"inputs": self.activation_bits, "weights": max(self.weight_bits, self.activation_bits,
+        return {"inputs": self.activation_bits, "weights": max(self.stored_weight_bits, self.activation_bits,
                                                                self.kv_bits or 0),
                 "outputs": self.accumulator_bits}
 

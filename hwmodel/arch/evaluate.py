@@ -33,6 +33,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
+from rtl.numerics.sparsity import condensed_length, parse_nm
 from workloads.trace import MAC_KINDS, Trace
 
 from hwmodel.arch.accelerator import Accelerator
@@ -87,6 +88,11 @@ def _params(accelerators: list[Accelerator]) -> SimpleNamespace:
     names = ("array_rows", "array_cols", "activation_bits", "weight_bits", "accumulator_bits", "output_bits",
              "ifmap_sram_kb", "filter_sram_kb", "ofmap_sram_kb")
     p = SimpleNamespace(**{n: column([getattr(a, n) for a in accelerators]) for n in names})
+    p.weight_bits = column([float(a.stored_weight_bits) for a in accelerators])
+    patterns = {a.weight_sparsity for a in accelerators}
+    if len(patterns) > 1:
+        raise ValueError("evaluate_many needs one weight_sparsity for all design points of a group")
+    p.weight_sparsity = parse_nm(patterns.pop(), "weight_sparsity")
     p.kv_bits = column([a.kv_bits or a.activation_bits for a in accelerators])
     p.dataflow = accelerators[0].dataflow
     channels = {a.dram_channels for a in accelerators}
@@ -114,7 +120,14 @@ def _layer_bits(acc, arrays: dict) -> dict:
     (attention's QKᵀ and AV) or a KV cache."""
     bits = np.where(arrays["weight_operand"], acc.weight_bits,
                     np.where(arrays["kv_cache"], acc.kv_bits, acc.activation_bits))
-    return {**arrays, "weight_bits": bits}
+    out = {**arrays, "weight_bits": bits, "k_read": arrays["k"]}
+    if acc.weight_sparsity:  # N:M units: the array reduces over the kept weights only
+        sparse = arrays["mac"] & arrays["weight_operand"]
+        k = arrays["k"]
+        kept = np.where(sparse, condensed_length(k, *acc.weight_sparsity), k)
+        out.update(k=kept, weights=np.where(sparse, arrays["weights"] * kept // k, arrays["weights"]),
+                   macs=np.where(sparse, arrays["macs"] * kept // k, arrays["macs"]))
+    return out
 
 
 def dram_transfer_cycles(streams, bandwidth, channels: str = "shared"):
@@ -145,17 +158,18 @@ def _metrics(acc, L: dict) -> dict:
     m, n, k, count, macs = L["m"], L["n"], L["k"], L["count"], L["macs"]
     cyc = np.where(L["mac"], compute_cycles(df, R, C, m, n, k, count), _ceil_div(L["elements"], C))
     # SRAM accesses in elements (per buffer)
+    k_read = L["k_read"]  # activations read per output: all K even where N:M units keep fewer weights
     if df == "os":
-        ifmap_reads = count * m * k * _ceil_div(n, C)
+        ifmap_reads = count * m * k_read * _ceil_div(n, C)
         filter_reads = count * n * k * _ceil_div(m, R)
         psum_writes, psum_reads = count * m * n, 0 * m
     elif df == "ws":
-        ifmap_reads = count * m * k * _ceil_div(n, C)
+        ifmap_reads = count * m * k_read * _ceil_div(n, C)
         filter_reads = count * k * n
         psum_writes = count * m * n * _ceil_div(k, R)
         psum_reads = psum_writes - count * m * n
     else:
-        ifmap_reads = count * k * m
+        ifmap_reads = count * k_read * m
         filter_reads = count * k * n * _ceil_div(m, C)
         psum_writes = count * m * n * _ceil_div(k, R)
         psum_reads = psum_writes - count * m * n
@@ -216,7 +230,8 @@ def _finish(acc, L, compute, total, sram_bits, streams, e_sram, spilled) -> dict
     compulsory = (L["inputs"] * acc.activation_bits + np.where(mac, L["weights"] * L["weight_bits"], 0)
                   + L["outputs"] * acc.output_bits) / 8
     dram_cycles = dram_transfer_cycles(streams, acc.dram_bandwidth, acc.dram_channels)
-    return {"compute_cycles": compute, "stall_cycles": total - compute, "cycles": total, "dram_cycles": dram_cycles,
+    return {"executed_macs": macs, "compute_cycles": compute, "stall_cycles": total - compute, "cycles": total,
+            "dram_cycles": dram_cycles,
             "utilization": np.where(mac, macs / np.maximum(compute * pes, 1), 0.0),
             **{f"{o}_sram_bits": bits for o, bits in sram_bits.items()},
             "dram_inputs_bytes": dram_i, "dram_weights_bytes": dram_w, "dram_outputs_bytes": dram_o,
@@ -262,6 +277,12 @@ def _searched(accelerator: Accelerator, L: dict) -> dict:
                      "psum_to_dram": accelerator.psum_to_dram})
     size = mac.size
     word = [buffers[i].word_bits for i in serve]
+    # N:M units read every activation of a group, not one per kept weight: the reads the search
+    # counted for the condensed K, scaled (the tiles were chosen without this, a small bias)
+    extra = mapped["inputs_reads"] * (L["k_read"][rows] / L["k"][rows] - 1)
+    mapped["inputs_sram_bits"] = mapped["inputs_sram_bits"] + extra * accelerator.activation_bits
+    mapped["energy_sram_pj"] = mapped["energy_sram_pj"] + extra * accelerator.activation_bits / word[0] \
+        * costs[serve[0]].read_energy_pj
     vector = _vector_metrics(acc, L, pes, word[0], word[2], costs[serve[0]].read_energy_pj,
                              costs[serve[2]].write_energy_pj)
 
@@ -353,7 +374,9 @@ def evaluate(accelerator: Accelerator, trace: Trace, layer_accelerators: dict | 
     summary = _summary(accelerator.area_mm2, macs, float(result["cycles"].sum()), energy,
                        float(result["latency_ns"].sum()))
     busy = float((result["compute_cycles"] * arrays["mac"]).sum()) * accelerator.array_rows * accelerator.array_cols
-    summary["utilization"] = macs / busy if busy else 0.0
+    executed = float(np.sum(result["executed_macs"] * arrays["mac"]))
+    summary["executed_macs"] = int(executed)
+    summary["utilization"] = executed / busy if busy else 0.0
     summary.update(_traffic(result))
     frame = pd.DataFrame({"name": arrays["names"], "kind": arrays["kinds"], "macs": arrays["macs"], **result},
                          copy=False)
@@ -370,7 +393,7 @@ def _traffic(result: dict) -> dict:
             "psum_spill_layers": int(np.sum(result["psum_spill"]))}
 
 
-_SUMMED = ("cycles", "dram_cycles", "latency_ns", *(f"energy_{p}_pj" for p in ENERGY_PARTS),
+_SUMMED = ("executed_macs", "cycles", "dram_cycles", "latency_ns", *(f"energy_{p}_pj" for p in ENERGY_PARTS),
            "dram_bytes", "compulsory_dram_bytes", "psum_spill")
 
 
@@ -382,7 +405,7 @@ def evaluate_many(accelerators: list[Accelerator], trace: Trace) -> pd.DataFrame
     total_macs = int(arrays["macs"].sum())
     groups: dict = {}
     for i, acc in enumerate(accelerators):
-        key = (acc.dataflow, acc.dram_channels) if acc.mapping == "scalesim" else ("search", i)
+        key = (acc.dataflow, acc.dram_channels, acc.weight_sparsity) if acc.mapping == "scalesim" else ("search", i)
         groups.setdefault(key, []).append(i)
     for key, index in groups.items():
         group = [accelerators[i] for i in index]
@@ -404,5 +427,6 @@ def evaluate_many(accelerators: list[Accelerator], trace: Trace) -> pd.DataFrame
                        **_traffic({k: sums[k][j] for k in ("dram_bytes", "compulsory_dram_bytes", "psum_spill", "cycles",
                                                             "dram_cycles")})}
             busy = float(sums["busy"][j]) * acc.array_rows * acc.array_cols
-            rows[i]["utilization"] = total_macs / busy if busy else 0.0
+            rows[i]["executed_macs"] = int(sums["executed_macs"][j])
+            rows[i]["utilization"] = sums["executed_macs"][j] / busy if busy else 0.0
     return pd.DataFrame(rows)

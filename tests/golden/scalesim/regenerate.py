@@ -2,6 +2,9 @@
 
     python tests/golden/scalesim/regenerate.py [--venv /tmp/scalesim-venv] [--jobs 2]
 
+N:M sparse weights (``SPARSE_POINTS``) run SCALE-Sim 3.0's ``[sparsity]`` support (ws, ELLPACK
+blocks) on topologies written with a sparsity column; their reports go to ``sparse/``.
+
 SCALE-Sim 3.0.0 (PyPI ``scalesim``) needs numpy < 2.4, so it runs in a virtual environment of its
 own, created here on first use. For every workload × dataflow × array below, the workload's
 topology is written with :func:`workloads.scalesim.write_scalesim` (``<workload>.topology.csv``),
@@ -45,6 +48,13 @@ DATAFLOWS = ("ws", "os", "is")
 ARRAYS = ((32, 32), (16, 64))
 USER_POINTS = (("mobilenet_v2_r32", "ws", (32, 32), 4), ("bert_2l_s16", "os", (32, 32), 2))
 SRAM_KB = (256, 256, 128)
+# N:M sparse weights (SCALE-Sim 3.0 runs them on ws only, ELLPACK-block metadata, unoptimized mapping):
+# stored in sparse/ as <workload>_ws_<rows>x<cols>_<N>of<M>.csv with its SPARSE_REPORT beside it and the
+# topology it ran (<workload>_<N>of<M>.topology.csv)
+SPARSE_POINTS = (("bert_2l_s16", "2:4", (32, 32)), ("bert_2l_s16", "1:4", (16, 64)),
+                 ("mobilenet_v2_r32", "2:4", (32, 32)), ("mobilenet_v2_r32", "4:8", (16, 64)),
+                 ("minilm_l6_s8", "1:4", (32, 32)), ("minilm_l6_s8", "3:8", (32, 32)))
+SPARSE = HERE / "sparse"
 
 CONFIG = """[general]
 run_name = run
@@ -78,7 +88,7 @@ FilterSRAMBankNum = 1
 FilterSRAMBankPort = 2
 
 [sparsity]
-SparsitySupport = false
+SparsitySupport = {sparse}
 SparseRep = ellpack_block
 OptimizedMapping = false
 BlockSize = 8
@@ -105,12 +115,12 @@ def ensure_venv(venv: Path) -> Path:
 
 
 def run_scalesim(python: Path, topology: Path, form: str, dataflow: str, rows: int, cols: int,
-                 bandwidth: int | None, workdir: Path) -> Path:
+                 bandwidth: int | None, workdir: Path, sparse: bool = False) -> Path:
     """Run SCALE-Sim on ``topology`` in ``workdir``; returns its COMPUTE_REPORT.csv."""
     (workdir / "run.cfg").write_text(CONFIG.format(
         mode="USER" if bandwidth else "CALC", rows=rows, cols=cols, ifmap=SRAM_KB[0], filt=SRAM_KB[1],
         ofmap=SRAM_KB[2], dataflow=dataflow, bandwidth=bandwidth or 10,
-        read_bandwidth=bandwidth or 10))
+        read_bandwidth=bandwidth or 10, sparse="true" if sparse else "false"))
     names = [line.split(",")[0] for line in topology.read_text().splitlines()[1:] if line.strip()]
     # SCALE-Sim insists on a layout file even without custom layouts: one placeholder row a layer
     (workdir / "layout.csv").write_text("Layer name," + ",".join(["x"] * 20) + ",\n" + "".join(
@@ -128,6 +138,22 @@ def run_point(python: Path, name: str, form: str, dataflow: str, array, bandwidt
         report = run_scalesim(python, HERE / f"{name}.topology.csv", form, dataflow, rows, cols, bandwidth, Path(tmp))
         if bandwidth:  # its DRAM read/write counts explain where the stall cycles come from
             shutil.copy(report.with_name("DETAILED_ACCESS_REPORT.csv"), target.with_suffix(".access.csv"))
+        shutil.copy(report, target)
+    print(target.name, flush=True)
+    return target
+
+
+def run_sparse_point(python: Path, name: str, form: str, pattern: str, array) -> Path:
+    rows, cols = array
+    n, m = pattern.split(":")
+    target = SPARSE / f"{name}_ws_{rows}x{cols}_{n}of{m}.csv"
+    text, _ = write_scalesim(WORKLOADS[name][0](), form, weight_sparsity=pattern)
+    (SPARSE / f"{name}_{n}of{m}.topology.csv").write_text(text)  # 1:1 on the layers without weights
+    with tempfile.TemporaryDirectory() as tmp:
+        topology = Path(tmp) / f"{name}.topology.csv"
+        topology.write_text(text)
+        report = run_scalesim(python, topology, form, "ws", rows, cols, None, Path(tmp), sparse=True)
+        shutil.copy(report.with_name("SPARSE_REPORT.csv"), target.with_suffix(".sparse.csv"))
         shutil.copy(report, target)
     print(target.name, flush=True)
     return target
@@ -151,8 +177,13 @@ def main(argv=None):
     points += [(n, WORKLOADS[n][1], df, array, bw) for n, df, array, bw in USER_POINTS
                if (not args.only or n == args.only)
                and not (HERE / f"{n}_{df}_{array[0]}x{array[1]}_bw{bw}.csv").exists()]
+    SPARSE.mkdir(exist_ok=True)
+    sparse = [(n, WORKLOADS[n][1], pattern, array) for n, pattern, array in SPARSE_POINTS
+              if (not args.only or n == args.only) and not (
+                  SPARSE / f"{n}_ws_{array[0]}x{array[1]}_{pattern.replace(':', 'of')}.csv").exists()]
     with ThreadPoolExecutor(args.jobs) as pool:
         list(pool.map(lambda p: run_point(python, *p), points))
+        list(pool.map(lambda p: run_sparse_point(python, *p), sparse))
 
 
 if __name__ == "__main__":
