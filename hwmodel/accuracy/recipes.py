@@ -17,6 +17,7 @@ from rtl.numerics.arith import FixedAccumulator, FloatAccumulator, accumulator_w
 from rtl.numerics.blocks import BlockScaling
 from rtl.numerics.formats import FORMATS, Format, finite_values, get_format
 from rtl.numerics.interleave import INTERLEAVES
+from rtl.numerics.codebook import CODEBOOK_BITS as HARDWARE_CODEBOOK_BITS
 from rtl.numerics.scaling import MX_FORMATS
 from rtl.numerics.sparsity import parse_nm
 
@@ -25,7 +26,7 @@ __all__ = ["Numerics", "parse_numerics", "auto_accumulator", "SCALE_METHODS", "G
 
 SCALE_METHODS = ("mse", "absmax")
 GRANULARITIES = ("tensor", "channel")
-CODEBOOK_BITS = (0, 2, 3, 4, 5, 6)  # 0: no codebook; else k-bit indices into 2**k centroids
+CODEBOOK_BITS = (0,) + HARDWARE_CODEBOOK_BITS  # 0: no codebook; else k-bit indices into 2**k centroids
 CODEBOOKS = ("layer", "channel")  # one codebook per layer, or per output channel
 UNQUANTIZED = "float32"  # an operand left in float32: the reference, not a MAC format
 

@@ -24,6 +24,7 @@ FLAGS = {
     "bias": "--bias", "block_size": "--block-size", "interleave": "--interleave", "verilog": "--verilog",
     "top": "--top", "param": "--param", "stimulus": "--stimulus", "expect": "--expect", "cycles": "--cycles", "workload": "--workload", "config": "--config",
     "density": "--density", "nm": "--nm", "codebook_bits": "--codebook-bits", "codebook": "--codebook",
+    "centroids": "--centroids",
 }
 """Library field → the flag that sets it (error messages name what the user typed)."""
 
@@ -120,6 +121,15 @@ def add_spec_arguments(p, *, required: bool = False) -> None:
     p.add_argument("--saturate", action="store_true", help="fixed accumulator saturates instead of wrapping")
     p.add_argument("--guard-bits", type=int, default=12, metavar="G",
                    help=f"guard bits of `--acc fixed` (0..{MAX_GUARD_BITS}; 12 holds 4096 products exactly)")
+    p.add_argument("--nm", default="", metavar="N:M",
+                   help="N:M sparse weights (2:4, 1:4, 4:8): the unit takes --lanes activations (a multiple of M) and "
+                        "lanes·N/M kept weights with their indices, one multiplier per kept weight")
+    p.add_argument("--codebook-bits", type=int, default=0, metavar="K",
+                   help="clustered weights: b carries K-bit indices (2…6) into a register file of 2^K centroids "
+                        "in the --b format (0: none)")
+    p.add_argument("--centroids", type=format_name, metavar="FORMAT",
+                   help="with --codebook-bits: the centroids' format (int8_sym, float8_e4m3fn, float16 …), which is "
+                        "the weight operand's, so it stands for --b")
     p.add_argument("--block-size", type=int, metavar="B",
                    help="elements per block of block formats (mxfp8_e4m3 … : 32, nvfp4: 16); checked, not chosen")
 
@@ -140,6 +150,15 @@ def spec_from_args(args, *, auto_stages: bool = False):
     them: ``auto_stages``; elsewhere it is an error)."""
     from rtl.hdl.spec import MacSpec
 
+    centroids = getattr(args, "centroids", None)
+    if centroids is not None:
+        if not getattr(args, "codebook_bits", 0):
+            raise FieldError("centroids", "--centroids names a codebook's format: give --codebook-bits K too",
+                             centroids)
+        if args.b is not None and args.b != centroids:
+            raise FieldError("centroids", f"--centroids {centroids} and --b {args.b} disagree: a codebook unit's "
+                                          "weights are its centroids (give one of them)", centroids)
+        args.b = centroids
     missing = [flag for flag, value in (("--a", args.a), ("--b", args.b), ("--acc", args.acc)) if value is None]
     if missing:
         raise ValueError(f"missing {', '.join(missing)}" + (" (or use --standard)" if hasattr(args, "standard") else ""))
@@ -154,7 +173,8 @@ def spec_from_args(args, *, auto_stages: bool = False):
     return MacSpec.from_names(args.a, args.b, args.acc, lanes=args.lanes, stages=stages, flush_to_zero=args.ftz,
                               saturate=args.saturate, guard_bits=args.guard_bits, bias=args.bias,
                               block_size=getattr(args, "block_size", None),
-                              interleave=getattr(args, "interleave", 1))
+                              interleave=getattr(args, "interleave", 1), nm=getattr(args, "nm", ""),
+                              codebook_bits=getattr(args, "codebook_bits", 0))
 
 
 def add_synthesis_options(p) -> None:

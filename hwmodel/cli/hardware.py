@@ -109,6 +109,15 @@ def cmd_synth(args) -> int:
           f"{cost.clock_ns:.3f} ns (" + ", ".join(f"{k} {v:.4f}" for k, v in cost.energy_breakdown_pj_per_mac.items())
           + ")")
     print(f"  leakage         {cost.leakage_nw:10.3f} nW")
+    if spec.nm:
+        n, m = spec.nm_pattern
+        print(f"  N:M             {spec.nm} weights: {spec.products} multipliers for {spec.lanes} activations; "
+              f"per dense position {cost.area_um2 / spec.lanes:.1f} µm² and {cost.energy_pj_per_mac * n / m:.4f} pJ "
+              "(energy above is per executed product)")
+    if spec.codebook_bits:
+        module = cost.module_area_um2.get("codebook", 0.0)
+        print(f"  codebook        {1 << spec.codebook_bits} {spec.b.name} centroids: register file and lookups "
+              f"{module:.1f} µm² (counted in mpy); loading the table once {cost.load_energy_pj['codebook']:.3f} pJ")
     if spec.interleave > 1:
         print(f"  interleave      {spec.interleave} partial sums, updated round-robin (latency {spec.latency} edges); "
               "a dot product is their fold where they are read (rtl.numerics.interleave)")

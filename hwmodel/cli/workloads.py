@@ -70,6 +70,9 @@ def cmd_run(args) -> int:
     from hwmodel.arch.accelerator import PeCost, load_accelerator, parse_array
     from hwmodel.arch.evaluate import evaluate
     from hwmodel.config import load_toml
+    from dataclasses import replace
+
+    from rtl.errors import FieldError
     from rtl.flow.characterize import characterize
     from workloads.zoo import load_trace
 
@@ -91,9 +94,16 @@ def cmd_run(args) -> int:
         library = cost.library
         a_bits, b_bits = spec.storage_bits  # a block format's elements with their share of the block scale
         widths = {"activation_bits": a_bits, "weight_bits": b_bits, "accumulator_bits": spec.acc_width,
-                  "output_bits": a_bits}
+                  "output_bits": a_bits, "weight_sparsity": spec.nm}
         accelerator = load_accelerator(data, pe=PeCost.from_mac_cost(cost), defaults={**defaults, **widths},
                                        **overrides)
+        if accelerator.weight_sparsity != spec.nm:
+            raise FieldError("weight_sparsity", f"{args.config}: weight_sparsity {accelerator.weight_sparsity!r} "
+                                                f"contradicts the PE, a {spec.nm or 'dense'} unit (--nm)",
+                             accelerator.weight_sparsity)
+        if spec.products > 1:  # a unit of P products: P PEs along the reduction, each 1/P of its area
+            accelerator = replace(accelerator, array_rows=accelerator.array_rows * spec.products,
+                                  pe=replace(accelerator.pe, area_um2=accelerator.pe.area_um2 / spec.products))
     result = evaluate(accelerator, trace)
     if args.csv:
         sys.stdout.write(result.layers.to_csv(index=False))
@@ -106,8 +116,13 @@ def cmd_run(args) -> int:
     print(render_table(result.layers[columns].to_dict("records"), columns))
     s = result.summary
     shape = f"{accelerator.array_rows}x{accelerator.array_cols} {accelerator.dataflow}"
+    if spec is not None and spec.products > 1:
+        shape = (f"{accelerator.array_rows // spec.products}x{accelerator.array_cols} {accelerator.dataflow} "
+                 f"({spec.products} products per PE: {accelerator.array_rows}x{accelerator.array_cols} multipliers)")
     print(f"\n{trace.network} on {shape}, PE {spec.name if spec else accelerator.pe.name} ({library}):")
-    print(f"  {s['macs'] / 1e9:.3f} GMAC in {s['cycles']:,} cycles = {s['latency_ms']:.3f} ms at "
+    executed = "" if s["executed_macs"] == s["macs"] else \
+        f" ({s['executed_macs'] / 1e9:.3f} G executed: {accelerator.weight_sparsity} weights)"
+    print(f"  {s['macs'] / 1e9:.3f} GMAC{executed} in {s['cycles']:,} cycles = {s['latency_ms']:.3f} ms at "
           f"{accelerator.clock:.3f} ns; utilization {s['utilization']:.1%}")
     print(f"  energy {s['energy_uj']:.1f} µJ/inference (MAC {s['energy_mac_uj']:.1f}, idle PEs {s['energy_idle_uj']:.1f}, SRAM {s['energy_sram_uj']:.1f}, "
           f"DRAM {s['energy_dram_uj']:.1f}, leakage {s['energy_leakage_uj']:.3f})")

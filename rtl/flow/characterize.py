@@ -64,6 +64,7 @@ class MacCost:
     stream: str
     provenance: dict = field(default_factory=dict)
     area_vs_delay: tuple = ()
+    load_energy_pj: dict = field(default_factory=dict)  # a codebook unit: {"codebook": one whole-table load}
 
     def __post_init__(self):
         for f in fields(self):
@@ -92,7 +93,7 @@ class MacCost:
         if not isinstance(data, dict):
             raise ValueError(f"a MacCost is a JSON object, not {type(data).__name__}")
         names = {f.name for f in fields(cls)}
-        missing = sorted(n for n in names if n not in data and n not in ("provenance", "area_vs_delay"))
+        missing = sorted(n for n in names if n not in data and n not in ("provenance", "area_vs_delay", "load_energy_pj"))
         if missing:
             raise ValueError(f"a MacCost needs {', '.join(missing)}")
         data = {k: v for k, v in data.items() if k in names}
@@ -276,7 +277,8 @@ def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uni
                     "verilog_sha256": hashlib.sha256(verilog_text.encode()).hexdigest(),
                     "stream_macs": energy.macs, "verified_streams": energy.verified_streams,
                     "cache_key": key},
-        area_vs_delay=tuple(curve))
+        area_vs_delay=tuple(curve),
+        load_energy_pj={"codebook": energy.codebook_load_pj} if spec.codebook_bits else {})
     if path is not None:
         stored = json.loads(cost.to_json())
         atomic_write_text(path, json.dumps({"key": key, "cost": stored, "sha256": _content_digest(stored)},

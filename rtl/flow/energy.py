@@ -35,7 +35,10 @@ class OperandStream:
     """Codes for ``cycles`` steps of ``streams`` independent units: a and b of shape
     (cycles, streams, lanes); ``clear`` of shape (cycles,) starts a new accumulation; ``bias``
     is the exponent offset a unit with a bias port is given (the two scales' powers of two);
-    ``scale_a`` / ``scale_b`` (cycles, streams) the block scale codes of a block-scaled unit."""
+    ``scale_a`` / ``scale_b`` (cycles, streams) the block scale codes of a block-scaled unit;
+    ``index`` (cycles, streams, products) the kept weights' positions of an N:M unit, whose ``b``
+    holds the kept weights only; ``codebook`` (entries, streams) the centroid codes a codebook unit
+    is loaded with before the stream, whose ``b`` then holds indices."""
 
     name: str
     a: np.ndarray
@@ -45,11 +48,15 @@ class OperandStream:
     bias: int = 0
     scale_a: np.ndarray | None = None
     scale_b: np.ndarray | None = None
+    index: np.ndarray | None = None
+    codebook: np.ndarray | None = None
 
     def __post_init__(self):
-        if self.a.shape != self.b.shape or self.a.ndim != 3:
-            raise ValueError(f"stream {self.name}: a and b must have shape (cycles, streams, lanes), "
-                             f"got {self.a.shape} and {self.b.shape}")
+        expected = self.a.shape if self.index is None else self.index.shape
+        if self.a.ndim != 3 or self.b.shape != expected or self.a.shape[:2] != self.b.shape[:2]:
+            raise ValueError(f"stream {self.name}: a and b must have shape (cycles, streams, lanes) (an N:M "
+                             f"unit's b and index: (cycles, streams, products)), got {self.a.shape} and "
+                             f"{self.b.shape}")
         if self.a.shape[1] % 64:
             raise ValueError(f"stream {self.name}: streams must be a multiple of 64, not {self.a.shape[1]}")
         if self.clear.shape != self.a.shape[:1]:
@@ -57,7 +64,8 @@ class OperandStream:
 
     @property
     def macs(self) -> int:
-        return int(np.prod(self.a.shape))
+        """Products computed (an N:M unit's kept weights, not the positions they skip)."""
+        return int(np.prod(self.b.shape))
 
 
 def _values(kind: str, rng, shape, tensor) -> np.ndarray:
@@ -103,7 +111,9 @@ def make_stream(spec: MacSpec, kind: str = "uniform", *, macs: int = 1 << 18, st
     quantized with their MSE-optimal per-tensor scale; ``tensor``: values drawn from the given
     arrays (``a_values`` weights, ``b_values`` activations) and quantized the same way.
     ``sparsity`` is the fraction of ``a`` operands replaced by zero. Each unit clears its
-    accumulator every ``accumulation`` steps.
+    accumulator every ``accumulation`` steps. An N:M unit's weights are drawn dense and pruned
+    to N:M by magnitude (:func:`rtl.numerics.sparsity.compress_nm` of the kept ones); ``macs``
+    counts the products it computes.
     """
     if kind not in STREAM_KINDS:
         raise ValueError(f"stream kind must be one of {STREAM_KINDS}, not {kind!r}")
@@ -115,7 +125,7 @@ def make_stream(spec: MacSpec, kind: str = "uniform", *, macs: int = 1 << 18, st
         raise ValueError(f"streams must be a positive multiple of 64, not {streams!r}")
     if accumulation < 1:
         raise ValueError(f"accumulation must be at least 1, not {accumulation!r}")
-    cycles = max(1, -(-macs // (streams * spec.lanes)))
+    cycles = max(1, -(-macs // (streams * spec.products)))
     cycles = -(-cycles // spec.chunks) * spec.chunks  # whole blocks
     rng = np.random.default_rng(seed)
     shape = (cycles, streams, spec.lanes)
@@ -129,6 +139,13 @@ def make_stream(spec: MacSpec, kind: str = "uniform", *, macs: int = 1 << 18, st
         a, a_exponent = _codes(spec.a, kind, rng, shape, a_values, sparsity)
         b, b_exponent = _codes(spec.b, kind, rng, shape, b_values, 0.0)
         bias = a_exponent + b_exponent if spec.bias != "none" else 0
+    index = codebook = None
+    if spec.nm:
+        b, index = _prune(spec, b)
+    if spec.codebook_bits:  # centroids drawn like the weights themselves, indices uniform
+        entries = 1 << spec.codebook_bits
+        codebook, _ = _codes(spec.b, kind if kind != "tensor" else "uniform", rng, (entries, streams), None, 0.0)
+        b = rng.integers(0, entries, shape)
     # a block unit reads clear on a block's last chunk: every chunk of the block carries it
     clear = ((np.arange(cycles) // spec.chunks) % max(1, accumulation // spec.chunks)) == 0
     params = {"kind": kind, "macs": macs, "streams": streams, "accumulation": accumulation,
@@ -140,8 +157,24 @@ def make_stream(spec: MacSpec, kind: str = "uniform", *, macs: int = 1 << 18, st
     params["bias"] = bias
     if spec.scaling is not None:
         params["scaling"] = spec.scaling.describe()
+    if spec.nm:  # only N:M streams carry the key, so dense ones hash as before
+        params["nm"] = spec.nm
+    if spec.codebook_bits:
+        params["codebook_bits"] = spec.codebook_bits
     return OperandStream(name, a, b, clear, hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest(),
-                         bias, **scales)
+                         bias, **scales, index=index, codebook=codebook)
+
+
+def _prune(spec: MacSpec, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dense weight codes (…, lanes) pruned to the unit's N:M by magnitude (ties: the earlier
+    position): (kept codes, their positions), each (…, products)."""
+    n, m = spec.nm_pattern
+    magnitude = np.abs(np.nan_to_num(decode(b, spec.b), nan=np.inf))
+    grouped = magnitude.reshape(b.shape[:-1] + (-1, m))
+    keep = np.sort(np.argsort(-grouped, axis=-1, kind="stable")[..., :n], axis=-1)
+    index = keep.reshape(b.shape[:-1] + (-1,))
+    base = (np.arange(index.shape[-1]) // n) * m
+    return np.take_along_axis(b, base + index, axis=-1), index
 
 
 def _block_codes(spec: MacSpec, mx, kind: str, rng, shape, tensor, sparsity: float):
@@ -170,7 +203,8 @@ def _block_codes(spec: MacSpec, mx, kind: str, rng, shape, tensor, sparsity: flo
 
 @dataclass(frozen=True)
 class EnergyReport:
-    """Energy per MAC (one lane product) and its parts, in pJ, for one stream and clock."""
+    """Energy per MAC (one product: for an N:M unit, one kept weight) and its parts, in pJ, for one
+    stream and clock."""
 
     stream: str
     energy_pj_per_mac: float
@@ -182,6 +216,7 @@ class EnergyReport:
     macs: int
     toggles_per_mac: float
     verified_streams: int
+    codebook_load_pj: float = 0.0  # a codebook unit: loading its whole table once (not in the per-MAC figures)
 
 
 def measure_energy(spec: MacSpec, netlist: GateNetlist, stream: OperandStream, clock_ns: float,
@@ -193,10 +228,11 @@ def measure_energy(spec: MacSpec, netlist: GateNetlist, stream: OperandStream, c
     words = streams // 64
 
     def packed(codes, width):
-        word = np.zeros(streams, dtype=object if width * lanes > 62 else np.int64)
-        for lane in range(lanes):
+        count = codes.shape[-1]
+        word = np.zeros(streams, dtype=object if width * count > 62 else np.int64)
+        for lane in range(count):
             word = word + (codes[:, lane].astype(word.dtype) << (lane * width))
-        return pack_bits(word, width * lanes)
+        return pack_bits(word, width * count)
 
     ones, zeros = np.full((1, words), np.uint64(0xFFFFFFFFFFFFFFFF)), np.zeros((1, words), np.uint64)
     bias = pack_bits(np.full(streams, stream.bias & ((1 << BIAS_BITS) - 1), np.int64), BIAS_BITS)
@@ -207,13 +243,40 @@ def measure_energy(spec: MacSpec, netlist: GateNetlist, stream: OperandStream, c
         for t, cycle in enumerate(inputs):
             cycle["scale_a"] = pack_bits(stream.scale_a[t], 8)
             cycle["scale_b"] = pack_bits(stream.scale_b[t], 8)
+    if spec.nm:
+        for t, cycle in enumerate(inputs):
+            cycle["index"] = packed(stream.index[t], spec.index_bits)
+    prefix = []
+    if spec.codebook_bits:  # the table is loaded first, en low: its energy is the load's, not the MACs'
+        k = spec.codebook_bits
+        for cycle in inputs:
+            cycle.update(cb_write=zeros, cb_addr=pack_bits(np.zeros(streams, np.int64), k),
+                         cb_data=pack_bits(np.zeros(streams, np.int64), spec.b.bits))
+        prefix = [dict(inputs[0], en=zeros, cb_write=ones, cb_addr=pack_bits(np.full(streams, j, np.int64), k),
+                       cb_data=pack_bits(stream.codebook[j], spec.b.bits)) for j in range(len(stream.codebook))]
     # a pipelined unit needs latency − 1 more edges for the last operands to reach the register:
     # the inputs held, en low (so only the pipeline drains)
     inputs += [dict(inputs[-1], en=zeros) for _ in range(spec.latency - 1)]
-    inputs = [{k: v for k, v in cycle.items() if k in netlist.ports} for cycle in inputs]
+    inputs = [{k: v for k, v in cycle.items() if k in netlist.ports} for cycle in prefix + inputs]
     result = netlist.simulate(inputs, words)
-    updates = unit_updates(spec, stream.a, stream.b, clear=stream.clear, bias=stream.bias, scale_a=stream.scale_a,
-                           scale_b=stream.scale_b)
+    toggles, load_pj = result.toggles, 0.0
+    codebook = None
+    if prefix:
+        loaded = netlist.simulate(inputs[:len(prefix)], words)
+        toggles = result.toggles - loaded.toggles
+        load_pj = sum(account_energy(netlist, loaded.toggles, len(prefix) * streams, clock_ns, voltage_v).values()) \
+            / streams
+        # the golden model: the same table, loaded in the cycles before the stream
+        entries = len(stream.codebook)
+        codebook = (np.arange(entries + cycles) < entries, np.arange(entries + cycles) % entries,
+                    np.concatenate([stream.codebook, np.zeros((cycles, streams), np.int64)]))
+    a, b, clear = stream.a, stream.b, stream.clear
+    if codebook is not None:  # the load cycles step nothing: en low
+        pad = lambda x: np.concatenate([np.zeros((len(prefix),) + x.shape[1:], x.dtype), x])  # noqa: E731
+        a, b, clear = pad(a), pad(b), pad(clear)
+    enable = None if codebook is None else np.arange(len(a)) >= len(prefix)
+    updates = unit_updates(spec, a, b, clear=clear, enable=enable, bias=stream.bias, scale_a=stream.scale_a,
+                           scale_b=stream.scale_b, index=stream.index, codebook=codebook)
     for golden in register_states(spec, stream.a.shape[1:-1], updates):
         pass
     mask = (1 << spec.acc_width) - 1
@@ -223,13 +286,13 @@ def measure_energy(spec: MacSpec, netlist: GateNetlist, stream: OperandStream, c
         bad = next(i for i, (g, w) in enumerate(zip(got, want)) if g != w)
         raise AssertionError(f"{spec.name}: the synthesized netlist disagrees with the golden model "
                              f"on stream {bad}: {got[bad]:#x} != {want[bad]:#x}")
-    parts = account_energy(netlist, result.toggles, cycles * streams, clock_ns, voltage_v)
-    macs = cycles * streams * lanes
+    parts = account_energy(netlist, toggles, cycles * streams, clock_ns, voltage_v)
+    macs = stream.macs
     return EnergyReport(
         stream=stream.name, energy_pj_per_mac=sum(parts.values()) / macs,
         switching_pj_per_mac=parts["switching"] / macs, internal_pj_per_mac=parts["internal"] / macs,
         clock_pj_per_mac=parts["clock"] / macs, leakage_pj_per_mac=parts["leakage"] / macs, clock_ns=clock_ns,
-        macs=macs, toggles_per_mac=float(result.toggles.sum()) / macs, verified_streams=streams)
+        macs=macs, toggles_per_mac=float(toggles.sum()) / macs, verified_streams=streams, codebook_load_pj=load_pj)
 
 
 def account_energy(netlist: GateNetlist, toggles: np.ndarray, steps: int, clock_ns: float, voltage_v: float, *,

@@ -17,6 +17,17 @@ lanes enabled cycles; on the block's last chunk — the cycle whose scales and `
 reads — ``acc ← (clear ? 0 : acc) ⊕ X_a·X_b·Σ_block a_i·b_i`` with one rounding
 (:mod:`rtl.numerics.blocks`).
 
+An N:M sparse unit (``spec.nm``) takes ``lanes`` activations on ``a``, the ``products`` =
+lanes·N/M kept weights on ``b`` and their positions in their groups of M on ``index`` (kept
+weight j in bits ``[j·x, (j+1)·x)``, x = ``spec.index_bits``); multiplexers (``select{j}``,
+counted with the multipliers they feed) give kept weight j of group g the activation
+``a[g·M + index_j]``, and the products are summed as a dense unit's lanes.
+
+A codebook unit (``spec.codebook_bits`` = k) takes k-bit indices on ``b``; its ``codebook``
+submodule (counted with the multipliers) holds 2^k centroid codes of format ``b``, written one
+per edge with ``cb_write`` = 1 at ``cb_addr`` from ``cb_data`` (a write lands after the edge;
+``rst`` clears the table), and gives each lane the centroid its index selects.
+
 The stages' names are defined here once: :data:`STAGES` (how synthesis attributes area),
 :func:`stage_of` (which stage a submodule belongs to) and :func:`whitepaper_stages` (our stages
 folded onto van Baalen et al.'s three).
@@ -50,7 +61,7 @@ def stage_of(path: str, lanes: int) -> str:
     top = path.split(".")[0]
     if top == "":
         return "top"
-    if top.startswith("mpy"):
+    if top.startswith(("mpy", "select")) or top == "codebook":
         return "mpy"
     if top.startswith("tofixed") or top in ("lanesum", "chunksum"):
         return "lanesum" if lanes > 1 or top == "chunksum" else "alignadd"
@@ -97,7 +108,12 @@ class Mac(wiring.Component):
             raise TypeError(f"spec must be a MacSpec, not {type(spec).__name__}")
         self._spec = spec
         ports = {"en": In(1), "clear": In(1),
-                 "a": In(spec.a.bits * spec.lanes), "b": In(spec.b.bits * spec.lanes), "acc": Out(spec.acc_width)}
+                 "a": In(spec.a.bits * spec.lanes), "b": In(spec.b_port_bits * spec.products),
+                 "acc": Out(spec.acc_width)}
+        if spec.nm:
+            ports["index"] = In(spec.index_bits * spec.products)
+        if spec.codebook_bits:
+            ports.update(cb_write=In(1), cb_addr=In(spec.codebook_bits), cb_data=In(spec.b.bits))
         if spec.bias != "none":
             ports["bias"] = In(signed(BIAS_BITS))
         if spec.scaling is not None:
@@ -119,14 +135,19 @@ class Mac(wiring.Component):
         spec = self._spec
         float_acc = not isinstance(spec.acc, FixedAccumulator)
         integer = spec.a.kind == spec.b.kind == "int"
-        single = float_acc and spec.lanes == 1 and spec.scaling is None  # one product normalized as it is
+        single = float_acc and spec.products == 1 and spec.scaling is None  # one product normalized as it is
         raw = not integer or single
         lanes = []
-        for i in range(spec.lanes):
+        weights = self.b
+        if spec.codebook_bits:
+            m.submodules.codebook = book = Codebook(width=spec.b.bits, bits=spec.codebook_bits, lanes=spec.lanes)
+            m.d.comb += [book.write.eq(self.cb_write), book.address.eq(self.cb_addr), book.data.eq(self.cb_data),
+                         book.index.eq(self.b)]
+            weights = book.codes
+        for i in range(spec.products):
             mpy = Multiply(a=spec.a, b=spec.b, raw=raw, fixed=integer and not single, signed_zero=float_acc)
             m.submodules[f"mpy{i}"] = mpy
-            m.d.comb += [mpy.a.eq(self.a[i * spec.a.bits:(i + 1) * spec.a.bits]),
-                         mpy.b.eq(self.b[i * spec.b.bits:(i + 1) * spec.b.bits])]
+            m.d.comb += [mpy.a.eq(self._activation(m, i)), mpy.b.eq(weights[i * spec.b.bits:(i + 1) * spec.b.bits])]
             lanes.append({name: getattr(mpy, name) for name in mpy.signature.members
                           if mpy.signature.members[name].flow == Out})
         control = {"en": self.en, "clear": self.clear}
@@ -144,6 +165,20 @@ class Mac(wiring.Component):
         else:
             self._fixed_path(m, lanes, control)
         return m
+
+    def _activation(self, m: Module, i: int):
+        """The activation product ``i`` multiplies: lane i, or for an N:M unit the one its
+        weight's index selects in its group of M."""
+        spec = self._spec
+        bits = spec.a.bits
+        if not spec.nm:
+            return self.a[i * bits:(i + 1) * bits]
+        n, group = spec.nm_pattern
+        g = i // n
+        m.submodules[f"select{i}"] = select = Select(width=bits, ways=group)
+        m.d.comb += [select.inputs.eq(self.a[g * group * bits:(g + 1) * group * bits]),
+                     select.index.eq(self.index[i * spec.index_bits:(i + 1) * spec.index_bits])]
+        return select.output
 
     # -- fixed-point accumulator ---------------------------------------------------------------
     def _lane_sum(self, m: Module, lanes) -> Signal:
@@ -194,7 +229,7 @@ class Mac(wiring.Component):
     def _float_path(self, m: Module, lanes, control):
         spec = self._spec
         flags = self._flags(lanes)
-        if spec.lanes == 1:
+        if spec.products == 1:
             flags["negative_zero"] = lanes[0]["negative_zero"]
             source, width = lanes[0]["product"], product_magnitude_width(spec.a, spec.b)
             exp_max = product_exponent_max(spec.a, spec.b)
@@ -203,7 +238,7 @@ class Mac(wiring.Component):
             width, exp_max = len(source), 0
             flags["negative_zero"] = _all([lane["negative_zero"] for lane in lanes])
         bias = control.pop("bias", None)
-        self._round_into_register(m, source, twos=spec.lanes > 1, width=width, exp_max=exp_max,
+        self._round_into_register(m, source, twos=spec.products > 1, width=width, exp_max=exp_max,
                                   lsb=spec.product_lsb_exponent,
                                   bias=bias, bias_width=BIAS_BITS if bias is not None else 0,
                                   bias_range=spec.bias_range, flags=flags, control=control)
@@ -328,6 +363,61 @@ class Mac(wiring.Component):
         wiring.connect(m, total, rnd.sum)
         m.d.comb += [getattr(rnd, k).eq(v) for k, v in loop.items()]
         m.d.sync += self.acc.eq(rnd.code)
+
+
+class Select(wiring.Component):
+    """One of ``ways`` words of ``width`` bits on ``inputs``, chosen by ``index`` (an N:M unit's
+    activation multiplexer)."""
+
+    def __init__(self, *, width: int, ways: int):
+        if not isinstance(width, int) or width < 1:
+            raise ValueError(f"Width must be a positive integer, not {width!r}")
+        if not isinstance(ways, int) or ways < 2:
+            raise ValueError(f"Ways must be an integer of at least 2, not {ways!r}")
+        self._width, self._ways = width, ways
+        super().__init__({"inputs": In(width * ways), "index": In(max(1, (ways - 1).bit_length())),
+                          "output": Out(width)})
+
+    @property
+    def width(self) -> int:
+        return self._width
+
+    @property
+    def ways(self) -> int:
+        return self._ways
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.output.eq(self.inputs.word_select(self.index, self._width))
+        return m
+
+
+class Codebook(wiring.Component):
+    """A register file of 2^``bits`` codes of ``width`` bits, written one entry per edge
+    (``write``, ``address``, ``data``; cleared by reset), and ``lanes`` lookups: lane i's
+    ``bits``-wide index in ``index`` selects the code it gives in ``codes``."""
+
+    def __init__(self, *, width: int, bits: int, lanes: int):
+        for name, value in (("Width", width), ("Bits", bits), ("Lanes", lanes)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, not {value!r}")
+        self._width, self._bits, self._lanes = width, bits, lanes
+        super().__init__({"write": In(1), "address": In(bits), "data": In(width), "index": In(bits * lanes),
+                          "codes": Out(width * lanes)})
+
+    @property
+    def entries(self) -> int:
+        return 1 << self._bits
+
+    def elaborate(self, platform):
+        m = Module()
+        table = Signal(self._width * self.entries, name="table")
+        with m.If(self.write):
+            m.d.sync += table.word_select(self.address, self._width).eq(self.data)
+        for i in range(self._lanes):
+            index = self.index[i * self._bits:(i + 1) * self._bits]
+            m.d.comb += self.codes[i * self._width:(i + 1) * self._width].eq(table.word_select(index, self._width))
+        return m
 
 
 def _any(values):

@@ -16,8 +16,10 @@ from rtl.numerics.arith import (FixedAccumulator, FloatAccumulator, parse_accumu
                                 product_width)
 from rtl.numerics.blocks import BlockScaling
 from rtl.numerics.interleave import INTERLEAVES, extra_latency
-from rtl.numerics.formats import FORMATS, Format, closest_names, get_format
+from rtl.numerics.formats import FORMATS, Format, closest_names, finite_values, get_format
 from rtl.numerics.scaling import MX_FORMATS
+from rtl.numerics.codebook import CODEBOOK_BITS
+from rtl.numerics.sparsity import metadata_bits, parse_nm
 
 __all__ = ["MacSpec", "LANE_COUNTS", "MAX_STAGES", "FIXED_MAX_STAGES", "BIAS_MODES", "BIAS_BITS", "Design", "STANDARD_DESIGNS",
            "standard_specs", "operand_format"]
@@ -73,6 +75,15 @@ class MacSpec:
         a float register whose loop (decode, align, add, normalize, round) is cut by that many
         registers, its partial sums updated round-robin — a different summation order, folded
         where they are read; see :mod:`rtl.numerics.interleave`.
+    nm : ``""`` for dense operands, or ``"N:M"`` (:mod:`rtl.numerics.sparsity`) for a unit whose
+        ``b`` (weight) operand is N:M sparse: ``lanes`` (a multiple of M) activations arrive on
+        ``a``, the lanes·N/M kept weights on ``b`` with their positions on ``index``, and each
+        kept weight meets the activation its index selects in its group of M; the
+        :attr:`products` are then summed exactly as a dot product's lanes are.
+    codebook_bits : 0, or k in :data:`~rtl.numerics.codebook.CODEBOOK_BITS` for a unit whose
+        weights are k-bit indices on ``b`` into a register file of 2^k centroids in format
+        ``b``, loaded through ``cb_write`` / ``cb_addr`` / ``cb_data``
+        (:mod:`rtl.numerics.codebook`).
     """
 
     a: Format
@@ -83,6 +94,8 @@ class MacSpec:
     bias: str = "none"
     scaling: BlockScaling | None = None
     interleave: int = 1
+    nm: str = ""
+    codebook_bits: int = 0
 
     def __post_init__(self):
         for name in ("a", "b"):
@@ -117,6 +130,8 @@ class MacSpec:
             raise FieldError("interleave", f"interleaved accumulators cut a float register's loop (decode, align, "
                                            f"add, round); a {self.acc.name} register's loop is one integer adder, and "
                                            f"interleave must be 1", self.interleave)
+        self._check_nm()
+        self._check_codebook()
         if isinstance(self.acc, FixedAccumulator):
             if self.acc.width is None:
                 raise FieldError("acc", "a hardware accumulator needs a finite width ('exact' is a golden model only)",
@@ -128,6 +143,58 @@ class MacSpec:
             if self.acc.width < need:
                 raise FieldError("acc", f"width {self.acc.width} is narrower than one exact "
                                         f"{self.a.name} × {self.b.name} product ({need} bits)", self.acc.width)
+
+    def _check_nm(self):
+        pattern = parse_nm(self.nm, "nm")
+        if pattern is None:
+            return
+        if self.scaling is not None:
+            raise FieldError("nm", f"N:M sparsity applies to scalar MACs and dot products; a {self.scaling.a.name} "
+                                   "block unit sums whole blocks", self.nm)
+        if self.lanes % pattern[1]:
+            valid = [n for n in LANE_COUNTS if n % pattern[1] == 0]
+            raise FieldError("lanes", f"an {self.nm} unit takes whole groups of {pattern[1]} activations: lanes must "
+                                      f"be a multiple of {pattern[1]} (one of {', '.join(map(str, valid))}), not "
+                                      f"{self.lanes}", self.lanes)
+
+    def _check_codebook(self):
+        bits = self.codebook_bits
+        if isinstance(bits, bool) or not isinstance(bits, int) or (bits and bits not in CODEBOOK_BITS):
+            raise FieldError("codebook_bits", f"codebook_bits must be 0 (no codebook) or one of {CODEBOOK_BITS}, not "
+                                              f"{bits!r}", bits)
+        if not bits:
+            return
+        if self.scaling is not None or self.nm:
+            raise FieldError("codebook_bits", "a codebook unit looks up scalar weights; it does not combine with "
+                                              f"{'block formats' if self.scaling is not None else 'N:M sparsity'}",
+                             bits)
+        values = len(finite_values(self.b)) if self.b.bits <= 16 else None
+        if values is not None and (1 << bits) > values:
+            raise FieldError("codebook_bits", f"a {bits}-bit codebook holds {1 << bits} centroids but {self.b.name} "
+                                              f"has only {values} values: use fewer bits or a wider centroid format",
+                             bits)
+
+    @property
+    def b_port_bits(self) -> int:
+        """Bits per lane of the ``b`` port: a weight code, or a codebook index."""
+        return self.codebook_bits or self.b.bits
+
+    @property
+    def nm_pattern(self) -> tuple[int, int] | None:
+        """(N, M) of an N:M sparse unit, or None."""
+        return parse_nm(self.nm, "nm")
+
+    @property
+    def products(self) -> int:
+        """Products summed per step: ``lanes``, or the kept weights lanes·N/M of an N:M unit."""
+        pattern = self.nm_pattern
+        return self.lanes if pattern is None else self.lanes * pattern[0] // pattern[1]
+
+    @property
+    def index_bits(self) -> int:
+        """Bits of each kept weight's position (0 for a dense unit)."""
+        pattern = self.nm_pattern
+        return 0 if pattern is None else metadata_bits(pattern[1])
 
     def _check_scaling(self):
         scaling = self.scaling
@@ -151,7 +218,8 @@ class MacSpec:
     @classmethod
     def from_names(cls, a: str | Format, b: str | Format, acc: str, *, lanes: int = 1, stages: int = 0,
                    flush_to_zero: bool = False, saturate: bool = False, guard_bits: int = 12,
-                   bias: str = "none", block_size: int | None = None, interleave: int = 1) -> "MacSpec":
+                   bias: str = "none", block_size: int | None = None, interleave: int = 1,
+                   nm: str = "", codebook_bits: int = 0) -> "MacSpec":
         """The spec of an ``a × b`` unit summing into the accumulator spelled ``acc`` (see
         :func:`rtl.numerics.arith.parse_accumulator`). Block formats (``mxfp8_e4m3``, ``nvfp4``,
         …: :data:`rtl.numerics.scaling.MX_FORMATS`) on both sides give a block-scaled unit;
@@ -173,13 +241,15 @@ class MacSpec:
             if not isinstance(register, FloatAccumulator):
                 raise FieldError("acc", f"a block-scaled unit accumulates into float16, bfloat16 or float32 (its block "
                                         f"scales span 2**±254), not {acc}", acc)
-            return cls(scaling.a.element, scaling.b.element, register, lanes, stages, bias, scaling, interleave)
+            return cls(scaling.a.element, scaling.b.element, register, lanes, stages, bias, scaling, interleave, nm,
+                       codebook_bits)
         if block_size is not None:
             raise FieldError("block_size", f"block_size applies to block formats ({', '.join(MX_FORMATS)}), not "
                                            f"{getattr(a, 'name', a)} × {getattr(b, 'name', b)}", block_size)
         a, b = operand_format(a, "a"), operand_format(b, "b")
         return cls(a, b, parse_accumulator(acc, a, b, flush_to_zero=flush_to_zero, saturate=saturate,
-                                           guard_bits=guard_bits), lanes, stages, bias, None, interleave)
+                                           guard_bits=guard_bits), lanes, stages, bias, None, interleave, nm,
+                   codebook_bits)
 
     @property
     def max_stages(self) -> int:
@@ -253,7 +323,9 @@ class MacSpec:
                 acc += f"_lsb{self.acc.lsb_exponent}".replace("-", "m")
         a, b = self.operand_names
         return (f"mac_{a}_x_{b}_{acc}_l{self.lanes}_s{self.stages}" + ("_bias" if self.bias != "none" else "")
-                + (f"_i{self.interleave}" if self.interleave > 1 else ""))
+                + (f"_i{self.interleave}" if self.interleave > 1 else "")
+                + (f"_nm{self.nm.replace(':', 'of')}" if self.nm else "")
+                + (f"_cb{self.codebook_bits}" if self.codebook_bits else ""))
 
     def describe(self) -> dict:
         acc = {"kind": "fixed" if isinstance(self.acc, FixedAccumulator) else "float",
@@ -271,6 +343,11 @@ class MacSpec:
             out["scaling"] = self.scaling.describe() | {"chunks": self.chunks}
         if self.interleave > 1:  # likewise
             out["interleave"] = self.interleave
+        if self.nm:  # likewise
+            out["nm"] = self.nm
+            out["products"] = self.products
+        if self.codebook_bits:  # likewise
+            out["codebook_bits"] = self.codebook_bits
         return out
 
 

@@ -18,6 +18,8 @@ import numpy as np
 
 from rtl.numerics import arith, blocks, interleave
 from rtl.numerics.formats import Format, decode, encode, quantize
+from rtl.numerics.codebook import codebook_codes
+from rtl.numerics.sparsity import select_activations
 from rtl.hdl.spec import BIAS_BITS, MacSpec
 
 __all__ = ["Stream", "random_stream", "exhaustive_stream", "exhaustive_block_stream", "scale_sample",
@@ -33,7 +35,10 @@ class IverilogError(RuntimeError):
 class Stream:
     """Per-cycle inputs: codes of shape (cycles, lanes), controls and the exponent ``bias`` (for
     units that have the port; zeros otherwise) of shape (cycles,); for a block-scaled unit the
-    block scale codes ``scale_a`` / ``scale_b`` (cycles,), read on each block's last chunk."""
+    block scale codes ``scale_a`` / ``scale_b`` (cycles,), read on each block's last chunk; for an
+    N:M unit ``b`` and ``index`` (cycles, products): the kept weights and their positions; for a
+    codebook unit ``b`` holds indices and ``cb_write`` / ``cb_addr`` / ``cb_data`` (cycles,)
+    load its table."""
 
     a: np.ndarray
     b: np.ndarray
@@ -42,18 +47,24 @@ class Stream:
     bias: np.ndarray | None = None
     scale_a: np.ndarray | None = None
     scale_b: np.ndarray | None = None
+    index: np.ndarray | None = None
+    cb_write: np.ndarray | None = None
+    cb_addr: np.ndarray | None = None
+    cb_data: np.ndarray | None = None
 
     def __post_init__(self):
-        if self.a.shape != self.b.shape or self.a.ndim != 2:
-            raise ValueError(f"a and b must both have shape (cycles, lanes), got {self.a.shape} "
-                             f"and {self.b.shape}")
+        dense = self.index is None
+        if self.a.ndim != 2 or self.b.ndim != 2 or len(self.a) != len(self.b) \
+                or (dense and self.a.shape != self.b.shape) or (not dense and self.index.shape != self.b.shape):
+            raise ValueError(f"a and b must both have shape (cycles, lanes) (an N:M unit: b and index "
+                             f"(cycles, products)), got {self.a.shape} and {self.b.shape}")
         if self.en.shape != self.a.shape[:1] or self.clear.shape != self.a.shape[:1]:
             raise ValueError("en and clear need one entry per cycle")
         if self.bias is None:
             object.__setattr__(self, "bias", np.zeros(len(self.a), np.int64))
         if self.bias.shape != self.a.shape[:1]:
             raise ValueError("bias needs one entry per cycle")
-        for name in ("scale_a", "scale_b"):
+        for name in ("scale_a", "scale_b", "cb_write", "cb_addr", "cb_data"):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, np.zeros(len(self.a), np.int64))
             if getattr(self, name).shape != self.a.shape[:1]:
@@ -67,7 +78,13 @@ class Stream:
         def pack(codes, width):
             shifts = [i * width for i in range(codes.shape[1])]
             return [sum(int(c) << s for c, s in zip(row, shifts)) for row in codes]
-        return pack(self.a, spec.a.bits), pack(self.b, spec.b.bits)
+        return pack(self.a, spec.a.bits), pack(self.b, spec.b_port_bits)
+
+    def packed_index(self, spec: MacSpec) -> list[int]:
+        """The ``index`` port's words (zeros for a dense unit)."""
+        if self.index is None:
+            return [0] * len(self)
+        return [sum(int(c) << (i * spec.index_bits) for i, c in enumerate(row)) for row in self.index]
 
 
 def _interesting_codes(fmt: Format) -> np.ndarray:
@@ -120,7 +137,22 @@ def random_stream(spec: MacSpec, cycles: int, seed: int = 0) -> Stream:
         a[cancel] = np.where(keep_nan, a[cancel - 1], negated)
         b[cancel] = b[cancel - 1]
         bias[cancel] = bias[cancel - 1]
-    return Stream(a, b, rng.random(cycles) > 0.1, rng.random(cycles) < 0.04 * spec.chunks, bias, scale_a, scale_b)
+    index = None
+    if spec.nm:  # kept weights at distinct positions of each group, in order
+        n, m = spec.nm_pattern
+        groups = spec.lanes // m
+        index = np.sort(np.argsort(rng.random((cycles, groups, m)), axis=-1)[..., :n], axis=-1)
+        index = index.reshape(cycles, groups * n)
+        b = b[:, :spec.products]
+    book = {}
+    if spec.codebook_bits:  # load every entry first, then rewrite one now and then, mid-stream
+        entries = 1 << spec.codebook_bits
+        write = (np.arange(cycles) < entries) | (rng.random(cycles) < 0.03)
+        address = np.where(np.arange(cycles) < entries, np.arange(cycles) % entries, rng.integers(0, entries, cycles))
+        book = {"cb_write": write, "cb_addr": address, "cb_data": _draw(spec.b, rng, (cycles,))}
+        b = rng.integers(0, entries, shape)
+    return Stream(a, b, rng.random(cycles) > 0.1, rng.random(cycles) < 0.04 * spec.chunks, bias, scale_a, scale_b,
+                  index, **book)
 
 
 def scale_sample(spec: MacSpec) -> np.ndarray:
@@ -194,10 +226,18 @@ def exhaustive_block_stream(spec: MacSpec, *, seed: int = 0) -> Stream:
     return Stream(a, b, ones, ones.copy(), None, sample[pairs // len(sample)], sample[pairs % len(sample)])
 
 
-def unit_updates(spec: MacSpec, a, b, *, clear=None, enable=None, bias=0, scale_a=None, scale_b=None):
+def unit_updates(spec: MacSpec, a, b, *, clear=None, enable=None, bias=0, scale_a=None, scale_b=None, index=None,
+                 codebook=None):
     """What each cycle asks of the unit's accumulation loop (see
     :func:`rtl.numerics.arith.step_updates`): codes ``a`` / ``b`` of shape (cycles, …, lanes),
-    the extra axes many units side by side; the block scales for a block-scaled unit."""
+    the extra axes many units side by side; the block scales for a block-scaled unit; for an
+    N:M unit ``b`` and ``index`` (cycles, …, products), each kept weight meeting the activation
+    its index selects; for a codebook unit ``b`` the indices and ``codebook`` its load port
+    (write, address, data: :func:`rtl.numerics.codebook.codebook_codes`)."""
+    if spec.nm:
+        a = select_activations(a, index, *spec.nm_pattern)
+    if spec.codebook_bits:
+        b = codebook_codes(b, *codebook, spec.codebook_bits)
     if spec.scaling is not None:
         return blocks.block_updates(spec.acc, spec.scaling, a, b, scale_a, scale_b, clear=clear, enable=enable)
     return arith.step_updates(spec.acc, spec.a, a, spec.b, b, clear=clear, enable=enable, bias=bias)
@@ -214,22 +254,23 @@ def register_states(spec: MacSpec, shape, updates):
 def loop_updates(spec: MacSpec, stream: Stream):
     """:func:`unit_updates` for a :class:`Stream`."""
     return unit_updates(spec, stream.a, stream.b, clear=stream.clear, enable=stream.en, bias=stream.bias,
-                        scale_a=stream.scale_a, scale_b=stream.scale_b)
+                        scale_a=stream.scale_a, scale_b=stream.scale_b, index=stream.index,
+                        codebook=(stream.cb_write, stream.cb_addr, stream.cb_data))
 
 
 def golden_trace(spec: MacSpec, stream: Stream) -> np.ndarray:
     """The accumulator register (as an unsigned bit pattern) after every cycle: for an
     interleaved unit, the partial sum the cycle updated (:mod:`rtl.numerics.interleave`)."""
     mask = (1 << spec.acc_width) - 1
-    if spec.chunks == 1 and stream.en.all() and stream.clear.all():
+    if spec.chunks == 1 and stream.en.all() and stream.clear.all() and not spec.codebook_bits:
         # independent steps (an interleaved loop clears each partial sum too): one vectorized call
         zero = arith.zeros(spec.acc, (len(stream),))
         if spec.scaling is not None:
             states = blocks.block_accumulate(spec.acc, spec.scaling, zero, stream.a, stream.b, stream.scale_a,
                                              stream.scale_b)
         else:
-            states = arith.accumulate(spec.acc, zero, arith.exact_products(spec.a, stream.a, spec.b, stream.b),
-                                      stream.bias)
+            a = stream.a if not spec.nm else select_activations(stream.a, stream.index, *spec.nm_pattern)
+            states = arith.accumulate(spec.acc, zero, arith.exact_products(spec.a, a, spec.b, stream.b), stream.bias)
     else:
         states = register_states(spec, (), loop_updates(spec, stream))
     return np.array([int(state) & mask for state in states], dtype=object)
@@ -243,6 +284,7 @@ def amaranth_trace(spec: MacSpec, stream: Stream) -> np.ndarray:
 
     dut = Mac(spec)
     a_words, b_words = stream.packed(spec)
+    index = stream.packed_index(spec)
     en, clear, bias = stream.en.tolist(), stream.clear.tolist(), stream.bias.tolist()
     has_bias, has_scales = spec.bias != "none", spec.scaling is not None
     scale_a, scale_b = stream.scale_a.tolist(), stream.scale_b.tolist()
@@ -261,8 +303,16 @@ def amaranth_trace(spec: MacSpec, stream: Stream) -> np.ndarray:
                 if has_scales:
                     ctx.set(dut.scale_a, scale_a[t])
                     ctx.set(dut.scale_b, scale_b[t])
+                if spec.nm:
+                    ctx.set(dut.index, index[t])
+                if spec.codebook_bits:
+                    ctx.set(dut.cb_write, int(stream.cb_write[t]))
+                    ctx.set(dut.cb_addr, int(stream.cb_addr[t]))
+                    ctx.set(dut.cb_data, int(stream.cb_data[t]))
             else:
                 ctx.set(dut.en, 0)
+                if spec.codebook_bits:
+                    ctx.set(dut.cb_write, 0)
             await ctx.tick()
             if t >= spec.latency - 1:
                 out.append(ctx.get(dut.acc))
@@ -283,15 +333,20 @@ module hwmodel_tb;
   wire [{accw}-1:0] acc;
   reg [{bias_bits}-1:0] bias = 0;
   reg [7:0] scale_a = 0, scale_b = 0;
+  reg [{xw}-1:0] index = 0;
+  reg cb_write = 0;
+  reg [{kw}-1:0] cb_addr = 0;
+  reg [{dw}-1:0] cb_data = 0;
   reg [{vw}-1:0] vectors [0:{n}-1];
   integer t, fd;
-  {module} dut (.clk(clk), .rst(rst), .en(en), .clear(clear), .a(a), .b(b), .acc(acc){bias_port}{scale_ports});
+  {module} dut (.clk(clk), .rst(rst), .en(en), .clear(clear), .a(a), .b(b), .acc(acc){bias_port}{scale_ports}{index_port}{codebook_ports});
   initial begin
     $readmemh("{vectors}", vectors);
     fd = $fopen("{out}", "w");
     #1 clk = 1; #1 clk = 0; rst = 0;
     for (t = 0; t < {n} + {latency} - 1; t = t + 1) begin
-      if (t < {n}) {{scale_a, scale_b, bias, en, clear, a, b}} = vectors[t]; else en = 0;
+      if (t < {n}) {{cb_write, cb_addr, cb_data, index, scale_a, scale_b, bias, en, clear, a, b}} = vectors[t];
+      else begin en = 0; cb_write = 0; end
       #1 clk = 1;
       #1 if (t >= {latency} - 1) $fwrite(fd, "%h\\n", acc);
       clk = 0;
@@ -311,18 +366,25 @@ def iverilog_trace(spec: MacSpec, stream: Stream, verilog_text: str | None = Non
         raise IverilogError("iverilog/vvp not found on PATH (Debian: apt-get install iverilog)")
     verilog_text = verilog_text or emit_verilog(spec)
     a_words, b_words = stream.packed(spec)
-    aw, bw = spec.a.bits * spec.lanes, spec.b.bits * spec.lanes
+    index = stream.packed_index(spec)
+    aw, bw = spec.a.bits * spec.lanes, spec.b_port_bits * spec.products
+    xw = max(1, spec.index_bits * spec.products)
+    kw, dw = max(1, spec.codebook_bits), spec.b.bits
     with tempfile.TemporaryDirectory(prefix="hwmodel-iverilog-") as tmp:
         tmp = Path(tmp)
         (tmp / "dut.v").write_text(verilog_text)
         field = (1 << BIAS_BITS) - 1  # two's complement in the port's width
         top = aw + bw + 2 + BIAS_BITS
-        lines = [f"{(int(sa) << (top + 8)) | (int(sb) << top) | ((int(o) & field) << (aw + bw + 2)) | (int(e) << (aw + bw + 1)) | (int(c) << (aw + bw)) | (x << bw) | y:x}"
-                 for sa, sb, o, e, c, x, y in zip(stream.scale_a, stream.scale_b, stream.bias, stream.en, stream.clear,
-                                                  a_words, b_words)]
+        book = [(int(w) << (kw + dw)) | (int(k) << dw) | int(d)
+                for w, k, d in zip(stream.cb_write, stream.cb_addr, stream.cb_data)]
+        lines = [f"{(q << (top + 16 + xw)) | (i << (top + 16)) | (int(sa) << (top + 8)) | (int(sb) << top) | ((int(o) & field) << (aw + bw + 2)) | (int(e) << (aw + bw + 1)) | (int(c) << (aw + bw)) | (x << bw) | y:x}"
+                 for q, i, sa, sb, o, e, c, x, y in zip(book, index, stream.scale_a, stream.scale_b, stream.bias,
+                                                        stream.en, stream.clear, a_words, b_words)]
         (tmp / "vectors.hex").write_text("\n".join(lines) + "\n")
         (tmp / "tb.v").write_text(_TESTBENCH.format(
-            aw=aw, bw=bw, accw=spec.acc_width, vw=aw + bw + 2 + BIAS_BITS + 16, n=len(stream), module=spec.name,
+            aw=aw, bw=bw, accw=spec.acc_width, vw=aw + bw + 2 + BIAS_BITS + 16 + xw + 1 + kw + dw, n=len(stream),
+            module=spec.name, xw=xw, index_port=", .index(index)" if spec.nm else "", kw=kw, dw=dw,
+            codebook_ports=", .cb_write(cb_write), .cb_addr(cb_addr), .cb_data(cb_data)" if spec.codebook_bits else "",
             scale_ports=", .scale_a(scale_a), .scale_b(scale_b)" if spec.scaling is not None else "",
             latency=spec.latency, vectors=tmp / "vectors.hex", out=tmp / "out.hex", bias_bits=BIAS_BITS,
             bias_port=", .bias(bias)" if spec.bias != "none" else ""))

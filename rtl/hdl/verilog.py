@@ -49,6 +49,23 @@ cycle), and its result is their left fold in that order, one rounding per additi
 (rtl.numerics.interleave.reduce_partials), done by whatever reads them."""
 
 
+_NM = """\
+N:M sparse weights ({nm}): a carries {lanes} activations, {groups} group(s) of {m}; b carries the
+{products} kept weights, {n} per group in group order, and index their positions, kept weight j in
+bits [j*{x}, (j+1)*{x}), a position 0..{last} in its group. Kept weight j of group g multiplies
+a[g*{m} + index_j]; the {products} products are summed exactly, as a dense unit's lanes
+(rtl.numerics.sparsity.select_activations). A zero weight in a kept slot adds nothing."""
+
+
+_CODEBOOK = """\
+Codebook weights: b carries {bits}-bit indices, lane i in bits [i*{bits}, (i+1)*{bits}), into a
+register file of {entries} {fmt} centroid codes; lane i multiplies a_i by table[b_i].
+  cb_write  in  1: write cb_data into table[cb_addr] on this edge (lookups this cycle read the
+                old entry); rst clears the table to code 0
+  cb_addr   in  {bits} bits
+  cb_data   in  {width} bits: a {fmt} code (rtl.numerics.codebook.codebook_codes)"""
+
+
 def _acc_meaning(spec: MacSpec) -> str:
     d = spec.describe()["acc"]
     if d["kind"] == "float":
@@ -69,7 +86,8 @@ def emit_verilog(spec: MacSpec) -> str:
     text = verilog.convert(Mac(spec), name=spec.name, emit_src=False)
     ports = _PORTS.format(
         a_bits=spec.a.bits * spec.lanes, a_width=spec.a.bits, a=_element(spec, 0),
-        b_bits=spec.b.bits * spec.lanes, b_width=spec.b.bits, b=_element(spec, 1),
+        b_bits=spec.b_port_bits * spec.products, b_width=spec.b_port_bits,
+        b=_element(spec, 1) if not spec.codebook_bits else f"codebook index ({spec.b.name} centroids)",
         acc_bits=spec.acc_width, acc_meaning=_acc_meaning(spec),
         bias_line="" if spec.bias == "none" else (
             f"\n  bias   in   {BIAS_BITS} bits, signed: exponent offset added to every product (the operands' "
@@ -87,6 +105,16 @@ def emit_verilog(spec: MacSpec) -> str:
     else:
         ports += "\n" + _UPDATE.format(latency=spec.latency,
                                        sum="sum_i a_i*b_i" if spec.bias == "none" else "sum_i a_i*b_i*2^bias")
+    if spec.nm:
+        n, m = spec.nm_pattern
+        ports = ports.replace("  acc    out", f"  index  in   {spec.index_bits * spec.products} bits: kept weight j's "
+                                                f"position in bits [j*{spec.index_bits}, (j+1)*{spec.index_bits})\n"
+                                                "  acc    out")
+        ports += "\n" + _NM.format(nm=spec.nm, lanes=spec.lanes, groups=spec.lanes // m, m=m, n=n,
+                                   products=spec.products, x=spec.index_bits, last=m - 1)
+    if spec.codebook_bits:
+        ports += "\n" + _CODEBOOK.format(bits=spec.codebook_bits, entries=1 << spec.codebook_bits, fmt=spec.b.name,
+                                         width=spec.b.bits)
     if spec.interleave > 1:
         ports += "\n" + _INTERLEAVE.format(n=spec.interleave, latency=spec.latency, last=spec.interleave - 1)
     header += ["// " + line for line in ports.splitlines()]
