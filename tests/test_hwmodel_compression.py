@@ -59,6 +59,21 @@ def test_lloyd_reaches_the_fixed_point_sklearn_reaches_from_the_same_start():
         assert ours == pytest.approx(np.sort(theirs), abs=1e-9)
 
 
+def test_lloyd_with_a_pinned_zero_equals_the_textbook_iteration():
+    u = _weights((1, 3000), seed=12).reshape(-1).astype(np.float64) + 0.3  # off-centre: zero is not a free mean
+    free = np.linspace(u.min(), u.max(), 15)
+    for _ in range(300):
+        table = np.sort(np.append(free, 0.0))
+        nearest = np.abs(u[:, None] - table[None, :]).argmin(1)
+        zero = int(np.flatnonzero(table == 0.0)[0])
+        moved = np.sort([u[nearest == j].mean() if np.any(nearest == j) else table[j]
+                         for j in range(16) if j != zero])
+        if np.allclose(moved, free, rtol=0, atol=1e-13):
+            break
+        free = moved
+    assert _lloyd(u, 15, zero=True) == pytest.approx(np.sort(np.append(free, 0.0)), abs=1e-9)
+
+
 def test_lloyd_with_empty_clusters_equals_the_textbook_iteration():
     u = _weights((1, 2000), seed=9).reshape(-1).astype(np.float64) ** 3  # heavy tails: linear spacing leaves gaps
     centroids = np.linspace(u.min(), u.max(), 63)
@@ -81,6 +96,8 @@ def test_clustered_codes_are_at_most_2k_values_of_the_format_and_pruned_ones_zer
         table = np.unique(codes)
         assert len(table) <= 2 ** bits
         assert np.array_equal(decode(encode(table, fmt), fmt), table)  # every centroid is a format value
+        assert 0.0 in table  # the exact zero every codebook holds
+        assert np.all(codes[np.abs(u) < np.abs(table[table != 0]).min() / 2] == 0)  # small weights take it
         # each value took its nearest centroid
         assert np.all(np.abs(u - codes) <= np.abs(u[:, None] - table[None, :]).min(1) + 1e-12)
     keep = prune_mask(u, 0.5)

@@ -24,7 +24,7 @@ FLAGS = {
     "bias": "--bias", "block_size": "--block-size", "interleave": "--interleave", "verilog": "--verilog",
     "top": "--top", "param": "--param", "stimulus": "--stimulus", "expect": "--expect", "cycles": "--cycles", "workload": "--workload", "config": "--config",
     "density": "--density", "nm": "--nm", "codebook_bits": "--codebook-bits", "codebook": "--codebook",
-    "centroids": "--centroids",
+    "centroids": "--centroids", "zero_gating": "--zero-gating",
 }
 """Library field → the flag that sets it (error messages name what the user typed)."""
 
@@ -127,6 +127,9 @@ def add_spec_arguments(p, *, required: bool = False) -> None:
     p.add_argument("--codebook-bits", type=int, default=0, metavar="K",
                    help="clustered weights: b carries K-bit indices (2…6) into a register file of 2^K centroids "
                         "in the --b format (0: none)")
+    p.add_argument("--zero-gating", action="store_true",
+                   help="skip zeros: isolate a zero lane's multiplier and hold the accumulator on an all-zero step, "
+                        "its register clocked through the library's integrated clock gate")
     p.add_argument("--centroids", type=format_name, metavar="FORMAT",
                    help="with --codebook-bits: the centroids' format (int8_sym, float8_e4m3fn, float16 …), which is "
                         "the weight operand's, so it stands for --b")
@@ -174,7 +177,8 @@ def spec_from_args(args, *, auto_stages: bool = False):
                               saturate=args.saturate, guard_bits=args.guard_bits, bias=args.bias,
                               block_size=getattr(args, "block_size", None),
                               interleave=getattr(args, "interleave", 1), nm=getattr(args, "nm", ""),
-                              codebook_bits=getattr(args, "codebook_bits", 0))
+                              codebook_bits=getattr(args, "codebook_bits", 0),
+                              zero_gating=getattr(args, "zero_gating", False))
 
 
 def add_synthesis_options(p) -> None:

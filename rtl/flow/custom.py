@@ -332,7 +332,7 @@ def characterize_verilog(files, library: str = "sky130hd_tt", *, top: str | None
     runs = 64 * words
     steps = len(vectors) * runs
     parts = account_energy(netlist, result.toggles, steps, clock_used, tech.cells.voltage_v,
-                           clocked=clock is not None)
+                           clocked=clock is not None, gated_cycles=result.gated_cycles)
     total = sum(parts.values())
     # what the input ports' nets take (their wires' and the receiving pins' charge): a stand-alone
     # unit is charged for it here, though whatever drives the unit pays it in a design

@@ -259,13 +259,13 @@ def measure_energy(spec: MacSpec, netlist: GateNetlist, stream: OperandStream, c
     inputs += [dict(inputs[-1], en=zeros) for _ in range(spec.latency - 1)]
     inputs = [{k: v for k, v in cycle.items() if k in netlist.ports} for cycle in prefix + inputs]
     result = netlist.simulate(inputs, words)
-    toggles, load_pj = result.toggles, 0.0
+    toggles, gated, load_pj = result.toggles, result.gated_cycles, 0.0
     codebook = None
     if prefix:
         loaded = netlist.simulate(inputs[:len(prefix)], words)
-        toggles = result.toggles - loaded.toggles
-        load_pj = sum(account_energy(netlist, loaded.toggles, len(prefix) * streams, clock_ns, voltage_v).values()) \
-            / streams
+        toggles, gated = result.toggles - loaded.toggles, result.gated_cycles - loaded.gated_cycles
+        load_pj = sum(account_energy(netlist, loaded.toggles, len(prefix) * streams, clock_ns, voltage_v,
+                                     gated_cycles=loaded.gated_cycles).values()) / streams
         # the golden model: the same table, loaded in the cycles before the stream
         entries = len(stream.codebook)
         codebook = (np.arange(entries + cycles) < entries, np.arange(entries + cycles) % entries,
@@ -286,7 +286,7 @@ def measure_energy(spec: MacSpec, netlist: GateNetlist, stream: OperandStream, c
         bad = next(i for i, (g, w) in enumerate(zip(got, want)) if g != w)
         raise AssertionError(f"{spec.name}: the synthesized netlist disagrees with the golden model "
                              f"on stream {bad}: {got[bad]:#x} != {want[bad]:#x}")
-    parts = account_energy(netlist, toggles, cycles * streams, clock_ns, voltage_v)
+    parts = account_energy(netlist, toggles, cycles * streams, clock_ns, voltage_v, gated_cycles=gated)
     macs = stream.macs
     return EnergyReport(
         stream=stream.name, energy_pj_per_mac=sum(parts.values()) / macs,
@@ -296,13 +296,21 @@ def measure_energy(spec: MacSpec, netlist: GateNetlist, stream: OperandStream, c
 
 
 def account_energy(netlist: GateNetlist, toggles: np.ndarray, steps: int, clock_ns: float, voltage_v: float, *,
-                   clocked: bool = True) -> dict:
+                   clocked: bool = True, gated_cycles=None) -> dict:
     """Energy (pJ) of ``steps`` unit-cycles whose nets made ``toggles`` transitions: switching
     (½·C·V² per transition), internal (driver and receiving pins), clock (every flip-flop's clock
-    pin, two transitions a cycle; none for ``clocked=False``) and leakage over the time."""
+    pin, two transitions a cycle — behind a clock gate only in the ``gated_cycles`` it let the
+    clock through (:attr:`rtl.flow.gatesim.SimulationResult.gated_cycles`); none for
+    ``clocked=False``) and leakage over the time."""
     v2 = voltage_v ** 2
     toggles = toggles.astype(np.float64)
+    clock = steps * (2 * netlist.clock_energy_pj + netlist.clock_pf * v2)
+    if len(netlist.clock_gates):
+        if gated_cycles is None:
+            raise ValueError("a netlist with clock gates needs the cycles each let the clock through (gated_cycles)")
+        clock += float(np.sum(np.asarray(gated_cycles, np.float64)
+                              * (2 * netlist.gated_clock_energy_pj + netlist.gated_clock_pf * v2)))
     return {"switching": float(np.sum(toggles * 0.5 * netlist.load_pf * v2)),  # pF·V² = pJ
             "internal": float(np.sum(toggles * (netlist.driver_energy_pj + netlist.input_energy_pj))),
-            "clock": steps * (2 * netlist.clock_energy_pj + netlist.clock_pf * v2) if clocked else 0.0,
+            "clock": clock if clocked else 0.0,
             "leakage": netlist.leakage_nw * 1e-9 * clock_ns * 1e-9 * steps * 1e12}  # W·s → pJ

@@ -6,6 +6,13 @@ word), gates are evaluated in topological order with their liberty functions, an
 take their next state at the end of each cycle, so the accumulator's feedback is real. Every
 cycle the transitions of every net are counted with a population count. Zero-delay: glitches
 are not modelled.
+
+Integrated clock gates (a liberty ``clock_gating_integrated_cell`` of kind ``latch_posedge``,
+placed by Yosys's ``clockgate``): the flip-flops on a gate's output clock take their next state
+only in cycles whose enable (or test) input is high — the value the gate's latch holds at the
+rising edge — and keep it otherwise. Their clock pins, and the gated clock net, switch only in
+those cycles, which :attr:`SimulationResult.gated_cycles` counts per gate; the gate's own clock
+pin switches every cycle.
 """
 
 from __future__ import annotations
@@ -64,6 +71,7 @@ class SimulationResult:
     streams: int
     outputs: dict              # port name → list of per-stream integers after the last cycle
     recorded: list | None = None  # with ``record``: per cycle, port → per-stream integers before its edge
+    gated_cycles: np.ndarray | None = None  # per clock gate: (stream, cycle) pairs its clock was let through
 
 
 class GateNetlist:
@@ -85,7 +93,7 @@ class GateNetlist:
         for _, bits in self.ports.values():
             for b in bits:
                 net(b)
-        self.gates, self.flops = [], []
+        self.gates, self.flops, self.clock_gates = [], [], []
         for name, cell in module["cells"].items():
             spec = library.cells.get(cell["type"])
             if spec is None:
@@ -93,14 +101,45 @@ class GateNetlist:
                                  f"{library.name} does not have")
             pins = {p: [net(b) for b in bits] for p, bits in cell["connections"].items()}
             entry = {"name": name, "cell": spec, "pins": {p: v[0] for p, v in pins.items()}}
-            (self.flops if spec.is_sequential else self.gates).append(entry)
+            (self.clock_gates if spec.is_clock_gate else self.flops if spec.is_sequential else self.gates).append(entry)
         self.net_count = len(nets)
         self._nets = nets
+        self._gate_flops()
         self._order_gates()
         self._capacitance_and_energy()
         self._compile()
 
     # -- structure ---------------------------------------------------------------------------
+    def _gate_flops(self):
+        """Which clock gate (index into :attr:`clock_gates`, or None) clocks each flip-flop."""
+        gated = {}
+        for i, g in enumerate(self.clock_gates):
+            out = g["pins"].get(g["cell"].clock_gate["output"])
+            if out is not None and not isinstance(out, tuple):
+                gated[out] = i
+        for g in self.clock_gates:
+            clock = g["pins"].get(g["cell"].clock_gate["clock"])
+            if clock in gated:
+                raise ValueError(f"clock gate {g['name']} is clocked by another gate's output: chained clock gates "
+                                 "are not modelled")
+        for f in self.flops:
+            clock = f["pins"].get(f["cell"].flip_flop["clocked_on"].strip("()"))
+            f["gate"] = gated.get(clock) if not isinstance(clock, tuple) else None
+        for net, i in gated.items():  # a gated clock feeds clock pins only
+            for g in self.gates:
+                if net in [v for p, v in g["pins"].items() if p in g["cell"].inputs]:
+                    raise ValueError(f"the gated clock of {self.clock_gates[i]['name']} drives logic "
+                                     f"({g['name']}), which this simulator does not model")
+
+    def _enable_expression(self, i: int, ref) -> str:
+        """The expression of clock gate ``i``'s enable (its test pin ORed in)."""
+        g = self.clock_gates[i]
+        gate = g["cell"].clock_gate
+        terms = [ref(g["pins"].get(gate["enable"], ("const", 0)))]
+        if gate["test"]:
+            terms.append(ref(g["pins"].get(gate["test"], ("const", 0))))
+        return " | ".join(terms)
+
     def _order_gates(self):
         driver = {}
         for i, g in enumerate(self.gates):
@@ -138,15 +177,31 @@ class GateNetlist:
         self.load_pf = np.zeros(n)
         self.input_energy_pj = np.zeros(n)   # internal energy of the receiving pins per transition
         self.driver_energy_pj = np.zeros(n)  # internal energy of the driving cell per transition
-        self.clock_pf = 0.0
+        self.clock_pf = 0.0  # clock pins that switch every cycle (ungated flip-flops, the gates' own)
         self.clock_energy_pj = 0.0
+        self.gated_clock_pf = np.zeros(len(self.clock_gates))  # per gate: what its clock reaches, when let through
+        self.gated_clock_energy_pj = np.zeros(len(self.clock_gates))
+        for i, g in enumerate(self.clock_gates):
+            cell, gate = g["cell"], g["cell"].clock_gate
+            self.clock_pf += cell.inputs.get(gate["clock"], 0.0)
+            self.clock_energy_pj += cell.input_energy_pj.get(gate["clock"], 0.0)
+            self.gated_clock_energy_pj[i] += cell.internal_energy_pj  # its output switching
+            for pin in (gate["enable"], gate["test"]):
+                src = g["pins"].get(pin) if pin else None
+                if src is not None and not isinstance(src, tuple):
+                    self.load_pf[src] += cell.inputs.get(pin, 0.0)
+                    self.input_energy_pj[src] += cell.input_energy_pj.get(pin, 0.0)
         for entry in self.gates + self.flops:
             cell = entry["cell"]
             clock = cell.flip_flop["clocked_on"] if cell.is_sequential else None
             for pin, cap in cell.inputs.items():
                 if pin == clock:
-                    self.clock_pf += cap
-                    self.clock_energy_pj += cell.input_energy_pj.get(pin, 0.0)
+                    if entry.get("gate") is not None:
+                        self.gated_clock_pf[entry["gate"]] += cap
+                        self.gated_clock_energy_pj[entry["gate"]] += cell.input_energy_pj.get(pin, 0.0)
+                    else:
+                        self.clock_pf += cap
+                        self.clock_energy_pj += cell.input_energy_pj.get(pin, 0.0)
                     continue
                 src = entry["pins"].get(pin)
                 if src is not None and not isinstance(src, tuple):
@@ -156,7 +211,7 @@ class GateNetlist:
                 out = entry["pins"].get(pin)
                 if out is not None and not isinstance(out, tuple):
                     self.driver_energy_pj[out] = cell.internal_energy_pj
-        self.leakage_nw = sum(e["cell"].leakage_nw for e in self.gates + self.flops)
+        self.leakage_nw = sum(e["cell"].leakage_nw for e in self.gates + self.flops + self.clock_gates)
         self.wire_pf = np.zeros(n)
         if self.wire_load:
             model = self.library.provenance.get("wire_load")
@@ -208,15 +263,21 @@ class GateNetlist:
             names = {pin: ref(f["pins"].get(pin, ("const", 0))) for pin in f["cell"].inputs}
             names |= {ff["state"]: f"S[{k}]", ff["state_inverted"]: f"~S[{k}]"}
             expr = _expression(parse_boolean(ff["next_state"]), names)
+            if f.get("gate") is not None:  # a gated clock: the edge only where the gate lets it through
+                enable = self._enable_expression(f["gate"], ref)
+                expr = f"((({enable}) & ({expr})) | (~({enable}) & S[{k}]))"
             for key, value in (("clear", "ZEROS"), ("preset", "ONES")):
                 if ff[key]:  # asynchronous: modelled as taking effect at the edge
                     cond = _expression(parse_boolean(ff[key]), names)
                     expr = f"(({cond}) & {value}) | (~({cond}) & ({expr}))"
             lines.append(f"        {expr},")
         lines.append("    ]")
+        lines.append("def enables(V, ONES, ZEROS):")
+        lines.append("    return [" + "".join(f"{self._enable_expression(i, ref)}, "
+                                             for i in range(len(self.clock_gates))) + "]")
         scope = {}
         exec(compile("\n".join(lines), "<gatesim>", "exec"), scope)  # noqa: S102 - generated from the netlist
-        self._evaluate, self._next_state = scope["evaluate"], scope["next_state"]
+        self._evaluate, self._next_state, self._enables = scope["evaluate"], scope["next_state"], scope["enables"]
 
     # -- simulation --------------------------------------------------------------------------
     def _outputs(self, V, ones, zeros) -> dict:
@@ -236,6 +297,7 @@ class GateNetlist:
         ones, zeros = np.full(words, np.uint64(0xFFFFFFFFFFFFFFFF)), np.zeros(words, np.uint64)
         previous = V.copy()
         toggles = np.zeros(self.net_count, np.int64)
+        gated = np.zeros(len(self.clock_gates), np.int64)
         recorded = []
         for cycle in inputs:
             for port, packed in cycle.items():
@@ -248,14 +310,16 @@ class GateNetlist:
             previous[...] = V
             if record:
                 recorded.append(self._outputs(V, ones, zeros))
+            if self.clock_gates:
+                gated += [int(np.bitwise_count(np.broadcast_to(e, (words,))).sum()) for e in self._enables(V, ones, zeros)]
             S = self._next_state(V, S, ones, zeros)
         self._evaluate(V, S, ones, zeros)  # outputs after the last edge
         return SimulationResult(toggles, len(inputs), words * 64, self._outputs(V, ones, zeros),
-                                recorded if record else None)
+                                recorded if record else None, gated)
 
     def _net_index(self, bit) -> int:
         return self._nets[bit]
 
     @property
     def gate_count(self) -> int:
-        return len(self.gates) + len(self.flops)
+        return len(self.gates) + len(self.flops) + len(self.clock_gates)

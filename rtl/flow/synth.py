@@ -109,8 +109,11 @@ def prepare_yosys(tool: str = "yowasp", announce=None) -> None:
 
 
 def synthesis_script(top: str, liberty: str, dont_use: tuple[str, ...] = (),
-                     delay_target_ns: float | None = None, flatten: bool = False) -> list[str]:
-    """The Yosys script, one command per line (hierarchy kept unless ``flatten``)."""
+                     delay_target_ns: float | None = None, flatten: bool = False,
+                     clock_gating: bool = False) -> list[str]:
+    """The Yosys script, one command per line (hierarchy kept unless ``flatten``). With
+    ``clock_gating``, every set of flip-flops sharing an enable (whose reset does not outrank
+    it) is clocked through one of the liberty's integrated clock gates (Yosys ``clockgate``)."""
     excluded = " ".join(f"-dont_use {pattern}" for pattern in dont_use)
     abc = f"abc -liberty {liberty} {excluded}".rstrip()
     if delay_target_ns is not None:
@@ -122,6 +125,7 @@ def synthesis_script(top: str, liberty: str, dont_use: tuple[str, ...] = (),
         "read_verilog dut.v",
         f"hierarchy -check -top {top}",
         f"synth -top {top}" + (" -flatten" if flatten else ""),
+        *([f"clockgate -liberty {liberty}"] if clock_gating else []),
         f"dfflibmap -liberty {liberty} {excluded}".rstrip(),
         abc,
         "opt_clean -purge",
@@ -221,20 +225,22 @@ def synthesize(spec: MacSpec, library: str = "sky130hd_tt", *, tool: str = "yowa
     """
     return synthesize_verilog(verilog_text or emit_verilog(spec), spec.name, library, tool=tool,
                               delay_target_ns=delay_target_ns, timeout_s=timeout_s, flatten=flatten,
-                              netlist_verilog=netlist_verilog, wire_load=wire_load)
+                              netlist_verilog=netlist_verilog, wire_load=wire_load, clock_gating=spec.clock_gated)
 
 
 def synthesize_verilog(verilog_text: str, top: str, library: str = "sky130hd_tt", *, tool: str = "yowasp",
                        delay_target_ns: float | None = None, timeout_s: float = 600,
-                       flatten: bool = False, netlist_verilog: bool = False, wire_load: bool = False) -> Synthesis:
-    """Synthesize the module ``top`` of ``verilog_text`` onto ``library``."""
+                       flatten: bool = False, netlist_verilog: bool = False, wire_load: bool = False,
+                       clock_gating: bool = False) -> Synthesis:
+    """Synthesize the module ``top`` of ``verilog_text`` onto ``library`` (with ``clock_gating``:
+    see :func:`synthesis_script`)."""
     tech = technology(str(library))
     _check_library(tech.cells)
     with tempfile.TemporaryDirectory(prefix="hwmodel-yosys-") as tmp:
         work = Path(tmp)
         (work / "dut.v").write_text(verilog_text)
         (work / "cells.lib").write_text(tech.liberty_text)
-        lines = synthesis_script(top, "cells.lib", tech.dont_use, delay_target_ns, flatten)
+        lines = synthesis_script(top, "cells.lib", tech.dont_use, delay_target_ns, flatten, clock_gating)
         if netlist_verilog:
             lines.append("write_verilog -noattr -noexpr netlist.v")
         run_yosys(lines, work, tool, timeout_s)
@@ -247,7 +253,7 @@ def synthesize_verilog(verilog_text: str, top: str, library: str = "sky130hd_tt"
     areas, by_type = _module_areas(stat, top, tech.cells)
     total = sum(a for p, a in areas.items() if "." not in p)
     sequential = sum(tech.cells.cells[c].area_um2 * n for c, n in by_type.items()
-                     if tech.cells.cells[c].is_sequential)
+                     if tech.cells.cells[c].is_sequential or tech.cells.cells[c].is_clock_gate)
     module = netlist["modules"].get(top) or next(iter(netlist["modules"].values()))
     return Synthesis(top=top, library=tech.name, tool_version=yosys_version(tool), script=tuple(lines),
                      area_um2=total, sequential_area_um2=sequential, module_area_um2=areas,

@@ -69,6 +69,9 @@ class TimedNetlist:
     """A :class:`GateNetlist` compiled for the timed simulation."""
 
     def __init__(self, netlist: GateNetlist):
+        if netlist.clock_gates:
+            raise ValueError("the timed simulation does not model clock gates yet: simulate a clock-gated netlist "
+                             "with the zero-delay simulator")
         self.netlist = netlist
         n_gates = sum(len([p for p in g["cell"].outputs if g["pins"].get(p) is not None
                            and not isinstance(g["pins"].get(p), tuple)]) for g in netlist.gates)

@@ -35,4 +35,8 @@ def critical_path_ns(netlist: GateNetlist) -> float:
             if p != f["cell"].flip_flop["clocked_on"] and p in f["pins"] and not isinstance(f["pins"][p], tuple)]
     ends += [arrival[netlist._net_index(b)] for d, bits in netlist.ports.values() if d == "output"
              for b in bits if not isinstance(b, str)]
+    # a clock gate's enable is captured by its latch before the rising edge: a path ends there too
+    ends += [arrival[g["pins"][p]] for g in netlist.clock_gates
+             for p in (g["cell"].clock_gate["enable"], g["cell"].clock_gate["test"])
+             if p and p in g["pins"] and not isinstance(g["pins"][p], tuple)]
     return float(max(ends, default=0.0))

@@ -35,7 +35,7 @@ folded onto van Baalen et al.'s three).
 
 from __future__ import annotations
 
-from amaranth import C, Module, Mux, Signal, Value, signed
+from amaranth import C, Module, Mux, ResetSignal, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -138,6 +138,11 @@ class Mac(wiring.Component):
         single = float_acc and spec.products == 1 and spec.scaling is None  # one product normalized as it is
         raw = not integer or single
         lanes = []
+        self._register = self.acc
+        if spec.zero_gating:  # reset through the enable, so one clock gate can hold the register
+            self._register = Signal(spec.acc_width, name="acc_reg", reset_less=True)
+            m.d.comb += self.acc.eq(self._register)
+        zeros = []
         weights = self.b
         if spec.codebook_bits:
             m.submodules.codebook = book = Codebook(width=spec.b.bits, bits=spec.codebook_bits, lanes=spec.lanes)
@@ -147,10 +152,18 @@ class Mac(wiring.Component):
         for i in range(spec.products):
             mpy = Multiply(a=spec.a, b=spec.b, raw=raw, fixed=integer and not single, signed_zero=float_acc)
             m.submodules[f"mpy{i}"] = mpy
-            m.d.comb += [mpy.a.eq(self._activation(m, i)), mpy.b.eq(weights[i * spec.b.bits:(i + 1) * spec.b.bits])]
+            a, b = self._activation(m, i), weights[i * spec.b.bits:(i + 1) * spec.b.bits]
+            if spec.zero_gating:  # operand isolation: a zero lane's multiplier sees zeros and stays still
+                zero = Signal(name=f"zero{i}")
+                m.d.comb += zero.eq(_is_zero(a, spec.a) | _is_zero(b, spec.b))
+                a, b = Mux(zero, 0, a), Mux(zero, 0, b)
+                zeros.append(zero)
+            m.d.comb += [mpy.a.eq(a), mpy.b.eq(b)]
             lanes.append({name: getattr(mpy, name) for name in mpy.signature.members
                           if mpy.signature.members[name].flow == Out})
         control = {"en": self.en, "clear": self.clear}
+        if spec.zero_gating:  # a step of zeros only (that does not clear) leaves the register alone
+            control["en"] = self.en & (self.clear | ~_all(zeros))
         if spec.bias != "none":
             control["bias"] = self.bias
         if spec.scaling is not None:
@@ -214,8 +227,7 @@ class Mac(wiring.Component):
                                                 saturate=spec.acc.overflow == "saturate")
         m.d.comb += [add.acc.eq(Mux(control["clear"], 0, self.acc.as_signed())),
                      add.addend.eq(total), wrap.total.eq(add.total)]
-        with m.If(control["en"]):
-            m.d.sync += self.acc.eq(wrap.next)
+        self._commit(m, control["en"], wrap.next)
 
     # -- floating-point accumulator ------------------------------------------------------------
     def _flags(self, lanes) -> dict:
@@ -325,8 +337,19 @@ class Mac(wiring.Component):
             rnd.pos_inf.eq(flags["pos_inf"] | acc_pos_inf),
             rnd.neg_inf.eq(flags["neg_inf"] | acc_neg_inf),
         ]
-        with m.If(control["en"]):
-            m.d.sync += self.acc.eq(rnd.code)
+        self._commit(m, control["en"], rnd.code)
+
+    def _commit(self, m: Module, enable, value):
+        """The accumulator register takes ``value`` on an edge with ``enable``; for a zero-gated
+        unit ``rst`` acts through the enable (reset-less register, one clock gate for all of it)."""
+        if not self._spec.zero_gating:
+            with m.If(enable):
+                m.d.sync += self._register.eq(value)
+            return
+        load = Signal(name="acc_load")
+        m.d.comb += load.eq(enable | ResetSignal())
+        with m.If(load):
+            m.d.sync += self._register.eq(Mux(ResetSignal(), 0, value))
 
     def _ring(self, m: Module, acc, add, rnd, product, flags: dict, control: dict):
         """The accumulation loop cut into ``interleave`` cycles (:mod:`rtl.numerics.interleave`):
@@ -411,13 +434,25 @@ class Codebook(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        table = Signal(self._width * self.entries, name="table")
-        with m.If(self.write):
-            m.d.sync += table.word_select(self.address, self._width).eq(self.data)
+        # each entry loads (or resets) through its own enable, so synthesis can clock-gate it
+        table = Signal(self._width * self.entries, name="table", reset_less=True)
+        for j in range(self.entries):
+            entry = table.word_select(j, self._width)
+            load = Signal(name=f"load{j}")
+            m.d.comb += load.eq((self.write & (self.address == j)) | ResetSignal())
+            with m.If(load):
+                m.d.sync += entry.eq(Mux(ResetSignal(), 0, self.data))
         for i in range(self._lanes):
             index = self.index[i * self._bits:(i + 1) * self._bits]
             m.d.comb += self.codes[i * self._width:(i + 1) * self._width].eq(table.word_select(index, self._width))
         return m
+
+
+def _is_zero(code, fmt):
+    """Whether a code is ±0 (only +0 in formats whose sign-and-zero code is NaN, fnuz)."""
+    if fmt.kind == "int" or fmt.special == "fnuz" or not fmt.signed:
+        return code == 0
+    return code[:fmt.bits - 1] == 0
 
 
 def _any(values):

@@ -84,6 +84,11 @@ class MacSpec:
         weights are k-bit indices on ``b`` into a register file of 2^k centroids in format
         ``b``, loaded through ``cb_write`` / ``cb_addr`` / ``cb_data``
         (:mod:`rtl.numerics.codebook`).
+    zero_gating : a unit that skips zeros: a lane whose operand value is zero (±0) has its
+        multiplier's inputs forced to zero (operand isolation), and a step whose every lane is
+        zero — unless it clears — leaves the accumulator as it is, its register's clock gated
+        by the library's integrated clock gate. The arithmetic differs from an ungated unit's only
+        where a zero meets Inf or NaN (:func:`rtl.hdl.verify.zero_isolation`).
     """
 
     a: Format
@@ -96,6 +101,7 @@ class MacSpec:
     interleave: int = 1
     nm: str = ""
     codebook_bits: int = 0
+    zero_gating: bool = False
 
     def __post_init__(self):
         for name in ("a", "b"):
@@ -132,6 +138,7 @@ class MacSpec:
                                            f"interleave must be 1", self.interleave)
         self._check_nm()
         self._check_codebook()
+        self._check_zero_gating()
         if isinstance(self.acc, FixedAccumulator):
             if self.acc.width is None:
                 raise FieldError("acc", "a hardware accumulator needs a finite width ('exact' is a golden model only)",
@@ -173,6 +180,25 @@ class MacSpec:
             raise FieldError("codebook_bits", f"a {bits}-bit codebook holds {1 << bits} centroids but {self.b.name} "
                                               f"has only {values} values: use fewer bits or a wider centroid format",
                              bits)
+
+    def _check_zero_gating(self):
+        if not isinstance(self.zero_gating, bool):
+            raise FieldError("zero_gating", f"zero_gating must be True or False, not {self.zero_gating!r}",
+                             self.zero_gating)
+        if not self.zero_gating:
+            return
+        if self.scaling is not None:
+            raise FieldError("zero_gating", "a block-scaled unit sums whole blocks; zero gating applies to scalar MACs "
+                                            "and dot products", self.zero_gating)
+        if self.interleave > 1:
+            raise FieldError("zero_gating", "an interleaved loop turns every cycle; zero gating holds a plain "
+                                            "register (interleave 1)", self.zero_gating)
+
+    @property
+    def clock_gated(self) -> bool:
+        """Whether synthesis clocks this unit's enabled registers through integrated clock gates:
+        a zero-gated unit's accumulator, a codebook unit's table."""
+        return self.zero_gating or bool(self.codebook_bits)
 
     @property
     def b_port_bits(self) -> int:
@@ -219,7 +245,7 @@ class MacSpec:
     def from_names(cls, a: str | Format, b: str | Format, acc: str, *, lanes: int = 1, stages: int = 0,
                    flush_to_zero: bool = False, saturate: bool = False, guard_bits: int = 12,
                    bias: str = "none", block_size: int | None = None, interleave: int = 1,
-                   nm: str = "", codebook_bits: int = 0) -> "MacSpec":
+                   nm: str = "", codebook_bits: int = 0, zero_gating: bool = False) -> "MacSpec":
         """The spec of an ``a × b`` unit summing into the accumulator spelled ``acc`` (see
         :func:`rtl.numerics.arith.parse_accumulator`). Block formats (``mxfp8_e4m3``, ``nvfp4``,
         …: :data:`rtl.numerics.scaling.MX_FORMATS`) on both sides give a block-scaled unit;
@@ -242,14 +268,14 @@ class MacSpec:
                 raise FieldError("acc", f"a block-scaled unit accumulates into float16, bfloat16 or float32 (its block "
                                         f"scales span 2**±254), not {acc}", acc)
             return cls(scaling.a.element, scaling.b.element, register, lanes, stages, bias, scaling, interleave, nm,
-                       codebook_bits)
+                       codebook_bits, zero_gating)
         if block_size is not None:
             raise FieldError("block_size", f"block_size applies to block formats ({', '.join(MX_FORMATS)}), not "
                                            f"{getattr(a, 'name', a)} × {getattr(b, 'name', b)}", block_size)
         a, b = operand_format(a, "a"), operand_format(b, "b")
         return cls(a, b, parse_accumulator(acc, a, b, flush_to_zero=flush_to_zero, saturate=saturate,
                                            guard_bits=guard_bits), lanes, stages, bias, None, interleave, nm,
-                   codebook_bits)
+                   codebook_bits, zero_gating)
 
     @property
     def max_stages(self) -> int:
@@ -325,7 +351,8 @@ class MacSpec:
         return (f"mac_{a}_x_{b}_{acc}_l{self.lanes}_s{self.stages}" + ("_bias" if self.bias != "none" else "")
                 + (f"_i{self.interleave}" if self.interleave > 1 else "")
                 + (f"_nm{self.nm.replace(':', 'of')}" if self.nm else "")
-                + (f"_cb{self.codebook_bits}" if self.codebook_bits else ""))
+                + (f"_cb{self.codebook_bits}" if self.codebook_bits else "")
+                + ("_zg" if self.zero_gating else ""))
 
     def describe(self) -> dict:
         acc = {"kind": "fixed" if isinstance(self.acc, FixedAccumulator) else "float",
@@ -348,6 +375,8 @@ class MacSpec:
             out["products"] = self.products
         if self.codebook_bits:  # likewise
             out["codebook_bits"] = self.codebook_bits
+        if self.zero_gating:  # likewise
+            out["zero_gating"] = True
         return out
 
 

@@ -22,7 +22,7 @@ from rtl.numerics.codebook import codebook_codes
 from rtl.numerics.sparsity import select_activations
 from rtl.hdl.spec import BIAS_BITS, MacSpec
 
-__all__ = ["Stream", "random_stream", "exhaustive_stream", "exhaustive_block_stream", "scale_sample",
+__all__ = ["Stream", "zero_isolation", "random_stream", "exhaustive_stream", "exhaustive_block_stream", "scale_sample",
            "golden_trace", "unit_updates", "register_states", "loop_updates", "amaranth_trace",
            "iverilog_trace", "IverilogError"]
 
@@ -238,9 +238,35 @@ def unit_updates(spec: MacSpec, a, b, *, clear=None, enable=None, bias=0, scale_
         a = select_activations(a, index, *spec.nm_pattern)
     if spec.codebook_bits:
         b = codebook_codes(b, *codebook, spec.codebook_bits)
+    if spec.zero_gating:
+        a, b, hold = zero_isolation(spec, a, b, clear)
+        return _holding(arith.step_updates(spec.acc, spec.a, a, spec.b, b, clear=clear, enable=enable, bias=bias),
+                        hold)
     if spec.scaling is not None:
         return blocks.block_updates(spec.acc, spec.scaling, a, b, scale_a, scale_b, clear=clear, enable=enable)
     return arith.step_updates(spec.acc, spec.a, a, spec.b, b, clear=clear, enable=enable, bias=bias)
+
+
+def zero_isolation(spec: MacSpec, a, b, clear=None):
+    """A zero-gated unit's view of its operands: every lane whose a or b value is ±0 has both
+    forced to code 0 (+0), and ``hold`` (cycles, …) marks the steps whose lanes are all zero and
+    that do not clear — the register keeps its state on them (an ungated unit would add a zero,
+    the same, or NaN for 0 × Inf or 0 × NaN)."""
+    a, b = np.broadcast_arrays(np.asarray(a), np.asarray(b))
+    zero = (decode(a, spec.a) == 0) | (decode(b, spec.b) == 0)
+    clears = np.zeros(len(a), bool) if clear is None else np.asarray(clear, bool)
+    hold = zero.all(-1) & ~clears.reshape((-1,) + (1,) * (zero.ndim - 2))
+    return np.where(zero, 0, a), np.where(zero, 0, b), hold
+
+
+def _holding(updates, hold):
+    """Updates that leave the register's state where ``hold`` marks the step."""
+    for t, update in enumerate(updates):
+        if update is None or not hold[t].any():
+            yield update
+            continue
+        clear, add = update
+        yield clear, (lambda state, add=add, keep=hold[t]: np.where(keep, state, add(state)))
 
 
 def register_states(spec: MacSpec, shape, updates):
@@ -262,7 +288,8 @@ def golden_trace(spec: MacSpec, stream: Stream) -> np.ndarray:
     """The accumulator register (as an unsigned bit pattern) after every cycle: for an
     interleaved unit, the partial sum the cycle updated (:mod:`rtl.numerics.interleave`)."""
     mask = (1 << spec.acc_width) - 1
-    if spec.chunks == 1 and stream.en.all() and stream.clear.all() and not spec.codebook_bits:
+    if spec.chunks == 1 and stream.en.all() and stream.clear.all() and not spec.codebook_bits \
+            and not spec.zero_gating:
         # independent steps (an interleaved loop clears each partial sum too): one vectorized call
         zero = arith.zeros(spec.acc, (len(stream),))
         if spec.scaling is not None:

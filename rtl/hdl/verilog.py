@@ -66,6 +66,14 @@ register file of {entries} {fmt} centroid codes; lane i multiplies a_i by table[
   cb_data   in  {width} bits: a {fmt} code (rtl.numerics.codebook.codebook_codes)"""
 
 
+_ZERO_GATING = """\
+Zero-gated: a lane whose a or b is +-0 has both multiplier inputs forced to 0; an enabled step
+whose every lane is zero and that does not clear leaves acc as it is (its register's enable,
+clocked through an integrated clock gate by synthesis), where an ungated unit would add a zero
+(the same) or NaN (0 * Inf, 0 * NaN). rst reaches the register through the same enable
+(rtl.hdl.verify.zero_isolation)."""
+
+
 def _acc_meaning(spec: MacSpec) -> str:
     d = spec.describe()["acc"]
     if d["kind"] == "float":
@@ -115,6 +123,8 @@ def emit_verilog(spec: MacSpec) -> str:
     if spec.codebook_bits:
         ports += "\n" + _CODEBOOK.format(bits=spec.codebook_bits, entries=1 << spec.codebook_bits, fmt=spec.b.name,
                                          width=spec.b.bits)
+    if spec.zero_gating:
+        ports += "\n" + _ZERO_GATING
     if spec.interleave > 1:
         ports += "\n" + _INTERLEAVE.format(n=spec.interleave, latency=spec.latency, last=spec.interleave - 1)
     header += ["// " + line for line in ports.splitlines()]

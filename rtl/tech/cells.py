@@ -57,10 +57,15 @@ class Cell:
     delay_ns_per_pf: float
     flip_flop: dict | None = None  # state, state_inverted, clocked_on, next_state, clear, preset
     dont_use: bool = False
+    clock_gate: dict | None = None  # an integrated clock gate: kind, clock, enable, test ("" if none), output
 
     @property
     def is_sequential(self) -> bool:
         return self.flip_flop is not None
+
+    @property
+    def is_clock_gate(self) -> bool:
+        return self.clock_gate is not None
 
 
 @dataclass(frozen=True)
@@ -294,8 +299,13 @@ def wire_capacitance_pf(model: dict, fanout: int) -> float:
     return length * model["capacitance_pf_per_length"]
 
 
+def _flag(pin: Group, name: str) -> bool:
+    return str(pin.attributes.get(name, "false")).strip('"').lower() == "true"
+
+
 def _derive_cell(cell: Group, tables: _Tables, slew, load, cap_pf, time_ns, leak_nw, energy_pj, patterns):
     pins = dict(_pin_groups(cell))
+    gating = str(cell.attributes.get("clock_gating_integrated_cell", "")).strip('"')
     inputs, input_energy, outputs = {}, {}, {}
     delays_ref, delays_2x, energies = [], [], []
     for name, pin in pins.items():
@@ -312,9 +322,12 @@ def _derive_cell(cell: Group, tables: _Tables, slew, load, cap_pf, time_ns, leak
         elif direction == "output":
             if "three_state" in pin.attributes:
                 return None  # tristate drivers are outside this model
-            if "function" not in pin.attributes:
+            if gating and _flag(pin, "clock_gate_out_pin"):
+                outputs[name] = ""  # a gated clock: its function is set below from the gate's pins
+            elif "function" not in pin.attributes:
                 return None  # e.g. analog or special outputs
-            outputs[name] = pin.attributes["function"]
+            else:
+                outputs[name] = pin.attributes["function"]
             for timing in pin.children("timing"):
                 for t in timing.groups:
                     if t.kind in ("cell_rise", "cell_fall"):
@@ -323,7 +336,17 @@ def _derive_cell(cell: Group, tables: _Tables, slew, load, cap_pf, time_ns, leak
             powers = [tables.value(t, slew, load) for ip in pin.children("internal_power")
                       for t in ip.groups if t.kind in ("rise_power", "fall_power")]
             energies += powers
-    if not outputs or cell.children("latch") or cell.children("statetable"):
+    clock_gate = None
+    if gating.startswith("latch_posedge"):  # a latch-based gate of rising-edge clocks, modelled by its pins' roles
+        role = {key: next((n for n, p in pins.items() if _flag(p, f"clock_gate_{key}_pin")), "")
+                for key in ("clock", "enable", "test", "out")}
+        if not (role["clock"] and role["enable"] and role["out"] in outputs):
+            return None
+        clock_gate = {"kind": gating, "clock": role["clock"], "enable": role["enable"], "test": role["test"],
+                      "output": role["out"]}
+        gate = role["enable"] if not role["test"] else f"({role['enable']}|{role['test']})"
+        outputs = {role["out"]: f"({role['clock']}&{gate})"}
+    elif not outputs or cell.children("latch") or cell.children("statetable"):
         return None
     flip_flop = None
     ff = cell.child("ff")
@@ -346,6 +369,7 @@ def _derive_cell(cell: Group, tables: _Tables, slew, load, cap_pf, time_ns, leak
         flip_flop=flip_flop,
         dont_use=any(fnmatch.fnmatch(cell.name, p) for p in patterns)
         or cell.attributes.get("dont_use", "false").strip('"') == "true",
+        clock_gate=clock_gate,
     )
 
 
@@ -378,6 +402,9 @@ def write_minimal_liberty(library: CellLibrary, include_dont_use: bool = False) 
              f'    index_1 ("{_SLEWS}");', f'    index_2 ("{_LOADS}");', "  }"]
     slew = library.provenance.get("reference_slew_ns", 0.05)
     for cell in library.cells.values():
+        if cell.is_clock_gate:  # kept out of mapping (dont_use), but there for `clockgate -liberty`
+            lines += _clock_gate_liberty(cell)
+            continue
         if cell.dont_use and not include_dont_use:
             continue
         if not cell.is_sequential and len(cell.outputs) != 1:
@@ -419,6 +446,22 @@ def write_minimal_liberty(library: CellLibrary, include_dont_use: bool = False) 
         lines.append("  }")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _clock_gate_liberty(cell: Cell) -> list[str]:
+    """An integrated clock gate as Yosys's ``clockgate -liberty`` reads one: its kind and the
+    roles of its pins."""
+    gate = cell.clock_gate
+    # not marked dont_use here: `clockgate` skips such cells; mapping never picks a cell without a function
+    lines = [f"  cell ({cell.name}) {{", f"    area : {cell.area_um2:.6g};",
+             f"    clock_gating_integrated_cell : {gate['kind']};"]
+    for role in ("clock", "enable", "test"):
+        if gate[role]:
+            lines.append(f"    pin ({gate[role]}) {{ direction : input; capacitance : {cell.inputs[gate[role]]:.6g}; "
+                         f"clock_gate_{role}_pin : true; }}")
+    lines.append(f"    pin ({gate['output']}) {{ direction : output; clock_gate_out_pin : true; }}")
+    lines.append("  }")
+    return lines
 
 
 _SLEWS = "0.01, 0.1, 1.0"
