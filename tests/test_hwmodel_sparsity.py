@@ -19,6 +19,8 @@ from workloads.zoo import load_trace
 from hwmodel.arch.accelerator import Accelerator, PeCost
 from hwmodel.arch.evaluate import evaluate, evaluate_many
 
+from test_hwmodel_evaluate import _per_layer  # SCALE-Sim's per-channel depthwise rows, summed back
+
 SPARSE = Path(__file__).parent / "golden" / "scalesim" / "sparse"
 POINTS = sorted(p for p in SPARSE.glob("*_ws_*of*.csv") if not p.name.endswith(".sparse.csv"))
 PE = PeCost("int8", area_um2=838.0, energy_pj_per_mac=1.36, delay_ns=1.21, leakage_nw=10.0,
@@ -27,17 +29,6 @@ PE = PeCost("int8", area_um2=838.0, energy_pj_per_mac=1.36, delay_ns=1.21, leaka
 
 def _report(path: Path) -> list[dict]:
     return list(csv.DictReader(io.StringIO(path.read_text().replace(", ", ","))))
-
-
-def _per_layer(trace, values):
-    """SCALE-Sim runs a depthwise layer as one layer per channel: summed back."""
-    out, i = [], 0
-    for row in trace.layers.itertuples():
-        span = row.gemm_count if row.op == "scalesim_dp" else 1
-        out.append(sum(values[i:i + span]))
-        i += span
-    assert i == len(values)
-    return np.array(out)
 
 
 def _golden(path: Path):
