@@ -186,6 +186,16 @@ def test_cli_accuracy_prunes_and_clusters_the_digits_models():
         assert rows[(model, "1:4", 2)] < dense - 0.05
 
 
+def test_cli_skips_a_codebook_its_format_cannot_fill_and_runs_the_rest():
+    proc = _cli("accuracy", "--model", "digits", "--formats", "int8_sym,int4_sym", "--seeds", "1", "--codebook-bits",
+                "0,4", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert "int4_sym with 4-bit codebooks" in proc.stderr
+    import json
+    recipes = {(r["weights"], r["codebook_bits"]) for r in json.loads(proc.stdout)}
+    assert {("int8_sym", 0), ("int8_sym", 4), ("int4_sym", 0)} <= recipes and ("int4_sym", 4) not in recipes
+
+
 @pytest.mark.parametrize("flags,needle", [
     (["--nm", "4:4"], "--nm"), (["--density", "0"], "--density"), (["--density", "half"], "--density"),
     (["--codebook-bits", "9"], "--codebook-bits"), (["--density", "0.5", "--nm", "2:4"], "--density"),

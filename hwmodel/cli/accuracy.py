@@ -72,12 +72,16 @@ def _recipes(args) -> list:
                                                       scale_method=args.scale, lanes=args.lanes, bias=args.bias,
                                                       **squeeze))
                     except ValueError as error:
-                        if "needs integer operand formats" not in str(error):
+                        if "needs integer operand formats" in str(error):
+                            skipped.append(f"{body}@{acc_name}")
+                        elif getattr(error, "field", None) == "codebook_bits" and "has only" in str(error):
+                            skipped.append(f"{body} with {squeeze['codebook_bits']}-bit codebooks ({error})")
+                        else:
                             raise
-                        skipped.append(f"{body}@{acc_name}")
     if skipped:
-        print(f"note: skipped {', '.join(skipped)} (integer accumulators need integer operands; "
-              "use 'fixed' for an exact accumulator of floating-point products)", file=sys.stderr)
+        print(f"note: skipped {', '.join(skipped)} (integer accumulators need integer operands — use 'fixed' for an "
+              "exact accumulator of floating-point products — and a codebook needs as many values as entries)",
+              file=sys.stderr)
     if not recipes:
         raise ValueError("no valid format/accumulator combination was given")
     return recipes
