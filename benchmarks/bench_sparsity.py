@@ -94,7 +94,7 @@ def codebook_units(library: str) -> None:
 def per_inference(library: str) -> None:
     from workloads.zoo import load_trace
 
-    from hwmodel.arch.accelerator import Accelerator, PeCost
+    from hwmodel.arch.accelerator import Accelerator, PeCost, spread_products
     from hwmodel.arch.evaluate import evaluate
 
     print(f"\n== per inference on a 32×32 ws array of {library} int8 PEs (4 multipliers each) ==")
@@ -107,11 +107,9 @@ def per_inference(library: str) -> None:
         for label, cost, extra in (("dense ×4", dense, {}), ("2:4 ×8", sparse, {"weight_sparsity": "2:4"}),
                                    ("dense ×4, weights 50 % zero in a bitmap", dense,
                                     {"weight_density": 0.5, "weight_storage": "bitmap"})):
-            pe = PeCost.from_mac_cost(cost)
-            pe = PeCost(pe.name, pe.area_um2 / 4, pe.energy_pj_per_mac, pe.delay_ns, pe.leakage_nw,
-                        pe.idle_energy_pj_per_cycle, pe.register_area_um2_per_bit, pe.library)
+            rows, pe = spread_products(32, PeCost.from_mac_cost(cost), 4)  # both units have 4 multipliers
             clock = max(dense.critical_path_ns, sparse.critical_path_ns)
-            acc = Accelerator(32 * 4, 32, "ws", pe, clock_ns=clock, **extra)
+            acc = Accelerator(rows, 32, "ws", pe, clock_ns=clock, **extra)
             rows.append((label, evaluate(acc, trace).summary))
         base = rows[0][1]
         for label, s in rows:

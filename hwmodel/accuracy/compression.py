@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from rtl.numerics.formats import decode, get_format, quantize
+from rtl.numerics.sparsity import nm_mask
 
 __all__ = ["prune_mask", "nm_mask", "cluster_codes", "compress_weight", "KMEANS_ITERATIONS"]
 
@@ -47,26 +48,6 @@ def prune_mask(weight: np.ndarray, density: float) -> np.ndarray:
     order = np.argsort(-np.abs(weight.reshape(-1)), kind="stable")
     keep[order[:count]] = True
     return keep.reshape(weight.shape)
-
-
-def nm_mask(weight: np.ndarray, n: int, m: int) -> np.ndarray:
-    """The kept positions of N:M sparsity along the last axis (a shorter last group keeps
-    min(n, its length))."""
-    weight = np.asarray(weight)
-    k = weight.shape[-1]
-    groups = -(-k // m)
-    padded = np.zeros(weight.shape[:-1] + (groups * m,))
-    padded[..., :k] = np.abs(weight)
-    valid = np.zeros(groups * m, dtype=bool)
-    valid[:k] = True
-    grouped = padded.reshape(weight.shape[:-1] + (groups, m))
-    # rank within each group by magnitude, padding last and ties to the earlier position
-    score = np.where(valid.reshape(groups, m), grouped, -1.0)
-    order = np.argsort(-score, axis=-1, kind="stable")
-    ranks = np.empty_like(order)
-    np.put_along_axis(ranks, order, np.arange(m), axis=-1)
-    keep = (ranks < n) & valid.reshape(groups, m)
-    return keep.reshape(weight.shape[:-1] + (groups * m,))[..., :k]
 
 
 def _lloyd(u: np.ndarray, count: int, *, zero: bool = False) -> np.ndarray:
@@ -118,8 +99,8 @@ def cluster_codes(u: np.ndarray, keep: np.ndarray | None, bits: int, fmt) -> np.
     # near zero — without it every small weight would be pushed to a centroid off zero
     centroids = _lloyd(kept, 2 ** bits - 1, zero=keep is None)
     table = np.unique(decode(quantize(centroids, fmt, 1.0), fmt))
-    if keep is not None and table.size > 1:  # kept weights take the free centroids; the zero is the pruned ones'
-        table = table[table != 0] if np.any(table != 0) else table
+    if keep is not None and np.any(table != 0):  # kept weights take the free centroids; the zero is the pruned ones'
+        table = table[table != 0]
     values = _nearest(kept, table)
     if keep is None:
         return values

@@ -15,18 +15,17 @@ from rtl.errors import FieldError
 from rtl.hdl.spec import BIAS_MODES, LANE_COUNTS
 from rtl.numerics.arith import FixedAccumulator, FloatAccumulator, accumulator_width, parse_accumulator
 from rtl.numerics.blocks import BlockScaling
-from rtl.numerics.formats import FORMATS, Format, finite_values, get_format
+from rtl.numerics.formats import FORMATS, Format, get_format
 from rtl.numerics.interleave import INTERLEAVES
-from rtl.numerics.codebook import CODEBOOK_BITS as HARDWARE_CODEBOOK_BITS
+from rtl.numerics.codebook import check_codebook
 from rtl.numerics.scaling import MX_FORMATS
 from rtl.numerics.sparsity import parse_nm
 
 __all__ = ["Numerics", "parse_numerics", "auto_accumulator", "SCALE_METHODS", "GRANULARITIES",
-           "UNQUANTIZED", "CODEBOOK_BITS", "CODEBOOKS"]
+           "UNQUANTIZED", "CODEBOOKS"]
 
 SCALE_METHODS = ("mse", "absmax")
 GRANULARITIES = ("tensor", "channel")
-CODEBOOK_BITS = (0,) + HARDWARE_CODEBOOK_BITS  # 0: no codebook; else k-bit indices into 2**k centroids
 CODEBOOKS = ("layer", "channel")  # one codebook per layer, or per output channel
 UNQUANTIZED = "float32"  # an operand left in float32: the reference, not a MAC format
 
@@ -131,24 +130,13 @@ class Numerics:
         if parse_nm(self.nm) is not None and self.density < 1:
             raise FieldError("nm", f"one sparsity pattern at a time: nm {self.nm!r} or density {self.density}, "
                                    "not both", self.nm)
-        bits = self.codebook_bits
-        if isinstance(bits, bool) or not isinstance(bits, int) or bits not in CODEBOOK_BITS:
-            raise FieldError("codebook_bits", f"codebook_bits must be one of {CODEBOOK_BITS} (0: no codebook), not "
-                                              f"{bits!r}", bits)
         if self.codebook not in CODEBOOKS:
             raise FieldError("codebook", f"codebook must be one of {CODEBOOKS}, not {self.codebook!r}", self.codebook)
-        if not bits:
-            return
-        if self.weights in MX_FORMATS:
+        if self.codebook_bits and self.weights in MX_FORMATS:
             raise FieldError("codebook_bits", f"clustered weights are centroids in a scalar format; {self.weights} "
                                               "scales its own blocks — cluster into int8 or float8_e4m3fn instead",
-                             bits)
-        fmt = self.weight_format
-        values = len(finite_values(fmt)) if fmt.bits <= 16 else None
-        if values is not None and 2 ** bits > values:
-            raise FieldError("codebook_bits", f"a {bits}-bit codebook holds {2 ** bits} centroids but "
-                                              f"{self.weights} has only {values} values: use fewer bits or a "
-                                              "wider centroid format", bits)
+                             self.codebook_bits)
+        check_codebook(self.codebook_bits, self.weight_format)  # the hardware's rule, one definition
 
     @property
     def nm_pattern(self) -> tuple[int, int] | None:

@@ -358,3 +358,11 @@ def parse_array(text: str) -> tuple[int, int]:
 
 def with_pe(accelerator: Accelerator, pe: PeCost) -> Accelerator:
     return replace(accelerator, pe=pe)
+
+
+def spread_products(rows: int, pe: PeCost, products: int) -> tuple[int, PeCost]:
+    """(array rows, PE) for a PE that sums ``products`` products a cycle (a dot-product or N:M
+    unit): that many PEs along the reduction (rows), each with 1/``products`` of its area."""
+    if products == 1:
+        return rows, pe
+    return rows * products, replace(pe, area_um2=pe.area_um2 / products)

@@ -67,11 +67,11 @@ def cmd_trace(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from hwmodel.arch.accelerator import PeCost, load_accelerator, parse_array
-    from hwmodel.arch.evaluate import evaluate
-    from hwmodel.config import load_toml
     from dataclasses import replace
 
+    from hwmodel.arch.accelerator import PeCost, load_accelerator, parse_array, spread_products
+    from hwmodel.arch.evaluate import evaluate
+    from hwmodel.config import load_toml
     from rtl.errors import FieldError
     from rtl.flow.characterize import characterize
     from workloads.zoo import load_trace
@@ -101,9 +101,8 @@ def cmd_run(args) -> int:
             raise FieldError("weight_sparsity", f"{args.config}: weight_sparsity {accelerator.weight_sparsity!r} "
                                                 f"contradicts the PE, a {spec.nm or 'dense'} unit (--nm)",
                              accelerator.weight_sparsity)
-        if spec.products > 1:  # a unit of P products: P PEs along the reduction, each 1/P of its area
-            accelerator = replace(accelerator, array_rows=accelerator.array_rows * spec.products,
-                                  pe=replace(accelerator.pe, area_um2=accelerator.pe.area_um2 / spec.products))
+        rows, pe = spread_products(accelerator.array_rows, accelerator.pe, spec.products)
+        accelerator = replace(accelerator, array_rows=rows, pe=pe)
     result = evaluate(accelerator, trace)
     if args.csv:
         sys.stdout.write(result.layers.to_csv(index=False))

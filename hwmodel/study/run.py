@@ -305,7 +305,7 @@ def _eval_params(spec: SweepSpec, workload: str, mac: dict) -> list[dict]:
 def _run_eval(spec, store, mac_rows, bar_factory) -> dict:
     from workloads.zoo import load_trace
 
-    from hwmodel.arch.accelerator import Accelerator, PeCost, parse_array
+    from hwmodel.arch.accelerator import Accelerator, PeCost, parse_array, spread_products
     from hwmodel.arch.evaluate import evaluate_many
     from rtl.flow.characterize import MacCost
     from rtl.numerics.formats import get_format
@@ -337,9 +337,9 @@ def _run_eval(spec, store, mac_rows, bar_factory) -> dict:
                 rows_, cols_ = parse_array(params["array"])
                 lanes, buffers = params["lanes"], params["buffers_kb"]
                 stored = storage_bits(params["a"]), storage_bits(params["b"])
-                # an N-lane PE: N virtual PEs along the reduction (rows), each 1/N of its area
+                rows_, unit = spread_products(rows_, pe, lanes)
                 accelerators.append(Accelerator(
-                    rows_ * lanes, cols_, params["dataflow"], dataclasses.replace(pe, area_um2=pe.area_um2 / lanes),
+                    rows_, cols_, params["dataflow"], unit,
                     weight_bits=stored[1], activation_bits=stored[0],
                     accumulator_bits=int(row["spec"]["acc"]["width"]), output_bits=stored[0],
                     ifmap_sram_kb=buffers[0], filter_sram_kb=buffers[1], ofmap_sram_kb=buffers[2],

@@ -19,6 +19,7 @@ import numpy as np
 from rtl.numerics.formats import Format, decode, quantize
 from rtl.flow.gatesim import GateNetlist, pack_bits
 from rtl.numerics.scaling import choose_scale, quantize_mx, split_scale
+from rtl.numerics.sparsity import compress_nm, nm_mask
 from rtl.hdl.spec import BIAS_BITS, MacSpec
 from rtl.hdl.verify import register_states, unit_updates
 
@@ -112,7 +113,8 @@ def make_stream(spec: MacSpec, kind: str = "uniform", *, macs: int = 1 << 18, st
     arrays (``a_values`` weights, ``b_values`` activations) and quantized the same way.
     ``sparsity`` is the fraction of ``a`` operands replaced by zero. Each unit clears its
     accumulator every ``accumulation`` steps. An N:M unit's weights are drawn dense and pruned
-    to N:M by magnitude (:func:`rtl.numerics.sparsity.compress_nm` of the kept ones); ``macs``
+    to N:M by magnitude (:func:`rtl.numerics.sparsity.nm_mask`, the kept ones by
+    :func:`~rtl.numerics.sparsity.compress_nm`); ``macs``
     counts the products it computes.
     """
     if kind not in STREAM_KINDS:
@@ -170,11 +172,7 @@ def _prune(spec: MacSpec, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     position): (kept codes, their positions), each (…, products)."""
     n, m = spec.nm_pattern
     magnitude = np.abs(np.nan_to_num(decode(b, spec.b), nan=np.inf))
-    grouped = magnitude.reshape(b.shape[:-1] + (-1, m))
-    keep = np.sort(np.argsort(-grouped, axis=-1, kind="stable")[..., :n], axis=-1)
-    index = keep.reshape(b.shape[:-1] + (-1,))
-    base = (np.arange(index.shape[-1]) // n) * m
-    return np.take_along_axis(b, base + index, axis=-1), index
+    return compress_nm(b, n, m, keep=nm_mask(magnitude, n, m))
 
 
 def _block_codes(spec: MacSpec, mx, kind: str, rng, shape, tensor, sparsity: float):

@@ -125,11 +125,11 @@ class GateNetlist:
         for f in self.flops:
             clock = f["pins"].get(f["cell"].flip_flop["clocked_on"].strip("()"))
             f["gate"] = gated.get(clock) if not isinstance(clock, tuple) else None
-        for net, i in gated.items():  # a gated clock feeds clock pins only
-            for g in self.gates:
-                if net in [v for p, v in g["pins"].items() if p in g["cell"].inputs]:
-                    raise ValueError(f"the gated clock of {self.clock_gates[i]['name']} drives logic "
-                                     f"({g['name']}), which this simulator does not model")
+        for g in self.gates:  # a gated clock feeds clock pins only
+            hit = next((gated[v] for p, v in g["pins"].items() if p in g["cell"].inputs and v in gated), None)
+            if hit is not None:
+                raise ValueError(f"the gated clock of {self.clock_gates[hit]['name']} drives logic "
+                                 f"({g['name']}), which this simulator does not model")
 
     def _enable_expression(self, i: int, ref) -> str:
         """The expression of clock gate ``i``'s enable (its test pin ORed in)."""

@@ -16,9 +16,9 @@ from rtl.numerics.arith import (FixedAccumulator, FloatAccumulator, parse_accumu
                                 product_width)
 from rtl.numerics.blocks import BlockScaling
 from rtl.numerics.interleave import INTERLEAVES, extra_latency
-from rtl.numerics.formats import FORMATS, Format, closest_names, finite_values, get_format
+from rtl.numerics.formats import FORMATS, Format, closest_names, get_format
 from rtl.numerics.scaling import MX_FORMATS
-from rtl.numerics.codebook import CODEBOOK_BITS
+from rtl.numerics.codebook import check_codebook
 from rtl.numerics.sparsity import metadata_bits, parse_nm
 
 __all__ = ["MacSpec", "LANE_COUNTS", "MAX_STAGES", "FIXED_MAX_STAGES", "BIAS_MODES", "BIAS_BITS", "Design", "STANDARD_DESIGNS",
@@ -165,21 +165,11 @@ class MacSpec:
                                       f"{self.lanes}", self.lanes)
 
     def _check_codebook(self):
-        bits = self.codebook_bits
-        if isinstance(bits, bool) or not isinstance(bits, int) or (bits and bits not in CODEBOOK_BITS):
-            raise FieldError("codebook_bits", f"codebook_bits must be 0 (no codebook) or one of {CODEBOOK_BITS}, not "
-                                              f"{bits!r}", bits)
-        if not bits:
-            return
-        if self.scaling is not None or self.nm:
+        check_codebook(self.codebook_bits, self.b)
+        if self.codebook_bits and (self.scaling is not None or self.nm):
             raise FieldError("codebook_bits", "a codebook unit looks up scalar weights; it does not combine with "
                                               f"{'block formats' if self.scaling is not None else 'N:M sparsity'}",
-                             bits)
-        values = len(finite_values(self.b)) if self.b.bits <= 16 else None
-        if values is not None and (1 << bits) > values:
-            raise FieldError("codebook_bits", f"a {bits}-bit codebook holds {1 << bits} centroids but {self.b.name} "
-                                              f"has only {values} values: use fewer bits or a wider centroid format",
-                             bits)
+                             self.codebook_bits)
 
     def _check_zero_gating(self):
         if not isinstance(self.zero_gating, bool):

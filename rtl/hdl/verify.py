@@ -75,16 +75,17 @@ class Stream:
 
     def packed(self, spec: MacSpec) -> tuple[list[int], list[int]]:
         """Operand words with lane i in bits [i·w, (i+1)·w)."""
-        def pack(codes, width):
-            shifts = [i * width for i in range(codes.shape[1])]
-            return [sum(int(c) << s for c, s in zip(row, shifts)) for row in codes]
-        return pack(self.a, spec.a.bits), pack(self.b, spec.b_port_bits)
+        return _pack(self.a, spec.a.bits), _pack(self.b, spec.b_port_bits)
 
     def packed_index(self, spec: MacSpec) -> list[int]:
         """The ``index`` port's words (zeros for a dense unit)."""
-        if self.index is None:
-            return [0] * len(self)
-        return [sum(int(c) << (i * spec.index_bits) for i, c in enumerate(row)) for row in self.index]
+        return [0] * len(self) if self.index is None else _pack(self.index, spec.index_bits)
+
+
+def _pack(codes: np.ndarray, width: int) -> list[int]:
+    """One word per row of ``codes`` (cycles, lanes), lane i in bits [i·width, (i+1)·width)."""
+    shifts = [i * width for i in range(codes.shape[1])]
+    return [sum(int(c) << s for c, s in zip(row, shifts)) for row in codes]
 
 
 def _interesting_codes(fmt: Format) -> np.ndarray:

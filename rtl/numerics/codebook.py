@@ -13,10 +13,26 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["CODEBOOK_BITS", "codebook_codes"]
+from rtl.errors import FieldError
+from rtl.numerics.formats import Format, finite_values, get_format
+
+__all__ = ["CODEBOOK_BITS", "codebook_codes", "check_codebook"]
 
 CODEBOOK_BITS = (2, 3, 4, 5, 6)
 """Index widths a codebook unit takes (4 to 64 centroids)."""
+
+
+def check_codebook(bits, centroids: Format | str) -> None:
+    """``bits``: 0 (no codebook) or one of :data:`CODEBOOK_BITS`, with no more entries than the
+    ``centroids`` format has values (a 4-bit codebook of int4_sym's 15 would hold a duplicate)."""
+    if isinstance(bits, bool) or not isinstance(bits, int) or (bits and bits not in CODEBOOK_BITS):
+        raise FieldError("codebook_bits", f"codebook_bits must be 0 (no codebook) or one of {CODEBOOK_BITS}, not "
+                                          f"{bits!r}", bits)
+    fmt = get_format(centroids)
+    values = len(finite_values(fmt)) if bits and fmt.bits <= 16 else None
+    if values is not None and (1 << bits) > values:
+        raise FieldError("codebook_bits", f"a {bits}-bit codebook holds {1 << bits} centroids but {fmt.name} has only "
+                                          f"{values} values: use fewer bits or a wider centroid format", bits)
 
 
 def codebook_codes(index, write, address, data, bits: int) -> np.ndarray:

@@ -16,7 +16,7 @@ import numpy as np
 
 from rtl.errors import FieldError
 
-__all__ = ["parse_nm", "condensed_length", "metadata_bits", "select_activations", "compress_nm"]
+__all__ = ["parse_nm", "condensed_length", "metadata_bits", "select_activations", "compress_nm", "nm_mask"]
 
 
 def parse_nm(text: str, field: str = "nm") -> tuple[int, int] | None:
@@ -65,17 +65,37 @@ def select_activations(a, index, n: int, m: int) -> np.ndarray:
     return np.take_along_axis(a, base + index, axis=-1)
 
 
-def compress_nm(b, n: int, m: int) -> tuple[np.ndarray, np.ndarray]:
-    """(kept values (…, G·N), their indices) of a dense operand ``b`` (…, G·M) with at most N
-    nonzeros per group: the nonzeros in position order, padded with the group's first zeros
-    (a kept zero multiplies nothing)."""
+def compress_nm(b, n: int, m: int, keep=None) -> tuple[np.ndarray, np.ndarray]:
+    """(kept values (…, G·N), their positions) of a dense operand ``b`` (…, G·M) whose ``keep``
+    mask (default: its nonzero codes) marks at most N per group: the kept positions in order,
+    padded with the group's first unkept ones (a kept zero multiplies nothing)."""
     b = np.asarray(b)
     groups = b.shape[-1] // m
     grouped = b.reshape(b.shape[:-1] + (groups, m))
-    nonzero = grouped != 0
-    if (nonzero.sum(-1) > n).any():
+    kept = grouped != 0 if keep is None else np.asarray(keep, bool).reshape(grouped.shape)
+    if (kept.sum(-1) > n).any():
         raise ValueError(f"an operand with more than {n} nonzeros in a group of {m} is not {n}:{m} sparse")
-    order = np.argsort(~nonzero, axis=-1, kind="stable")[..., :n]  # nonzeros first, each in position order
+    order = np.argsort(~kept, axis=-1, kind="stable")[..., :n]  # kept first, each in position order
     order = np.sort(order, axis=-1)
     values = np.take_along_axis(grouped, order, axis=-1)
     return values.reshape(b.shape[:-1] + (groups * n,)), order.reshape(b.shape[:-1] + (groups * n,))
+
+
+def nm_mask(weight: np.ndarray, n: int, m: int) -> np.ndarray:
+    """The kept positions of N:M sparsity along the last axis (a shorter last group keeps
+    min(n, its length))."""
+    weight = np.asarray(weight)
+    k = weight.shape[-1]
+    groups = -(-k // m)
+    padded = np.zeros(weight.shape[:-1] + (groups * m,))
+    padded[..., :k] = np.abs(weight)
+    valid = np.zeros(groups * m, dtype=bool)
+    valid[:k] = True
+    grouped = padded.reshape(weight.shape[:-1] + (groups, m))
+    # rank within each group by magnitude, padding last and ties to the earlier position
+    score = np.where(valid.reshape(groups, m), grouped, -1.0)
+    order = np.argsort(-score, axis=-1, kind="stable")
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.arange(m), axis=-1)
+    keep = (ranks < n) & valid.reshape(groups, m)
+    return keep.reshape(weight.shape[:-1] + (groups * m,))[..., :k]
