@@ -101,3 +101,12 @@ def test_cli_codebook_unit():
     assert bad.returncode == 2 and "--centroids" in bad.stderr and "Traceback" not in bad.stderr
     bad = run("--b", "float16", "--codebook-bits", "9")
     assert bad.returncode == 2 and "--codebook-bits" in bad.stderr
+
+
+def test_a_multi_lane_codebook_unit_is_measured_on_its_index_port():
+    """The energy stream packed a codebook unit's b port at the centroids' width, not the
+    indices': lane 1's index landed on lane 0's upper bits and the golden check failed for every
+    unit of more than one lane."""
+    spec = _spec("int8_sym", "int8_sym", "int32", 2, 2, 0)
+    cost = characterize(spec, macs=1 << 12, cache_dir=None)  # raises if the netlist disagrees
+    assert cost.provenance["verified_streams"] > 0 and cost.load_energy_pj["codebook"] > 0

@@ -234,7 +234,7 @@ def measure_energy(spec: MacSpec, netlist: GateNetlist, stream: OperandStream, c
 
     ones, zeros = np.full((1, words), np.uint64(0xFFFFFFFFFFFFFFFF)), np.zeros((1, words), np.uint64)
     bias = pack_bits(np.full(streams, stream.bias & ((1 << BIAS_BITS) - 1), np.int64), BIAS_BITS)
-    inputs = [{"a": packed(stream.a[t], spec.a.bits), "b": packed(stream.b[t], spec.b.bits),
+    inputs = [{"a": packed(stream.a[t], spec.a.bits), "b": packed(stream.b[t], spec.codebook_bits or spec.b.bits),
                "en": ones, "clear": ones if stream.clear[t] else zeros, "rst": zeros, "bias": bias}
               for t in range(cycles)]
     if spec.scaling is not None:
