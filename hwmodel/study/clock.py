@@ -25,6 +25,7 @@ from rtl.parallel import executor
 
 from hwmodel.study.progress import Progress
 from hwmodel.study.report import design_label
+from hwmodel.study.spec import VARIANT_DEFAULTS
 
 __all__ = ["int8_clock_ns", "at_clock", "COLUMNS", "INTERLEAVE"]
 
@@ -43,12 +44,12 @@ def int8_clock_ns(macs: pd.DataFrame, library: str) -> float:
     return float(base.critical_path_ns.iloc[0])
 
 
-def _fit(options: dict, spec, library: str):
+def _fit(options: dict, spec, library: str, zeros: dict):
     from rtl.flow.clocking import ClockError, meet_clock
 
     try:
         return meet_clock(spec, library, options["clock_ns"], stream=options["stream"], tool=options["tool"],
-                          cache_dir=options["cache_dir"]), True
+                          cache_dir=options["cache_dir"], **zeros), True
     except ClockError as error:
         if error.best is None:
             raise
@@ -56,14 +57,15 @@ def _fit(options: dict, spec, library: str):
 
 
 def _one(options: dict, row: dict) -> list[dict]:
-    from rtl.hdl.spec import MacSpec
+    from hwmodel.study.run import mac_spec, stream_zeros
 
-    spec = MacSpec.from_names(row["a"], row["b"], row["acc"], lanes=int(row["lanes"]), bias=row["bias"])
-    clock = options["clock_ns"]
-    fits = [(1, *_fit(options, spec, row["library"]))]
-    if not fits[0][2] and row["acc"] in FLOAT_ACCUMULATORS:
-        fits.append((INTERLEAVE, *_fit(options, dataclasses.replace(spec, interleave=INTERLEAVE), row["library"])))
-    lanes = int(row["lanes"])
+    spec = mac_spec(row | {"stages": 0, "lanes": int(row["lanes"])})
+    clock, zeros = options["clock_ns"], stream_zeros(row)
+    fits = [(spec.interleave, *_fit(options, spec, row["library"], zeros))]
+    if not fits[0][2] and row["acc"] in FLOAT_ACCUMULATORS and spec.interleave == 1:
+        fits.append((INTERLEAVE, *_fit(options, dataclasses.replace(spec, interleave=INTERLEAVE), row["library"],
+                                       zeros)))
+    lanes = spec.products  # per MAC = per product the unit computes (an N:M unit's kept weights)
     return [{"design": design_label(row | {"interleave": n}), "own_critical_path_ns": float(row["critical_path_ns"]),
              "own_area_um2_per_mac": float(row["area_um2"]) / lanes,
              "own_energy_pj_per_mac": float(row["energy_pj_per_mac"]), "clock_ns": clock, "meets": meets,
@@ -80,7 +82,8 @@ def at_clock(macs: pd.DataFrame, clock_ns: float, *, library: str, stream: str =
     from rtl.flow.synth import prepare_yosys
 
     own = macs[(macs.library == library) & (macs.clock_ns == 0)]
-    rows = own.drop_duplicates(subset=["a", "b", "acc", "lanes", "bias"]).to_dict("records")
+    keys = ["a", "b", "acc", "lanes", "bias"] + [k for k in VARIANT_DEFAULTS if k in own]
+    rows = own.drop_duplicates(subset=keys).to_dict("records")
     if not rows:
         return pd.DataFrame(columns=COLUMNS)
     from rtl.flow.characterize import DEFAULT_CACHE

@@ -35,7 +35,7 @@ from pathlib import Path
 import pandas as pd
 
 from hwmodel.study.run import SweepResult, run_sweep
-from hwmodel.study.spec import SweepSpec
+from hwmodel.study.spec import VARIANT_DEFAULTS, SweepSpec
 
 __all__ = ["default_study", "quick_study", "run_compare", "FORMATS"]
 
@@ -90,9 +90,9 @@ def merge(results: list[SweepResult]) -> SweepResult:
         keys = [k for k in keys if k in frame]
         return frame.drop_duplicates(subset=keys or None, keep="last").reset_index(drop=True)
 
-    point_keys = ["workload", "a", "b", "acc", "lanes", "bias", "library", "clock_ns", "stages", "interleave", "array",
-                  "dataflow",
-                  "buffers_kb", "dram_bandwidth", "dram_gb_s", "dram_type", "mapping", "objective"]
+    variants = list(VARIANT_DEFAULTS)
+    point_keys = ["workload", "a", "b", "acc", "lanes", "bias", "library", "clock_ns", "stages", *variants, "array",
+                  "dataflow", "buffers_kb", "dram_bandwidth", "dram_gb_s", "dram_type", "mapping", "objective"]
     counts = {}
     for r in results:
         for stage, c in r.counts.items():
@@ -101,7 +101,7 @@ def merge(results: list[SweepResult]) -> SweepResult:
                 total[k] += v
     return SweepResult(union([r.points for r in results], point_keys),
                        union([r.macs for r in results], ["a", "b", "acc", "lanes", "bias", "library", "clock_ns",
-                                                         "stages", "interleave"]),
+                                                         "stages", *variants]),
                        union([r.accuracy for r in results], ["model", "recipe", "size"]),
                        union([r.failures for r in results], ["stage", "params"]), counts)
 

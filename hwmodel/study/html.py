@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hwmodel.study.spec import VARIANT_DEFAULTS
 from hwmodel.study.report import (ACC_MARKERS, _color_family, _label, _mac_vs_paper, accuracy_column, design_label,
                                   format_colors)
 
@@ -136,7 +137,7 @@ def _table(frame: pd.DataFrame, table_id: str, caption: str) -> str:
 
 
 def _stage_areas(points: pd.DataFrame, macs: pd.DataFrame) -> pd.DataFrame:
-    keys = [k for k in ("a", "b", "acc", "lanes", "bias", "library", "clock_ns", "stages", "interleave")
+    keys = [k for k in ("a", "b", "acc", "lanes", "bias", "library", "clock_ns", "stages", *VARIANT_DEFAULTS)
             if k in points and k in macs]
     stages = [c for c in ("mpy_area_um2", "alignadd_area_um2", "normacc_area_um2") if c in macs]
     if not stages or not keys:

@@ -22,6 +22,7 @@ from hwmodel.accuracy import BLOCK_FORMAT_MODELS
 from hwmodel.accuracy.sqnr import largest_paper_difference
 from hwmodel.accuracy.studies import outlier_verdict
 from hwmodel.study.plots import plot_sqnr, pyplot, save_figure
+from hwmodel.study.spec import variant_suffix
 from hwmodel.reference import FIGURE3_GATES, FIGURE3_HEADLINE, WHITEPAPER
 
 __all__ = ["write_results", "write_plots", "write_report", "pareto_front", "accuracy_column", "file_stem", "design_label"]
@@ -71,12 +72,12 @@ def pareto_front(cost: np.ndarray, quality: np.ndarray) -> np.ndarray:
 
 
 def design_label(row) -> str:
-    """How a design is named in tables, plots and conclusions: ``a→acc ×lanes +bias``."""
+    """How a design is named in tables, plots and conclusions: ``a→acc ×lanes +bias`` and its
+    variant (:func:`hwmodel.study.spec.variant_suffix`: `` i2``, `` 2:4``, `` d0.5``, `` cb4``,
+    `` zg``)."""
     operands = row["a"] if row["a"] == row["b"] else f"W {row['b']} / A {row['a']}"
-    interleave = row.get("interleave", 1)
     return f"{operands}→{row['acc']}" + (f" ×{row['lanes']}" if row["lanes"] > 1 else "") + (
-        " +bias" if row.get("bias", "none") != "none" else "") + (
-        f" i{int(interleave)}" if interleave == interleave and interleave > 1 else "")
+        " +bias" if row.get("bias", "none") != "none" else "") + variant_suffix(row)
 
 
 FAMILY_COLORMAPS = (("int", "Oranges"), ("float8", "Blues"), ("mx", "Greens"), ("nvfp4", "Purples"),

@@ -39,7 +39,7 @@ from rtl.numerics.scaling import MX_FORMATS
 from hwmodel.accuracy import BLOCK_FORMAT_MODELS
 from hwmodel.accuracy.recipes import Numerics
 from hwmodel.study.progress import Progress
-from hwmodel.study.spec import SweepSpec
+from hwmodel.study.spec import VARIANT_DEFAULTS, SweepSpec, variant_suffix
 from hwmodel.study.store import Store
 
 __all__ = ["run_sweep", "SweepResult", "point_id", "RETRIES"]
@@ -138,31 +138,52 @@ def _mac_params(spec: SweepSpec) -> list[dict]:
     out = []
     for weights, activations, acc, bias in spec.designs():
         for lanes in spec.lanes:
-            for library in spec.libraries:
-                for clock in spec.clock_ns:
-                    for stages in spec.stages:
-                        for n in spec.interleaves(acc):
-                            out.append({"a": activations, "b": weights, "acc": acc, "lanes": lanes, "bias": bias,
+            for b, extra in spec.variants(weights, acc, lanes):
+                for library in spec.libraries:
+                    for clock in spec.clock_ns:
+                        for stages in spec.stages:
+                            out.append({"a": activations, "b": b, "acc": acc, "lanes": lanes, "bias": bias,
                                         "library": library, "clock_ns": float(clock), "stages": stages,
-                                        "stream": spec.stream} | ({"interleave": n} if n > 1 else {}))
+                                        "stream": spec.stream} | extra)
     return list({point_id(p): p for p in out}.values())
 
 
-def _mac_task(params: dict, cache_dir: str | None, tool: str) -> dict:
-    """Characterize one MAC (runs in a worker process or on a Dask worker)."""
-    from rtl.flow.characterize import characterize
+def mac_spec(params: dict):
+    """The :class:`rtl.hdl.spec.MacSpec` a MAC point names (``stages = "auto"`` as 0)."""
     from rtl.hdl.spec import MacSpec
 
     stages = params.get("stages", 0)
-    spec = MacSpec.from_names(params["a"], params["b"], params["acc"], lanes=params["lanes"], bias=params["bias"],
-                              stages=0 if stages == "auto" else stages, interleave=params.get("interleave", 1))
-    if stages == "auto":
+    return MacSpec.from_names(params["a"], params["b"], params["acc"], lanes=params["lanes"], bias=params["bias"],
+                              stages=0 if stages == "auto" else stages, **{k: _variant(params, k) for k in
+                                                                            ("interleave", "nm", "codebook_bits",
+                                                                             "zero_gating")})
+
+
+def _variant(params: dict, key: str):
+    value = params.get(key, VARIANT_DEFAULTS[key])
+    return VARIANT_DEFAULTS[key] if value is None or (isinstance(value, float) and value != value) else value
+
+
+def stream_zeros(params: dict) -> dict:
+    """The energy stream's zeros for a MAC point: its fraction of zero activations and, pruned to
+    its ``density``, of zero weights (``characterize``'s ``sparsity`` and ``b_sparsity``)."""
+    return {"sparsity": float(_variant(params, "sparsity")), "b_sparsity": 1.0 - float(_variant(params, "density"))}
+
+
+def _mac_task(params: dict, cache_dir: str | None, tool: str) -> dict:
+    """Characterize one MAC (runs in a worker process or on a Dask worker): the stream has the
+    point's fraction of zero activations and, pruned to ``density``, of zero weights."""
+    from rtl.flow.characterize import characterize
+
+    spec = mac_spec(params)
+    zeros = stream_zeros(params)
+    if params.get("stages", 0) == "auto":
         from rtl.flow.clocking import meet_clock
         cost = meet_clock(spec, params["library"], params["clock_ns"], stream=params["stream"], tool=tool,
-                          cache_dir=cache_dir)
+                          cache_dir=cache_dir, **zeros)
     else:
         cost = characterize(spec, params["library"], params["stream"], tool=tool,
-                            clock_ns=params["clock_ns"] or None, cache_dir=cache_dir)
+                            clock_ns=params["clock_ns"] or None, cache_dir=cache_dir, **zeros)
     return dataclasses.asdict(cost)
 
 
@@ -195,19 +216,26 @@ def _size(spec, model):
             "ppocr": spec.ppocr_lines}.get(model, spec.digits_seeds)
 
 
+ACCURACY_VARIANT = ("interleave", "nm", "density", "codebook_bits")
+"""The variant keys a design's accuracy depends on (zero gating changes only where a zero meets
+Inf or NaN, and the energy stream's activation zeros are not the model's)."""
+
+
 def _accuracy_params(spec: SweepSpec) -> list[dict]:
     out = []
     for model in spec.accuracy:
         for weights, activations, acc, bias in spec.designs():
             if weights in MX_FORMATS and model not in BLOCK_FORMAT_MODELS:
                 continue  # the model cannot run the block unit's arithmetic (see refuse_block_formats)
-            for lanes in {accuracy_lanes(acc, lanes) for lanes in spec.lanes}:
-                for il in spec.interleaves(acc):
-                    n = Numerics(weights, activations, acc, spec.granularity, lanes=lanes, bias=bias, interleave=il)
+            for lanes in spec.lanes:
+                for b, extra in spec.variants(weights, acc, lanes):
+                    extra = {k: v for k, v in extra.items() if k in ACCURACY_VARIANT}
+                    n = Numerics(b, activations, acc, spec.granularity, lanes=accuracy_lanes(acc, lanes), bias=bias,
+                                 codebook=spec.codebook, **extra)
                     out.append({"model": model, "recipe": n.label, "size": _size(spec, model), "weights": n.weights,
                                 "activations": n.activations, "accumulator": n.accumulator, "lanes": n.lanes,
                                 "bias": n.bias, "granularity": n.weight_granularity}
-                               | ({"interleave": il} if il > 1 else {}))
+                               | extra | ({"codebook": n.codebook} if n.codebook_bits else {}))
     return list({point_id(_accuracy_key(p)): p for p in out}.values())
 
 
@@ -237,7 +265,8 @@ def _accuracy_task(params: dict) -> dict:
     from hwmodel.accuracy.studies import digits_accuracy, efficientnet_accuracy, minilm_accuracy, ppocr_accuracy
 
     numerics = Numerics(params["weights"], params["activations"], params["accumulator"], params["granularity"],
-                        lanes=params["lanes"], bias=params["bias"], interleave=params.get("interleave", 1))
+                        lanes=params["lanes"], bias=params["bias"], codebook=params.get("codebook", "layer"),
+                        **{k: _variant(params, k) for k in ACCURACY_VARIANT})
     if params["model"] == "minilm":
         context = _minilm_context(params["size"])
         table, _ = minilm_accuracy([numerics], context.study, context=context)
@@ -280,17 +309,17 @@ class _inline:
 
 
 # ----- stage 3: the accelerator model --------------------------------------------------------
-MAC_KEYS = ("a", "b", "acc", "lanes", "bias", "library", "clock_ns", "stages", "interleave")
+MAC_KEYS = ("a", "b", "acc", "lanes", "bias", "library", "clock_ns", "stages") + tuple(VARIANT_DEFAULTS)
 
 
 def _mac_key(params: dict) -> tuple:
-    return tuple(params.get(k, 1) if k == "interleave" else params[k] for k in MAC_KEYS)
+    return tuple(_variant(params, k) if k in VARIANT_DEFAULTS else params[k] for k in MAC_KEYS)
 
 
 def _mac_fields(mac: dict) -> dict:
-    """A MAC's keys in a point's parameters (interleave only where it is not 1, so points of
-    uninterleaved MACs keep the identities earlier runs stored)."""
-    return {k: mac[k] for k in MAC_KEYS if k in mac and not (k == "interleave" and mac[k] == 1)}
+    """A MAC's keys in a point's parameters (variant keys only where they are not their defaults,
+    so points of plain MACs keep the identities earlier runs stored)."""
+    return {k: mac[k] for k in MAC_KEYS if k in mac and not (k in VARIANT_DEFAULTS and mac[k] == VARIANT_DEFAULTS[k])}
 
 
 def _eval_params(spec: SweepSpec, workload: str, mac: dict) -> list[dict]:
@@ -335,12 +364,14 @@ def _run_eval(spec, store, mac_rows, bar_factory) -> dict:
                     counts["stored"] += 1
                     continue
                 rows_, cols_ = parse_array(params["array"])
-                lanes, buffers = params["lanes"], params["buffers_kb"]
-                stored = storage_bits(params["a"]), storage_bits(params["b"])
-                rows_, unit = spread_products(rows_, pe, lanes)
+                buffers, density = params["buffers_kb"], _variant(params, "density")
+                bits = _variant(params, "codebook_bits")  # a codebook design stores and moves indices
+                stored = storage_bits(params["a"]), bits or storage_bits(params["b"])
+                rows_, unit = spread_products(rows_, pe, mac_spec(params).products)
                 accelerators.append(Accelerator(
                     rows_, cols_, params["dataflow"], unit,
-                    weight_bits=stored[1], activation_bits=stored[0],
+                    weight_bits=stored[1], activation_bits=stored[0], weight_sparsity=_variant(params, "nm"),
+                    weight_density=density, weight_storage=spec.weight_storage if density < 1 else "dense",
                     accumulator_bits=int(row["spec"]["acc"]["width"]), output_bits=stored[0],
                     ifmap_sram_kb=buffers[0], filter_sram_kb=buffers[1], ofmap_sram_kb=buffers[2],
                     dram_bandwidth_bytes_per_cycle=params["dram_bandwidth"] or None,
@@ -362,6 +393,14 @@ def _run_eval(spec, store, mac_rows, bar_factory) -> dict:
     if bar:
         bar.close()
     return counts
+
+
+def fill_variants(frame: pd.DataFrame) -> pd.DataFrame:
+    """Give ``frame`` every variant column, defaults where a point left a key out (in place)."""
+    for key, default in VARIANT_DEFAULTS.items():
+        column = frame[key] if key in frame else pd.Series(default, index=frame.index)
+        frame[key] = column.where(column.notna(), default).astype(type(default))
+    return frame
 
 
 # ----- the sweep ------------------------------------------------------------------------------
@@ -405,14 +444,13 @@ def _collect(spec, store, mac_rows, counts) -> SweepResult:
         if not r["error"]:
             p = r["params"]
             metrics.setdefault((p["weights"], p["activations"], p["accumulator"], p["lanes"], p["bias"],
-                                p.get("interleave", 1)), {}).update(r["result"])
+                                *(_variant(p, k) for k in ACCURACY_VARIANT)), {}).update(r["result"])
     if len(points):
         points["buffers_kb"] = points["buffers_kb"].map(lambda v: "/".join(str(x) for x in v))
-        points["interleave"] = (points["interleave"].fillna(1) if "interleave" in points else 1)
-        points["interleave"] = points["interleave"].astype(int)
-        keys = [(b, a, acc, accuracy_lanes(acc, lanes), bias, il)
-                for b, a, acc, lanes, bias, il in zip(points["b"], points["a"], points["acc"], points["lanes"],
-                                                      points["bias"], points["interleave"])]
+        fill_variants(points)
+        keys = [(b, a, acc, accuracy_lanes(acc, lanes), bias, *rest)
+                for b, a, acc, lanes, bias, *rest in zip(points["b"], points["a"], points["acc"], points["lanes"],
+                                                         points["bias"], *(points[k] for k in ACCURACY_VARIANT))]
         for column in sorted({c for m in metrics.values() for c in m}):
             points[column] = [metrics.get(k, {}).get(column) for k in keys]
     macs = pd.DataFrame([{**r["params"], **{k: v for k, v in r["result"].items()
@@ -421,7 +459,8 @@ def _collect(spec, store, mac_rows, counts) -> SweepResult:
                           **{f"{k}_area_um2": v for k, v in r["result"]["whitepaper_stage_area_um2"].items()},
                           "acc_width": r["result"]["spec"]["acc"]["width"],
                           "stages_used": r["result"]["spec"]["stages"],
-                          "interleave": r["params"].get("interleave", 1)}
+                          **{k: _variant(r["params"], k) for k in VARIANT_DEFAULTS},
+                          **{f"{k}_load_energy_pj": v for k, v in r["result"].get("load_energy_pj", {}).items()}}
                          for r in mac_rows if not r["error"]])
     failures = pd.DataFrame([{"stage": stage, "params": json.dumps(r["params"]), "error": r["error"],
                               "transient": r["transient"]}

@@ -16,17 +16,20 @@ from pathlib import Path
 from rtl.errors import FieldError
 from rtl.flow.energy import NAMED_STREAMS
 from rtl.hdl.spec import BIAS_MODES, LANE_COUNTS, MAX_STAGES, MacSpec, operand_format
+from rtl.numerics.codebook import CODEBOOK_BITS, check_codebook
 from rtl.numerics.interleave import INTERLEAVES
+from rtl.numerics.sparsity import parse_nm
 from rtl.numerics.scaling import MX_FORMATS
 from rtl.numerics.arith import FLOAT_ACCUMULATORS
 from rtl.tech.cells import EMBEDDED_LIBRARIES
 
 from hwmodel import config
 from hwmodel.accuracy import MODELS
-from hwmodel.arch.accelerator import DATAFLOWS, MAPPINGS, OBJECTIVES, parse_array
+from hwmodel.accuracy.recipes import CODEBOOKS
+from hwmodel.arch.accelerator import DATAFLOWS, MAPPINGS, OBJECTIVES, WEIGHT_STORAGES, parse_array
 from hwmodel.arch.memory import DRAM_TYPES
 
-__all__ = ["SweepSpec", "load_sweep", "KEYS", "ACCURACY_MODELS", "GRANULARITIES"]
+__all__ = ["SweepSpec", "load_sweep", "KEYS", "ACCURACY_MODELS", "GRANULARITIES", "VARIANT_DEFAULTS", "variant_suffix"]
 
 ACCURACY_MODELS = MODELS
 GRANULARITIES = ("tensor", "channel")
@@ -48,6 +51,20 @@ KEYS = {
     "interleave": "partial sums in a float accumulator's loop: 1, or 2…5 to cut the loop for a faster clock (the "
                   "partial sums round-robin, folded at the end: a different summation order, in the accuracy too); "
                   "fixed accumulators take 1",
+    "zero_gating": "MACs that skip zeros (operand isolation, the accumulator clock-gated): false, true",
+    "nm": '"dense" or N:M sparse weights ("2:4", "1:4", "4:8"): N:M units (lanes = activations per step, a multiple '
+          'of M), pruned along K in the accuracy, K condensed in the accelerator; lanes that M does not divide '
+          'are skipped for that pattern',
+    "density": "unstructured weight density in (0, 1]: magnitude pruning in the accuracy, zero weights in the MAC's "
+               "energy stream, weight_storage in the accelerator (a dense array does not speed up); not with N:M",
+    "sparsity": "fraction of zero activations in the MAC's energy stream, in [0, 1) (as hwmodel synth --sparsity)",
+    "codebook_bits": f"clustered weights: 0 (none) or {'…'.join(map(str, CODEBOOK_BITS[::len(CODEBOOK_BITS) - 1]))}-bit "
+                     "indices into a codebook of 2^k centroids held in the MAC (k-means in the accuracy, indices "
+                     "stored and moved in the accelerator); formats a codebook cannot fill, block formats and N:M "
+                     "designs are skipped for it",
+    "centroids": "centroid formats of codebook designs (default: each recipe's weight format)",
+    "codebook": f"what a codebook is shared by: {' or '.join(CODEBOOKS)}",
+    "weight_storage": f"how unstructured-sparse weights (density < 1) are stored: {' or '.join(WEIGHT_STORAGES)}",
     "dram_bandwidth": "bytes per cycle; 0 = stall-free (or dram_gb_s)",
     "dram_gb_s": "DRAM bandwidth in GB/s at each design's clock, instead of dram_bandwidth; 0 = not used",
     "dram_type": "DRAM energy per bit by type: " + ", ".join(DRAM_TYPES),
@@ -81,6 +98,14 @@ class SweepSpec:
     clock_ns: tuple = (0.0,)
     stages: tuple = (0,)
     interleave: tuple = (1,)
+    zero_gating: tuple = (False,)
+    nm: tuple = ("dense",)
+    density: tuple = (1.0,)
+    sparsity: tuple = (0.0,)
+    codebook_bits: tuple = (0,)
+    centroids: tuple = ()
+    codebook: str = "channel"
+    weight_storage: str = "bitmap"
     dram_bandwidth: tuple = (0.0,)
     workloads: tuple = ("resnet50",)
     dram_gb_s: float = 0.0
@@ -100,7 +125,8 @@ class SweepSpec:
         w = self.where
         config.text(self.name, w, "name")
         for key in ("formats", "accumulators", "lanes", "bias", "arrays", "dataflows", "buffers_kb", "libraries",
-                    "clock_ns", "stages", "interleave", "dram_bandwidth", "workloads", "accuracy"):
+                    "clock_ns", "stages", "interleave", "dram_bandwidth", "workloads", "accuracy", "zero_gating",
+                    "nm", "density", "sparsity", "codebook_bits"):
             value = config.text_list(getattr(self, key), w, key)
             object.__setattr__(self, key, tuple(tuple(v) if isinstance(v, list) else v for v in value))
         for key in ("formats", "accumulators", "bias", "arrays", "dataflows", "libraries", "workloads", "accuracy"):
@@ -125,6 +151,7 @@ class SweepSpec:
         for n in self.interleave:
             if isinstance(n, bool) or n not in INTERLEAVES:
                 raise FieldError("interleave", f"{w}: interleave must be among {INTERLEAVES}, not {n!r}", n)
+        self._check_compression()
         if "auto" in self.stages and any(not c for c in self.clock_ns):
             raise FieldError("stages", f"{w}: stages \"auto\" fits each design to a clock: every clock_ns must be "
                                        f"> 0, not {list(self.clock_ns)}", "auto")
@@ -138,6 +165,16 @@ class SweepSpec:
                 except FieldError as error:
                     key = "accumulators" if error.field == "acc" else "formats"
                     raise FieldError(key, f"{w}: {key}: {activations} × {weights} → {acc}: {error}", acc) from None
+                for b, extra in self.variants(weights, acc, lanes):
+                    try:
+                        MacSpec.from_names(activations, b, acc, lanes=lanes, bias=bias,
+                                           **{k: v for k, v in extra.items() if k in _MAC_OPTIONS})
+                    except FieldError as error:
+                        key = _SPEC_KEY.get(error.field, "formats")
+                        raise FieldError(key, f"{w}: {key}: {activations} × {b} → {acc} ×{lanes}{variant_suffix(extra)}: "
+                                              f"{error}",
+                                         getattr(error, "value", None)) from None
+        self._check_compression_used()
         for array in self.arrays:
             try:
                 parse_array(array)
@@ -198,6 +235,89 @@ class SweepSpec:
         loop is one adder, so it takes 1 only."""
         return self.interleave if acc in FLOAT_ACCUMULATORS else (1,)
 
+    def _check_compression(self) -> None:
+        w = self.where
+        for value in self.zero_gating:
+            if not isinstance(value, bool):
+                raise FieldError("zero_gating", f"{w}: zero_gating must be true or false, not {value!r}", value)
+        nm = []
+        for value in self.nm:
+            config.text(value, w, "nm")
+            try:
+                parse_nm("" if value == "dense" else value)
+            except FieldError as error:
+                raise FieldError("nm", f"{w}: nm: {error} (or \"dense\")", value) from None
+            nm.append("" if value == "dense" else value)
+        object.__setattr__(self, "nm", tuple(nm))
+        for value in self.density:
+            if not 0 < config.number(value, w, "density") <= 1:
+                raise FieldError("density", f"{w}: density is the fraction of weights kept, in (0, 1], not {value!r}",
+                                 value)
+        for value in self.sparsity:
+            if not 0 <= config.number(value, w, "sparsity") < 1:
+                raise FieldError("sparsity", f"{w}: sparsity is the fraction of zero activations, in [0, 1), not "
+                                             f"{value!r}", value)
+        for value in self.codebook_bits:
+            if config.integer(value, w, "codebook_bits", minimum=0) and value not in CODEBOOK_BITS:
+                raise FieldError("codebook_bits", f"{w}: codebook_bits must be 0 (no codebook) or one of "
+                                                  f"{CODEBOOK_BITS}, not {value!r}", value)
+        object.__setattr__(self, "centroids", tuple(self.centroids) if not isinstance(self.centroids, str)
+                           else self.centroids)
+        if isinstance(self.centroids, str):
+            raise FieldError("centroids", f"{w}: centroids must be a list of formats, not {self.centroids!r}",
+                             self.centroids)
+        for value in self.centroids:
+            config.text(value, w, "centroids")
+            try:
+                operand_format(value, "centroids")
+            except FieldError as error:
+                raise FieldError("centroids", f"{w}: centroids: {error}", value) from None
+        for key, allowed in (("codebook", CODEBOOKS), ("weight_storage", WEIGHT_STORAGES)):
+            value = config.text(getattr(self, key), w, key)
+            if value not in allowed:
+                raise FieldError(key, f"{w}: {key} must be one of {allowed}, not {value!r}", value)
+
+    def _check_compression_used(self) -> None:
+        """A pattern or codebook the grid names must reach at least one design (the rules of
+        :meth:`variants` skip some combinations; all of them is a mistake in the file)."""
+        used = [extra for weights, _, acc, _ in self.designs() for lanes in self.lanes
+                for _, extra in self.variants(weights, acc, lanes)]
+        for key, values, default in (("nm", self.nm, ""), ("codebook_bits", self.codebook_bits, 0)):
+            for value in values:
+                if value != default and not any(e.get(key) == value for e in used):
+                    why = (f"no lanes in {list(self.lanes)} is a multiple of {value.split(':')[1]}" if key == "nm" else
+                           "no recipe's weight (or centroid) format is a scalar format with that many values")
+                    raise FieldError(key, f"{self.where}: {key} {value!r} applies to no design: {why}", value)
+
+    def variants(self, weights: str, acc: str, lanes: int) -> list[tuple[str, dict]]:
+        """(weight format, the keys that are not their defaults) of each variant of a design
+        with weights ``weights``, accumulator ``acc`` and ``lanes``: interleaves (float
+        accumulators), N:M patterns (lanes a multiple of M), densities (not with N:M), codebooks
+        (each centroid format that can hold them; scalar weights; not with N:M), zero gating
+        (scalar units) and activation sparsity. A codebook design's weight format is its
+        centroids'."""
+        out = []
+        block = weights in MX_FORMATS
+        for il in self.interleaves(acc):
+            for nm in self.nm:
+                if nm and (block or lanes % parse_nm(nm)[1]):
+                    continue
+                for density in self.density:
+                    if nm and density < 1:
+                        continue
+                    for bits in self.codebook_bits:
+                        for b in ((self.centroids or (weights,)) if bits else (weights,)):
+                            if bits and (nm or b in MX_FORMATS or not _fills(bits, b)):
+                                continue
+                            for gating in self.zero_gating:
+                                if gating and block:
+                                    continue
+                                for zeros in self.sparsity:
+                                    extra = {"interleave": il, "nm": nm, "density": float(density),
+                                             "codebook_bits": bits, "zero_gating": gating, "sparsity": float(zeros)}
+                                    out.append((b, {k: v for k, v in extra.items() if v != VARIANT_DEFAULTS[k]}))
+        return out
+
     def recipes(self) -> list[tuple[str, str, str]]:
         """(weights, activations, accumulator) combinations."""
         out = []
@@ -206,6 +326,38 @@ class SweepSpec:
             for acc in self.accumulators:
                 out.append((weights.strip(), (activations or weights).strip(), acc))
         return out
+
+
+VARIANT_DEFAULTS = {"interleave": 1, "nm": "", "density": 1.0, "codebook_bits": 0, "zero_gating": False,
+                    "sparsity": 0.0}
+"""A design variant's keys and the values a point leaves out (so earlier points keep their ids)."""
+_MAC_OPTIONS = ("interleave", "nm", "codebook_bits", "zero_gating")
+_SPEC_KEY = {"acc": "accumulators", "interleave": "interleave", "nm": "nm", "codebook_bits": "codebook_bits",
+             "zero_gating": "zero_gating", "lanes": "lanes", "bias": "bias"}
+
+
+def variant_suffix(row) -> str:
+    """A variant's keys as a design's name carries them: `` i2`` (interleave), `` 2:4``,
+    `` d0.5`` (density), `` cb4`` (a 16-entry codebook), `` zg`` (zero-gated), `` a0.5``
+    (activation sparsity of the energy stream); empty for the defaults. ``row`` is any mapping;
+    missing or NaN keys are defaults."""
+    def get(key):
+        value = row.get(key, VARIANT_DEFAULTS[key]) if hasattr(row, "get") else VARIANT_DEFAULTS[key]
+        return VARIANT_DEFAULTS[key] if value is None or (isinstance(value, float) and value != value) else value
+
+    interleave, nm, density = int(get("interleave")), get("nm"), float(get("density"))
+    bits, gating, zeros = int(get("codebook_bits")), bool(get("zero_gating")), float(get("sparsity"))
+    return ((f" i{interleave}" if interleave > 1 else "") + (f" {nm}" if nm else "")
+            + (f" d{density:g}" if density < 1 else "") + (f" cb{bits}" if bits else "")
+            + (" zg" if gating else "") + (f" a{zeros:g}" if zeros else ""))
+
+
+def _fills(bits: int, fmt: str) -> bool:
+    try:
+        check_codebook(bits, fmt)
+    except FieldError:
+        return False
+    return True
 
 
 def _check_workloads(workloads, where: str) -> None:

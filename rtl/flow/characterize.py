@@ -207,14 +207,16 @@ def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uni
                  tool: str = "yowasp", clock_ns: float | None = None, macs: int = 1 << 18,
                  sparsity: float = 0.0, seed: int = 0, a_values=None, b_values=None,
                  delay_targets_ns: tuple = (), cache_dir: str | os.PathLike | None = DEFAULT_CACHE,
-                 timeout_s: float = 600, delay_target_ns: float | None = None, wire_load: bool = False) -> MacCost:
+                 timeout_s: float = 600, delay_target_ns: float | None = None, wire_load: bool = False,
+                 b_sparsity: float = 0.0) -> MacCost:
     """Synthesize ``spec`` on ``library``, time it, and measure its energy on a named stream.
 
     ``clock_ns`` (for leakage energy) defaults to the critical path. ``delay_target_ns`` maps the
     design for that delay (ABC's delay-driven mapping, each stage's module for it; hierarchy and
     the per-stage areas kept) instead of for area. ``delay_targets_ns`` adds an area-versus-clock
     curve — (target, area, critical path) from one flattened, delay-driven synthesis per target.
-    ``cache_dir=None`` disables the cache. ``wire_load`` adds each net's wire capacitance from the
+    ``sparsity`` / ``b_sparsity``: the fractions of zero ``a`` (activation) and ``b`` (weight)
+    operands in the stream (:func:`rtl.flow.energy.make_stream`). ``cache_dir=None`` disables the cache. ``wire_load`` adds each net's wire capacitance from the
     library's wire-load model (:func:`rtl.tech.cells.wire_capacitance_pf`) to timing and energy.
 
     Only leakage depends on the clock (switching, internal and clock-pin energy are per cycle),
@@ -227,16 +229,17 @@ def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uni
         own = characterize(spec, library, stream, tool=tool, clock_ns=None, macs=macs, sparsity=sparsity, seed=seed,
                            a_values=a_values, b_values=b_values, delay_targets_ns=delay_targets_ns,
                            cache_dir=cache_dir, timeout_s=timeout_s, delay_target_ns=delay_target_ns,
-                           wire_load=wire_load)
+                           wire_load=wire_load, b_sparsity=b_sparsity)
         return at_clock(own, float(clock_ns))
     library = str(library)
     stream_obj = None
     if stream == "tensor":
         stream_obj = make_stream(spec, stream, macs=macs, sparsity=sparsity, seed=seed,
-                                 a_values=a_values, b_values=b_values)
+                                 a_values=a_values, b_values=b_values, b_sparsity=b_sparsity)
         stream_key = stream_obj.key
     else:
-        stream_key = json.dumps({"kind": stream, "macs": macs, "sparsity": sparsity, "seed": seed})
+        stream_key = json.dumps({"kind": stream, "macs": macs, "sparsity": sparsity, "seed": seed}
+                                | ({"b_sparsity": b_sparsity} if b_sparsity else {}))
     key = cache_key(spec, library, stream_key, clock_ns, tool, tuple(delay_targets_ns), delay_target_ns, wire_load)
     path = Path(cache_dir) / key[:2] / f"{key}.json" if cache_dir is not None else None
     if path is not None:
@@ -250,7 +253,7 @@ def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uni
     critical = critical_path_ns(result.netlist)
     clock = clock_ns if clock_ns is not None else critical
     if stream_obj is None:
-        stream_obj = make_stream(spec, stream, macs=macs, sparsity=sparsity, seed=seed)
+        stream_obj = make_stream(spec, stream, macs=macs, sparsity=sparsity, seed=seed, b_sparsity=b_sparsity)
     energy = measure_energy(spec, result.netlist, stream_obj, clock, tech.cells.voltage_v)
     curve = []
     for target in delay_targets_ns:

@@ -105,13 +105,15 @@ def _codes(fmt: Format, kind: str, rng, shape, tensor, sparsity: float) -> tuple
 
 def make_stream(spec: MacSpec, kind: str = "uniform", *, macs: int = 1 << 18, streams: int = 4096,
                 accumulation: int = 64, sparsity: float = 0.0, seed: int = 0,
-                a_values=None, b_values=None) -> OperandStream:
+                a_values=None, b_values=None, b_sparsity: float = 0.0) -> OperandStream:
     """A named operand stream for ``spec``.
 
     ``uniform``: random codes; ``gaussian`` / ``laplace`` / ``student_t`` (ν = 3): values
     quantized with their MSE-optimal per-tensor scale; ``tensor``: values drawn from the given
     arrays (``a_values`` weights, ``b_values`` activations) and quantized the same way.
-    ``sparsity`` is the fraction of ``a`` operands replaced by zero. Each unit clears its
+    ``sparsity`` is the fraction of ``a`` operands replaced by zero, ``b_sparsity`` the fraction
+    of ``b`` operands (pruned weights; a codebook unit's pruned weights index its entry 0, which
+    then holds zero). Each unit clears its
     accumulator every ``accumulation`` steps. An N:M unit's weights are drawn dense and pruned
     to N:M by magnitude (:func:`rtl.numerics.sparsity.nm_mask`, the kept ones by
     :func:`~rtl.numerics.sparsity.compress_nm`); ``macs``
@@ -121,8 +123,11 @@ def make_stream(spec: MacSpec, kind: str = "uniform", *, macs: int = 1 << 18, st
         raise ValueError(f"stream kind must be one of {STREAM_KINDS}, not {kind!r}")
     if kind == "tensor" and (a_values is None or b_values is None):
         raise ValueError("a tensor stream needs a_values and b_values")
-    if not 0 <= sparsity < 1:
-        raise ValueError(f"sparsity must be in [0, 1), not {sparsity!r}")
+    for name, value in (("sparsity", sparsity), ("b_sparsity", b_sparsity)):
+        if not 0 <= value < 1:
+            raise ValueError(f"{name} must be in [0, 1), not {value!r}")
+    if b_sparsity and spec.nm:
+        raise ValueError(f"an {spec.nm} unit's weights are pruned by its pattern; b_sparsity does not apply")
     if streams % 64 or streams <= 0:
         raise ValueError(f"streams must be a positive multiple of 64, not {streams!r}")
     if accumulation < 1:
@@ -135,11 +140,11 @@ def make_stream(spec: MacSpec, kind: str = "uniform", *, macs: int = 1 << 18, st
     if spec.scaling is not None:
         (a, scales["scale_a"]), (b, scales["scale_b"]) = (
             _block_codes(spec, mx, kind, rng, shape, values, s)
-            for mx, values, s in ((spec.scaling.a, a_values, sparsity), (spec.scaling.b, b_values, 0.0)))
+            for mx, values, s in ((spec.scaling.a, a_values, sparsity), (spec.scaling.b, b_values, b_sparsity)))
         bias = 0
     else:
         a, a_exponent = _codes(spec.a, kind, rng, shape, a_values, sparsity)
-        b, b_exponent = _codes(spec.b, kind, rng, shape, b_values, 0.0)
+        b, b_exponent = _codes(spec.b, kind, rng, shape, b_values, 0.0 if spec.codebook_bits else b_sparsity)
         bias = a_exponent + b_exponent if spec.bias != "none" else 0
     index = codebook = None
     if spec.nm:
@@ -148,14 +153,19 @@ def make_stream(spec: MacSpec, kind: str = "uniform", *, macs: int = 1 << 18, st
         entries = 1 << spec.codebook_bits
         codebook, _ = _codes(spec.b, kind if kind != "tensor" else "uniform", rng, (entries, streams), None, 0.0)
         b = rng.integers(0, entries, shape)
+        if b_sparsity:
+            codebook[0] = quantize(np.zeros(1), spec.b)[0]
+            b = np.where(rng.random(shape) < b_sparsity, 0, b)
     # a block unit reads clear on a block's last chunk: every chunk of the block carries it
     clear = ((np.arange(cycles) // spec.chunks) % max(1, accumulation // spec.chunks)) == 0
     params = {"kind": kind, "macs": macs, "streams": streams, "accumulation": accumulation,
               "sparsity": sparsity, "seed": seed, "a": spec.a.name, "b": spec.b.name, "lanes": spec.lanes}
+    if b_sparsity:  # only streams with zero weights carry the key, so the others hash as before
+        params["b_sparsity"] = b_sparsity
     if kind == "tensor":
         params["tensors"] = hashlib.sha256(np.ascontiguousarray(a_values, dtype=np.float64).tobytes()
                                            + np.ascontiguousarray(b_values, dtype=np.float64).tobytes()).hexdigest()
-    name = kind + (f"_sparsity{sparsity:g}" if sparsity else "")
+    name = kind + (f"_sparsity{sparsity:g}" if sparsity else "") + (f"_bsparsity{b_sparsity:g}" if b_sparsity else "")
     params["bias"] = bias
     if spec.scaling is not None:
         params["scaling"] = spec.scaling.describe()
