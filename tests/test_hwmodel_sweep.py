@@ -203,6 +203,17 @@ def test_compare_quick_writes_the_results(tmp_path, capsys):
     assert (timed.clock_ns_used == clocked.clock_ns.iloc[0]).all() and (timed.critical_path_ns <= timed.clock_ns_used).all()
     assert "int8_sym" in set(timed.a) and set(timed.workload) == set(pd.read_csv(out / "points.csv").workload)
     assert "### Per inference at " in report
+    # the compression panel: 2:4 sparse and clustered INT8 beside INT8 and FP8, judged per own network
+    assert "## Compression: fewer bits, fewer weights, shared weights" in report
+    assert "int8_sym→fixed ×8 2:4" in report and "int8_sym→fixed cb4" in report
+    assert "minilm_l6 (MiniLM-L6 mean cosine to float32, INT8 0." in report
+    assert "the cheapest design within 0.01 of INT8's accuracy — area: " in report
+    assert (out / "compression_minilm_l6.png").stat().st_size > 0
+    points = pd.read_csv(out / "points.csv", keep_default_na=False, na_values=[""])
+    sparse = points[(points.nm == "2:4") & (points.workload == "resnet50")]
+    assert len(sparse) == 1 and (sparse.executed_macs < 0.6 * sparse.macs).all()
+    clustered = points[(points.codebook_bits == 4) & (points.workload == "resnet50")]
+    assert len(clustered) == 1 and clustered.stored_weight_bits.iloc[0] == 4
 
 
 # ----- the defects a new user met -------------------------------------------------------------

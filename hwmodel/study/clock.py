@@ -24,7 +24,7 @@ from rtl.numerics.interleave import INTERLEAVES
 from rtl.parallel import executor
 
 from hwmodel.study.progress import Progress
-from hwmodel.study.report import design_label
+from hwmodel.study.report import design_label, plain
 from hwmodel.study.spec import VARIANT_DEFAULTS
 
 __all__ = ["int8_clock_ns", "at_clock", "COLUMNS", "INTERLEAVE"]
@@ -36,8 +36,9 @@ INTERLEAVE = INTERLEAVES[-1]  # the deepest cut of the loop: the fastest a float
 
 def int8_clock_ns(macs: pd.DataFrame, library: str) -> float:
     """The own critical path of the INT8 MAC (int8_sym → fixed, one lane, no bias) on ``library``."""
-    base = macs[(macs.a == "int8_sym") & (macs.b == "int8_sym") & (macs.acc == "fixed") & (macs.lanes == 1)
-                & (macs.library == library)]
+    base = plain(macs)
+    base = base[(base.a == "int8_sym") & (base.b == "int8_sym") & (base.acc == "fixed") & (base.lanes == 1)
+                & (base.library == library)]
     if base.empty:
         raise FieldError("clock_ns", f"no INT8 MAC (int8_sym → fixed, one lane) on {library} in the study to take the "
                                      "common clock from: give one", None)

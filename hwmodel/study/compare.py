@@ -13,7 +13,12 @@ Three questions, one grid each, into one store and one report:
    E4M3 and E5M2 dot products (block formats' accuracy on MiniLM-L6 and digits, which block
    along each product's K; the convolutional models do not). They sit on arrays of as many
    MACs as the others' 32×32 (1×32 units of 32 lanes, 2×32 of 16), so per-inference figures
-   compare like numbers of MACs; the 4-lane units of (3) are on 32×32 units (4,096 MACs).
+   compare like numbers of MACs; the 4-lane units of (3) are on 32×32 units (4,096 MACs);
+5. compression, against the INT8 and FP8 MACs of (1): weights in four bits (W4A8 as int4_sym and
+   float4_e2m1fn, beside MXFP4 of (4)), 2:4 sparse INT8 weights on 8-lane N:M units (four
+   multipliers each, 8×32 of them: as many multipliers as 32×32 MACs), INT8 weights clustered into
+   16 int8 centroids per output channel (4-bit indices), and half the INT8 weights pruned on
+   zero-gated MACs with bitmap weight storage.
 
 Each on a 32×32 weight-stationary array with 256/256/128 KB buffers (costed with the SRAM macros
 of the MAC's own library) and one LPDDR4-3200 ×32 channel (12.8 GB/s, energy per bit of
@@ -65,7 +70,19 @@ def default_study() -> list[SweepSpec]:
                   lanes=(32,), arrays=("1x32",), **common),
         SweepSpec(name="compare", formats=("nvfp4",), accumulators=("float32",), lanes=(16,), arrays=("2x32",),
                   **common),
+        *compression_grids(common),
     ]
+
+
+def compression_grids(common: dict, *, name: str = "compare", quick: bool = False) -> list[SweepSpec]:
+    """Grid (5): pruned, clustered and 4-bit weights (the quick study: 2:4 and the codebook)."""
+    int8 = {"name": name, "formats": ("int8_sym",), "accumulators": ("fixed",)}
+    grids = [SweepSpec(**int8, lanes=(8,), nm=("2:4",), arrays=("8x32",), **common),
+             SweepSpec(**int8, codebook_bits=(4,), **common)]
+    if not quick:
+        grids += [SweepSpec(**(int8 | {"formats": ("int4_sym/int8_sym", "float4_e2m1fn/int8_sym")}), **common),
+                  SweepSpec(**int8, density=(0.5,), zero_gating=(True,), **common)]
+    return grids
 
 
 def quick_study() -> list[SweepSpec]:
@@ -77,7 +94,8 @@ def quick_study() -> list[SweepSpec]:
             SweepSpec(name="compare-quick", formats=("float8_e4m3fnuz",), accumulators=("float16",),
                       bias=("power_of_two",), **common),
             SweepSpec(name="compare-quick", formats=("mxfp4_e2m1",), accumulators=("float32",), lanes=(32,),
-                      arrays=("1x32",), **common)]
+                      arrays=("1x32",), **common),
+            *compression_grids(common, name="compare-quick", quick=True)]
 
 
 def merge(results: list[SweepResult]) -> SweepResult:

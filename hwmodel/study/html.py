@@ -150,7 +150,7 @@ def _figure(fig_id: str, data: pd.DataFrame, x: str, y: str, title: str, xlabel:
     values = data[x].to_numpy(float)
     log_x = log_x and len(values) > 0 and values.min() > 0 and values.max() / values.min() > 5  # else linear
     traces = []
-    for (fmt, acc, wide, bias), part in data.groupby([data.a, data.acc, data.lanes > 1, data.bias != "none"]):
+    for (fmt, acc, wide, bias), part in data.groupby([data.b, data.acc, data.lanes > 1, data.bias != "none"]):
         color = "rgba({:.0f},{:.0f},{:.0f},0.9)".format(*[255 * c for c in colors[fmt][:3]])
         yv = np.maximum(1 - part[y].to_numpy(float), 1e-4) if loss else part[y].to_numpy(float)
         custom = np.stack([[design_label(r) for r in part.to_dict("records")],
@@ -202,7 +202,7 @@ def write_html(result, directory: Path, *, title: str, settings: str, report_md:
     figures, sections = [], []
     if len(points):
         points = _stage_areas(points, macs)
-        colors = format_colors(points.a)
+        colors = format_colors(points.b)
         for w, workload in enumerate(sorted(set(points.workload))):
             data = points[points.workload == workload]
             column = accuracy_column(points, workload)

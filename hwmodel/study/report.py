@@ -22,7 +22,7 @@ from hwmodel.accuracy import BLOCK_FORMAT_MODELS
 from hwmodel.accuracy.sqnr import largest_paper_difference
 from hwmodel.accuracy.studies import outlier_verdict
 from hwmodel.study.plots import plot_sqnr, pyplot, save_figure
-from hwmodel.study.spec import variant_suffix
+from hwmodel.study.spec import VARIANT_DEFAULTS, fill_variants, variant_suffix
 from hwmodel.reference import FIGURE3_GATES, FIGURE3_HEADLINE, WHITEPAPER
 
 __all__ = ["write_results", "write_plots", "write_report", "pareto_front", "accuracy_column", "file_stem", "design_label"]
@@ -80,6 +80,25 @@ def design_label(row) -> str:
         " +bias" if row.get("bias", "none") != "none" else "") + variant_suffix(row)
 
 
+def plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of uncompressed, uninterleaved, ungated designs (every variant key at its default),
+    so the format comparisons compare formats."""
+    mask = pd.Series(True, index=frame.index)
+    for key, default in VARIANT_DEFAULTS.items():
+        if key in frame:
+            mask &= frame[key].isna() | (frame[key] == default)
+    return frame[mask]
+
+
+def compressed(frame: pd.DataFrame) -> pd.Series:
+    """Mask of the rows whose weights are pruned (N:M or unstructured) or clustered."""
+    mask = pd.Series(False, index=frame.index)
+    for key, default in (("nm", ""), ("density", 1.0), ("codebook_bits", 0)):
+        if key in frame:
+            mask |= frame[key].notna() & (frame[key] != default)
+    return mask
+
+
 FAMILY_COLORMAPS = (("int", "Oranges"), ("float8", "Blues"), ("mx", "Greens"), ("nvfp4", "Purples"),
                     ("float", "Greys"))
 """Format families and the colour map whose shades tell their members apart."""
@@ -110,15 +129,18 @@ def _loss(values) -> np.ndarray:
 
 
 def _draw(ax, data, x, y, *, loss: bool, front: bool, colors: dict, label_front: bool = True):
-    """One panel: colour = format, marker = accumulator, hollow = a dot-product unit (lanes > 1),
-    a black rim = the exponent-bias port; the Pareto front (lower x, higher accuracy) stepped and
+    """One panel: colour = the weights' format, marker = accumulator, hollow = a dot-product unit (lanes > 1),
+    a black rim = the exponent-bias port, a cross = pruned or clustered weights; the Pareto front (lower x, higher accuracy) stepped and
     only its points labelled."""
     value = (lambda col: _loss(col)) if loss else (lambda col: np.asarray(col, float))
-    for (fmt, acc, wide, bias), part in data.groupby([data.a, data.acc, data.lanes > 1, data.bias != "none"]):
+    for (fmt, acc, wide, bias), part in data.groupby([data.b, data.acc, data.lanes > 1, data.bias != "none"]):
         color = colors[fmt]
         ax.scatter(part[x], value(part[y]), marker=ACC_MARKERS.get(acc, "v"), s=38, alpha=0.9, zorder=3,
                    facecolors="none" if wide else color, edgecolors="black" if bias else color,
                    linewidths=1.6 if (wide or bias) else 0.8)
+    squeezed = data[compressed(data)]
+    if len(squeezed):  # pruned or clustered weights: a cross on the design's own marker
+        ax.scatter(squeezed[x], value(squeezed[y]), marker="x", color="black", s=16, linewidths=0.9, zorder=4)
     if front and len(data):
         mask = pareto_front(data[x].to_numpy(), data[y].to_numpy())
         edge = data[mask].sort_values(x)
@@ -138,7 +160,7 @@ def _draw(ax, data, x, y, *, loss: bool, front: bool, colors: dict, label_front:
 
 
 def _legends(fig, colors: dict, accs, *, wide: bool, bias: bool, front: bool, at: float | None = None,
-             labelled: bool = True):
+             labelled: bool = True, squeezed: bool = False):
     """The legends, outside the axes: formats by family, accumulators, and what fill and rim mean."""
     from matplotlib.lines import Line2D
     handles = [Line2D([], [], ls="", marker="o", color=c, label=f) for f, c in colors.items()]
@@ -150,6 +172,8 @@ def _legends(fig, colors: dict, accs, *, wide: bool, bias: bool, front: bool, at
     if bias:
         handles.append(Line2D([], [], ls="", marker="o", color="0.7", markeredgecolor="black", markeredgewidth=1.6,
                               label="black rim: exponent-bias port"))
+    if squeezed:
+        handles.append(Line2D([], [], ls="", marker="x", color="black", label="cross: pruned or clustered weights"))
     if front:
         handles.append(Line2D([], [], color="black", lw=1.0, label="Pareto front" + (" (labelled)" if labelled else "")))
     fig.legend(handles=handles, loc="center left", bbox_to_anchor=(at or LEGEND_AT, 0.5), fontsize=7, frameon=False)
@@ -180,7 +204,7 @@ def _scatter(points, workload, x, y, xlabel, ylabel, title, path_stem, *, log_x=
     plt = pyplot()
     data = points[points.workload == workload].dropna(subset=[x, y])
     loss = front and _is_fraction(data, y)  # accuracies crowd at 0.99+: their loss on a log axis
-    colors = format_colors(data.a)
+    colors = format_colors(data.b)
     fig, ax = plt.subplots(figsize=(10.5, 5.5))
     _draw(ax, data, x, y, loss=loss, front=front, colors=colors)
     if log_x:
@@ -190,7 +214,7 @@ def _scatter(points, workload, x, y, xlabel, ylabel, title, path_stem, *, log_x=
                   if loss else ylabel, fontsize=8 if loss else 10)
     ax.set_title(title, fontsize=10)
     _legends(fig, colors, set(data.acc), wide=bool((data.lanes > 1).any()), bias=bool((data.bias != "none").any()),
-             front=front)
+             front=front, squeezed=bool(compressed(data).any()))
     fig.tight_layout(rect=(0, 0, LEGEND_AT, 1))
     paths = [save_figure(fig, path_stem.with_suffix(s)) for s in (".png", ".svg")]
     plt.close(fig)
@@ -207,7 +231,7 @@ def _facets(points, x, xlabel, title, path_stem, *, log_x=False) -> list[Path]:
     columns = min(3, len(panels))
     rows = -(-len(panels) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 3.8 * rows), squeeze=False)
-    colors = format_colors(points.a)
+    colors = format_colors(points.b)
     for ax, (workload, column) in zip(axes.flat, panels):
         data = points[points.workload == workload].dropna(subset=[x, column])
         _draw(ax, data, x, column, loss=True, front=True, colors=colors, label_front=False)
@@ -221,7 +245,7 @@ def _facets(points, x, xlabel, title, path_stem, *, log_x=False) -> list[Path]:
         ax.set_visible(False)
     at = 0.84 if columns > 2 else LEGEND_AT
     _legends(fig, colors, set(points.acc), wide=bool((points.lanes > 1).any()), bias=bool((points.bias != "none").any()),
-             front=True, at=at, labelled=False)
+             front=True, at=at, labelled=False, squeezed=bool(compressed(points).any()))
     fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0, at, 0.97))
     paths = [save_figure(fig, path_stem.with_suffix(s)) for s in (".png", ".svg")]
@@ -298,17 +322,20 @@ def write_plots(result, directory: Path, sqnr_results=None) -> list[Path]:
                            directory / "pareto_area_accuracy")
         written += _facets(points, "energy_uj", "energy per inference (µJ)", "Energy versus accuracy loss, every workload",
                            directory / "energy_accuracy", log_x=True)
-    if len(macs):  # per MAC: a dot-product unit's area over its lanes, so MX units sit beside single MACs
-        single = macs.assign(per_mac=macs.area_um2 / macs.lanes).sort_values("per_mac")
+    if len(points):
+        written += _compression_plots(points, directory)
+    if len(macs):  # per MAC: a unit's area over the products it computes, so MX units sit beside single MACs
+        macs = macs.assign(products=macs.products if "products" in macs else macs.lanes)
+        single = macs.assign(per_mac=macs.area_um2 / macs.products).sort_values("per_mac")
         fig, ax = plt.subplots(figsize=(max(8, 0.4 * len(single)), 5.5))
         bottom = np.zeros(len(single))
         for stage, color in STAGE_COLORS.items():
-            values = (single[f"{stage}_area_um2"] / single.lanes).to_numpy()
+            values = (single[f"{stage}_area_um2"] / single.products).to_numpy()
             ax.bar(range(len(single)), values, bottom=bottom, color=color, label=stage)
             bottom += values
         ax.set_xticks(range(len(single)))
         ax.set_xticklabels([design_label(r) for _, r in single.iterrows()], rotation=70, ha="right", fontsize=7)
-        ax.set_ylabel(f"area per MAC by stage (µm², {single.library.iloc[0]}; unit area / lanes)")
+        ax.set_ylabel(f"area per MAC by stage (µm², {single.library.iloc[0]}; unit area / products)", fontsize=8)
         ax.set_title("Synthesized area per MAC and stage (the whitepaper's Figure 3 breakdown)", fontsize=10)
         ax.legend(fontsize=7)
         fig.tight_layout()
@@ -334,7 +361,7 @@ def _markdown(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
 
 
 def _mac_vs_paper(macs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    single = macs[(macs.lanes == 1) & (macs.a == macs.b) & (macs.get("bias", "none") == "none")]
+    single = plain(macs[(macs.lanes == 1) & (macs.a == macs.b) & (macs.get("bias", "none") == "none")])
     base = single[(single.a == "int8_sym") & (single.acc == "fixed")]
     if base.empty:
         return pd.DataFrame(), []
@@ -377,8 +404,8 @@ def _bias_section(result) -> tuple[list[str], list[str]]:
     if not len(macs) or "bias" not in macs or not (macs.bias == "power_of_two").any():
         return [], []
     key = ["a", "b", "acc", "lanes", "library"]
-    with_port = macs[macs.bias == "power_of_two"].set_index(key)
-    without = macs[macs.bias == "none"].set_index(key)
+    with_port = plain(macs[macs.bias == "power_of_two"]).set_index(key)
+    without = plain(macs[macs.bias == "none"]).set_index(key)
     common = with_port.index.intersection(without.index)
     rows = []
     for index in common:
@@ -505,11 +532,6 @@ def _traffic_section(points: pd.DataFrame) -> tuple[list[str], list[str]]:
             line += (f" ({cheapest.design} costs less, {cheapest.energy_uj:,.1f} µJ, but its {_label(column, workload)} "
                      + (f"is {value:.3f})" if value == value else "was not measured: that model does not run its "
                         "arithmetic)"))
-        families = {}
-        for family in ("INT", "FP8"):
-            part = data[[_family(a) == family and _family(b) == family for a, b in zip(data.a, data.b)]]
-            if len(part):
-                families[family] = part.sort_values("energy_uj").iloc[0]
         if "mac_energy_pj" in data:
             by_mac = data.sort_values("mac_energy_pj").iloc[0]
             line += ("; among them the MAC with the least energy per MAC also wins per inference"
@@ -518,8 +540,9 @@ def _traffic_section(points: pd.DataFrame) -> tuple[list[str], list[str]]:
                           "and partial-sum widths reorder them")
         conclusions.append(line + ".")
         families = {}
+        formats = plain(every)
         for family in ("INT", "FP8"):
-            part = every[[_family(a) == family and _family(b) == family for a, b in zip(every.a, every.b)]]
+            part = formats[[_family(a) == family and _family(b) == family for a, b in zip(formats.a, formats.b)]]
             if column:
                 part = part[part[column] >= part[column].max() - USABLE]
             if len(part):
@@ -542,6 +565,7 @@ def _format_verdict(data: pd.DataFrame, column: str, workload: str) -> str | Non
     INT8 design against the best FP8 one (None when the column is a proxy or a family is absent)."""
     if OWN_ACCURACY.get(workload) != column:
         return None
+    data = plain(data)
     int8 = data[data.a.str.startswith("int8") & data.b.str.startswith("int8")]
     fp8 = data[data.a.str.startswith("float8") & data.b.str.startswith("float8")]
     if int8.empty or fp8.empty or int8[column].isna().all() or fp8[column].isna().all():
@@ -553,6 +577,144 @@ def _format_verdict(data: pd.DataFrame, column: str, workload: str) -> str | Non
         winner = "INT8 wins" if i[column] > f[column] else "FP8 wins"
     return (f"{workload}, on its own network's accuracy ({_label(column)}): {winner} — best INT8 {i.design} "
             f"{i[column]:.3f}, best FP8 {f.design} {f[column]:.3f}.")
+
+
+WEIGHT_BITS_SHORT = 4  # a recipe with weights this narrow is compression by quantization
+
+
+def _weight_bits(fmt: str) -> int:
+    """Bits of a weight element (a block format's element, its shared scale aside)."""
+    from rtl.numerics.formats import get_format
+
+    return MX_FORMATS[fmt].element.bits if fmt in MX_FORMATS else get_format(fmt).bits
+
+
+def compression_panel(points: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the compression comparison: weights pruned (N:M, unstructured), clustered, or
+    quantized to at most :data:`WEIGHT_BITS_SHORT` bits, beside the plain INT8 and FP8 (E4M3)
+    single MACs with exact fixed accumulators they are measured against; empty unless the points
+    hold both. Adds ``design`` and ``how``."""
+    if not len(points):
+        return pd.DataFrame()
+    points = fill_variants(points.copy())
+    narrow = pd.Series([_weight_bits(b) <= WEIGHT_BITS_SHORT for b in points.b], index=points.index)
+    squeezed = compressed(points) | (narrow & points.index.isin(plain(points).index))
+    base = plain(points)
+    base = base[(base.a == base.b) & base.a.isin(["int8_sym", "float8_e4m3fn", "float8_e4m3fnuz"])
+                & (base.acc == "fixed") & (base.lanes == 1) & (base.bias == "none")]
+    if not squeezed.any() or not (base.a == "int8_sym").any():
+        return pd.DataFrame()
+    panel = fill_variants(pd.concat([base, points[squeezed]]).copy())
+    panel["design"] = [design_label(r) for r in panel.to_dict("records")]
+
+    def how(r):
+        if r.get("nm"):
+            return f"{r['nm']} sparse weights"
+        if r.get("density", 1.0) < 1:
+            return f"{1 - r['density']:.0%} of weights pruned"
+        if r.get("codebook_bits", 0):
+            return f"{2 ** int(r['codebook_bits'])} centroids of {r['b']}"
+        if _weight_bits(r["b"]) <= WEIGHT_BITS_SHORT:
+            return f"{_weight_bits(r['b'])}-bit weights"
+        return "reference"
+    panel["how"] = [how(r) for r in panel.to_dict("records")]
+    return panel
+
+
+HOW_COLORS = {"reference": "#4c4c4c", "bit": "#dd8452", "sparse": "#4c72b0", "pruned": "#55a868",
+              "centroids": "#8172b3"}
+
+
+def _how_color(how: str) -> str:
+    return next((c for key, c in HOW_COLORS.items() if key in how), "#c44e52")
+
+
+def _compression_plots(points: pd.DataFrame, directory: Path) -> list[Path]:
+    """``compression_WORKLOAD``: area, energy and latency per inference against the workload's own
+    accuracy for the compression panel, every design labelled, coloured by how it compresses."""
+    panel = compression_panel(points)
+    written = []
+    plt = pyplot()
+    for workload in sorted(set(panel.workload)) if len(panel) else []:
+        column = OWN_ACCURACY.get(workload)
+        data = panel[panel.workload == workload]
+        if not column or column not in data or data[column].isna().all():
+            continue
+        data = data.dropna(subset=[column])
+        fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
+        for ax, (x, xlabel) in zip(axes, (("area_mm2", "accelerator area (mm², PEs + SRAM)"),
+                                          ("energy_uj", "energy per inference (µJ)"),
+                                          ("latency_ms", "latency per inference (ms)"))):
+            for i, (_, r) in enumerate(data.sort_values(x).iterrows()):
+                ax.scatter(r[x], r[column], color=_how_color(r.how), s=40, zorder=3,
+                           marker="o" if r.how == "reference" else "D")
+                ax.annotate(r.design, (r[x], r[column]), fontsize=6.5, xytext=(4, -10 if i % 2 else 4),
+                            textcoords="offset points")
+            ax.set_xlabel(xlabel, fontsize=8)
+            ax.set_ylabel(_label(column, workload), fontsize=8)
+            ax.tick_params(labelsize=7)
+            ax.margins(x=0.25, y=0.12)
+        from matplotlib.lines import Line2D
+        hows = dict.fromkeys(data.sort_values("how").how)
+        fig.legend(handles=[Line2D([], [], ls="", marker="o" if h == "reference" else "D", color=_how_color(h), label=h)
+                            for h in hows], loc="lower center", ncol=min(6, len(hows)), fontsize=7, frameon=False)
+        fig.suptitle(f"{workload}: compression against INT8 and FP8 (its own network's accuracy)", fontsize=10)
+        fig.tight_layout(rect=(0, 0.07, 1, 0.95))
+        written += [save_figure(fig, directory / f"compression_{file_stem(workload)}{s}") for s in (".png", ".svg")]
+        plt.close(fig)
+    return written
+
+
+def _compression_section(points: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Fewer bits, fewer weights or shared weights against INT8 and FP8: what each costs per MAC
+    and per inference, what it keeps of each own network's accuracy, and which wins where."""
+    panel = compression_panel(points)
+    if panel.empty:
+        return [], []
+    lines = ["## Compression: fewer bits, fewer weights, shared weights", "",
+             "Weights quantized to 4 bits, pruned (2:4 structured on N:M units, or unstructured and stored as a "
+             "bitmap) or clustered (indices into a codebook the MAC holds), each against INT8 and FP8 single MACs "
+             "with exact accumulators. Per MAC = per product the unit computes (an N:M unit's kept weights; a 2:4 "
+             "product stands for two dense MACs). Stored bits per weight count indices and metadata. Accuracy is "
+             "each workload's own network, computed with the design's arithmetic (pruned weights exact zeros, "
+             "clustered ones exact centroids). Ratios are to INT8 on the same workload.", ""]
+    conclusions = []
+    for workload in sorted(set(panel.workload)):
+        data = panel[panel.workload == workload]
+        column = OWN_ACCURACY.get(workload)
+        if not column or column not in data or data[column].isna().all():
+            continue
+        ref = data[data.how.eq("reference") & (data.a == "int8_sym")].iloc[0]
+        table = pd.DataFrame({
+            "design": data.design, "how": data.how, "stored bits/weight": data.stored_weight_bits,
+            "area µm²/MAC": data.mac_area_um2 / data.products, "pJ/MAC": data.mac_energy_pj,
+            "energy ×INT8": data.energy_uj / ref.energy_uj, "latency ×INT8": data.latency_ms / ref.latency_ms,
+            "area ×INT8": data.area_mm2 / ref.area_mm2, _label(column): data[column]}).sort_values("energy ×INT8")
+        lines += [f"### {workload}", "", _markdown(table), ""]
+        measured = data[data[column].notna()]
+        keeps = measured[measured[column] >= ref[column] - USABLE]
+        said = []
+        for metric, name in (("area_mm2", "area"), ("energy_uj", "energy per inference"), ("latency_ms", "latency")):
+            best = keeps.sort_values(metric).iloc[0]
+            cheapest = measured.sort_values(metric).iloc[0]
+            text = f"{name}: {best.design} ({best[metric] / ref[metric]:.2f}× INT8)"
+            if cheapest.design != best.design:
+                text += (f", while {cheapest.design} costs {cheapest[metric] / ref[metric]:.2f}× at "
+                         f"{cheapest[column]:.3f}")
+            said.append(text)
+        lost = measured[measured[column] < ref[column] - USABLE]
+        line = (f"{workload} ({_label(column)}, INT8 {ref[column]:.3f}): the cheapest design within {USABLE} of "
+                "INT8's accuracy — " + "; ".join(said) + "."
+                + (f" Losing more than {USABLE}: " + ", ".join(f"{r.design} {r[column]:.3f}" for _, r in
+                                                             lost.sort_values(column).iterrows()) + "."
+                   if len(lost) else "")
+                + (" Not measured on this network (it does not run that arithmetic): "
+                   + ", ".join(data[data[column].isna()].design) + "." if data[column].isna().any() else ""))
+        lines += [line, ""]
+        conclusions.append(line)
+    if not conclusions:
+        return [], []
+    return lines, conclusions
 
 
 def _clock_section(clocked: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -661,7 +823,9 @@ def write_report(result, directory: Path, *, title: str, settings: str, sqnr_res
     acc = result.accuracy
     if len(acc):
         value_columns = [c for c in acc.columns if c.startswith(("minilm_", "digits_"))]
+        acc = fill_variants(acc.copy())  # a compressed recipe is a row of its own
         keys = [k for k in ("weights", "activations", "accumulator", "lanes", "bias") if k in acc]
+        keys += [k for k in VARIANT_DEFAULTS if (acc[k] != VARIANT_DEFAULTS[k]).any()]
         merged = acc.groupby(keys, as_index=False)[value_columns].first() if value_columns else pd.DataFrame()
         if len(merged):
             out += ["## Accuracy with the hardware's arithmetic", "",
@@ -731,6 +895,9 @@ def write_report(result, directory: Path, *, title: str, settings: str, sqnr_res
                 if len(e5):
                     conclusions.append(f"{workload}: FP8-E5M2 designs are {'never' if not front[data.a.str.contains('e5m2').to_numpy()].any() else 'sometimes'} "
                                        "on the Pareto front (the paper: E5M2 is never the best format for inference).")
+    section, notes = _compression_section(points)
+    out += section
+    conclusions += notes
     if len(result.failures):
         out += ["## Failed points", "", _markdown(result.failures), ""]
     out += ["## Conclusions this data supports", "", *[f"- {c}" for c in conclusions], ""]

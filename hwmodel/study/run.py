@@ -39,7 +39,7 @@ from rtl.numerics.scaling import MX_FORMATS
 from hwmodel.accuracy import BLOCK_FORMAT_MODELS
 from hwmodel.accuracy.recipes import Numerics
 from hwmodel.study.progress import Progress
-from hwmodel.study.spec import VARIANT_DEFAULTS, SweepSpec, variant_suffix
+from hwmodel.study.spec import VARIANT_DEFAULTS, SweepSpec, fill_variants, variant_suffix
 from hwmodel.study.store import Store
 
 __all__ = ["run_sweep", "SweepResult", "point_id", "RETRIES"]
@@ -367,7 +367,8 @@ def _run_eval(spec, store, mac_rows, bar_factory) -> dict:
                 buffers, density = params["buffers_kb"], _variant(params, "density")
                 bits = _variant(params, "codebook_bits")  # a codebook design stores and moves indices
                 stored = storage_bits(params["a"]), bits or storage_bits(params["b"])
-                rows_, unit = spread_products(rows_, pe, mac_spec(params).products)
+                products = mac_spec(params).products
+                rows_, unit = spread_products(rows_, pe, products)
                 accelerators.append(Accelerator(
                     rows_, cols_, params["dataflow"], unit,
                     weight_bits=stored[1], activation_bits=stored[0], weight_sparsity=_variant(params, "nm"),
@@ -378,10 +379,12 @@ def _run_eval(spec, store, mac_rows, bar_factory) -> dict:
                     dram_bandwidth_gb_s=params["dram_gb_s"] or None, dram_type=params["dram_type"],
                     mapping=params["mapping"], objective=params["objective"],
                     clock_ns=params["clock_ns"] or None))
-                points.append(params)
+                points.append(params | {"products": products})
         if accelerators:
             summary = evaluate_many(accelerators, trace)
             for params, result, acc in zip(points, summary.to_dict("records"), accelerators):
+                result["products"] = params.pop("products")  # per PE unit: an N:M unit's kept weights
+                result["stored_weight_bits"] = acc.stored_weight_bits  # per weight, metadata and indices in
                 cost = costs[_mac_key(params)]
                 result.pop("array", None)  # the virtual-PE grid; the point's array is in its params
                 result.update({"mac_area_um2": cost["area_um2"], "mac_energy_pj": cost["energy_pj_per_mac"],
@@ -393,14 +396,6 @@ def _run_eval(spec, store, mac_rows, bar_factory) -> dict:
     if bar:
         bar.close()
     return counts
-
-
-def fill_variants(frame: pd.DataFrame) -> pd.DataFrame:
-    """Give ``frame`` every variant column, defaults where a point left a key out (in place)."""
-    for key, default in VARIANT_DEFAULTS.items():
-        column = frame[key] if key in frame else pd.Series(default, index=frame.index)
-        frame[key] = column.where(column.notna(), default).astype(type(default))
-    return frame
 
 
 # ----- the sweep ------------------------------------------------------------------------------
@@ -459,6 +454,7 @@ def _collect(spec, store, mac_rows, counts) -> SweepResult:
                           **{f"{k}_area_um2": v for k, v in r["result"]["whitepaper_stage_area_um2"].items()},
                           "acc_width": r["result"]["spec"]["acc"]["width"],
                           "stages_used": r["result"]["spec"]["stages"],
+                          "products": mac_spec(r["params"]).products,
                           **{k: _variant(r["params"], k) for k in VARIANT_DEFAULTS},
                           **{f"{k}_load_energy_pj": v for k, v in r["result"].get("load_energy_pj", {}).items()}}
                          for r in mac_rows if not r["error"]])

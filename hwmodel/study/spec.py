@@ -29,7 +29,7 @@ from hwmodel.accuracy.recipes import CODEBOOKS
 from hwmodel.arch.accelerator import DATAFLOWS, MAPPINGS, OBJECTIVES, WEIGHT_STORAGES, parse_array
 from hwmodel.arch.memory import DRAM_TYPES
 
-__all__ = ["SweepSpec", "load_sweep", "KEYS", "ACCURACY_MODELS", "GRANULARITIES", "VARIANT_DEFAULTS", "variant_suffix"]
+__all__ = ["SweepSpec", "load_sweep", "KEYS", "ACCURACY_MODELS", "GRANULARITIES", "VARIANT_DEFAULTS", "variant_suffix", "fill_variants"]
 
 ACCURACY_MODELS = MODELS
 GRANULARITIES = ("tensor", "channel")
@@ -350,6 +350,17 @@ def variant_suffix(row) -> str:
     return ((f" i{interleave}" if interleave > 1 else "") + (f" {nm}" if nm else "")
             + (f" d{density:g}" if density < 1 else "") + (f" cb{bits}" if bits else "")
             + (" zg" if gating else "") + (f" a{zeros:g}" if zeros else ""))
+
+
+def fill_variants(frame):
+    """Give a table (a pandas DataFrame) every variant column, defaults where a row left a key out
+    or a CSV read it back empty (in place; returned)."""
+    for key, default in VARIANT_DEFAULTS.items():
+        if key in frame:
+            frame[key] = frame[key].where(frame[key].notna(), default).astype(type(default))
+        else:
+            frame[key] = default
+    return frame
 
 
 def _fills(bits: int, fmt: str) -> bool:
