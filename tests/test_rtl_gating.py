@@ -102,6 +102,12 @@ def test_gating_saves_energy_in_proportion_to_the_zeros():
     assert clock[(False, 0.0)] == pytest.approx(clock[(False, 0.9)])  # ungated: the clock runs regardless
     # gated: the accumulator's clock runs on the nonzero steps only (the gate's own pin always)
     assert clock[(True, 0.9)] < 0.3 * clock[(True, 0.0)]
+    # an idle PE of the gated unit (en low) pays only the ungated clock: less than any stream's
+    from hwmodel.arch.accelerator import PeCost
+    idle = cost[(True, 0.0)].idle_pj_per_mac["clock"]
+    assert 0 < idle < clock[(True, 0.9)] and cost[(False, 0.0)].idle_pj_per_mac == {}
+    assert PeCost.from_mac_cost(cost[(True, 0.0)]).idle_energy_pj_per_cycle == idle
+    assert PeCost.from_mac_cost(cost[(False, 0.0)]).idle_energy_pj_per_cycle == clock[(False, 0.0)]
 
 
 @pytest.mark.skipif(not opensta_available() or not PDK.is_dir(), reason="needs OpenSTA and ../shared/pdk")

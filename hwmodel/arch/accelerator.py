@@ -69,11 +69,14 @@ class PeCost:
 
     @classmethod
     def from_mac_cost(cls, cost) -> "PeCost":
-        """From a :class:`rtl.flow.characterize.MacCost` (registers priced with its library's DFF)."""
+        """From a :class:`rtl.flow.characterize.MacCost` (registers priced with its library's DFF).
+        An idle PE pays its unit's clock per MAC slot: the measured clock of the stream, or for a
+        clock-gated unit (``en`` low shuts its gates) that of a cycle with every gate shut."""
         dff = cost.sequential_area_um2 / max(1, sum(n for c, n in cost.cells_by_type.items() if "df" in c.lower()))
         return cls(name=cost.spec["module"], area_um2=cost.area_um2, energy_pj_per_mac=cost.energy_pj_per_mac,
                    delay_ns=cost.critical_path_ns, leakage_nw=cost.leakage_nw,
-                   idle_energy_pj_per_cycle=cost.energy_breakdown_pj_per_mac.get("clock", 0.0),
+                   idle_energy_pj_per_cycle=cost.idle_pj_per_mac.get(  # a clock-gated unit idles gated
+                       "clock", cost.energy_breakdown_pj_per_mac.get("clock", 0.0)),
                    register_area_um2_per_bit=dff, library=cost.library)
 
 

@@ -65,6 +65,7 @@ class MacCost:
     provenance: dict = field(default_factory=dict)
     area_vs_delay: tuple = ()
     load_energy_pj: dict = field(default_factory=dict)  # a codebook unit: {"codebook": one whole-table load}
+    idle_pj_per_mac: dict = field(default_factory=dict)  # a clock-gated unit: {"clock": per MAC slot, en low}
 
     def __post_init__(self):
         for f in fields(self):
@@ -93,7 +94,8 @@ class MacCost:
         if not isinstance(data, dict):
             raise ValueError(f"a MacCost is a JSON object, not {type(data).__name__}")
         names = {f.name for f in fields(cls)}
-        missing = sorted(n for n in names if n not in data and n not in ("provenance", "area_vs_delay", "load_energy_pj"))
+        missing = sorted(n for n in names if n not in data and n not in ("provenance", "area_vs_delay", "load_energy_pj",
+                                                                                "idle_pj_per_mac"))
         if missing:
             raise ValueError(f"a MacCost needs {', '.join(missing)}")
         data = {k: v for k, v in data.items() if k in names}
@@ -281,7 +283,8 @@ def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uni
                     "stream_macs": energy.macs, "verified_streams": energy.verified_streams,
                     "cache_key": key},
         area_vs_delay=tuple(curve),
-        load_energy_pj={"codebook": energy.codebook_load_pj} if spec.codebook_bits else {})
+        load_energy_pj={"codebook": energy.codebook_load_pj} if spec.codebook_bits else {},
+        idle_pj_per_mac={"clock": energy.idle_clock_pj_per_mac} if energy.idle_clock_pj_per_mac is not None else {})
     if path is not None:
         stored = json.loads(cost.to_json())
         atomic_write_text(path, json.dumps({"key": key, "cost": stored, "sha256": _content_digest(stored)},

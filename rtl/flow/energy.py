@@ -225,6 +225,7 @@ class EnergyReport:
     toggles_per_mac: float
     verified_streams: int
     codebook_load_pj: float = 0.0  # a codebook unit: loading its whole table once (not in the per-MAC figures)
+    idle_clock_pj_per_mac: float | None = None  # clock-gated netlists: the clock of a cycle with every gate shut
 
 
 def measure_energy(spec: MacSpec, netlist: GateNetlist, stream: OperandStream, clock_ns: float,
@@ -300,7 +301,14 @@ def measure_energy(spec: MacSpec, netlist: GateNetlist, stream: OperandStream, c
         stream=stream.name, energy_pj_per_mac=sum(parts.values()) / macs,
         switching_pj_per_mac=parts["switching"] / macs, internal_pj_per_mac=parts["internal"] / macs,
         clock_pj_per_mac=parts["clock"] / macs, leakage_pj_per_mac=parts["leakage"] / macs, clock_ns=clock_ns,
-        macs=macs, toggles_per_mac=float(toggles.sum()) / macs, verified_streams=streams, codebook_load_pj=load_pj)
+        macs=macs, toggles_per_mac=float(toggles.sum()) / macs, verified_streams=streams, codebook_load_pj=load_pj,
+        idle_clock_pj_per_mac=idle_clock_pj(netlist, voltage_v) / spec.products if len(netlist.clock_gates) else None)
+
+
+def idle_clock_pj(netlist: GateNetlist, voltage_v: float) -> float:
+    """The clock energy (pJ) of one cycle in which no clock gate opens: the ungated flip-flops'
+    clock pins and the gates' own (what an idle PE of a clock-gated unit pays, ``en`` low)."""
+    return 2 * netlist.clock_energy_pj + netlist.clock_pf * voltage_v ** 2
 
 
 def account_energy(netlist: GateNetlist, toggles: np.ndarray, steps: int, clock_ns: float, voltage_v: float, *,
@@ -312,7 +320,7 @@ def account_energy(netlist: GateNetlist, toggles: np.ndarray, steps: int, clock_
     ``clocked=False``) and leakage over the time."""
     v2 = voltage_v ** 2
     toggles = toggles.astype(np.float64)
-    clock = steps * (2 * netlist.clock_energy_pj + netlist.clock_pf * v2)
+    clock = steps * idle_clock_pj(netlist, voltage_v)
     if len(netlist.clock_gates):
         if gated_cycles is None:
             raise ValueError("a netlist with clock gates needs the cycles each let the clock through (gated_cycles)")
