@@ -340,3 +340,22 @@ def test_the_zigzag_export_carries_our_costs_and_the_dataflows_unrolling():
     assert entry["spatial_mapping"] == {"D1": ["K, 64"], "D2": ["B, 8"]}
     layer = zigzag.workload(acc, [{"name": "x", "m": 8, "n": 1000, "k": 64}])[0]
     assert layer["loop_sizes"] == [8, 1000, 64] and layer["operand_precision"]["O"] == 32
+
+
+def test_the_search_counts_an_nm_layers_full_activation_reads_while_it_chooses():
+    """An N:M layer's K counts kept weights, but its units read every activation of a group: the
+    search prices those reads for every candidate (it used to choose first and correct after)."""
+    from hwmodel.arch.mapping import search
+    m, n, k = 128, 768, 1536  # 2:4 of a K = 3072 layer
+    layer = {"m": [m], "n": [n], "k": [k], "count": [1], "inputs": [m * 2 * k], "weights": [k * n],
+             "outputs": [m * n], "weight_bits": [10.0]}
+    costs = {"input_bits": 8, "psum_bits": 24, "output_bits": 8, "capacity_bits": [8.0 * (1 << 22)] * 3,
+             "holds": np.eye(3), "op_buffer": [0, 1, 2], "read_pj": [20.0] * 3, "write_pj": [20.0] * 3,
+             "word_bits": [64.0] * 3, "port_words": [0.0] * 3, "dram_pj_per_bit": 10.0, "dram_bytes_per_cycle": 0.0,
+             "shared_channel": True, "time_pj_per_cycle": 0.0, "objective": "energy", "double_buffered": False}
+    dense = search("ws", 32, 32, layer, costs)
+    sparse = search("ws", 32, 32, {**layer, "input_reads": [2.0]}, costs)
+    assert [dense[t][0] for t in ("tile_m", "tile_n", "tile_k")] == [sparse[t][0] for t in ("tile_m", "tile_n", "tile_k")]
+    assert sparse["inputs_reads"][0] == 2 * dense["inputs_reads"][0] > 0
+    extra_pj = dense["inputs_reads"][0] * 8 / 64 * 20.0
+    assert sparse["energy_sram_pj"][0] == pytest.approx(dense["energy_sram_pj"][0] + extra_pj)

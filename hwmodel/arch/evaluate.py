@@ -261,6 +261,7 @@ def _searched(accelerator: Accelerator, L: dict) -> dict:
     mapped = search(accelerator.dataflow, accelerator.array_rows, accelerator.array_cols,
                     {**{key: L[key][rows] for key in ("m", "n", "k", "count", "inputs", "weights", "outputs",
                                                       "weight_bits")},
+                     "input_reads": L["k_read"][rows] / L["k"][rows],  # N:M units read every activation
                      "fixed_pj": L["macs"][rows] * (accelerator.pe.energy_pj_per_mac
                                                     - accelerator.pe.idle_energy_pj_per_cycle)},
                     {"input_bits": accelerator.activation_bits, "psum_bits": accelerator.accumulator_bits,
@@ -277,12 +278,6 @@ def _searched(accelerator: Accelerator, L: dict) -> dict:
                      "psum_to_dram": accelerator.psum_to_dram})
     size = mac.size
     word = [buffers[i].word_bits for i in serve]
-    # N:M units read every activation of a group, not one per kept weight: the reads the search
-    # counted for the condensed K, scaled (the tiles were chosen without this, a small bias)
-    extra = mapped["inputs_reads"] * (L["k_read"][rows] / L["k"][rows] - 1)
-    mapped["inputs_sram_bits"] = mapped["inputs_sram_bits"] + extra * accelerator.activation_bits
-    mapped["energy_sram_pj"] = mapped["energy_sram_pj"] + extra * accelerator.activation_bits / word[0] \
-        * costs[serve[0]].read_energy_pj
     vector = _vector_metrics(acc, L, pes, word[0], word[2], costs[serve[0]].read_energy_pj,
                              costs[serve[2]].write_energy_pj)
 

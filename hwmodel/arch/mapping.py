@@ -132,7 +132,8 @@ def _fits(capacity, holds, foot_i, foot_w, foot_o):
 @numba.njit(cache=True)
 def _search_kernel(df, rows, cols, m_all, n_all, k_all, g_all, in_all, w_all, out_all, wbits_all,
                    ib, pb, ob, capacity, holds, op_buffer, read_pj, write_pj, word, port_words,
-                   dram_pj_bit, dram_bw, shared_channel, time_pj, objective, factor, pieces, spill_ok, fixed_all):
+                   dram_pj_bit, dram_bw, shared_channel, time_pj, objective, factor, pieces, spill_ok, fixed_all,
+                   read_all):
     layers = len(m_all)
     result = np.zeros((layers, 22), np.float64)
     unit_m = 1 if df == 0 else (rows if df == 1 else cols)
@@ -163,6 +164,7 @@ def _search_kernel(df, rows, cols, m_all, n_all, k_all, g_all, in_all, w_all, ou
         floor_dram = (base_i + base_w + final_o) * 8.0 * dram_pj_bit  # every operand moved once
         untiled = g * (_cycles_one(df, rows, cols, m, n, k) - 1)
         fixed = fixed_all[layer]  # what every mapping of the layer spends: its MACs
+        reads = read_all[layer]  # activations read per (m, k) point: M/N for an N:M layer's condensed K
         for tm in cand_m:
             nm = (m + tm - 1) // tm
             for tn in cand_n:
@@ -173,15 +175,15 @@ def _search_kernel(df, rows, cols, m_all, n_all, k_all, g_all, in_all, w_all, ou
                                               factor * tk * tn * wb, factor * tm * tn * pb):
                         continue
                     if df == 0:
-                        i_reads = g * m * k * _folds(n, tn, cols)
+                        i_reads = reads * g * m * k * _folds(n, tn, cols)
                         w_reads = g * k * n * nm
                         p_writes = g * m * n * _folds(k, tk, rows)
                     elif df == 1:
-                        i_reads = g * m * k * _folds(n, tn, cols)
+                        i_reads = reads * g * m * k * _folds(n, tn, cols)
                         w_reads = g * k * n * _folds(m, tm, rows)
                         p_writes = g * m * n * nk
                     else:
-                        i_reads = g * m * k * nn
+                        i_reads = reads * g * m * k * nn
                         w_reads = g * k * n * _folds(m, tm, cols)
                         p_writes = g * m * n * _folds(k, tk, rows)
                     p_reads = p_writes - g * m * n
@@ -306,8 +308,10 @@ def search(dataflow: str, rows: int, cols: int, layers: dict, costs: dict) -> di
     """The best mapping of every layer in ``layers`` (arrays over the MAC layers) and its cost.
 
     ``layers``: ``m, n, k, count`` and the element counts ``inputs, weights, outputs``, with the
-    bits of each layer's k × n operand in ``weight_bits``, and ``fixed_pj``, the energy every mapping
-    of a layer spends (its MACs, less the idle energy their cycles are counted with). ``costs``: ``input_bits, psum_bits,
+    bits of each layer's k × n operand in ``weight_bits``, ``fixed_pj``, the energy every mapping
+    of a layer spends (its MACs, less the idle energy their cycles are counted with), and
+    optionally ``input_reads``, the activations the array reads per (m, k) point (default 1; an
+    N:M layer, whose ``k`` counts kept weights, reads every activation of a group: M/N). ``costs``: ``input_bits, psum_bits,
     output_bits``; ``capacity_bits`` and ``holds`` (buffers × operands) of each buffer;
     ``op_buffer`` (the buffer each operand is read from); per operand ``read_pj, write_pj``
     (per word of its buffer) and ``word_bits``; per buffer ``port_words`` (words per cycle, 0:
@@ -333,7 +337,8 @@ def search(dataflow: str, rows: int, cols: int, layers: dict, costs: dict) -> di
         as_float(costs["port_words"]), float(costs["dram_pj_per_bit"]), float(costs["dram_bytes_per_cycle"]),
         bool(costs["shared_channel"]), float(costs["time_pj_per_cycle"]), OBJECTIVES.index(costs["objective"]),
         2.0 if costs["double_buffered"] else 1.0, PIECES.astype(np.int64), bool(costs.get("psum_to_dram", False)),
-        as_float(layers.get("fixed_pj", np.zeros(len(layers["m"])))))
+        as_float(layers.get("fixed_pj", np.zeros(len(layers["m"])))),
+        as_float(layers.get("input_reads", np.ones(len(layers["m"])))))
     out = {name: raw[:, i] for i, name in enumerate(RESULT)}
     for name in ("pattern", "tile_m", "tile_n", "tile_k", "compute_cycles", "cycles", "kept"):
         out[name] = out[name].astype(np.int64)
