@@ -36,3 +36,22 @@ def test_wires_add_capacitance_delay_and_energy(tmp_path):
     assert b.energy_pj_per_mac > a.energy_pj_per_mac and b.area_um2 == a.area_um2
     assert b.energy_breakdown_pj_per_mac["switching"] > a.energy_breakdown_pj_per_mac["switching"]
     assert b.energy_breakdown_pj_per_mac["internal"] == pytest.approx(a.energy_breakdown_pj_per_mac["internal"])
+
+
+def test_a_clock_gates_enable_is_a_pin_on_its_net():
+    """The fanout that sizes a net's wire counted gates' and flip-flops' pins but not a clock
+    gate's enable: a zero-gated MAC's enable net had the wire of one pin fewer."""
+    spec = MacSpec.from_names("int4_sym", "int4_sym", "int32", zero_gating=True)
+    wired = synthesize(spec, "nangate45_typ", wire_load=True).netlist
+    model = wired.library.provenance["wire_load"]
+    assert wired.clock_gates
+    for g in wired.clock_gates:
+        net = g["pins"][g["cell"].clock_gate["enable"]]
+        pins = sum(src == net for e in wired.gates + wired.flops for pin, src in e["pins"].items()
+                   if pin in e["cell"].inputs and not (e["cell"].is_sequential
+                                                       and pin == e["cell"].flip_flop["clocked_on"]))
+        pins += sum(src == net for c in wired.clock_gates for role in ("enable", "test")
+                    for src in [c["pins"].get(c["cell"].clock_gate[role])] if c["cell"].clock_gate[role])
+        pins += sum(b == net for d, bits in wired.ports.values() if d == "output" for b in
+                    [wired._nets.get(x) for x in bits if not isinstance(x, str)])
+        assert wired.wire_pf[net] == pytest.approx(wire_capacitance_pf(model, pins))

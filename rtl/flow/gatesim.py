@@ -225,6 +225,11 @@ class GateNetlist:
                     src = entry["pins"].get(pin)
                     if pin != clock and src is not None and not isinstance(src, tuple):
                         fanout[src] += 1
+            for g in self.clock_gates:  # a clock gate's enable and test pins are pins on their nets too
+                for pin in (g["cell"].clock_gate["enable"], g["cell"].clock_gate["test"]):
+                    src = g["pins"].get(pin) if pin else None
+                    if src is not None and not isinstance(src, tuple):
+                        fanout[src] += 1
             for direction, bits in self.ports.values():  # an output port is one more pin on its net
                 if direction == "output":
                     for b in bits:
