@@ -41,7 +41,7 @@ def test_variants_skip_what_no_unit_defines_and_plain_points_keep_their_ids():
     assert not any(dict(e).get("nm") for _, e in seen["int8_sym", "fixed", 1])  # 1 lane: no 2:4 unit
     assert not any(dict(e).get("nm") and dict(e).get("density") for v in seen.values() for _, e in v)
     assert not any(dict(e).get("codebook_bits") for _, e in seen["int4_sym", "fixed", 1])  # 15 values < 16
-    assert not any(dict(e).get("nm") and dict(e).get("codebook_bits") for v in seen.values() for _, e in v)
+    assert ("int8_sym", (("codebook_bits", 4), ("nm", "2:4"))) in seen["int8_sym", "fixed", 8]  # both at once
     block = SweepSpec(formats=("mxfp8_e4m3", "int8_sym"), accumulators=("float32",), lanes=(8,), nm=("dense", "2:4"),
                       codebook_bits=(0, 4), zero_gating=(False, True))
     assert block.variants("mxfp8_e4m3", "float32", 8) == [("mxfp8_e4m3", {})]  # block units: none of these

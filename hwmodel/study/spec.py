@@ -60,8 +60,8 @@ KEYS = {
     "sparsity": "fraction of zero activations in the MAC's energy stream, in [0, 1) (as hwmodel synth --sparsity)",
     "codebook_bits": f"clustered weights: 0 (none) or {'…'.join(map(str, CODEBOOK_BITS[::len(CODEBOOK_BITS) - 1]))}-bit "
                      "indices into a codebook of 2^k centroids held in the MAC (k-means in the accuracy, indices "
-                     "stored and moved in the accelerator); formats a codebook cannot fill, block formats and N:M "
-                     "designs are skipped for it",
+                     "stored and moved in the accelerator); formats a codebook cannot fill and block formats are "
+                     "skipped for it",
     "centroids": "centroid formats of codebook designs (default: each recipe's weight format)",
     "codebook": f"what a codebook is shared by: {' or '.join(CODEBOOKS)}",
     "weight_storage": f"how unstructured-sparse weights (density < 1) are stored: {' or '.join(WEIGHT_STORAGES)}",
@@ -293,7 +293,7 @@ class SweepSpec:
         """(weight format, the keys that are not their defaults) of each variant of a design
         with weights ``weights``, accumulator ``acc`` and ``lanes``: interleaves (float
         accumulators), N:M patterns (lanes a multiple of M), densities (not with N:M), codebooks
-        (each centroid format that can hold them; scalar weights; not with N:M), zero gating
+        (each centroid format that can hold them; scalar weights), zero gating
         (scalar units) and activation sparsity. A codebook design's weight format is its
         centroids'."""
         out = []
@@ -307,7 +307,7 @@ class SweepSpec:
                         continue
                     for bits in self.codebook_bits:
                         for b in ((self.centroids or (weights,)) if bits else (weights,)):
-                            if bits and (nm or b in MX_FORMATS or not _fills(bits, b)):
+                            if bits and (b in MX_FORMATS or not _fills(bits, b)):
                                 continue
                             for gating in self.zero_gating:
                                 if gating and block:

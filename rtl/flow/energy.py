@@ -152,7 +152,7 @@ def make_stream(spec: MacSpec, kind: str = "uniform", *, macs: int = 1 << 18, st
     if spec.codebook_bits:  # centroids drawn like the weights themselves, indices uniform
         entries = 1 << spec.codebook_bits
         codebook, _ = _codes(spec.b, kind if kind != "tensor" else "uniform", rng, (entries, streams), None, 0.0)
-        b = rng.integers(0, entries, shape)
+        b = rng.integers(0, entries, shape[:-1] + (spec.products,))
         if b_sparsity:
             codebook[0] = quantize(np.zeros(1), spec.b)[0]
             b = np.where(rng.random(shape) < b_sparsity, 0, b)
@@ -279,13 +279,14 @@ def measure_energy(spec: MacSpec, netlist: GateNetlist, stream: OperandStream, c
         entries = len(stream.codebook)
         codebook = (np.arange(entries + cycles) < entries, np.arange(entries + cycles) % entries,
                     np.concatenate([stream.codebook, np.zeros((cycles, streams), np.int64)]))
-    a, b, clear = stream.a, stream.b, stream.clear
+    a, b, clear, index = stream.a, stream.b, stream.clear, stream.index
     if codebook is not None:  # the load cycles step nothing: en low
         pad = lambda x: np.concatenate([np.zeros((len(prefix),) + x.shape[1:], x.dtype), x])  # noqa: E731
         a, b, clear = pad(a), pad(b), pad(clear)
+        index = pad(index) if index is not None else None
     enable = None if codebook is None else np.arange(len(a)) >= len(prefix)
     updates = unit_updates(spec, a, b, clear=clear, enable=enable, bias=stream.bias, scale_a=stream.scale_a,
-                           scale_b=stream.scale_b, index=stream.index, codebook=codebook)
+                           scale_b=stream.scale_b, index=index, codebook=codebook)
     for golden in register_states(spec, stream.a.shape[1:-1], updates):
         pass
     mask = (1 << spec.acc_width) - 1

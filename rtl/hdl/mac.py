@@ -26,7 +26,9 @@ counted with the multipliers they feed) give kept weight j of group g the activa
 A codebook unit (``spec.codebook_bits`` = k) takes k-bit indices on ``b``; its ``codebook``
 submodule (counted with the multipliers) holds 2^k centroid codes of format ``b``, written one
 per edge with ``cb_write`` = 1 at ``cb_addr`` from ``cb_data`` (a write lands after the edge;
-``rst`` clears the table), and gives each lane the centroid its index selects.
+``rst`` clears the table), and gives each product the centroid its index selects. With N:M
+sparsity too (``nm`` and ``codebook_bits``), ``b`` carries the kept weights' indices into the
+codebook and ``index`` their positions: the lookup, then the select.
 
 The stages' names are defined here once: :data:`STAGES` (how synthesis attributes area),
 :func:`stage_of` (which stage a submodule belongs to) and :func:`whitepaper_stages` (our stages
@@ -145,7 +147,7 @@ class Mac(wiring.Component):
         zeros = []
         weights = self.b
         if spec.codebook_bits:
-            m.submodules.codebook = book = Codebook(width=spec.b.bits, bits=spec.codebook_bits, lanes=spec.lanes)
+            m.submodules.codebook = book = Codebook(width=spec.b.bits, bits=spec.codebook_bits, lanes=spec.products)
             m.d.comb += [book.write.eq(self.cb_write), book.address.eq(self.cb_addr), book.data.eq(self.cb_data),
                          book.index.eq(self.b)]
             weights = book.codes

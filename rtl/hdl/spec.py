@@ -83,7 +83,7 @@ class MacSpec:
     codebook_bits : 0, or k in :data:`~rtl.numerics.codebook.CODEBOOK_BITS` for a unit whose
         weights are k-bit indices on ``b`` into a register file of 2^k centroids in format
         ``b``, loaded through ``cb_write`` / ``cb_addr`` / ``cb_data``
-        (:mod:`rtl.numerics.codebook`).
+        (:mod:`rtl.numerics.codebook`); with ``nm``, the kept weights' indices.
     zero_gating : a unit that skips zeros: a lane whose operand value is zero (±0) has its
         multiplier's inputs forced to zero (operand isolation), and a step whose every lane is
         zero — unless it clears — leaves the accumulator as it is, its register's clock gated
@@ -166,10 +166,9 @@ class MacSpec:
 
     def _check_codebook(self):
         check_codebook(self.codebook_bits, self.b)
-        if self.codebook_bits and (self.scaling is not None or self.nm):
+        if self.codebook_bits and self.scaling is not None:
             raise FieldError("codebook_bits", "a codebook unit looks up scalar weights; it does not combine with "
-                                              f"{'block formats' if self.scaling is not None else 'N:M sparsity'}",
-                             self.codebook_bits)
+                                              "block formats", self.codebook_bits)
 
     def _check_zero_gating(self):
         if not isinstance(self.zero_gating, bool):

@@ -151,7 +151,7 @@ def random_stream(spec: MacSpec, cycles: int, seed: int = 0) -> Stream:
         write = (np.arange(cycles) < entries) | (rng.random(cycles) < 0.03)
         address = np.where(np.arange(cycles) < entries, np.arange(cycles) % entries, rng.integers(0, entries, cycles))
         book = {"cb_write": write, "cb_addr": address, "cb_data": _draw(spec.b, rng, (cycles,))}
-        b = rng.integers(0, entries, shape)
+        b = rng.integers(0, entries, (cycles, spec.products))
     return Stream(a, b, rng.random(cycles) > 0.1, rng.random(cycles) < 0.04 * spec.chunks, bias, scale_a, scale_b,
                   index, **book)
 
