@@ -79,7 +79,7 @@ def _recipes(args) -> list:
                         else:
                             raise
     if skipped:
-        print(f"note: skipped {', '.join(skipped)} (integer accumulators need integer operands — use 'fixed' for an "
+        print(f"note: skipped {', '.join(dict.fromkeys(skipped))} (integer accumulators need integer operands — use 'fixed' for an "
               "exact accumulator of floating-point products — and a codebook needs as many values as entries)",
               file=sys.stderr)
     if not recipes:
