@@ -146,3 +146,29 @@ def test_bad_sparsity_names_the_field(fields, field):
     with pytest.raises(FieldError) as error:
         Accelerator(32, 32, "ws", PE, **fields)
     assert error.value.field == field
+
+
+@pytest.mark.parametrize("mapping", ["scalesim", "search"])
+def test_a_codebook_pe_pays_its_table_loads(mapping):
+    """Per channel a codebook PE reloads its table with every weight the array gives it (its next
+    weight is another channel's); per layer once in every PE; attention's activations none."""
+    import dataclasses
+
+    trace = transformer_trace(TransformerConfig("t", layers=1, hidden=128, heads=2, ffn=256, seq=32))
+    plain = Accelerator(16, 16, "ws", PE, weight_bits=4, mapping=mapping)
+    table = dataclasses.replace(PE, table_load_pj=50.0)
+    per_channel = dataclasses.replace(plain, pe=table)
+    per_layer = dataclasses.replace(per_channel, weight_table="layer")
+    a, c, y = (evaluate(x, trace).layers for x in (plain, per_channel, per_layer))
+    weighted = trace.layers.weight_operand.to_numpy(bool)
+    extra_c = (c.energy_mac_pj - a.energy_mac_pj).to_numpy()
+    extra_y = (y.energy_mac_pj - a.energy_mac_pj).to_numpy()
+    assert (extra_c[~weighted] == 0).all() and (extra_y[~weighted] == 0).all()
+    assert extra_y[weighted] == pytest.approx(np.full(weighted.sum(), 16 * 16 * 50.0))
+    # every weight is read into the array at least once
+    gemm = trace.layers[weighted]
+    assert (extra_c[weighted] >= 50.0 * (gemm.gemm_k * gemm.gemm_n * gemm.gemm_count).to_numpy() - 1e-6).all()
+    if mapping == "scalesim":  # ws reads each weight once
+        assert extra_c[weighted] == pytest.approx(50.0 * (gemm.gemm_k * gemm.gemm_n * gemm.gemm_count).to_numpy())
+    with pytest.raises(FieldError, match="weight_table must be one of"):
+        dataclasses.replace(plain, weight_table="tensor")

@@ -36,13 +36,14 @@ from hwmodel.arch.memory import (DRAM_TYPES, HOROWITZ, OPERANDS, Buffer, BufferC
                                  minimum_tile_bits, sram_energy_pj)
 
 __all__ = ["PeCost", "Accelerator", "load_accelerator", "sram_energy_pj", "DATAFLOWS", "DRAM_CHANNELS", "MAPPINGS",
-           "OBJECTIVES", "WEIGHT_STORAGES"]
+           "OBJECTIVES", "WEIGHT_STORAGES", "WEIGHT_TABLES"]
 
 DATAFLOWS = ("ws", "os", "is")
 DRAM_CHANNELS = ("shared", "per_operand")
 MAPPINGS = ("search", "scalesim")
 OBJECTIVES = ("energy", "latency", "edp")
 WEIGHT_STORAGES = ("dense", "bitmap")
+WEIGHT_TABLES = ("channel", "layer")  # what a codebook PE's table belongs to: each weight's channel, or the layer
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class PeCost:
     delay_ns: float
     leakage_nw: float = 0.0
     idle_energy_pj_per_cycle: float = 0.0   # clock and registers of a PE with nothing to do
+    table_load_pj: float = 0.0  # a codebook unit: loading its table, per PE (a P-product unit's load / P)
     register_area_um2_per_bit: float = 4.522  # a flip-flop (Nangate45 DFF_X1) for operand forwarding
     library: str = ""  # the cell library it was synthesized on (its SRAMs are the buffers' default)
 
@@ -64,7 +66,7 @@ class PeCost:
             raise FieldError("pe.library", f"pe.library must be a text, not {self.library!r}", self.library)
         for name in ("area_um2", "energy_pj_per_mac", "delay_ns"):
             config.number(getattr(self, name), "", f"pe.{name}", positive=True)
-        for name in ("leakage_nw", "idle_energy_pj_per_cycle", "register_area_um2_per_bit"):
+        for name in ("leakage_nw", "idle_energy_pj_per_cycle", "register_area_um2_per_bit", "table_load_pj"):
             config.number(getattr(self, name), "", f"pe.{name}", minimum=0)
 
     @classmethod
@@ -77,7 +79,8 @@ class PeCost:
                    delay_ns=cost.critical_path_ns, leakage_nw=cost.leakage_nw,
                    idle_energy_pj_per_cycle=cost.idle_pj_per_mac.get(  # a clock-gated unit idles gated
                        "clock", cost.energy_breakdown_pj_per_mac.get("clock", 0.0)),
-                   register_area_um2_per_bit=dff, library=cost.library)
+                   register_area_um2_per_bit=dff, library=cost.library,
+                   table_load_pj=cost.load_energy_pj.get("codebook", 0.0))
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,7 @@ class Accelerator:
     weight_sparsity: str = ""  # N:M ("2:4"): weights run on N:M sparse units, K condensed, indices stored
     weight_density: float = 1.0  # unstructured: the fraction of weights that are not zero (no speed-up)
     weight_storage: str = "dense"  # or "bitmap": unstructured-sparse weights stored as a bitmap + nonzeros
+    weight_table: str = "channel"  # a codebook PE's table: reloaded with each weight ("channel") or per layer
 
     def __post_init__(self):
         for name in ("array_rows", "array_cols", "accumulator_bits", "sram_word_bits"):
@@ -188,6 +192,9 @@ class Accelerator:
         if self.weight_density > 1:
             raise FieldError("weight_density", f"weight_density is the fraction of weights that are not zero, in "
                                                f"(0, 1], not {self.weight_density!r}", self.weight_density)
+        if self.weight_table not in WEIGHT_TABLES:
+            raise FieldError("weight_table", f"weight_table must be one of {WEIGHT_TABLES}, not {self.weight_table!r}",
+                             self.weight_table)
         if self.weight_storage not in WEIGHT_STORAGES:
             raise FieldError("weight_storage", f"weight_storage must be one of {WEIGHT_STORAGES}, not "
                                                f"{self.weight_storage!r}", self.weight_storage)
@@ -368,4 +375,4 @@ def spread_products(rows: int, pe: PeCost, products: int) -> tuple[int, PeCost]:
     unit): that many PEs along the reduction (rows), each with 1/``products`` of its area."""
     if products == 1:
         return rows, pe
-    return rows * products, replace(pe, area_um2=pe.area_um2 / products)
+    return rows * products, replace(pe, area_um2=pe.area_um2 / products, table_load_pj=pe.table_load_pj / products)

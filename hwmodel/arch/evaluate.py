@@ -104,6 +104,8 @@ def _params(accelerators: list[Accelerator]) -> SimpleNamespace:
     p.clock = column([a.clock for a in accelerators])
     p.energy_pj_per_mac = column([a.pe.energy_pj_per_mac for a in accelerators])
     p.idle_pj = column([a.pe.idle_energy_pj_per_cycle for a in accelerators])
+    p.table_pj = column([float(a.pe.table_load_pj) for a in accelerators])
+    p.table_per_weight = column([float(a.weight_table == "channel") for a in accelerators])
     p.leakage_nw = column([a.pe.leakage_nw for a in accelerators])
     costs = [a.buffer_costs for a in accelerators]
     p.sram_leakage_nw = column([float(sum(c.leakage_nw for c in cost)) for cost in costs])
@@ -208,22 +210,30 @@ def _metrics(acc, L: dict) -> dict:
     e_sram = (ifmap_bits / acc.word_i * acc.read_i + filter_bits / acc.word_w * acc.read_w
               + ofmap_bits / acc.word_o * acc.read_o)
     return _finish(acc, L, cyc, total, {"inputs": ifmap_bits, "weights": filter_bits, "outputs": ofmap_bits},
-                   streams, e_sram, spilled)
+                   streams, e_sram, spilled, filter_reads)
 
 
 ENERGY_PARTS = ("mac", "idle", "sram", "dram", "leakage")
-"""Where an inference's energy goes: the MACs' own (each MAC at the PE's energy per MAC), idle
+"""Where an inference's energy goes: the MACs' own (each MAC at the PE's energy per MAC, and a
+codebook PE's table loads), idle
 PEs (the clock and registers of every PE-cycle without a MAC: no clock gating), the buffers,
 DRAM, and leakage over the run."""
 
 
-def _finish(acc, L, compute, total, sram_bits, streams, e_sram, spilled) -> dict:
-    """The per-layer quantities every mapping reports, from its cycles, buffer and DRAM traffic."""
+def _finish(acc, L, compute, total, sram_bits, streams, e_sram, spilled, weight_reads) -> dict:
+    """The per-layer quantities every mapping reports, from its cycles, buffer and DRAM traffic
+    (``weight_reads``: the weights the array reads into its PEs)."""
     pes = acc.array_rows * acc.array_cols
     macs, mac = L["macs"], L["mac"]
     dram_i, dram_w, dram_o = streams
     dram_bytes = dram_i + dram_w + dram_o
     e_mac = macs * acc.energy_pj_per_mac
+    # a codebook PE loads its table: per channel, with every weight it is given (a PE's next weight
+    # is another channel's); per layer, once in every PE
+    weighted = mac & L["weight_operand"]
+    loads = acc.table_per_weight * np.where(weighted, weight_reads, 0) + (1 - acc.table_per_weight) * np.where(
+        weighted, pes, 0)
+    e_mac = e_mac + loads * acc.table_pj
     e_idle = np.where(mac, np.maximum(total * pes - macs, 0), 0) * acc.idle_pj
     e_dram = dram_bytes * 8 * acc.dram_pj_per_bit
     e_leak = (pes * acc.leakage_nw + acc.sram_leakage_nw) * total * acc.clock * 1e-6  # nW·ns = 1e-6 pJ
@@ -299,7 +309,7 @@ def _searched(accelerator: Accelerator, L: dict) -> dict:
     streams = (spread(mapped["dram_inputs_bytes"], vector["dram_i"]), spread(mapped["dram_weights_bytes"], 0.0),
                spread(mapped["dram_outputs_bytes"], vector["dram_o"]))
     result = _finish(acc, L, compute, total, sram_bits, streams, spread(mapped["energy_sram_pj"], vector["e_sram"]),
-                     spread(mapped["psum_spill"], False, bool))
+                     spread(mapped["psum_spill"], False, bool), spread(mapped["weights_reads"], 0.0))
     order = np.array(ORDERS, dtype=object)[mapped["pattern"]]
     result.update({"tile_m": spread(mapped["tile_m"], 0, np.int64), "tile_n": spread(mapped["tile_n"], 0, np.int64),
                    "tile_k": spread(mapped["tile_k"], 0, np.int64),

@@ -373,6 +373,7 @@ def _run_eval(spec, store, mac_rows, bar_factory) -> dict:
                     rows_, cols_, params["dataflow"], unit,
                     weight_bits=stored[1], activation_bits=stored[0], weight_sparsity=_variant(params, "nm"),
                     weight_density=density, weight_storage=spec.weight_storage if density < 1 else "dense",
+                    weight_table=spec.codebook,
                     accumulator_bits=int(row["spec"]["acc"]["width"]), output_bits=stored[0],
                     ifmap_sram_kb=buffers[0], filter_sram_kb=buffers[1], ofmap_sram_kb=buffers[2],
                     dram_bandwidth_bytes_per_cycle=params["dram_bandwidth"] or None,
