@@ -21,6 +21,23 @@ def cmd_cells(args) -> int:
     return 0
 
 
+def cmd_timing(args) -> int:
+    import gzip
+    import json
+
+    from rtl.files import atomic_write
+    from rtl.tech.nldm import derive_timing
+
+    target = output_path(args.output)
+    data = derive_timing(args.liberty)
+    raw = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    payload = gzip.compress(raw, 9, mtime=0) if target.suffix == ".gz" else raw
+    atomic_write(target, lambda tmp: tmp.write_bytes(payload))
+    arcs = sum(len(a) for pins in data["cells"].values() for a in pins.values())
+    print(f"{target}: {arcs} timing arcs of {len(data['cells'])} cells from {args.liberty}")
+    return 0
+
+
 def cmd_srams(args) -> int:
     import json
 
@@ -57,6 +74,12 @@ def register(sub) -> None:
     q.add_argument("-o", "--output", required=True, metavar="FILE.json", help="JSON file to write")
     q.add_argument("--name", help="library name to record (default: the file's)")
     q.set_defaults(func=cmd_cells, parser=q)
+    q = group.add_parser("timing", help="derive the NLDM timing tables from a liberty file", formatter_class=HelpFormatter,
+                         description="Derive the timing arcs' NLDM tables (rtl/tech/data/NAME_nldm.json.gz) from a full "
+                                     "liberty.")
+    q.add_argument("liberty", metavar="LIBERTY", help="full liberty file (plain or .gz)")
+    q.add_argument("-o", "--output", required=True, metavar="FILE.json.gz", help="file to write (gzipped if .gz)")
+    q.set_defaults(func=cmd_timing, parser=q)
     q = group.add_parser("srams", help="derive an SRAM table (energy, area, leakage fits) from macro liberty files",
                          formatter_class=HelpFormatter,
                          description="Derive the SRAM table (rtl/tech/data/srams_NAME.json) from SRAM macros' liberty views.")

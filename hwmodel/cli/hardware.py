@@ -88,7 +88,7 @@ def cmd_synth(args) -> int:
     library = library_from_args(args)
     cache = cache_from_args(args)
     options = dict(tool=args.tool, macs=args.macs, sparsity=args.sparsity, delay_targets_ns=tuple(args.curve or ()),
-                   cache_dir=cache, wire_load=args.wire_load)
+                   cache_dir=cache, wire_load=args.wire_load, timer=args.timer)
     if args.stages == "auto":
         from rtl.flow.clocking import meet_clock
 
@@ -103,7 +103,8 @@ def cmd_synth(args) -> int:
     print(f"  area            {cost.area_um2:10.1f} µm²   ({cost.nand2_equivalent:.0f} NAND2-equivalents, "
           f"sequential {cost.sequential_area_um2:.1f} µm²)")
     print("  by stage        " + ", ".join(f"{k} {v:.1f}" for k, v in cost.stage_area_um2.items()) + " µm²")
-    print(f"  critical path   {cost.critical_path_ns:10.3f} ns    ({1e3 / cost.critical_path_ns:.0f} MHz)"
+    print(f"  critical path   {cost.critical_path_ns:10.3f} ns    ({1e3 / cost.critical_path_ns:.0f} MHz, "
+          + ("NLDM tables, slews propagated" if args.timer == "nldm" else "linear delay model") + ")"
           + (f"; meets {args.clock_ns:g} ns with {spec.stages} pipeline stage(s)" if args.stages == "auto" else ""))
     print(f"  energy          {cost.energy_pj_per_mac:10.4f} pJ/MAC on the {cost.stream} stream at "
           f"{cost.clock_ns:.3f} ns (" + ", ".join(f"{k} {v:.4f}" for k, v in cost.energy_breakdown_pj_per_mac.items())
@@ -170,6 +171,10 @@ def register(sub) -> None:
     p.add_argument("--wire-load", action="store_true",
                    help="add each net's wire capacitance from the library's wire-load model (by fanout) to timing "
                         "and energy")
+    p.add_argument("--timer", choices=("linear", "nldm"), default="linear",
+                   help="critical path: linear (each cell's delay linear in its load at one reference slew) or nldm "
+                        "(the liberty's delay and transition tables, slews propagated; with --wire-load, within 4 %% of "
+                        "OpenSTA)")
     byo = p.add_argument_group("your own RTL (instead of --a/--b/--acc)")
     byo.add_argument("--verilog", nargs="+", metavar="FILE.v", help="Verilog / SystemVerilog files to synthesize")
     byo.add_argument("--top", metavar="NAME", help="top module (default: the one nothing instantiates)")

@@ -160,7 +160,8 @@ def _generator_digest() -> str:
 
 
 def cache_key(spec: MacSpec, library: str, stream_key: str, clock_ns: float | None, tool: str,
-              delay_targets_ns: tuple = (), delay_target_ns: float | None = None, wire_load: bool = False) -> str:
+              delay_targets_ns: tuple = (), delay_target_ns: float | None = None, wire_load: bool = False,
+              timer: str = "linear") -> str:
     tech = technology(str(library))
     parts = {
         "model": COST_MODEL_VERSION, "spec": spec.describe(), "generator": _generator_digest(),
@@ -170,6 +171,8 @@ def cache_key(spec: MacSpec, library: str, stream_key: str, clock_ns: float | No
     }
     if wire_load:  # only then, so the keys of costs without wires stay as they were
         parts["wire_load"] = True
+    if timer != "linear":  # likewise
+        parts["timer"] = timer
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
@@ -205,12 +208,23 @@ def at_clock(cost: "MacCost", clock_ns: float) -> "MacCost":
     return dataclasses.replace(cost, clock_ns=clock_ns, energy_pj_per_mac=energy, energy_breakdown_pj_per_mac=parts)
 
 
+TIMERS = ("linear", "nldm")
+
+
+def path_ns(netlist, library: str, timer: str = "linear") -> float:
+    """A netlist's critical path (ns) with the ``timer`` named (see :func:`characterize`)."""
+    if timer == "nldm":
+        from rtl.flow.timing import nldm_arrival_ns
+        return nldm_arrival_ns(netlist, str(library))
+    return critical_path_ns(netlist)
+
+
 def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uniform", *,
                  tool: str = "yowasp", clock_ns: float | None = None, macs: int = 1 << 18,
                  sparsity: float = 0.0, seed: int = 0, a_values=None, b_values=None,
                  delay_targets_ns: tuple = (), cache_dir: str | os.PathLike | None = DEFAULT_CACHE,
                  timeout_s: float = 600, delay_target_ns: float | None = None, wire_load: bool = False,
-                 b_sparsity: float = 0.0) -> MacCost:
+                 b_sparsity: float = 0.0, timer: str = "linear") -> MacCost:
     """Synthesize ``spec`` on ``library``, time it, and measure its energy on a named stream.
 
     ``clock_ns`` (for leakage energy) defaults to the critical path. ``delay_target_ns`` maps the
@@ -220,6 +234,10 @@ def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uni
     ``sparsity`` / ``b_sparsity``: the fractions of zero ``a`` (activation) and ``b`` (weight)
     operands in the stream (:func:`rtl.flow.energy.make_stream`). ``cache_dir=None`` disables the cache. ``wire_load`` adds each net's wire capacitance from the
     library's wire-load model (:func:`rtl.tech.cells.wire_capacitance_pf`) to timing and energy.
+    ``timer``: ``linear`` (each cell's delay linear in its load at one reference slew,
+    :func:`rtl.flow.timing.critical_path_ns`) or ``nldm`` (the liberty's delay and transition
+    tables with slews propagated, :func:`rtl.flow.timing.nldm_arrival_ns`; with ``wire_load``, within
+    4 % of OpenSTA on the standard set).
 
     Only leakage depends on the clock (switching, internal and clock-pin energy are per cycle),
     so a cost at a given ``clock_ns`` is the cost at the design's own critical path with its
@@ -231,7 +249,7 @@ def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uni
         own = characterize(spec, library, stream, tool=tool, clock_ns=None, macs=macs, sparsity=sparsity, seed=seed,
                            a_values=a_values, b_values=b_values, delay_targets_ns=delay_targets_ns,
                            cache_dir=cache_dir, timeout_s=timeout_s, delay_target_ns=delay_target_ns,
-                           wire_load=wire_load, b_sparsity=b_sparsity)
+                           wire_load=wire_load, b_sparsity=b_sparsity, timer=timer)
         return at_clock(own, float(clock_ns))
     library = str(library)
     stream_obj = None
@@ -242,7 +260,10 @@ def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uni
     else:
         stream_key = json.dumps({"kind": stream, "macs": macs, "sparsity": sparsity, "seed": seed}
                                 | ({"b_sparsity": b_sparsity} if b_sparsity else {}))
-    key = cache_key(spec, library, stream_key, clock_ns, tool, tuple(delay_targets_ns), delay_target_ns, wire_load)
+    if timer not in TIMERS:
+        raise ValueError(f"timer must be one of {TIMERS}, not {timer!r}")
+    key = cache_key(spec, library, stream_key, clock_ns, tool, tuple(delay_targets_ns), delay_target_ns, wire_load,
+                    timer)
     path = Path(cache_dir) / key[:2] / f"{key}.json" if cache_dir is not None else None
     if path is not None:
         cached = _read_cache(path, key)
@@ -252,7 +273,7 @@ def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uni
     verilog_text = emit_verilog(spec)
     result = synthesize(spec, library, tool=tool, verilog_text=verilog_text, timeout_s=timeout_s,
                         delay_target_ns=delay_target_ns, wire_load=wire_load)
-    critical = critical_path_ns(result.netlist)
+    critical = path_ns(result.netlist, library, timer)
     clock = clock_ns if clock_ns is not None else critical
     if stream_obj is None:
         stream_obj = make_stream(spec, stream, macs=macs, sparsity=sparsity, seed=seed, b_sparsity=b_sparsity)
@@ -261,7 +282,7 @@ def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uni
     for target in delay_targets_ns:
         point = synthesize(spec, library, tool=tool, verilog_text=verilog_text,
                            delay_target_ns=target, timeout_s=timeout_s, flatten=True)
-        curve.append((float(target), point.area_um2, critical_path_ns(point.netlist)))
+        curve.append((float(target), point.area_um2, path_ns(point.netlist, library, timer)))
     stages = result.stage_area_um2
     cost = MacCost(
         spec=spec.describe(), library=tech.name, area_um2=result.area_um2,
