@@ -129,9 +129,9 @@ def _loss(values) -> np.ndarray:
 
 
 def _draw(ax, data, x, y, *, loss: bool, front: bool, colors: dict, label_front: bool = True):
-    """One panel: colour = the weights' format, marker = accumulator, hollow = a dot-product unit (lanes > 1),
-    a black rim = the exponent-bias port, a cross = pruned or clustered weights; the Pareto front (lower x, higher accuracy) stepped and
-    only its points labelled."""
+    """One panel: colour = the weights' format, marker = accumulator, hollow = a dot-product unit
+    (lanes > 1), a black rim = the exponent-bias port, a cross = pruned or clustered weights; the
+    Pareto front (lower x, higher accuracy) stepped and only its points labelled."""
     value = (lambda col: _loss(col)) if loss else (lambda col: np.asarray(col, float))
     for (fmt, acc, wide, bias), part in data.groupby([data.b, data.acc, data.lanes > 1, data.bias != "none"]):
         color = colors[fmt]

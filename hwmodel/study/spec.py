@@ -29,7 +29,8 @@ from hwmodel.accuracy.recipes import CODEBOOKS
 from hwmodel.arch.accelerator import DATAFLOWS, MAPPINGS, OBJECTIVES, WEIGHT_STORAGES, parse_array
 from hwmodel.arch.memory import DRAM_TYPES
 
-__all__ = ["SweepSpec", "load_sweep", "KEYS", "ACCURACY_MODELS", "GRANULARITIES", "VARIANT_DEFAULTS", "variant_suffix", "fill_variants"]
+__all__ = ["SweepSpec", "load_sweep", "KEYS", "ACCURACY_MODELS", "GRANULARITIES", "VARIANT_DEFAULTS", "variant_suffix",
+           "fill_variants"]
 
 ACCURACY_MODELS = MODELS
 GRANULARITIES = ("tensor", "channel")
@@ -261,11 +262,10 @@ class SweepSpec:
             if config.integer(value, w, "codebook_bits", minimum=0) and value not in CODEBOOK_BITS:
                 raise FieldError("codebook_bits", f"{w}: codebook_bits must be 0 (no codebook) or one of "
                                                   f"{CODEBOOK_BITS}, not {value!r}", value)
-        object.__setattr__(self, "centroids", tuple(self.centroids) if not isinstance(self.centroids, str)
-                           else self.centroids)
-        if isinstance(self.centroids, str):
+        if isinstance(self.centroids, str) or not hasattr(self.centroids, "__iter__"):
             raise FieldError("centroids", f"{w}: centroids must be a list of formats, not {self.centroids!r}",
                              self.centroids)
+        object.__setattr__(self, "centroids", tuple(self.centroids))
         for value in self.centroids:
             config.text(value, w, "centroids")
             try:
