@@ -12,7 +12,10 @@ Delays are *inertial*: a pulse at a gate's output narrower than the gate's own d
 leave it (both of its edges are dropped), as a real gate filters it. The nets settle where the
 zero-delay simulation says (checked), and the flip-flops take the settled values at the edge.
 Transitions are counted per net; energy is then the zero-delay simulator's accounting
-(:func:`rtl.flow.energy.account_energy`) on these counts.
+(:func:`rtl.flow.energy.account_energy`) on these counts. An integrated clock gate lets the
+edge through to its flip-flops where its enable (or test) input settled at 1, as its latch holds
+it before the edge — the flip-flops behind it keep their state otherwise, and the cycles each
+gate let through are counted (``gated_cycles``), as the zero-delay simulator counts them.
 
 The kernel runs one stream (one copy of the unit) at a time, compiled with numba.
 """
@@ -63,15 +66,13 @@ class TimedResult:
     cycles: int
     streams: int
     gate_evaluations: int
+    gated_cycles: np.ndarray | None = None  # per clock gate: the stream-cycles it let the clock through
 
 
 class TimedNetlist:
     """A :class:`GateNetlist` compiled for the timed simulation."""
 
     def __init__(self, netlist: GateNetlist):
-        if netlist.clock_gates:
-            raise ValueError("the timed simulation does not model clock gates yet: simulate a clock-gated netlist "
-                             "with the zero-delay simulator")
         self.netlist = netlist
         n_gates = sum(len([p for p in g["cell"].outputs if g["pins"].get(p) is not None
                            and not isinstance(g["pins"].get(p), tuple)]) for g in netlist.gates)
@@ -128,6 +129,13 @@ class TimedNetlist:
             self.ff_table[i] = _truth_table(expr.replace(ff["state_inverted"], f"!{ff['state']}")
                                             if ff["state_inverted"] else expr, names)
             self.ff_arity[i] = len(pins)
+        # clock gates: the flip-flops each clocks, and its enable and test inputs (net, or a constant)
+        self.ff_gate = np.array([-1 if f.get("gate") is None else f["gate"] for f in flops], np.int64)
+        self.cg_inputs = np.full((max(1, len(netlist.clock_gates)), 2), -1, np.int64)
+        self.cg_consts = np.zeros((max(1, len(netlist.clock_gates)), 2), np.int64)
+        for i, g in enumerate(netlist.clock_gates):
+            roles = g["cell"].clock_gate
+            _connect(g, [p for p in (roles["enable"], roles["test"]) if p], self.cg_inputs[i], self.cg_consts[i])
         inputs = {name: bits for name, (d, bits) in netlist.ports.items() if d == "input"}
         self.port_nets = {name: np.array([netlist._net_index(b) if not isinstance(b, str) else -1 for b in bits])
                           for name, bits in inputs.items()}
@@ -153,17 +161,20 @@ class TimedNetlist:
                 stimulus[:, t, net[keep]] = bits[keep].T
         toggles = np.zeros(nets, np.int64)
         settled = np.zeros(nets, np.int64)
+        gated = np.zeros(len(self.cg_inputs), np.int64)
         evaluations = _run(stimulus, is_input, self.gate_inputs, self.gate_consts, self.gate_out, self.gate_table,
                            self.gate_arity, self.gate_delay, self.ff_out, self.ff_delay, self.ff_inputs,
-                           self.ff_consts, self.ff_table, self.ff_arity, toggles, settled)
+                           self.ff_consts, self.ff_table, self.ff_arity, toggles, settled, self.ff_gate,
+                           self.cg_inputs, self.cg_consts, len(self.netlist.clock_gates), gated)
         if evaluations < 0:
             raise RuntimeError("a net made more transitions in one cycle than the timed simulation holds")
-        return TimedResult(toggles, settled, cycles, streams, int(evaluations))
+        return TimedResult(toggles, settled, cycles, streams, int(evaluations),
+                           gated[:len(self.netlist.clock_gates)])
 
 
 @njit(cache=True, nogil=True)
 def _run(stimulus, is_input, g_in, g_const, g_out, g_table, g_arity, g_delay, ff_out, ff_delay, ff_in, ff_const,
-         ff_table, ff_arity, toggles, settled):
+         ff_table, ff_arity, toggles, settled, ff_gate, cg_in, cg_const, n_cg, gated):
     streams, cycles, nets = stimulus.shape
     n_gates = g_out.shape[0]
     n_ff = ff_out.shape[0]
@@ -176,6 +187,7 @@ def _run(stimulus, is_input, g_in, g_const, g_out, g_table, g_arity, g_delay, ff
     ev_t = np.zeros(_MAX_INPUTS * cap)
     ev_j = np.zeros(_MAX_INPUTS * cap, np.int64)
     evaluations = 0
+    open_ = np.zeros(max(1, n_cg), np.int8)  # each clock gate this cycle: lets the edge through
     for s in range(streams):
         value[:] = 0
         state[:] = 0
@@ -249,7 +261,16 @@ def _run(stimulus, is_input, g_in, g_const, g_out, g_table, g_arity, g_delay, ff
                 toggles[net] += counts[net]
                 if value[net] != start[net]:
                     settled[net] += 1
+            for g in range(n_cg):  # a clock gate's latch holds its enable's settled value at the edge
+                v = 0
+                for j in range(2):
+                    src = cg_in[g, j]
+                    v |= value[src] if src >= 0 else cg_const[g, j]
+                open_[g] = v
+                gated[g] += v
             for i in range(n_ff):  # the edge: next state from the settled values
+                if ff_gate[i] >= 0 and open_[ff_gate[i]] == 0:
+                    continue  # its clock gate kept the edge away: the state holds
                 idx = 0
                 for j in range(ff_arity[i]):
                     src = ff_in[i, j]
