@@ -63,8 +63,9 @@ def test_centroid_formats_replace_the_weights_of_codebook_designs():
 
 
 def test_compressed_designs_from_synthesis_to_joined_accuracy(tmp_path):
-    """One grid of 4-lane INT8 units: dense, 2:4, half the weights pruned, 2-bit codebooks. Each
-    is its own MAC, accelerator point and accuracy recipe, and each changes what it should."""
+    """One grid of 4-lane INT8 units: dense, 2:4, half the weights pruned, 2-bit codebooks, and
+    2:4 with a codebook. Each is its own MAC, accelerator point and accuracy recipe, and each
+    changes what it should."""
     spec = SweepSpec(formats=("int8_sym",), accumulators=("fixed",), lanes=(4,), nm=("dense", "2:4"),
                      density=(1.0, 0.5), codebook_bits=(0, 2), workloads=("squeezenet",), accuracy=("digits",),
                      digits_seeds=1)
@@ -84,8 +85,10 @@ def test_compressed_designs_from_synthesis_to_joined_accuracy(tmp_path):
     assert points.loc["", 0.5, 0].dram_mb < base.dram_mb  # but a bitmap stores half the weights
     assert points.loc["", 1.0, 2].dram_mb < points.loc["", 0.5, 0].dram_mb  # 2-bit indices
     top1 = result.points.set_index(["nm", "density", "codebook_bits"])["digits_cnn_top1"]
-    assert top1.notna().all() and len(top1) == 5
+    assert top1.notna().all() and len(top1) == 6
     assert top1.loc["2:4", 1.0, 0] != top1.loc["", 1.0, 0] != top1.loc["", 0.5, 0]
     labels = {design_label(r) for r in result.points.to_dict("records")}
     assert labels == {"int8_sym→fixed ×4", "int8_sym→fixed ×4 2:4", "int8_sym→fixed ×4 d0.5",
-                      "int8_sym→fixed ×4 cb2", "int8_sym→fixed ×4 d0.5 cb2"}
+                      "int8_sym→fixed ×4 cb2", "int8_sym→fixed ×4 d0.5 cb2", "int8_sym→fixed ×4 2:4 cb2"}
+    both = points.loc["2:4", 1.0, 2]  # a kept weight stores its 2-bit index and its 2-bit position in 4
+    assert both.stored_weight_bits == 4 and both.executed_macs == points.loc["2:4", 1.0, 0].executed_macs
