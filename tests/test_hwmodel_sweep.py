@@ -206,8 +206,8 @@ def test_compare_quick_writes_the_results(tmp_path, capsys):
     # the compression panel: 2:4 sparse and clustered INT8 beside INT8 and FP8, judged per own network
     assert "## Compression: fewer bits, fewer weights, shared weights" in report
     assert "int8_sym→fixed ×8 2:4" in report and "int8_sym→fixed cb4" in report
-    assert "minilm_l6 (MiniLM-L6 mean cosine to float32, INT8 0." in report
-    assert "the cheapest design within 0.01 of INT8's accuracy — area: " in report
+    assert "minilm_l6 (MiniLM-L6 mean cosine to float32; int8_sym→fixed 0." in report
+    assert "the cheapest design within 0.01 of the best 8-bit reference's 0." in report
     assert (out / "compression_minilm_l6.png").stat().st_size > 0
     points = pd.read_csv(out / "points.csv", keep_default_na=False, na_values=[""])
     sparse = points[(points.nm == "2:4") & (points.workload == "resnet50")]
