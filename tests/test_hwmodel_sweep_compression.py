@@ -92,3 +92,23 @@ def test_compressed_designs_from_synthesis_to_joined_accuracy(tmp_path):
                       "int8_sym→fixed ×4 cb2", "int8_sym→fixed ×4 d0.5 cb2", "int8_sym→fixed ×4 2:4 cb2"}
     both = points.loc["2:4", 1.0, 2]  # a kept weight stores its 2-bit index and its 2-bit position in 4
     assert both.stored_weight_bits == 4 and both.executed_macs == points.loc["2:4", 1.0, 0].executed_macs
+
+
+def test_per_inference_at_the_clock_joins_each_variant_to_its_own_point():
+    """A clustered INT8 design shares a, b, acc, lanes and bias with plain INT8: its own-clock
+    figures were joined from whichever came first."""
+    import pandas as pd
+
+    from hwmodel.study.report import _inference_at_clock_section
+    from hwmodel.study.spec import fill_variants
+    base = {"workload": "w", "a": "int8_sym", "b": "int8_sym", "acc": "fixed", "lanes": 1, "bias": "none", "stages": 0}
+    own = fill_variants(pd.DataFrame([base | {"latency_ms": 1.0, "energy_uj": 10.0},
+                                      base | {"codebook_bits": 4, "latency_ms": 2.0, "energy_uj": 20.0}]))
+    timed = fill_variants(pd.DataFrame([base | {"stages": "auto", "latency_ms": 1.5, "energy_uj": 15.0},
+                                        base | {"stages": "auto", "codebook_bits": 4, "latency_ms": 2.5,
+                                                "energy_uj": 25.0}]))
+    out, notes = _inference_at_clock_section(own, timed, 5.0)
+    assert "| int8_sym→fixed cb4 | 2.500 | 2.000 | 25.000 | 20.000 |" in "\n".join(out)
+    assert "| int8_sym→fixed | 1.500 | 1.000 | 15.000 | 10.000 |" in "\n".join(out)
+    assert notes == ["w at 5.000 ns: fastest int8_sym→fixed (1.500 ms), least energy int8_sym→fixed (15.0 µJ), of "
+                     "the 1 uncompressed design that meets it."]

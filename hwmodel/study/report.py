@@ -766,7 +766,7 @@ def _inference_at_clock_section(own: pd.DataFrame, timed: pd.DataFrame, clock: f
     every design that meets it, its latency and energy beside its own-clock point's."""
     if timed is None or not len(timed):
         return [], []
-    keys = ["workload", "a", "b", "acc", "lanes", "bias"]
+    keys = ["workload", "a", "b", "acc", "lanes", "bias"] + [k for k in VARIANT_DEFAULTS if k in own and k in timed]
     own = own[own.stages == 0] if "stages" in own else own
     mine = timed.assign(design=[design_label(r) for r in timed.to_dict("records")])
     joined = mine.merge(own[keys + ["latency_ms", "energy_uj"]].drop_duplicates(keys), on=keys, how="left",
@@ -782,9 +782,14 @@ def _inference_at_clock_section(own: pd.DataFrame, timed: pd.DataFrame, clock: f
         columns = ["design", "stages_used", "latency_ms", "latency_ms_own", "energy_uj", "energy_uj_own",
                    "inferences_per_s", "tops_per_w"]
         out += [f"**{workload}**", "", _markdown(data[[c for c in columns if c in data]]), ""]
-        fastest, cheapest = data.sort_values("latency_ms").iloc[0], data.iloc[0]
+        formats = plain(data)  # the formats' verdict; pruned and clustered designs have the compression panel's
+        formats = formats if len(formats) else data
+        fastest, cheapest = formats.sort_values("latency_ms").iloc[0], formats.iloc[0]
+        many = len(formats) != 1
         notes.append(f"{workload} at {clock:.3f} ns: fastest {fastest.design} ({fastest.latency_ms:.3f} ms), least "
-                     f"energy {cheapest.design} ({cheapest.energy_uj:.1f} µJ), of the {len(data)} design{'s' if len(data) != 1 else ''} that meet{'' if len(data) != 1 else 's'} it.")
+                     f"energy {cheapest.design} ({cheapest.energy_uj:.1f} µJ), of the {len(formats)} "
+                     f"{'uncompressed ' if len(formats) < len(data) else ''}design{'s' if many else ''} that "
+                     f"meet{'' if many else 's'} it.")
     return out, notes
 
 
