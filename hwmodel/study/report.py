@@ -854,7 +854,7 @@ def write_report(result, directory: Path, *, title: str, settings: str, sqnr_res
                         "before im2col, so a block would span a pixel's channels rather than the product's K — their "
                         "cells stay empty (—) rather than show another arithmetic.", ""]
             if "minilm_cosine_mean" in merged:
-                same = merged[merged.weights == merged.activations]
+                same = plain(merged[merged.weights == merged.activations])
                 e4 = same[same.weights.isin(["float8_e4m3fn", "float8_e4m3fnuz"])].minilm_cosine_mean.max()
                 i8 = same[same.weights == "int8_sym"].minilm_cosine_mean.max()
                 if e4 == e4 and i8 == i8:  # both measured (not NaN)
@@ -864,6 +864,7 @@ def write_report(result, directory: Path, *, title: str, settings: str, sqnr_res
                 match = [k for k in ("weights", "lanes", "bias") if k in merged]
                 finite = merged[merged.get("minilm_overflow_sites", 0) == 0] if "minilm_overflow_sites" in merged \
                     else merged
+                finite = plain(finite)  # one row per weights, lanes and bias: the registers compared alone
                 f16 = finite[finite.accumulator == "float16"].set_index(match)["minilm_cosine_mean"]
                 f32 = finite[finite.accumulator == "float32"].set_index(match)["minilm_cosine_mean"]
                 common = f16.index.intersection(f32.index)
