@@ -4,20 +4,28 @@ The zero-delay simulator (:mod:`rtl.flow.gatesim`) counts one transition per net
 most — where a net settles. Real gates switch as their inputs arrive at different times, and the
 intermediate transitions (glitches) cost energy too. Here each cycle is simulated in time: the
 inputs change at t = 0, the flip-flops' outputs at their clock-to-Q delay, and every gate's output
-follows its inputs ``delay`` later (the linear model of the compact tables: intrinsic + slope ×
-load, as the timer uses), gate by gate in topological order, so each net's waveform is the list
-of its transition times.
+follows its inputs by its delay — a rising output by the cell's rise delay, a falling one by its
+fall delay (:func:`rtl.flow.timing.switching_delays_ns`: the linear model's, or the NLDM timer's
+at the slews it propagates) — gate by gate in topological order, so each net's waveform is the
+list of its transition times. Times are integers in femtoseconds (the delays rounded to 1 fs).
 
-Delays are *inertial*: a pulse at a gate's output narrower than the gate's own delay does not
-leave it (both of its edges are dropped), as a real gate filters it. The nets settle where the
-zero-delay simulation says (checked), and the flip-flops take the settled values at the edge.
-Transitions are counted per net; energy is then the zero-delay simulator's accounting
-(:func:`rtl.flow.energy.account_energy`) on these counts. An integrated clock gate lets the
-edge through to its flip-flops where its enable (or test) input settled at 1, as its latch holds
-it before the edge — the flip-flops behind it keep their state otherwise, and the cycles each
-gate let through are counted (``gated_cycles``), as the zero-delay simulator counts them.
+Delays are *inertial*, as a Verilog continuous assignment with a (rise, fall) delay: when a gate's
+function changes, the new value is scheduled for its output that delay later; when the function
+changes again before that, the pending transition is cancelled (a pulse narrower than the gate's
+delay does not leave it). A pending transition that falls due at the time an input changes takes
+effect first. Every cycle runs until all transitions have taken effect — the clock is slower
+than the slowest path — so the nets settle where the zero-delay simulation says (checked), and
+the flip-flops take the settled values at the edge; an integrated clock gate lets the edge through
+to its flip-flops where its enable (or test) input settled at 1, as its latch holds it before the
+edge, and the cycles each gate let through are counted (``gated_cycles``). Transitions are counted
+per net; energy is then the zero-delay simulator's accounting
+(:func:`rtl.flow.energy.account_energy`) on these counts.
 
-The kernel runs one stream (one copy of the unit) at a time, compiled with numba.
+The kernel (numba) runs one stream (one copy of the unit) at a time: for 64 streams sharing a
+word, as the zero-delay simulator runs them, their transitions rarely fall at the same instants,
+so a shared event list would hold nearly one time per transition anyway.
+:attr:`TimedResult.gate_evaluations` counts, per stream, gate and cycle, each time at which an
+input changed — what an event-driven simulator evaluates.
 """
 
 from __future__ import annotations
@@ -28,13 +36,14 @@ import numpy as np
 from numba import njit
 
 from rtl.flow.gatesim import GateNetlist
-from rtl.flow.timing import output_delay_ns
+from rtl.flow.timing import switching_delays_ns
 from rtl.tech.cells import evaluate_boolean
 from rtl.tech.liberty import parse_boolean
 
-__all__ = ["TimedNetlist", "TimedResult"]
+__all__ = ["TimedNetlist", "TimedResult", "FS_PER_NS"]
 
 _MAX_INPUTS = 6
+FS_PER_NS = 1_000_000
 
 
 def _truth_table(function: str, pins: list[str], extra: dict | None = None) -> int:
@@ -65,44 +74,48 @@ class TimedResult:
     settled_toggles: np.ndarray  # per net: the transitions the zero-delay view sees (settled changes)
     cycles: int
     streams: int
-    gate_evaluations: int
+    gate_evaluations: int      # per stream, gate and cycle: each time at which an input of it changed
     gated_cycles: np.ndarray | None = None  # per clock gate: the stream-cycles it let the clock through
 
 
 class TimedNetlist:
-    """A :class:`GateNetlist` compiled for the timed simulation."""
+    """A :class:`GateNetlist` compiled for the timed simulation, with the delays of ``timer``
+    (``linear`` or ``nldm``; see :func:`rtl.flow.timing.switching_delays_ns`)."""
 
-    def __init__(self, netlist: GateNetlist):
+    def __init__(self, netlist: GateNetlist, *, timer: str = "linear"):
         self.netlist = netlist
-        n_gates = sum(len([p for p in g["cell"].outputs if g["pins"].get(p) is not None
-                           and not isinstance(g["pins"].get(p), tuple)]) for g in netlist.gates)
+        self.timer = timer
+        delays = switching_delays_ns(netlist, timer)
+        # a delay rounds to whole femtoseconds and is at least one: every cell takes time
+        self.delay_fs = np.maximum(np.rint(delays * FS_PER_NS), 1).astype(np.int64)  # (rise, fall) per net
+        outputs = [(g, pin) for g in netlist.gates for pin in g["cell"].outputs
+                   if g["pins"].get(pin) is not None and not isinstance(g["pins"].get(pin), tuple)]
+        n_gates = len(outputs)
         self.gate_inputs = np.full((n_gates, _MAX_INPUTS), -1, np.int64)
         self.gate_consts = np.zeros((n_gates, _MAX_INPUTS), np.int64)  # constant inputs: 0 / 1, or −1 for a net
         self.gate_out = np.zeros(n_gates, np.int64)
         self.gate_table = np.zeros(n_gates, np.uint64)
         self.gate_arity = np.zeros(n_gates, np.int64)
-        self.gate_delay = np.zeros(n_gates)
-        k = 0
-        for g in netlist.gates:
+        for k, (g, pin) in enumerate(outputs):
             cell = g["cell"]
             pins = list(cell.inputs)
             if len(pins) > _MAX_INPUTS:
                 raise ValueError(f"cell {cell.name} has {len(pins)} inputs; the timed simulation takes up to "
                                  f"{_MAX_INPUTS}")
-            for pin, function in cell.outputs.items():
-                out = g["pins"].get(pin)
-                if out is None or isinstance(out, tuple):
-                    continue
-                _connect(g, pins, self.gate_inputs[k], self.gate_consts[k])
-                self.gate_out[k] = out
-                self.gate_table[k] = _truth_table(function, pins)
-                self.gate_arity[k] = len(pins)
-                self.gate_delay[k] = output_delay_ns(netlist, cell, out)
-                k += 1
+            _connect(g, pins, self.gate_inputs[k], self.gate_consts[k])
+            self.gate_out[k] = g["pins"][pin]
+            self.gate_table[k] = _truth_table(cell.outputs[pin], pins)
+            self.gate_arity[k] = len(pins)
+        # the gates each net feeds (compressed rows): a gate is evaluated only in cycles an input of it changes
+        readers = [[] for _ in range(netlist.net_count)]
+        for k, row in enumerate(self.gate_inputs):
+            for src in row[row >= 0]:
+                readers[src].append(k)
+        self.fanout_start = np.cumsum([0] + [len(r) for r in readers]).astype(np.int64)
+        self.fanout_gates = np.array([k for r in readers for k in r], np.int64)
         # flip-flops: Q (and QN) from the state at clock-to-Q; the next state from the settled inputs
         flops = netlist.flops
         self.ff_out = np.full((len(flops), 2), -1, np.int64)  # [net driven by state, net driven by ~state]
-        self.ff_delay = np.zeros((len(flops), 2))
         self.ff_inputs = np.full((len(flops), _MAX_INPUTS), -1, np.int64)
         self.ff_consts = np.zeros((len(flops), _MAX_INPUTS), np.int64)
         self.ff_table = np.zeros(len(flops), np.uint64)  # next state over (inputs…, state)
@@ -116,7 +129,6 @@ class TimedNetlist:
                 inverted = parse_boolean(function) == ("var", ff["state_inverted"]) or \
                     parse_boolean(function) == ("not", ("var", ff["state"]))
                 self.ff_out[i, int(inverted)] = out
-                self.ff_delay[i, int(inverted)] = output_delay_ns(netlist, cell, out)
             pins = [p for p in cell.inputs if p != ff["clocked_on"]]
             if len(pins) + 1 > _MAX_INPUTS:
                 raise ValueError(f"flip-flop {cell.name} has too many inputs for the timed simulation")
@@ -142,125 +154,179 @@ class TimedNetlist:
 
     def simulate(self, inputs: list[dict], words: int, *, streams: int | None = None) -> TimedResult:
         """Inputs as :meth:`GateNetlist.simulate` takes them (port → (width, words) packed bits);
-        ``streams`` of the 64 × words (default all) are simulated, each on its own."""
+        the first ``streams`` of the 64 × words (default all) are simulated, each on its own."""
         total = 64 * words
         streams = total if streams is None else min(streams, total)
         cycles = len(inputs)
-        nets = self.netlist.net_count
-        is_input = np.zeros(nets, np.bool_)
-        stimulus = np.zeros((streams, cycles, nets), np.int8)
+        nets = sorted({int(n) for port in self.port_nets.values() for n in port if n >= 0})
+        row = {n: i for i, n in enumerate(nets)}
+        input_nets = np.array(nets, np.int64)
+        stimulus = np.zeros((streams, cycles, len(nets)), np.int64)
         for t, cycle in enumerate(inputs):
             for port, packed in cycle.items():
                 if port not in self.port_nets:
                     continue
                 net = self.port_nets[port]
                 keep = net >= 0
-                is_input[net[keep]] = True
                 bits = np.unpackbits(np.ascontiguousarray(packed).view(np.uint8).reshape(packed.shape[0], -1),
                                      axis=1, bitorder="little")[:, :streams]  # (width, streams)
-                stimulus[:, t, net[keep]] = bits[keep].T
-        toggles = np.zeros(nets, np.int64)
-        settled = np.zeros(nets, np.int64)
+                stimulus[:, t, [row[int(n)] for n in net[keep]]] = bits[keep].T
+        count = self.netlist.net_count
+        toggles = np.zeros(count, np.int64)
+        settled = np.zeros(count, np.int64)
         gated = np.zeros(len(self.cg_inputs), np.int64)
-        evaluations = _run(stimulus, is_input, self.gate_inputs, self.gate_consts, self.gate_out, self.gate_table,
-                           self.gate_arity, self.gate_delay, self.ff_out, self.ff_delay, self.ff_inputs,
-                           self.ff_consts, self.ff_table, self.ff_arity, toggles, settled, self.ff_gate,
-                           self.cg_inputs, self.cg_consts, len(self.netlist.clock_gates), gated)
-        if evaluations < 0:
-            raise RuntimeError("a net made more transitions in one cycle than the timed simulation holds")
+        capacity = 4 * count + 1024
+        while True:
+            evaluations = _run(stimulus, input_nets, count, self.gate_inputs, self.gate_consts, self.gate_out,
+                               self.gate_table, self.gate_arity, self.delay_fs, self.fanout_start,
+                               self.fanout_gates, self.ff_out, self.ff_inputs,
+                               self.ff_consts, self.ff_table, self.ff_arity, self.ff_gate, self.cg_inputs,
+                               self.cg_consts, len(self.netlist.clock_gates), capacity, toggles, settled, gated)
+            if evaluations >= 0:
+                break
+            capacity *= 4  # a cycle made more transitions than the pool held: again, with room
+            toggles[:], settled[:], gated[:] = 0, 0, 0
         return TimedResult(toggles, settled, cycles, streams, int(evaluations),
                            gated[:len(self.netlist.clock_gates)])
 
 
 @njit(cache=True, nogil=True)
-def _run(stimulus, is_input, g_in, g_const, g_out, g_table, g_arity, g_delay, ff_out, ff_delay, ff_in, ff_const,
-         ff_table, ff_arity, toggles, settled, ff_gate, cg_in, cg_const, n_cg, gated):
-    streams, cycles, nets = stimulus.shape
+def _run(stimulus, input_nets, nets, g_in, g_const, g_out, g_table, g_arity, delay, fan_start, fan_gates, ff_out,
+         ff_in, ff_const, ff_table, ff_arity, ff_gate, cg_in, cg_const, n_cg, capacity, toggles, settled, gated):
+    streams, cycles, n_inputs = stimulus.shape
     n_gates = g_out.shape[0]
     n_ff = ff_out.shape[0]
-    cap = 512
-    times = np.zeros((nets, cap))      # transition times of each net this cycle (ascending)
-    counts = np.zeros(nets, np.int64)
-    start = np.zeros(nets, np.int8)    # value before the cycle's first transition
-    value = np.zeros(nets, np.int8)    # settled value
-    state = np.zeros(n_ff, np.int8)
-    ev_t = np.zeros(_MAX_INPUTS * cap)
-    ev_j = np.zeros(_MAX_INPUTS * cap, np.int64)
+    ev_t = np.zeros(capacity, np.int64)     # the cycle's transition times (fs), net after net
+    span = np.zeros((nets, 2), np.int64)    # per net: where its transitions start in ev_t, and how many
+    value = np.zeros(nets, np.int64)        # values where they settle
+    touched = np.zeros(nets, np.int64)      # the nets that made a transition this cycle
+    awake = np.zeros(n_gates, np.bool_)     # the gates an input of which changed this cycle
+    state = np.zeros(n_ff, np.int64)
+    ptr = np.zeros(_MAX_INPUTS, np.int64)
+    end = np.zeros(_MAX_INPUTS, np.int64)
+    bit = np.zeros(_MAX_INPUTS, np.int64)
+    loc_t = np.zeros(capacity, np.int64)    # one gate's input transitions, merged
+    loc_b = np.zeros(capacity, np.int64)
+    open_ = np.zeros(max(1, n_cg), np.int64)
     evaluations = 0
-    open_ = np.zeros(max(1, n_cg), np.int8)  # each clock gate this cycle: lets the edge through
     for s in range(streams):
         value[:] = 0
         state[:] = 0
         for c in range(cycles):
-            counts[:] = 0
-            start[:] = value
-            for net in range(nets):  # primary inputs change at t = 0
-                if is_input[net] and stimulus[s, c, net] != value[net]:
-                    times[net, 0] = 0.0
-                    counts[net] = 1
-                    value[net] = stimulus[s, c, net]
+            top = 0
+            n_touched = 0
+            if c == 0:
+                awake[:] = True  # power-up: every gate's inputs take their first values
+            for i in range(n_inputs):  # primary inputs change at t = 0
+                net = input_nets[i]
+                if stimulus[s, c, i] != value[net]:
+                    span[net, 0] = top
+                    span[net, 1] = 1
+                    ev_t[top] = 0
+                    top += 1
+                    value[net] ^= 1
+                    touched[n_touched] = net
+                    n_touched += 1
+                    for f in range(fan_start[net], fan_start[net + 1]):
+                        awake[fan_gates[f]] = True
             for i in range(n_ff):  # flip-flop outputs: the state, clock-to-Q after the edge
                 for side in range(2):
                     net = ff_out[i, side]
                     if net >= 0:
-                        v = state[i] if side == 0 else 1 - state[i]
+                        v = state[i] ^ side
                         if v != value[net]:
-                            times[net, 0] = ff_delay[i, side]
-                            counts[net] = 1
+                            span[net, 0] = top
+                            span[net, 1] = 1
+                            ev_t[top] = delay[1 - v, net]
+                            top += 1
                             value[net] = v
+                            touched[n_touched] = net
+                            n_touched += 1
+                            for f in range(fan_start[net], fan_start[net + 1]):
+                                awake[fan_gates[f]] = True
             for k in range(n_gates):
+                if not awake[k]:
+                    continue  # nothing reaches it: it holds
+                awake[k] = False
                 arity = g_arity[k]
                 idx = 0
-                m = 0
-                for j in range(arity):  # the inputs' values before the cycle, and their transitions
+                n_in = 0  # the inputs with transitions: their bit, and where their times are
+                for j in range(arity):
                     src = g_in[k, j]
                     if src >= 0:
-                        idx |= np.int64(start[src]) << j
-                        for e in range(counts[src]):
-                            t = times[src, e]
-                            p = m  # insertion in time order
-                            while p > 0 and ev_t[p - 1] > t:
-                                ev_t[p] = ev_t[p - 1]
-                                ev_j[p] = ev_j[p - 1]
-                                p -= 1
-                            ev_t[p] = t
-                            ev_j[p] = j
-                            m += 1
+                        if span[src, 1]:
+                            idx |= (value[src] ^ (span[src, 1] & 1)) << j  # its value before the cycle
+                            bit[n_in] = 1 << j
+                            ptr[n_in] = span[src, 0]
+                            end[n_in] = span[src, 0] + span[src, 1]
+                            n_in += 1
+                        else:
+                            idx |= value[src] << j
                     else:
-                        idx |= np.int64(g_const[k, j]) << j
+                        idx |= g_const[k, j] << j
                 out = g_out[k]
-                d = g_delay[k]
                 table = g_table[k]
-                prev = np.int8((table >> np.uint64(idx)) & np.uint64(1))
-                base = start[out]  # the value it settled at last cycle (0 at power-up)
-                n_out = 0
-                if prev != base:  # only at power-up: its inputs' settled values give another value
-                    times[out, 0] = d
-                    n_out = 1
+                r = np.int64((table >> np.uint64(idx)) & np.uint64(1))  # the function's value
+                current = value[out]
+                if n_in == 0 and r == current:
+                    continue
+                d_rise, d_fall = delay[0, out], delay[1, out]
+                # the inputs' transitions in time order (few: an insertion sort), each with its input's bit
+                m = 0
+                for j in range(n_in):
+                    for e in range(ptr[j], end[j]):
+                        t = ev_t[e]
+                        q = m
+                        while q > 0 and loc_t[q - 1] > t:
+                            loc_t[q] = loc_t[q - 1]
+                            loc_b[q] = loc_b[q - 1]
+                            q -= 1
+                        loc_t[q] = t
+                        loc_b[q] = bit[j]
+                        m += 1
+                if top + m + 1 > capacity:
+                    return -1
+                first = top
+                due = np.int64(-1)  # a pending transition's time, or −1
+                if r != current:  # at power-up only: the inputs' values give another value
+                    due = d_rise if r else d_fall
                 e = 0
                 while e < m:
-                    t = ev_t[e]
-                    while e < m and ev_t[e] == t:  # every input changing at t
-                        idx ^= np.int64(1) << ev_j[e]
+                    t = loc_t[e]
+                    if due >= 0 and due <= t:  # the pending transition takes effect first
+                        ev_t[top] = due
+                        top += 1
+                        current ^= 1
+                        due = -1
+                    while e < m and loc_t[e] == t:  # every input changing at t
+                        idx ^= loc_b[e]
                         e += 1
                     evaluations += 1
-                    v = np.int8((table >> np.uint64(idx)) & np.uint64(1))
-                    current = base if n_out % 2 == 0 else 1 - base
-                    if v != current:
-                        tt = t + d
-                        if n_out > 0 and tt - times[out, n_out - 1] < d:
-                            n_out -= 1  # inertial: a pulse narrower than the gate's delay is filtered
-                        elif n_out < cap:
-                            times[out, n_out] = tt
-                            n_out += 1
+                    v = np.int64((table >> np.uint64(idx)) & np.uint64(1))
+                    if v != r:
+                        r = v
+                        if due >= 0:
+                            due = -1  # it changed back before its last change took effect: cancelled
                         else:
-                            return -1
-                counts[out] = n_out
-                value[out] = base if n_out % 2 == 0 else 1 - base
-            for net in range(nets):
-                toggles[net] += counts[net]
-                if value[net] != start[net]:
-                    settled[net] += 1
+                            due = t + (d_rise if v else d_fall)
+                if due >= 0:
+                    ev_t[top] = due
+                    top += 1
+                    current ^= 1
+                if top > first:
+                    span[out, 0] = first
+                    span[out, 1] = top - first
+                    value[out] = current
+                    touched[n_touched] = out
+                    n_touched += 1
+                    for f in range(fan_start[out], fan_start[out + 1]):
+                        awake[fan_gates[f]] = True
+            for q in range(n_touched):  # what each net did this cycle; then no transitions are left
+                net = touched[q]
+                n = span[net, 1]
+                toggles[net] += n
+                settled[net] += n & 1
+                span[net, 1] = 0
             for g in range(n_cg):  # a clock gate's latch holds its enable's settled value at the edge
                 v = 0
                 for j in range(2):
@@ -274,8 +340,7 @@ def _run(stimulus, is_input, g_in, g_const, g_out, g_table, g_arity, g_delay, ff
                 idx = 0
                 for j in range(ff_arity[i]):
                     src = ff_in[i, j]
-                    bitv = value[src] if src >= 0 else ff_const[i, j]
-                    idx |= np.int64(bitv) << j
-                idx |= np.int64(state[i]) << ff_arity[i]
-                state[i] = np.int8((ff_table[i] >> np.uint64(idx)) & np.uint64(1))
+                    idx |= (value[src] if src >= 0 else ff_const[i, j]) << j
+                idx |= state[i] << ff_arity[i]
+                state[i] = np.int64((ff_table[i] >> np.uint64(idx)) & np.uint64(1))
     return evaluations

@@ -8,7 +8,7 @@ import numpy as np
 
 from rtl.flow.gatesim import GateNetlist
 
-__all__ = ["critical_path_ns", "output_delay_ns", "nldm_arrival_ns"]
+__all__ = ["critical_path_ns", "output_delay_ns", "nldm_arrival_ns", "switching_delays_ns"]
 
 
 def output_delay_ns(netlist: GateNetlist, cell, net: int) -> float:
@@ -48,6 +48,34 @@ def nldm_arrival_ns(netlist: GateNetlist, timing: dict | str | None = None) -> f
     clock (slew 0), inputs at 0 with slew 0, outputs unloaded, setup times left out. ``timing``:
     the tables (``{cell: {pin: [Arc, …]}}``), an embedded library's name or a liberty file
     (default: the netlist's library)."""
+    arrival, _ = _nldm_propagate(netlist, timing)
+    return float(max(_endpoints(netlist, arrival.max(axis=0)), default=0.0))
+
+
+def switching_delays_ns(netlist: GateNetlist, timer: str = "linear", timing: dict | str | None = None) -> np.ndarray:
+    """The delay (ns) with which each net's driver follows its inputs, rising (row 0) and falling
+    (row 1) — what the glitch-aware simulation (:mod:`rtl.flow.timedsim`) schedules a net's
+    transitions by; 0 for nets no cell drives.
+
+    ``linear``: :func:`output_delay_ns`, the same both ways. ``nldm``: per output edge, the
+    largest delay of the cell's arcs at the slews the NLDM timer propagates to its inputs and the
+    net's load (a flip-flop's from its clock arc, slew 0) — the delays the timer's arrival times
+    are sums of."""
+    if timer == "nldm":
+        return _nldm_propagate(netlist, timing)[1]
+    if timer != "linear":
+        raise ValueError(f"timer must be 'linear' or 'nldm', not {timer!r}")
+    delays = np.zeros((2, netlist.net_count))
+    for entry in netlist.flops + netlist.gates:
+        for pin in entry["cell"].outputs:
+            out = entry["pins"].get(pin)
+            if out is not None and not isinstance(out, tuple):
+                delays[:, out] = output_delay_ns(netlist, entry["cell"], out)
+    return delays
+
+
+def _nldm_propagate(netlist: GateNetlist, timing: dict | str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Rise and fall arrivals (2, nets) and each driven net's largest rise and fall delay (2, nets)."""
     from rtl.tech.nldm import load_timing
 
     if timing is None or isinstance(timing, str):
@@ -55,6 +83,7 @@ def nldm_arrival_ns(netlist: GateNetlist, timing: dict | str | None = None) -> f
     nets = netlist.net_count
     arrival = np.zeros((2, nets))  # [rise, fall]
     slew = np.zeros((2, nets))
+    delays = np.zeros((2, nets))
     load = netlist.load_pf
 
     def arcs_of(cell):
@@ -69,7 +98,7 @@ def nldm_arrival_ns(netlist: GateNetlist, timing: dict | str | None = None) -> f
             if out is None or isinstance(out, tuple):
                 continue
             c = load[out]
-            best, worst_slew = [-np.inf, -np.inf], [0.0, 0.0]
+            best, worst_slew, longest = [-np.inf, -np.inf], [0.0, 0.0], [0.0, 0.0]
             for arc in arcs:
                 if arc.edge != clocked:
                     continue
@@ -93,16 +122,18 @@ def nldm_arrival_ns(netlist: GateNetlist, timing: dict | str | None = None) -> f
                         if delay is None:
                             continue
                         best[edge] = max(best[edge], at + delay)
+                        longest[edge] = max(longest[edge], delay)
                         worst_slew[edge] = max(worst_slew[edge], arc.value(2 + edge, s, c) or 0.0)
             for edge in (0, 1):
                 if best[edge] > -np.inf:
                     arrival[edge, out], slew[edge, out] = best[edge], worst_slew[edge]
+                    delays[edge, out] = longest[edge]
 
     for f in netlist.flops:
         drive(f, True)
     for g in netlist.gates:
         drive(g, False)
-    return float(max(_endpoints(netlist, arrival.max(axis=0)), default=0.0))
+    return arrival, delays
 
 
 def _endpoints(netlist: GateNetlist, arrival) -> list:
