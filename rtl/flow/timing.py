@@ -4,7 +4,10 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
+from numba import njit
 
 from rtl.flow.gatesim import GateNetlist
 
@@ -76,64 +79,127 @@ def switching_delays_ns(netlist: GateNetlist, timer: str = "linear", timing: dic
 
 def _nldm_propagate(netlist: GateNetlist, timing: dict | str | None) -> tuple[np.ndarray, np.ndarray]:
     """Rise and fall arrivals (2, nets) and each driven net's largest rise and fall delay (2, nets)."""
+    if timing is None or isinstance(timing, str):
+        timing, (ids, slews, loads, sizes, tables) = _loaded_tables(timing or netlist.library.name)
+    else:
+        ids, slews, loads, sizes, tables = _table_arrays(timing)
+    senses = {"positive_unate": 0, "negative_unate": 1, "non_unate": 2}
+    out_net, starts, arc_src, arc_sense, arc_table = [], [0], [], [], []
+    for entries, clocked in ((netlist.flops, True), (netlist.gates, False)):
+        for entry in entries:
+            arcs_of = timing.get(entry["cell"].name)
+            if arcs_of is None:
+                raise ValueError(f"no timing tables for cell {entry['cell'].name} of {netlist.library.name}")
+            for pin, arcs in arcs_of.items():
+                out = entry["pins"].get(pin)
+                if out is None or isinstance(out, tuple):
+                    continue
+                for arc in arcs:
+                    if arc.edge != clocked:
+                        continue
+                    src = -1  # the clock edge: ideal, slew 0, either edge
+                    if not clocked:
+                        src = entry["pins"].get(arc.pin)
+                        if src is None or isinstance(src, tuple):  # a constant input starts nothing
+                            continue
+                    arc_src.append(src)
+                    arc_sense.append(2 if clocked else senses[arc.sense])
+                    arc_table.append(ids[id(arc)])
+                out_net.append(out)
+                starts.append(len(arc_src))
+    arrival = np.zeros((2, netlist.net_count))  # [rise, fall]
+    delays = np.zeros((2, netlist.net_count))
+    _propagate(np.array(out_net, np.int64), np.array(starts, np.int64), np.array(arc_src, np.int64),
+               np.array(arc_sense, np.int64), np.array(arc_table, np.int64), slews, loads, sizes, tables,
+               np.asarray(netlist.load_pf, float), arrival, delays)
+    return arrival, delays
+
+
+@functools.lru_cache(maxsize=8)
+def _loaded_tables(name_or_path: str):
+    """An embedded library's (or a liberty file's) timing tables and their arrays, once."""
     from rtl.tech.nldm import load_timing
 
-    if timing is None or isinstance(timing, str):
-        timing = load_timing(timing or netlist.library.name)
-    nets = netlist.net_count
-    arrival = np.zeros((2, nets))  # [rise, fall]
-    slew = np.zeros((2, nets))
-    delays = np.zeros((2, nets))
-    load = netlist.load_pf
+    timing = load_timing(name_or_path)
+    return timing, _table_arrays(timing)
 
-    def arcs_of(cell):
-        arcs = timing.get(cell.name)
-        if arcs is None:
-            raise ValueError(f"no timing tables for cell {cell.name} of {netlist.library.name}")
-        return arcs
 
-    def drive(entry, clocked: bool):
-        for pin, arcs in arcs_of(entry["cell"]).items():
-            out = entry["pins"].get(pin)
-            if out is None or isinstance(out, tuple):
-                continue
-            c = load[out]
-            best, worst_slew, longest = [-np.inf, -np.inf], [0.0, 0.0], [0.0, 0.0]
-            for arc in arcs:
-                if arc.edge != clocked:
+def _table_arrays(timing: dict):
+    """The arcs' tables as padded arrays, for :func:`_propagate`: per arc (by ``id``) its row;
+    breakpoints (rows, slews) and (rows, loads), their counts (rows, 2), and the tables
+    (rows, 4, slews, loads) — rise, fall, rise transition, fall transition, NaN where missing."""
+    arcs = [arc for pins in timing.values() for group in pins.values() for arc in group]
+    width_s = max((len(a.slews) for a in arcs), default=1)
+    width_l = max((len(a.loads) for a in arcs), default=1)
+    slews = np.zeros((len(arcs), width_s))
+    loads = np.zeros((len(arcs), width_l))
+    sizes = np.zeros((len(arcs), 2), np.int64)
+    tables = np.full((len(arcs), 4, width_s, width_l), np.nan)
+    for row, arc in enumerate(arcs):
+        slews[row, :len(arc.slews)] = arc.slews
+        loads[row, :len(arc.loads)] = arc.loads
+        sizes[row] = len(arc.slews), len(arc.loads)
+        for which, grid in enumerate(arc.tables):
+            if grid is not None:
+                tables[row, which, :len(arc.slews), :len(arc.loads)] = grid
+    return {id(arc): row for row, arc in enumerate(arcs)}, slews, loads, sizes, tables
+
+
+@njit(cache=True, nogil=True)
+def _segment(index, count, x):
+    """The breakpoints' segment holding ``x`` (the first or last one beyond them) and the
+    fraction along it (< 0 or > 1 outside: linear extrapolation)."""
+    if count == 1:
+        return 0, 0.0
+    below = 0
+    while below < count and index[below] < x:
+        below += 1
+    k = min(max(below - 1, 0), count - 2)
+    lo, hi = index[k], index[k + 1]
+    return k, (0.0 if hi == lo else (x - lo) / (hi - lo))
+
+
+@njit(cache=True, nogil=True)
+def _lookup(slews, loads, sizes, grid, row, slew, load):
+    i, tx = _segment(slews[row], sizes[row, 0], slew)
+    j, ty = _segment(loads[row], sizes[row, 1], load)
+    i1, j1 = min(i + 1, sizes[row, 0] - 1), min(j + 1, sizes[row, 1] - 1)
+    low = grid[i, j] + ty * (grid[i, j1] - grid[i, j])
+    high = grid[i1, j] + ty * (grid[i1, j1] - grid[i1, j])
+    return low + tx * (high - low)
+
+
+@njit(cache=True, nogil=True)
+def _propagate(out_net, starts, arc_src, arc_sense, arc_table, slews, loads, sizes, tables, load, arrival, delays):
+    """Arrivals and slews in topological order (flip-flops first): each output keeps the latest
+    arrival and the largest slew its arcs give, per edge, each arc read by its sense."""
+    slew = np.zeros_like(arrival)
+    for k in range(out_net.shape[0]):
+        out = out_net[k]
+        c = load[out]
+        best = np.array([-np.inf, -np.inf])
+        worst = np.zeros(2)
+        longest = np.zeros(2)
+        for a in range(starts[k], starts[k + 1]):
+            src, sense, row = arc_src[a], arc_sense[a], arc_table[a]
+            for edge in range(2):  # the output's rise (0) and fall (1)
+                if np.isnan(tables[row, edge, 0, 0]):
                     continue
-                if clocked:  # the clock edge: ideal, slew 0
-                    sources = {0: (0.0, 0.0), 1: (0.0, 0.0)}
-                else:
-                    src = entry["pins"].get(arc.pin)
-                    if src is None:
+                for i in range(2):  # the input edge it follows
+                    if (sense == 0 and i != edge) or (sense == 1 and i == edge):
                         continue
-                    if isinstance(src, tuple):  # a constant input starts nothing
-                        continue
-                    sources = {0: (arrival[0, src], slew[0, src]), 1: (arrival[1, src], slew[1, src])}
-                for edge in (0, 1):  # the output's rise (0) and fall (1)
-                    if clocked or arc.sense == "non_unate":
-                        inputs = (0, 1)
-                    else:
-                        inputs = (edge,) if arc.sense == "positive_unate" else (1 - edge,)
-                    for i in inputs:
-                        at, s = sources[i]
-                        delay = arc.value(edge, s, c)
-                        if delay is None:
-                            continue
-                        best[edge] = max(best[edge], at + delay)
-                        longest[edge] = max(longest[edge], delay)
-                        worst_slew[edge] = max(worst_slew[edge], arc.value(2 + edge, s, c) or 0.0)
-            for edge in (0, 1):
-                if best[edge] > -np.inf:
-                    arrival[edge, out], slew[edge, out] = best[edge], worst_slew[edge]
-                    delays[edge, out] = longest[edge]
-
-    for f in netlist.flops:
-        drive(f, True)
-    for g in netlist.gates:
-        drive(g, False)
-    return arrival, delays
+                    at = 0.0 if src < 0 else arrival[i, src]
+                    s = 0.0 if src < 0 else slew[i, src]
+                    delay = _lookup(slews, loads, sizes, tables[row, edge], row, s, c)
+                    best[edge] = max(best[edge], at + delay)
+                    longest[edge] = max(longest[edge], delay)
+                    if not np.isnan(tables[row, 2 + edge, 0, 0]):
+                        worst[edge] = max(worst[edge], _lookup(slews, loads, sizes, tables[row, 2 + edge], row, s, c))
+        for edge in range(2):
+            if best[edge] > -np.inf:
+                arrival[edge, out] = best[edge]
+                slew[edge, out] = worst[edge]
+                delays[edge, out] = longest[edge]
 
 
 def _endpoints(netlist: GateNetlist, arrival) -> list:
