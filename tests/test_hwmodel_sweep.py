@@ -248,17 +248,17 @@ def test_dot_product_designs_reach_points_and_report(tmp_path):
 
 
 def test_stages_auto_fits_each_design_to_the_clock_or_fails_it(tmp_path):
-    """At 5 ns on sky130 the INT8 MAC needs a pipeline stage; an E4M3 → float32 MAC, whose
+    """At 6 ns on sky130 the INT8 MAC needs a pipeline stage; an E4M3 → float32 MAC, whose
     accumulation recurrence is longer, cannot meet it: a failed point naming the gap."""
-    spec = SweepSpec(formats=("int8_sym", "float8_e4m3fn"), accumulators=("fixed", "float32"), clock_ns=(5.0,),
+    spec = SweepSpec(formats=("int8_sym", "float8_e4m3fn"), accumulators=("fixed", "float32"), clock_ns=(6.0,),
                      stages=("auto",), workloads=("squeezenet",), accuracy=("digits",), digits_seeds=1)
     spec = dataclasses.replace(spec, formats=("int8_sym",), accumulators=("fixed",))
     result = run_sweep(spec, tmp_path / "out", processes=1, progress=False, cache_dir=tmp_path / "cache")
-    assert list(result.macs.stages_used) == [1] and (result.macs.critical_path_ns <= 5.0).all()
-    assert list(result.points.clock_ns_used) == [5.0]
+    assert list(result.macs.stages_used) == [1] and (result.macs.critical_path_ns <= 6.0).all()
+    assert list(result.points.clock_ns_used) == [6.0]
     late = dataclasses.replace(spec, formats=("float8_e4m3fn",), accumulators=("float32",))
     result = run_sweep(late, tmp_path / "late", processes=1, progress=False, cache_dir=tmp_path / "cache")
-    assert result.macs.empty and "cannot meet 5 ns" in result.failures.error.iloc[0]
+    assert result.macs.empty and "cannot meet 6 ns" in result.failures.error.iloc[0]
     assert "accumulation recurrence" in result.failures.error.iloc[0]
 
 

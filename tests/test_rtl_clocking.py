@@ -80,14 +80,14 @@ def test_a_clock_below_one_cell_delay_is_refused():
 
 
 def test_int8_pipelined_to_a_clock_it_could_not_meet_unpipelined(tmp_path):
-    """Synthesized: the unpipelined INT8 MAC misses 5 ns on sky130; one stage meets it, and its
-    energy is measured (and checked against the golden model) at 5 ns."""
+    """Synthesized: the unpipelined INT8 MAC misses 6 ns on sky130 (7.2 ns by the NLDM timer);
+    one stage meets it, and its energy is measured (and checked against the golden model) at 6 ns."""
     from rtl.flow.characterize import characterize
 
     plain = characterize(INT8, "sky130hd_tt", cache_dir=tmp_path)
-    assert plain.critical_path_ns > 5.0
-    cost = meet_clock(INT8, "sky130hd_tt", 5.0, cache_dir=tmp_path)
-    assert cost.spec["stages"] >= 1 and cost.critical_path_ns <= 5.0 and cost.clock_ns == 5.0
+    assert plain.critical_path_ns > 6.0
+    cost = meet_clock(INT8, "sky130hd_tt", 6.0, cache_dir=tmp_path)
+    assert cost.spec["stages"] >= 1 and cost.critical_path_ns <= 6.0 and cost.clock_ns == 6.0
     assert cost.sequential_area_um2 > plain.sequential_area_um2  # the pipeline registers are real
 
 
@@ -113,9 +113,9 @@ def test_a_cost_at_another_clock_is_its_own_with_leakage_rescaled(tmp_path):
     own = characterize(spec, "sky130hd_tt", cache_dir=tmp_path, macs=1 << 14)
     derived = characterize(spec, "sky130hd_tt", cache_dir=tmp_path, macs=1 << 14, clock_ns=7.0)
     assert derived == at_clock(own, 7.0) and derived.clock_ns == 7.0 and derived.area_um2 == own.area_um2
-    netlist = synthesize(spec, "sky130hd_tt").netlist
+    netlist = synthesize(spec, "sky130hd_tt", wire_load=True).netlist  # characterize's defaults
     measured = measure_energy(spec, netlist, make_stream(spec, "uniform", macs=1 << 14), 7.0,
-                              technology("sky130hd_tt").cells.voltage_v)
+                              technology("sky130hd_tt").cells.voltage_v, glitches="nldm")
     assert derived.energy_pj_per_mac == pytest.approx(measured.energy_pj_per_mac, rel=1e-9)
     assert derived.energy_breakdown_pj_per_mac["leakage"] == pytest.approx(measured.leakage_pj_per_mac, rel=1e-9)
     assert derived.energy_breakdown_pj_per_mac["leakage"] > own.energy_breakdown_pj_per_mac["leakage"]

@@ -84,3 +84,18 @@ def test_icarus_counts_the_transitions_the_timed_simulation_counts(a, acc, libra
         assert ours.sum() > 1.2 * settled.sum() / 64  # glitches are there to be counted
         assert np.array_equal(ours, icarus_transitions(timed, inputs))
         timed.delay_fs += np.random.default_rng(trial).integers(0, 1000, timed.delay_fs.shape)
+
+
+def test_characterize_counts_glitches_by_default_and_says_so():
+    """The default MAC energy is the zero-delay figure plus the glitches the timed simulation
+    adds on its first 256 streams; ``glitches=False`` gives the zero-delay figure, the same parts."""
+    spec = MacSpec.from_names("int8_sym", "int8_sym", "fixed")
+    from rtl.flow.characterize import characterize
+    glitchy = characterize(spec, "nangate45_typ", macs=1 << 14, cache_dir=None)
+    plain = characterize(spec, "nangate45_typ", macs=1 << 14, cache_dir=None, glitches=False)
+    parts = glitchy.energy_breakdown_pj_per_mac
+    assert "glitches" not in plain.energy_breakdown_pj_per_mac
+    assert parts["glitches"] > 0.2 * glitchy.energy_pj_per_mac  # an array multiplier glitches
+    assert glitchy.energy_pj_per_mac == pytest.approx(sum(parts.values()))
+    assert glitchy.energy_pj_per_mac - parts["glitches"] == pytest.approx(plain.energy_pj_per_mac)
+    assert "256 streams" in glitchy.provenance["energy"] and "zero-delay" in plain.provenance["energy"]

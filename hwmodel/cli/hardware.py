@@ -3,6 +3,7 @@ and the whitepaper's Figure 3 measured."""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import sys
@@ -56,7 +57,8 @@ def _verilog(args) -> int:
         params[key.strip()] = value.strip()
     cost = characterize_verilog(args.verilog, library_from_args(args), top=args.top, params=params,
                                 stimulus=args.stimulus, expect=args.expect, cycles=args.cycles,
-                                clock_ns=args.clock_ns, seed=0, tool=args.tool, wire_load=args.wire_load)
+                                clock_ns=args.clock_ns, seed=0, tool=args.tool, wire_load=args.wire_load,
+                                timer=args.timer, glitches=args.glitches)
     if args.json:
         print(cost.to_json())
         return 0
@@ -88,7 +90,7 @@ def cmd_synth(args) -> int:
     library = library_from_args(args)
     cache = cache_from_args(args)
     options = dict(tool=args.tool, macs=args.macs, sparsity=args.sparsity, delay_targets_ns=tuple(args.curve or ()),
-                   cache_dir=cache, wire_load=args.wire_load, timer=args.timer)
+                   cache_dir=cache, wire_load=args.wire_load, timer=args.timer, glitches=args.glitches)
     if args.stages == "auto":
         from rtl.flow.clocking import meet_clock
 
@@ -104,11 +106,13 @@ def cmd_synth(args) -> int:
           f"sequential {cost.sequential_area_um2:.1f} µm²)")
     print("  by stage        " + ", ".join(f"{k} {v:.1f}" for k, v in cost.stage_area_um2.items()) + " µm²")
     print(f"  critical path   {cost.critical_path_ns:10.3f} ns    ({1e3 / cost.critical_path_ns:.0f} MHz, "
-          + ("NLDM tables, slews propagated" if args.timer == "nldm" else "linear delay model") + ")"
+          + ("NLDM tables, slews propagated" if args.timer == "nldm" else "linear delay model")
+          + (", wire load" if args.wire_load else "") + ")"
           + (f"; meets {args.clock_ns:g} ns with {spec.stages} pipeline stage(s)" if args.stages == "auto" else ""))
     print(f"  energy          {cost.energy_pj_per_mac:10.4f} pJ/MAC on the {cost.stream} stream at "
           f"{cost.clock_ns:.3f} ns (" + ", ".join(f"{k} {v:.4f}" for k, v in cost.energy_breakdown_pj_per_mac.items())
           + ")")
+    print(f"  energy from     {cost.provenance.get('energy', 'zero-delay simulation')}")
     print(f"  leakage         {cost.leakage_nw:10.3f} nW")
     if spec.nm:
         n, m = spec.nm_pattern
@@ -168,13 +172,16 @@ def register(sub) -> None:
                         "clock to meet")
     p.add_argument("--curve", type=_curve, metavar="NS,NS,...", help="also synthesize at these delay targets (area vs clock)")
     p.add_argument("--json", action="store_true", help="print the MacCost as JSON")
-    p.add_argument("--wire-load", action="store_true",
-                   help="add each net's wire capacitance from the library's wire-load model (by fanout) to timing "
-                        "and energy")
-    p.add_argument("--timer", choices=("linear", "nldm"), default="linear",
-                   help="critical path: linear (each cell's delay linear in its load at one reference slew) or nldm "
-                        "(the liberty's delay and transition tables, slews propagated; with --wire-load, within 4 %% of "
-                        "OpenSTA)")
+    p.add_argument("--wire-load", action=argparse.BooleanOptionalAction, default=True,
+                   help="each net's wire capacitance from the library's wire-load model (by fanout), in timing and "
+                        "energy, as OpenSTA applies it")
+    p.add_argument("--timer", choices=("nldm", "linear"), default="nldm",
+                   help="critical path and glitch delays: nldm (the liberty's delay and transition tables, slews "
+                        "propagated; with the wire load within 5 %% of OpenSTA) or linear (each cell's delay linear in "
+                        "its load at one reference slew: 61-78 %% of OpenSTA)")
+    p.add_argument("--glitches", action=argparse.BooleanOptionalAction, default=True,
+                   help="energy with glitches (the timed gate-level simulation with the timer's delays) or, "
+                        "--no-glitches, the zero-delay figure")
     byo = p.add_argument_group("your own RTL (instead of --a/--b/--acc)")
     byo.add_argument("--verilog", nargs="+", metavar="FILE.v", help="Verilog / SystemVerilog files to synthesize")
     byo.add_argument("--top", metavar="NAME", help="top module (default: the one nothing instantiates)")

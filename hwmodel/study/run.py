@@ -452,6 +452,7 @@ def _collect(spec, store, mac_rows, counts) -> SweepResult:
     macs = pd.DataFrame([{**r["params"], **{k: v for k, v in r["result"].items()
                                              if k in ("area_um2", "nand2_equivalent", "critical_path_ns",
                                                       "energy_pj_per_mac", "leakage_nw")},
+                          "glitch_pj_per_mac": r["result"]["energy_breakdown_pj_per_mac"].get("glitches", 0.0),
                           **{f"{k}_area_um2": v for k, v in r["result"]["whitepaper_stage_area_um2"].items()},
                           "acc_width": r["result"]["spec"]["acc"]["width"],
                           "stages_used": r["result"]["spec"]["stages"],

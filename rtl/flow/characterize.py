@@ -26,7 +26,7 @@ from rtl.flow.energy import make_stream, measure_energy
 from rtl.hdl.spec import MacSpec
 from rtl.flow.synth import prepare_yosys, synthesis_script, synthesize, yosys_version
 from rtl.parallel import executor
-from rtl.flow.timing import critical_path_ns
+from rtl.flow.timing import TIMERS, arrival_ns
 from rtl.hdl.mac import whitepaper_stages
 from rtl.tech.technology import technology
 from rtl.files import atomic_write_text
@@ -160,19 +160,16 @@ def _generator_digest() -> str:
 
 
 def cache_key(spec: MacSpec, library: str, stream_key: str, clock_ns: float | None, tool: str,
-              delay_targets_ns: tuple = (), delay_target_ns: float | None = None, wire_load: bool = False,
-              timer: str = "linear") -> str:
+              delay_targets_ns: tuple = (), delay_target_ns: float | None = None, wire_load: bool = True,
+              timer: str = "nldm", glitches: bool = True) -> str:
     tech = technology(str(library))
     parts = {
         "model": COST_MODEL_VERSION, "spec": spec.describe(), "generator": _generator_digest(),
         "amaranth": metadata.version("amaranth"), "yosys": yosys_version(tool),
         "script": synthesis_script(spec.name, "cells.lib", tech.dont_use, delay_target_ns), "library": tech.digest,
         "stream": stream_key, "clock_ns": clock_ns, "delay_targets_ns": list(delay_targets_ns),
+        "wire_load": bool(wire_load), "timer": timer, "glitches": bool(glitches),
     }
-    if wire_load:  # only then, so the keys of costs without wires stay as they were
-        parts["wire_load"] = True
-    if timer != "linear":  # likewise
-        parts["timer"] = timer
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
@@ -208,23 +205,12 @@ def at_clock(cost: "MacCost", clock_ns: float) -> "MacCost":
     return dataclasses.replace(cost, clock_ns=clock_ns, energy_pj_per_mac=energy, energy_breakdown_pj_per_mac=parts)
 
 
-TIMERS = ("linear", "nldm")
-
-
-def path_ns(netlist, library: str, timer: str = "linear") -> float:
-    """A netlist's critical path (ns) with the ``timer`` named (see :func:`characterize`)."""
-    if timer == "nldm":
-        from rtl.flow.timing import nldm_arrival_ns
-        return nldm_arrival_ns(netlist, str(library))
-    return critical_path_ns(netlist)
-
-
 def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uniform", *,
                  tool: str = "yowasp", clock_ns: float | None = None, macs: int = 1 << 18,
                  sparsity: float = 0.0, seed: int = 0, a_values=None, b_values=None,
                  delay_targets_ns: tuple = (), cache_dir: str | os.PathLike | None = DEFAULT_CACHE,
-                 timeout_s: float = 600, delay_target_ns: float | None = None, wire_load: bool = False,
-                 b_sparsity: float = 0.0, timer: str = "linear") -> MacCost:
+                 timeout_s: float = 600, delay_target_ns: float | None = None, wire_load: bool = True,
+                 b_sparsity: float = 0.0, timer: str = "nldm", glitches: bool = True) -> MacCost:
     """Synthesize ``spec`` on ``library``, time it, and measure its energy on a named stream.
 
     ``clock_ns`` (for leakage energy) defaults to the critical path. ``delay_target_ns`` maps the
@@ -232,12 +218,19 @@ def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uni
     the per-stage areas kept) instead of for area. ``delay_targets_ns`` adds an area-versus-clock
     curve — (target, area, critical path) from one flattened, delay-driven synthesis per target.
     ``sparsity`` / ``b_sparsity``: the fractions of zero ``a`` (activation) and ``b`` (weight)
-    operands in the stream (:func:`rtl.flow.energy.make_stream`). ``cache_dir=None`` disables the cache. ``wire_load`` adds each net's wire capacitance from the
-    library's wire-load model (:func:`rtl.tech.cells.wire_capacitance_pf`) to timing and energy.
-    ``timer``: ``linear`` (each cell's delay linear in its load at one reference slew,
-    :func:`rtl.flow.timing.critical_path_ns`) or ``nldm`` (the liberty's delay and transition
-    tables with slews propagated, :func:`rtl.flow.timing.nldm_arrival_ns`; with ``wire_load``, within
-    4 % of OpenSTA on the standard set).
+    operands in the stream (:func:`rtl.flow.energy.make_stream`). ``cache_dir=None`` disables the
+    cache. The defaults are the figures hwmodel has checked against independent tools:
+
+    - ``timer="nldm"``: the liberty's delay and transition tables with slews propagated
+      (:func:`rtl.flow.timing.nldm_arrival_ns`), within 5 % of OpenSTA on the standard set;
+      ``linear`` is each cell's delay linear in its load at one reference slew
+      (:func:`rtl.flow.timing.critical_path_ns`, 61–78 % of OpenSTA's arrival);
+    - ``wire_load=True``: each net's wire capacitance from the library's wire-load model
+      (:func:`rtl.tech.cells.wire_capacitance_pf`), in timing and energy, as OpenSTA applies it;
+    - ``glitches=True``: energy counts glitches, from the glitch-aware simulation with the
+      timer's rise and fall delays (:func:`rtl.flow.energy.glitch_toggles`; its transitions are
+      Icarus Verilog's net by net), in the breakdown as ``glitches``; ``False`` gives the
+      zero-delay figure alone.
 
     Only leakage depends on the clock (switching, internal and clock-pin energy are per cycle),
     so a cost at a given ``clock_ns`` is the cost at the design's own critical path with its
@@ -249,7 +242,7 @@ def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uni
         own = characterize(spec, library, stream, tool=tool, clock_ns=None, macs=macs, sparsity=sparsity, seed=seed,
                            a_values=a_values, b_values=b_values, delay_targets_ns=delay_targets_ns,
                            cache_dir=cache_dir, timeout_s=timeout_s, delay_target_ns=delay_target_ns,
-                           wire_load=wire_load, b_sparsity=b_sparsity, timer=timer)
+                           wire_load=wire_load, b_sparsity=b_sparsity, timer=timer, glitches=glitches)
         return at_clock(own, float(clock_ns))
     library = str(library)
     stream_obj = None
@@ -263,7 +256,7 @@ def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uni
     if timer not in TIMERS:
         raise ValueError(f"timer must be one of {TIMERS}, not {timer!r}")
     key = cache_key(spec, library, stream_key, clock_ns, tool, tuple(delay_targets_ns), delay_target_ns, wire_load,
-                    timer)
+                    timer, glitches)
     path = Path(cache_dir) / key[:2] / f"{key}.json" if cache_dir is not None else None
     if path is not None:
         cached = _read_cache(path, key)
@@ -273,16 +266,17 @@ def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uni
     verilog_text = emit_verilog(spec)
     result = synthesize(spec, library, tool=tool, verilog_text=verilog_text, timeout_s=timeout_s,
                         delay_target_ns=delay_target_ns, wire_load=wire_load)
-    critical = path_ns(result.netlist, library, timer)
+    critical = arrival_ns(result.netlist, timer)
     clock = clock_ns if clock_ns is not None else critical
     if stream_obj is None:
         stream_obj = make_stream(spec, stream, macs=macs, sparsity=sparsity, seed=seed, b_sparsity=b_sparsity)
-    energy = measure_energy(spec, result.netlist, stream_obj, clock, tech.cells.voltage_v)
+    energy = measure_energy(spec, result.netlist, stream_obj, clock, tech.cells.voltage_v,
+                            glitches=timer if glitches else None)
     curve = []
     for target in delay_targets_ns:
         point = synthesize(spec, library, tool=tool, verilog_text=verilog_text,
-                           delay_target_ns=target, timeout_s=timeout_s, flatten=True)
-        curve.append((float(target), point.area_um2, path_ns(point.netlist, library, timer)))
+                           delay_target_ns=target, timeout_s=timeout_s, flatten=True, wire_load=wire_load)
+        curve.append((float(target), point.area_um2, arrival_ns(point.netlist, timer)))
     stages = result.stage_area_um2
     cost = MacCost(
         spec=spec.describe(), library=tech.name, area_um2=result.area_um2,
@@ -293,7 +287,8 @@ def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uni
         energy_breakdown_pj_per_mac={"switching": energy.switching_pj_per_mac,
                                      "internal": energy.internal_pj_per_mac,
                                      "clock": energy.clock_pj_per_mac,
-                                     "leakage": energy.leakage_pj_per_mac},
+                                     "leakage": energy.leakage_pj_per_mac}
+                                    | ({"glitches": energy.glitch_pj_per_mac} if glitches else {}),
         leakage_nw=result.netlist.leakage_nw, stream=energy.stream,
         provenance={"yosys": result.tool_version, "amaranth": metadata.version("amaranth"),
                     "library": tech.cells.provenance.get("library", tech.name),
@@ -302,6 +297,9 @@ def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uni
                     "voltage_v": tech.cells.voltage_v,
                     "verilog_sha256": hashlib.sha256(verilog_text.encode()).hexdigest(),
                     "stream_macs": energy.macs, "verified_streams": energy.verified_streams,
+                    "timer": timer + (" with the library's wire-load model" if wire_load else ""),
+                    "energy": (f"glitch-aware ({timer} delays, {energy.glitch_streams} streams) over the zero-delay "
+                               "simulation" if glitches else "zero-delay simulation (no glitches)"),
                     "cache_key": key},
         area_vs_delay=tuple(curve),
         load_energy_pj={"codebook": energy.codebook_load_pj} if spec.codebook_bits else {},

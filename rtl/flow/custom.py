@@ -3,8 +3,9 @@
 :func:`characterize_verilog` reads Verilog (and the SystemVerilog Yosys reads: ``read_verilog
 -sv``) from the user's own files, elaborates the top module with the parameters given, and runs
 the flow the MACs run — ``synth``, ``dfflibmap`` and ``abc`` onto the library, ``stat -json`` for
-area, the flattened netlist for timing (the same linear delay model) and for energy (every net's
-transitions, simulated cycle by cycle, 64 independent runs per machine word). The stimulus is
+area, the flattened netlist for timing (the same timer: NLDM tables with the wire-load model by
+default) and for energy (every net's transitions, simulated cycle by cycle, 64 independent runs
+per machine word, and the glitches of the timed simulation on top). The stimulus is
 either uniformly random bits on every input but the clock (the reset, if there is one, held
 active for the first two cycles), or a CSV the user supplies (one row per cycle, a column per
 input). Outputs can be checked against a CSV of expected values (sampled in each cycle, after
@@ -29,10 +30,10 @@ from pathlib import Path
 import numpy as np
 
 from rtl.errors import FieldError
-from rtl.flow.energy import account_energy
+from rtl.flow.energy import GLITCH_STREAMS, account_energy, glitch_toggles
 from rtl.flow.gatesim import GateNetlist, pack_bits
 from rtl.flow.synth import YosysError, _tail, run_yosys, yosys_version
-from rtl.flow.timing import critical_path_ns
+from rtl.flow.timing import arrival_ns
 from rtl.tech.technology import technology
 
 __all__ = ["VerilogCost", "characterize_verilog", "RESET_NAMES"]
@@ -250,8 +251,10 @@ def _read_csv(path: Path, columns: dict, role: str) -> tuple[list[dict], str]:
 def characterize_verilog(files, library: str = "sky130hd_tt", *, top: str | None = None, params: dict | None = None,
                          stimulus: str | Path | None = None, expect: str | Path | None = None, cycles: int = 1000,
                          clock_ns: float | None = None, seed: int = 0, tool: str = "yowasp",
-                         timeout_s: float = 600, wire_load: bool = False) -> VerilogCost:
-    """Synthesize, time and simulate a user's module (see the module docstring)."""
+                         timeout_s: float = 600, wire_load: bool = True, timer: str = "nldm",
+                         glitches: bool = True) -> VerilogCost:
+    """Synthesize, time and simulate a user's module (see the module docstring); ``wire_load``,
+    ``timer`` and ``glitches`` as :func:`rtl.flow.characterize.characterize` takes them."""
     files = [Path(f).resolve() for f in (files if isinstance(files, (list, tuple)) else [files])]
     for f in files:
         if not f.is_file():
@@ -289,7 +292,7 @@ def characterize_verilog(files, library: str = "sky130hd_tt", *, top: str | None
     clock, reset = _clock_and_reset(netlist)
     inputs = {n: len(bits) for n, (d, bits) in netlist.ports.items() if d == "input" and n != clock}
     outputs = {n: len(bits) for n, (d, bits) in netlist.ports.items() if d == "output"}
-    critical = critical_path_ns(netlist)
+    critical = arrival_ns(netlist, timer)
     clock_used = float(clock_ns) if clock_ns is not None else max(critical, 1e-3)
     if stimulus is None:
         words, rng = 4, np.random.default_rng(seed)
@@ -333,6 +336,10 @@ def characterize_verilog(files, library: str = "sky130hd_tt", *, top: str | None
     steps = len(vectors) * runs
     parts = account_energy(netlist, result.toggles, steps, clock_used, tech.cells.voltage_v,
                            clocked=clock is not None, gated_cycles=result.gated_cycles)
+    if glitches:  # every stimulus row drives all 64 runs of a word alike: one word is enough then
+        extra, simulated = glitch_toggles(netlist, vectors, words, timer, streams=64 if stimulus else GLITCH_STREAMS)
+        glitch = account_energy(netlist, extra, 0, clock_used, tech.cells.voltage_v, clocked=False)
+        parts["glitches"] = (glitch["switching"] + glitch["internal"]) * runs / simulated
     total = sum(parts.values())
     # what the input ports' nets take (their wires' and the receiving pins' charge): a stand-alone
     # unit is charged for it here, though whatever drives the unit pays it in a design
@@ -357,4 +364,6 @@ def characterize_verilog(files, library: str = "sky130hd_tt", *, top: str | None
                     "voltage_v": tech.cells.voltage_v, "verilog_files": [str(f) for f in files],
                     "verilog_sha256": digest, "stimulus_sha256": stimulus_digest,
                     "energy": "verified against the expected outputs" if verified else
-                              "unverified: no expected outputs were given"})
+                              "unverified: no expected outputs were given",
+                    "timer": timer + (" with the library's wire-load model" if wire_load else ""),
+                    "glitches": f"glitch-aware ({timer} delays)" if glitches else "zero-delay"})

@@ -6,6 +6,12 @@ transitions a cycle) + leakage × time. The stream drives ``streams`` independen
 unit (64 per machine word), each accumulating ``accumulation`` steps between clears, and the
 accumulators reached at the end are checked against the golden arithmetic, so the energy comes
 from a netlist proven to compute the right numbers.
+
+The zero-delay simulation counts a net's transitions where it settles, once a cycle at most.
+With ``glitches`` (a timer's name) the first :data:`GLITCH_STREAMS` streams run again through the
+glitch-aware simulation (:mod:`rtl.flow.timedsim`, that timer's rise and fall delays), which
+counts every transition, and the transitions beyond the settled ones — the glitches — are
+accounted the same way per MAC of those streams (:attr:`EnergyReport.glitch_pj_per_mac`).
 """
 
 from __future__ import annotations
@@ -18,17 +24,22 @@ import numpy as np
 
 from rtl.numerics.formats import Format, decode, quantize
 from rtl.flow.gatesim import GateNetlist, pack_bits
+from rtl.flow.timedsim import TimedNetlist
 from rtl.numerics.scaling import choose_scale, quantize_mx, split_scale
 from rtl.numerics.sparsity import compress_nm, nm_mask
 from rtl.hdl.spec import BIAS_BITS, MacSpec
 from rtl.hdl.verify import register_states, unit_updates
 
-__all__ = ["OperandStream", "make_stream", "EnergyReport", "measure_energy", "account_energy", "STREAM_KINDS",
-           "NAMED_STREAMS"]
+__all__ = ["OperandStream", "make_stream", "EnergyReport", "measure_energy", "account_energy", "glitch_toggles",
+           "STREAM_KINDS", "NAMED_STREAMS", "GLITCH_STREAMS"]
 
 NAMED_STREAMS = ("uniform", "gaussian", "laplace", "student_t")
 """Streams a name fully describes (a CLI flag or a sweep key can ask for them)."""
 STREAM_KINDS = NAMED_STREAMS + ("tensor",)
+GLITCH_STREAMS = 256
+"""Streams the glitch-aware simulation runs (of the zero-delay simulation's 4096 by default):
+a transition there costs ~40× one of the bit-parallel zero-delay simulator, and 256 streams of
+a few dozen cycles put the glitch energy within a per cent or two."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -225,12 +236,16 @@ class EnergyReport:
     toggles_per_mac: float
     verified_streams: int
     codebook_load_pj: float = 0.0  # a codebook unit: loading its whole table once (not in the per-MAC figures)
+    glitch_pj_per_mac: float = 0.0  # with ``glitches``: the transitions beyond the settled ones (in energy_pj_per_mac)
+    glitch_streams: int = 0  # the streams the glitch-aware simulation ran
     idle_clock_pj_per_mac: float | None = None  # clock-gated netlists: the clock of a cycle with every gate shut
 
 
 def measure_energy(spec: MacSpec, netlist: GateNetlist, stream: OperandStream, clock_ns: float,
-                   voltage_v: float) -> EnergyReport:
-    """Simulate ``stream`` through ``netlist`` and account its energy (see module docstring)."""
+                   voltage_v: float, *, glitches: str | None = None) -> EnergyReport:
+    """Simulate ``stream`` through ``netlist`` and account its energy (see module docstring);
+    ``glitches``: the timer whose delays the glitch-aware simulation takes (``linear`` or
+    ``nldm``), or None for the zero-delay figure alone."""
     if clock_ns <= 0:
         raise ValueError(f"clock_ns must be positive, not {clock_ns!r}")
     cycles, streams, lanes = stream.a.shape
@@ -298,12 +313,42 @@ def measure_energy(spec: MacSpec, netlist: GateNetlist, stream: OperandStream, c
                              f"on stream {bad}: {got[bad]:#x} != {want[bad]:#x}")
     parts = account_energy(netlist, toggles, cycles * streams, clock_ns, voltage_v, gated_cycles=gated)
     macs = stream.macs
+    glitch_pj, glitch_streams = 0.0, 0
+    if glitches is not None:
+        extra, glitch_streams = glitch_toggles(netlist, inputs, words, glitches, skip=len(prefix))
+        glitch_pj = sum(account_energy(netlist, extra, 0, clock_ns, voltage_v, clocked=False).values()) \
+            / (macs * glitch_streams / streams)
     return EnergyReport(
-        stream=stream.name, energy_pj_per_mac=sum(parts.values()) / macs,
+        stream=stream.name, energy_pj_per_mac=sum(parts.values()) / macs + glitch_pj,
+        glitch_pj_per_mac=glitch_pj, glitch_streams=glitch_streams,
         switching_pj_per_mac=parts["switching"] / macs, internal_pj_per_mac=parts["internal"] / macs,
         clock_pj_per_mac=parts["clock"] / macs, leakage_pj_per_mac=parts["leakage"] / macs, clock_ns=clock_ns,
         macs=macs, toggles_per_mac=float(toggles.sum()) / macs, verified_streams=streams, codebook_load_pj=load_pj,
         idle_clock_pj_per_mac=idle_clock_pj(netlist, voltage_v) / spec.products if len(netlist.clock_gates) else None)
+
+
+def glitch_toggles(netlist: GateNetlist, inputs: list[dict], words: int, timer: str, *,
+                   streams: int = GLITCH_STREAMS, skip: int = 0) -> tuple[np.ndarray, int]:
+    """Per net, the transitions beyond the settled ones — glitches — that the first ``streams``
+    (whole words of 64) of ``inputs`` make from cycle ``skip`` on, in the glitch-aware simulation
+    with ``timer``'s delays; and how many streams that is. Every net must settle where the
+    zero-delay simulation of the same streams says (checked)."""
+    used = max(1, min(words, -(-streams // 64)))
+    part = [{port: packed[:, :used] for port, packed in cycle.items()} for cycle in inputs]
+    timed = TimedNetlist(netlist, timer=timer)
+
+    def extra(cycles):
+        result = timed.simulate(cycles, used)
+        zero = netlist.simulate(cycles, used)
+        if not np.array_equal(result.settled_toggles, zero.toggles):
+            bad = int(np.flatnonzero(result.settled_toggles != zero.toggles)[0])
+            raise AssertionError(f"the glitch-aware simulation settles net {bad} elsewhere than the zero-delay one")
+        return result.toggles - result.settled_toggles
+
+    toggles = extra(part)
+    if skip:
+        toggles = toggles - extra(part[:skip])
+    return toggles, 64 * used
 
 
 def idle_clock_pj(netlist: GateNetlist, voltage_v: float) -> float:
@@ -322,7 +367,7 @@ def account_energy(netlist: GateNetlist, toggles: np.ndarray, steps: int, clock_
     v2 = voltage_v ** 2
     toggles = toggles.astype(np.float64)
     clock = steps * idle_clock_pj(netlist, voltage_v)
-    if len(netlist.clock_gates):
+    if len(netlist.clock_gates) and clocked:
         if gated_cycles is None:
             raise ValueError("a netlist with clock gates needs the cycles each let the clock through (gated_cycles)")
         clock += float(np.sum(np.asarray(gated_cycles, np.float64)

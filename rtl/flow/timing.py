@@ -11,7 +11,10 @@ from numba import njit
 
 from rtl.flow.gatesim import GateNetlist
 
-__all__ = ["critical_path_ns", "output_delay_ns", "nldm_arrival_ns", "switching_delays_ns"]
+__all__ = ["critical_path_ns", "output_delay_ns", "nldm_arrival_ns", "switching_delays_ns", "arrival_ns", "TIMERS"]
+
+TIMERS = ("nldm", "linear")
+"""The timers, the default first: NLDM tables with slews propagated, or the linear delay model."""
 
 
 def output_delay_ns(netlist: GateNetlist, cell, net: int) -> float:
@@ -38,6 +41,15 @@ def critical_path_ns(netlist: GateNetlist) -> float:
                 arrival[out] = start + output_delay_ns(netlist, cell, out)
     ends = _endpoints(netlist, arrival)  # a clock gate's enable is captured before the edge: a path ends there
     return float(max(ends, default=0.0))
+
+
+def arrival_ns(netlist: GateNetlist, timer: str = "nldm") -> float:
+    """A netlist's critical path (ns) with the ``timer`` named (:data:`TIMERS`)."""
+    if timer == "nldm":
+        return nldm_arrival_ns(netlist)
+    if timer == "linear":
+        return critical_path_ns(netlist)
+    raise ValueError(f"timer must be one of {TIMERS}, not {timer!r}")
 
 
 def nldm_arrival_ns(netlist: GateNetlist, timing: dict | str | None = None) -> float:
