@@ -222,7 +222,3 @@ def test_block_recipes_check_both_operands_and_the_register():
         Q.Numerics("nvfp4", "mxfp4_e2m1", "float32")
     with pytest.raises(FieldError, match="accumulate into float16, bfloat16 or float32"):
         Q.Numerics("mxint8", "mxint8", "fixed")
-    from hwmodel.accuracy.models.efficientnet import EfficientNetLite0
-    with pytest.raises(FieldError, match="blocked along im2col's K"):
-        EfficientNetLite0.forward(None, np.zeros((1, 3, 8, 8), np.float32), Q.Numerics("mxfp8_e4m3", "mxfp8_e4m3",
-                                                                                      "float32"))

@@ -47,7 +47,7 @@ from hwmodel.accuracy.recipes import (GRANULARITIES, SCALE_METHODS, UNQUANTIZED,
 __all__ = ["Numerics", "parse_numerics", "auto_accumulator", "SCALE_METHODS", "GRANULARITIES", "quantize_values",
            "quantize_weight",
            "qmatmul", "accumulate_matmul", "float_kernel", "saturated_fraction", "bias_of", "order_free",
-           "count_inputs", "count_outputs", "code_dtype", "BlockScales", "block_register", "refuse_block_formats"]
+           "count_inputs", "count_outputs", "code_dtype", "BlockScales", "block_register"]
 
 _F64_BITS = 53
 
@@ -69,17 +69,9 @@ class BlockScales:
         return np.where(nan, np.nan, np.ldexp(sig.astype(np.float64), exp))
 
 
-def refuse_block_formats(numerics: Numerics | None) -> None:
-    """Convolutions quantize their activations before im2col, so an MX block would span
-    channels of one pixel, not the K of the product: not the unit's arithmetic. Refused."""
-    if numerics is not None and numerics.block_scaled:
-        raise FieldError("weights", f"block formats ({numerics.weights}) run on the transformer and digits models; "
-                                    "convolutions would need their activations blocked along im2col's K, which "
-                                    "these models do not do yet", numerics.weights)
-
-
 def quantize_values(x: np.ndarray, fmt: str, *, scale=None, axis: int | None = None,
-                    method: str = "mse", block_axis: int = -1) -> tuple[np.ndarray, np.ndarray | float]:
+                    method: str = "mse", block_axis: int = -1,
+                    tensor_absmax: float | None = None) -> tuple[np.ndarray, np.ndarray | float]:
     """(code values, scale) of ``x`` in ``fmt``: ``x ≈ values · scale``, rounded to nearest
     even with saturation.
 
@@ -91,14 +83,15 @@ def quantize_values(x: np.ndarray, fmt: str, *, scale=None, axis: int | None = N
     the reduction axis: the last of an ``a`` operand or of a weight given as (N, K), −2 of a
     ``b`` operand given as (…, K, N) — and return their element values (the element type's
     implicit scale included) with :class:`BlockScales`; a static ``scale`` does not apply to
-    them (their scales are the blocks' own).
+    them (their scales are the blocks' own); ``tensor_absmax``: NVFP4's tensor magnitude when
+    ``x`` is a part of the tensor (:func:`rtl.numerics.scaling.quantize_mx`).
     """
     x = np.asarray(x)
     if fmt == UNQUANTIZED:
         return x.astype(np.float32).astype(np.float64), 1.0
     if fmt in MX_FORMATS:
         mx = MX_FORMATS[fmt]
-        q = quantize_mx(np.moveaxis(x, block_axis, -1), mx, axis=-1)
+        q = quantize_mx(np.moveaxis(x, block_axis, -1), mx, axis=-1, tensor_absmax=tensor_absmax)
         values = decode(q.codes, mx.element) * 2.0 ** mx.element_scale_exponent
         return np.moveaxis(values, -1, block_axis), BlockScales(mx, q.scale_codes, q.tensor_scale)
     f = get_format(fmt)

@@ -18,7 +18,6 @@ import pandas as pd
 from rtl.numerics.scaling import MX_FORMATS
 from rtl.hdl.spec import MAX_STAGES
 
-from hwmodel.accuracy import BLOCK_FORMAT_MODELS
 from hwmodel.accuracy.sqnr import largest_paper_difference
 from hwmodel.accuracy.studies import outlier_verdict
 from hwmodel.study.plots import plot_sqnr, pyplot, save_figure
@@ -859,10 +858,9 @@ def write_report(result, directory: Path, *, title: str, settings: str, sqnr_res
             if merged.weights.isin(list(MX_FORMATS)).any():
                 out += ["Block formats (" + ", ".join(f"`{f}`" for f in MX_FORMATS if f in set(merged.weights)) + ") "
                         "run on the block-scaled unit: each block's exact sum times its two scales, one rounding per "
-                        "block into the register (NVFP4's per-tensor float32 scales after it). They are measured on "
-                        + " and ".join(BLOCK_FORMAT_MODELS) + " only: the convolutional models quantize activations "
-                        "before im2col, so a block would span a pixel's channels rather than the product's K — their "
-                        "cells stay empty (—) rather than show another arithmetic.", ""]
+                        "block into the register (NVFP4's per-tensor float32 scales after it). Blocks run along each "
+                        "product's K: a convolution's K in (kh, kw, c) order, so a block holds one pixel's channels "
+                        "where they fill it; a depthwise one's, an output pixel's window of one channel.", ""]
             if "minilm_cosine_mean" in merged:
                 same = plain(merged[merged.weights == merged.activations])
                 e4 = same[same.weights.isin(["float8_e4m3fn", "float8_e4m3fnuz"])].minilm_cosine_mean.max()

@@ -36,7 +36,6 @@ from rtl.parallel import executor, is_transient
 from rtl.numerics.arith import FLOAT_ACCUMULATORS
 from rtl.numerics.scaling import MX_FORMATS
 
-from hwmodel.accuracy import BLOCK_FORMAT_MODELS
 from hwmodel.accuracy.recipes import Numerics
 from hwmodel.study.progress import Progress
 from hwmodel.study.spec import VARIANT_DEFAULTS, SweepSpec, fill_variants, variant_suffix
@@ -225,8 +224,6 @@ def _accuracy_params(spec: SweepSpec) -> list[dict]:
     out = []
     for model in spec.accuracy:
         for weights, activations, acc, bias in spec.designs():
-            if weights in MX_FORMATS and model not in BLOCK_FORMAT_MODELS:
-                continue  # the model cannot run the block unit's arithmetic (see refuse_block_formats)
             for lanes in spec.lanes:
                 for b, extra in spec.variants(weights, acc, lanes):
                     extra = {k: v for k, v in extra.items() if k in ACCURACY_VARIANT}

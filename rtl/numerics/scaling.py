@@ -321,11 +321,13 @@ def quantize_tensor(x, fmt: Format | str, method: str = "absmax", *, axis: int |
     return QuantizedTensor(codes, fmt, scale, axis, block_size)
 
 
-def quantize_mx(x, mx: MxFormat | str, *, axis: int = -1, pad: bool = True) -> QuantizedTensor:
+def quantize_mx(x, mx: MxFormat | str, *, axis: int = -1, pad: bool = True,
+                tensor_absmax: float | None = None) -> QuantizedTensor:
     """Quantize to an MX format along ``axis`` (OCP MX v1.0 conversion), or to NVFP4.
 
     A block holding NaN or ±Inf gets the NaN scale (code 0xFF for E8M0, 0x7F for E4M3) and zero
-    elements.
+    elements. ``tensor_absmax``: the magnitude NVFP4's tensor scale is taken from, when ``x`` is
+    one part of the tensor (default: ``x``'s own largest finite magnitude).
     """
     mx = get_mx_format(mx)
     x = np.asarray(x, dtype=np.float64)
@@ -338,7 +340,7 @@ def quantize_mx(x, mx: MxFormat | str, *, axis: int = -1, pad: bool = True) -> Q
     bad_groups = _groups(np.where(np.isfinite(x), 0.0, 1.0), axis, mx.block_size)[0].any(axis=1)
     absmax = np.abs(groups).max(axis=1)
     if not mx.power_of_two_scale:
-        return _quantize_nvfp4(x, mx, axis, n, groups, ungroup, bad_groups, absmax)
+        return _quantize_nvfp4(x, mx, axis, n, groups, ungroup, bad_groups, absmax, tensor_absmax)
     with np.errstate(divide="ignore"):
         shared = np.floor(np.log2(absmax)) - mx.element_emax
     shared = np.clip(np.where(absmax > 0, shared, -127), -127, 127).astype(np.int64)
@@ -357,10 +359,11 @@ def quantize_mx(x, mx: MxFormat | str, *, axis: int = -1, pad: bool = True) -> Q
         scale_codes=ungroup(scale_codes))
 
 
-def _quantize_nvfp4(x, mx: MxFormat, axis: int, n: int, groups, ungroup, bad_groups, absmax) -> QuantizedTensor:
+def _quantize_nvfp4(x, mx: MxFormat, axis: int, n: int, groups, ungroup, bad_groups, absmax,
+                    tensor_absmax: float | None) -> QuantizedTensor:
     """NVFP4: a float32 tensor scale, E4M3 block scales, E2M1 elements (see the module docstring)."""
     scale_fmt = mx.scale_format
-    top = float(absmax.max(initial=0.0))
+    top = float(absmax.max(initial=0.0)) if tensor_absmax is None else float(tensor_absmax)
     tensor_scale = float(np.float32(top / (mx.element.max_value * scale_fmt.max_value))) if top > 0 else 1.0
     scale_codes = quantize(absmax / mx.element.max_value / tensor_scale, scale_fmt).astype(np.uint8)
     block_scale = decode(scale_codes, scale_fmt)

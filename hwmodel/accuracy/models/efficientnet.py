@@ -29,8 +29,8 @@ import numpy as np
 from workloads.builders import ConvStep, efficientnet_lite0_plan
 
 from hwmodel.accuracy.models.torch_state import StateDictError, load_state_dict
-from hwmodel.accuracy.qmatmul import (Numerics, code_dtype, count_inputs, count_outputs, order_free, qmatmul,
-                                      quantize_values, quantize_weight, refuse_block_formats)
+from hwmodel.accuracy.qmatmul import (BlockScales, Numerics, code_dtype, count_inputs, count_outputs, order_free,
+                                      qmatmul, quantize_values, quantize_weight)
 
 __all__ = ["EfficientNetLite0", "load_efficientnet_lite0", "photographs", "crops", "TEST_PHOTOS",
            "CALIBRATION_PHOTOS", "BN_EPS"]
@@ -61,7 +61,10 @@ class EfficientNetLite0:
         """site → (weight code values as the matmul's b operand, scale)."""
         out = {}
         for conv in self.convs:
-            w = conv.weight.reshape(conv.weight.shape[0], -1)  # (c_out, K), K in (c, kh, kw) order
+            w = conv.weight
+            if numerics.block_scaled:  # K in (kh, kw, c) order: a block runs along one pixel's channels
+                w = w.transpose(0, 2, 3, 1)
+            w = w.reshape(w.shape[0], -1)  # (c_out, K), K in (c, kh, kw) order (else)
             values, scale = quantize_weight(w, numerics)
             scale = np.asarray(scale).reshape(-1) if np.ndim(scale) else scale
             if conv.step.groups == 1:
@@ -79,7 +82,6 @@ class EfficientNetLite0:
         else ``scales`` (site → activation scale) and ``qweights`` (:meth:`quantize_weights`).
         ``observe(site, values)`` sees each site's float input; ``stats`` collects per site the
         saturated inputs and the non-finite outputs."""
-        refuse_block_formats(numerics)
         with np.errstate(invalid="ignore", over="ignore"):
             x = np.ascontiguousarray(np.asarray(images, np.float32).transpose(0, 2, 3, 1))
             inputs = []
@@ -99,6 +101,8 @@ class EfficientNetLite0:
         k, s, p = step.kernel, step.stride, step.size_out
         if observe:
             observe(step.name, x)
+        if numerics is not None and numerics.block_scaled:
+            return self._block_conv(x, conv, numerics, qweights, stats)
         if numerics is None:
             a, sa = x, 1.0
         else:
@@ -141,6 +145,43 @@ class EfficientNetLite0:
             cols = np.ascontiguousarray(windows[..., lo:hi, :, :].transpose(3, 0, 1, 2, 4, 5)).reshape(hi - lo, rows, k * k)
             part_scale = sb[lo:hi] if np.ndim(sb) else sb
             out[lo:hi] = qmatmul(cols, b[lo:hi], numerics, a_scale=sa, b_scale=part_scale)[..., 0]
+        count_outputs(stats, step.name, out)
+        return out.T.reshape(n, p, p, c).astype(np.float32) + conv.bias
+
+    def _block_conv(self, x, conv: _Conv, numerics, qweights, stats):
+        """A convolution on block-scaled units: the activations blocked along the product's K, as
+        the unit reads them — K in (kh, kw, c) order, so a block is one pixel's channels where
+        they fill it (32 of them for MX), and straddles pixels where they do not; depthwise, a
+        block is an output pixel's k·k window of one channel. Quantized from the float im2col
+        rows in chunks, NVFP4's tensor scale from the whole input."""
+        step = conv.step
+        n, _, _, c = x.shape
+        k, s, p = step.kernel, step.stride, step.size_out
+        top, left, bottom, right = step.padding
+        padded = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+        windows = np.lib.stride_tricks.sliding_window_view(padded, (k, k), axis=(1, 2))[:, ::s, ::s]  # (n,p,p,c,k,k)
+        absmax = float(np.nanmax(np.abs(np.where(np.isfinite(x), x, 0.0)), initial=0.0))
+        b, sb = qweights[step.name]
+        count_inputs(stats, step.name, x, numerics.activations, 1.0)
+        rows = n * p * p
+        if step.groups == 1:
+            out = np.empty((n, p * p, step.c_out))
+            per = max(1, _CHUNK // (p * p * k * k * c))  # images at a time
+            for lo in range(0, n, per):
+                part = windows[lo:lo + per]
+                cols = part.transpose(0, 1, 2, 4, 5, 3).reshape(len(part) * p * p, k * k * c)
+                a, sa = quantize_values(cols, numerics.activations, tensor_absmax=absmax)
+                out[lo:lo + per] = qmatmul(a, b, numerics, a_scale=sa, b_scale=sb).reshape(len(part), p * p, -1)
+            count_outputs(stats, step.name, out)
+            return (out.astype(np.float32) + conv.bias).reshape(n, p, p, step.c_out)
+        out = np.empty((c, rows))
+        per = max(1, _CHUNK // (rows * k * k))
+        for lo in range(0, c, per):
+            hi = min(c, lo + per)
+            cols = np.ascontiguousarray(windows[..., lo:hi, :, :].transpose(3, 0, 1, 2, 4, 5)).reshape(hi - lo, rows, k * k)
+            a, sa = quantize_values(cols, numerics.activations, tensor_absmax=absmax)
+            part = BlockScales(sb.format, sb.codes[lo:hi], sb.tensor_scale)
+            out[lo:hi] = qmatmul(a, b[lo:hi], numerics, a_scale=sa, b_scale=part)[..., 0]
         count_outputs(stats, step.name, out)
         return out.T.reshape(n, p, p, c).astype(np.float32) + conv.bias
 

@@ -23,7 +23,7 @@ from workloads.onnx_import import shape_text
 
 from hwmodel.accuracy.calibration import activation_scale, collector
 from hwmodel.accuracy.qmatmul import (Numerics, code_dtype, count_inputs, count_outputs, qmatmul, quantize_values,
-                                      quantize_weight, refuse_block_formats)
+                                      quantize_weight)
 
 __all__ = ["OnnxNetwork", "OnnxStudy", "onnx_accuracy", "load_arrays", "MAC_OPS"]
 
@@ -168,7 +168,6 @@ class OnnxNetwork:
         recipe's arithmetic at the activation ``scales`` (site + ".a" / ".b" → scale).
         ``observe(key, values)`` sees each MAC operand that is an activation; ``stats`` collects
         saturated inputs and non-finite outputs per site."""
-        refuse_block_formats(numerics)
         self._local.mode = {"numerics": numerics, "scales": scales, "observe": observe, "stats": stats}
         try:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # what float32 gives, it gives
@@ -250,15 +249,17 @@ def _quantized_ops(network: OnnxNetwork) -> list:
     def mode():
         return getattr(network._local, "mode", None) or {}
 
-    def activation(key: str, site: str, a):
-        """(codes, scale) of an activation operand, or (a, 1.0) in float32; observed and counted."""
+    def activation(key: str, site: str, a, block_axis: int = -1):
+        """(codes, scale) of an activation operand, or (a, 1.0) in float32; observed and counted.
+        Block formats block along the product's K: ``block_axis`` −1 for an (…, M, K) operand,
+        −2 for a (…, K, N) one."""
         m = mode()
         if m.get("observe"):
             m["observe"](key, a)
         numerics = m.get("numerics")
         if numerics is None:
             return a, 1.0
-        codes, scale = quantize_values(a, numerics.activations, scale=m["scales"][key])
+        codes, scale = quantize_values(a, numerics.activations, scale=m["scales"][key], block_axis=block_axis)
         count_inputs(m.get("stats"), site, a, numerics.activations, scale)
         return codes.astype(code_dtype(numerics), copy=False), scale  # exact; im2col at half the bytes
 
@@ -280,13 +281,21 @@ def _quantized_ops(network: OnnxNetwork) -> list:
         ea, sa = activation(site + ".a", site, a)
         if b_const:
             return mac(site, ea, sa, b, True)
-        eb, sb = activation(site + ".b", site, b)
+        eb, sb = activation(site + ".b", site, b, block_axis=-2)
         return mac(site, ea, sa, eb, False, sb)
 
     def convolution(site: str, x, w, b, group, dilations, pads, strides, w_const: bool):
         """The input quantized once as a tensor, then im2col of its codes onto the MACs."""
         if not w_const:
             raise ValueError(f"layer {site}: a convolution whose weights are computed at run time is not supported")
+        numerics = mode().get("numerics")
+        if numerics is not None and numerics.block_scaled:
+            # blocks run along the product's K, (kh, kw, c) in order: im2col of the real values,
+            # then each row quantized as the unit reads it (NVFP4's tensor scale from the whole input)
+            count_inputs(mode().get("stats"), site, x, numerics.activations, 1.0)
+            absmax = float(np.max(np.abs(np.where(np.isfinite(x), x, 0.0)), initial=0.0))
+            return _conv(lambda cols, wm: mac(site, *quantize_values(cols, numerics.activations, tensor_absmax=absmax),
+                                              wm, True), x, w, b, group, dilations, pads, strides, channels_last=True)
         ex, sx = activation(site + ".a", site, x)
         return _conv(lambda cols, wm: mac(site, cols, sx, wm, True), ex, w, b, group, dilations, pads, strides)
 
@@ -416,24 +425,29 @@ def _windows(x, kernel, pads, strides, dilations, fill=0) -> np.ndarray:
     return view[:, :, ::sh, ::sw, ::dh, ::dw]
 
 
-def _conv(product, x, w, b, group: int, dilations, pads, strides) -> np.ndarray:
+def _conv(product, x, w, b, group: int, dilations, pads, strides, *, channels_last: bool = False) -> np.ndarray:
     """A 2-D convolution (NCHW) as im2col products ``product(cols, weight matrix)`` — (rows,
     c·kh·kw) @ (c·kh·kw, m) for a dense one, the groups as one batched product (g, rows, K) @
-    (g, K, m / g) for a grouped one: one site either way, its weight one tensor."""
+    (g, K, m / g) for a grouped one: one site either way, its weight one tensor. K runs in
+    (c, kh, kw) order, or with ``channels_last`` in (kh, kw, c) order (a block-scaled unit's
+    blocks then hold one pixel's channels)."""
     n, c, _, _ = x.shape
     m, cg, kh, kw = w.shape
     windows = _windows(x, (kh, kw), pads, strides, dilations)  # (n, c, ho, wo, kh, kw)
     ho, wo = windows.shape[2:4]
     rows = n * ho * wo
-    if group == 1:
-        cols = windows.transpose(0, 2, 3, 1, 4, 5).reshape(rows, c * kh * kw)
-        y = product(cols, w.reshape(m, -1).T)
+    mg = m // group
+    grouped = windows.reshape(n, group, cg, ho, wo, kh, kw)
+    if channels_last:
+        cols = grouped.transpose(1, 0, 3, 4, 5, 6, 2).reshape(group, rows, kh * kw * cg)
+        wg = w.reshape(group, mg, cg, kh, kw).transpose(0, 3, 4, 2, 1).reshape(group, kh * kw * cg, mg)
     else:
-        mg = m // group
-        wg = np.ascontiguousarray(w.reshape(group, mg, cg * kh * kw).transpose(0, 2, 1))
-        cols = windows.reshape(n, group, cg, ho, wo, kh, kw).transpose(1, 0, 3, 4, 2, 5, 6).reshape(
-            group, rows, cg * kh * kw)
-        y = product(cols, wg).transpose(1, 0, 2).reshape(rows, m)
+        cols = grouped.transpose(1, 0, 3, 4, 2, 5, 6).reshape(group, rows, cg * kh * kw)
+        wg = w.reshape(group, mg, cg * kh * kw).transpose(0, 2, 1)
+    if group == 1:
+        y = product(cols[0], np.ascontiguousarray(wg[0]))
+    else:
+        y = product(cols, np.ascontiguousarray(wg)).transpose(1, 0, 2).reshape(rows, m)
     y = y.reshape(n, ho, wo, m).transpose(0, 3, 1, 2)
     if b is not None:
         y = y + b.reshape(1, -1, 1, 1)

@@ -1,0 +1,101 @@
+"""Block formats in convolutions (EfficientNet-Lite0 and ONNX models): the activations blocked
+along each product's K as the block-scaled unit reads it — K in (kh, kw, c) order, so a block is
+one pixel's channels where they fill it; depthwise, an output pixel's window of one channel."""
+
+import numpy as np
+import pytest
+
+from rtl.numerics.scaling import MX_FORMATS, quantize_mx
+from rtl.numerics.formats import decode
+from workloads.builders import ConvStep
+
+from hwmodel.accuracy.models.efficientnet import EfficientNetLite0, _Conv
+from hwmodel.accuracy.qmatmul import Numerics
+
+from conftest import stable_seed
+
+
+def _dequantized(x: np.ndarray, fmt: str, axis: int = -1, tensor_absmax=None) -> np.ndarray:
+    """``x`` quantized to the block format along ``axis`` and decoded: each element's value times
+    its block's scale (and NVFP4's tensor scale)."""
+    mx = MX_FORMATS[fmt]
+    q = quantize_mx(np.moveaxis(x, axis, -1), mx, axis=-1, tensor_absmax=tensor_absmax)
+    values = decode(q.codes, mx.element) * 2.0 ** mx.element_scale_exponent \
+        * np.repeat(q.scale, mx.block_size, axis=-1)[..., :x.shape[axis]]
+    return np.moveaxis(values, -1, axis)
+
+
+def _model(step: ConvStep, seed: int):
+    rng = np.random.default_rng(seed)
+    weight = rng.standard_normal((step.c_out, step.c_in // step.groups, step.kernel, step.kernel)).astype(np.float32)
+    conv = _Conv(step, weight, np.zeros(step.c_out, np.float32))
+    fc = np.zeros((4, step.c_out), np.float32)
+    return EfficientNetLite0([conv], fc, np.zeros(4, np.float32), "test"), conv
+
+
+def _run(model, conv, x, numerics):
+    return model._conv(x, conv, numerics, {}, model.quantize_weights(numerics), None, None).astype(np.float64)
+
+
+@pytest.mark.parametrize("fmt", ["mxfp8_e4m3", "mxint8", "nvfp4"])
+def test_a_convolution_blocks_each_pixels_channels(fmt):
+    """64 channels, 3 × 3: every block is 32 (NVFP4 16) channels of one pixel, for the
+    activations and the weights alike — the result is the exact convolution of the values so
+    quantized, up to the float32 register's one rounding per block; blocking the other K order,
+    (c, kh, kw), gives another result."""
+    step = ConvStep("c", 64, 8, 3, 1, 1, 6, 6, (1, 1, 1, 1), False)
+    model, conv = _model(step, stable_seed(fmt))
+    x = np.random.default_rng(stable_seed("x" + fmt)).standard_normal((2, 6, 6, 64)).astype(np.float32)
+    numerics = Numerics(fmt, fmt, "float32", "tensor")
+    got = _run(model, conv, x, numerics)
+    absmax = float(np.abs(x).max())
+    xq = _dequantized(x.astype(np.float64), fmt, axis=-1, tensor_absmax=absmax)  # per pixel, along channels
+    wq = _dequantized(conv.weight.transpose(0, 2, 3, 1).astype(np.float64), fmt, axis=-1)  # per (out, kh, kw)
+    padded = np.pad(xq, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (3, 3), axis=(1, 2))  # (n, 6, 6, c, 3, 3)
+    exact = np.einsum("nhwcij,ocij->nhwo", windows, wq.transpose(0, 3, 1, 2))
+    assert np.allclose(got, exact, rtol=1e-5, atol=1e-5 * np.abs(exact).max())
+    other = _dequantized(conv.weight.reshape(8, -1).astype(np.float64), fmt)  # blocks in (c, kh, kw) order
+    wrong = np.einsum("nhwk,ok->nhwo", windows.reshape(2, 6, 6, -1), other)
+    assert not np.allclose(got, wrong, rtol=1e-3)
+
+
+def test_a_depthwise_convolution_blocks_each_window():
+    """Depthwise, K is one channel's k·k window: a block per output pixel and channel."""
+    fmt = "mxfp8_e4m3"
+    step = ConvStep("d", 16, 16, 3, 2, 16, 8, 4, (0, 0, 1, 1), False)
+    model, conv = _model(step, stable_seed("depthwise"))
+    x = np.random.default_rng(stable_seed("dx")).standard_normal((2, 8, 8, 16)).astype(np.float32)
+    got = _run(model, conv, x, Numerics(fmt, fmt, "float32", "tensor"))
+    padded = np.pad(x.astype(np.float64), ((0, 0), (0, 1), (0, 1), (0, 0)))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (3, 3), axis=(1, 2))[:, ::2, ::2]  # (n,4,4,c,3,3)
+    xq = _dequantized(windows.reshape(2, 4, 4, 16, 9), fmt)
+    wq = _dequantized(conv.weight.reshape(16, 9).astype(np.float64), fmt)
+    exact = np.einsum("nhwck,ck->nhwc", xq, wq)
+    assert np.allclose(got, exact, rtol=1e-5, atol=1e-5 * np.abs(exact).max())
+
+
+def test_an_onnx_convolution_computes_what_efficientnets_does():
+    """The same layer as an ONNX graph (NCHW, a dense and a grouped convolution) through the
+    bring-your-own-ONNX executor: the same blocks, the same register, the same numbers."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from hwmodel.accuracy.models.onnx_model import OnnxNetwork
+
+    fmt = "mxfp6_e2m3"
+    step = ConvStep("c", 48, 8, 3, 1, 1, 5, 5, (1, 1, 1, 1), False)
+    model, conv = _model(step, stable_seed("onnx"))
+    x = np.random.default_rng(stable_seed("ox")).standard_normal((2, 5, 5, 48)).astype(np.float32)
+    numerics = Numerics(fmt, fmt, "float32", "tensor")
+    ours = _run(model, conv, x, numerics)
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], name="conv", pads=[1, 1, 1, 1], kernel_shape=[3, 3])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 48, 5, 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 8, 5, 5])],
+        [numpy_helper.from_array(conv.weight, "w")])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(proto)
+    network = OnnxNetwork(proto, "conv")
+    theirs = network.run(x.transpose(0, 3, 1, 2), numerics, {})[0].transpose(0, 2, 3, 1)
+    assert np.array_equal(theirs, ours.astype(np.float32))
