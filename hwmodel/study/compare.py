@@ -10,8 +10,8 @@ Three questions, one grid each, into one store and one report:
 3. dot-product units: 4-lane INT8, E4M3 and E5M2 units with their usual accumulators;
 4. block-scaled dot-product units: MXFP8 (E4M3, E5M2), MXFP6 (E3M2, E2M3), MXFP4, MXINT8 taking a
    32-element block a cycle and NVFP4 a 16-element block, into float32, beside 32-lane INT8,
-   E4M3 and E5M2 dot products (block formats' accuracy on MiniLM-L6 and digits, which block
-   along each product's K; the convolutional models do not). They sit on arrays of as many
+   E4M3 and E5M2 dot products (block formats' accuracy on every model, blocked along each
+   product's K, convolutions included). They sit on arrays of as many
    MACs as the others' 32×32 (1×32 units of 32 lanes, 2×32 of 16), so per-inference figures
    compare like numbers of MACs; the 4-lane units of (3) are on 32×32 units (4,096 MACs);
 5. compression, against the INT8 and FP8 MACs of (1): weights in four bits (W4A8 as int4_sym and
