@@ -107,9 +107,9 @@ def per_inference(library: str) -> None:
         for label, cost, extra in (("dense ×4", dense, {}), ("2:4 ×8", sparse, {"weight_sparsity": "2:4"}),
                                    ("dense ×4, weights 50 % zero in a bitmap", dense,
                                     {"weight_density": 0.5, "weight_storage": "bitmap"})):
-            rows, pe = spread_products(32, PeCost.from_mac_cost(cost), 4)  # both units have 4 multipliers
+            array_rows, pe = spread_products(32, PeCost.from_mac_cost(cost), 4)  # both units have 4 multipliers
             clock = max(dense.critical_path_ns, sparse.critical_path_ns)
-            acc = Accelerator(rows, 32, "ws", pe, clock_ns=clock, **extra)
+            acc = Accelerator(array_rows, 32, "ws", pe, clock_ns=clock, **extra)
             rows.append((label, evaluate(acc, trace).summary))
         base = rows[0][1]
         for label, s in rows:
