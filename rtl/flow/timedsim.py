@@ -80,9 +80,9 @@ class TimedResult:
 
 class TimedNetlist:
     """A :class:`GateNetlist` compiled for the timed simulation, with the delays of ``timer``
-    (``linear`` or ``nldm``; see :func:`rtl.flow.timing.switching_delays_ns`)."""
+    (``nldm``, the default, or ``linear``; see :func:`rtl.flow.timing.switching_delays_ns`)."""
 
-    def __init__(self, netlist: GateNetlist, *, timer: str = "linear"):
+    def __init__(self, netlist: GateNetlist, *, timer: str = "nldm"):
         self.netlist = netlist
         self.timer = timer
         delays = switching_delays_ns(netlist, timer)

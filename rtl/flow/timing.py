@@ -67,7 +67,7 @@ def nldm_arrival_ns(netlist: GateNetlist, timing: dict | str | None = None) -> f
     return float(max(_endpoints(netlist, arrival.max(axis=0)), default=0.0))
 
 
-def switching_delays_ns(netlist: GateNetlist, timer: str = "linear", timing: dict | str | None = None) -> np.ndarray:
+def switching_delays_ns(netlist: GateNetlist, timer: str = "nldm", timing: dict | str | None = None) -> np.ndarray:
     """The delay (ns) with which each net's driver follows its inputs, rising (row 0) and falling
     (row 1) — what the glitch-aware simulation (:mod:`rtl.flow.timedsim`) schedules a net's
     transitions by; 0 for nets no cell drives.
