@@ -99,3 +99,64 @@ def test_an_onnx_convolution_computes_what_efficientnets_does():
     network = OnnxNetwork(proto, "conv")
     theirs = network.run(x.transpose(0, 3, 1, 2), numerics, {})[0].transpose(0, 2, 3, 1)
     assert np.array_equal(theirs, ours.astype(np.float32))
+
+
+def _onnx_conv(x_shape, y_shape, weight, **attributes):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from hwmodel.accuracy.models.onnx_model import OnnxNetwork
+
+    graph = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"], name="conv", **attributes)], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x_shape))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(y_shape))],
+                              [numpy_helper.from_array(weight, "w")])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(proto)
+    return OnnxNetwork(proto, "conv")
+
+
+@pytest.mark.parametrize("fmt", ["mxfp4_e2m1", "mxint8", "nvfp4"])
+def test_an_onnx_convolution_quantizes_each_pixel_once_as_its_im2col_rows_would(fmt, monkeypatch):
+    """Where a group's channels fill whole blocks, the input is quantized once per pixel and
+    im2col gathers its codes and scales: bit for bit what quantizing every im2col row gives
+    (a grouped, strided, dilated, asymmetrically padded layer with NaN and Inf inputs)."""
+    from hwmodel.accuracy.models import onnx_model
+    from hwmodel.accuracy.qmatmul import quantize_values
+
+    rng = np.random.default_rng(stable_seed("pixels" + fmt))
+    x = rng.standard_normal((2, 64, 9, 9)).astype(np.float32) * np.exp(rng.normal(0, 2, (1, 64, 1, 1))).astype(np.float32)
+    x[0, 3, 4, 4], x[1, 40, 0, 7] = np.nan, np.inf
+    weight = rng.standard_normal((12, 32, 3, 3)).astype(np.float32)
+    network = _onnx_conv(x.shape, (2, 12, 5, 6), weight, group=2, strides=[2, 1], dilations=[1, 2], pads=[1, 0, 2, 1],
+                         kernel_shape=[3, 3])
+    numerics = Numerics(fmt, fmt, "float32", "tensor")
+    calls = []
+    fast = onnx_model._block_conv
+    monkeypatch.setattr(onnx_model, "_block_conv", lambda *a: calls.append(1) or fast(*a))
+    once = network.run(x, numerics, {})[0]
+    assert calls, "a layer whose channels fill whole blocks takes the per-pixel path"
+
+    def im2col(product, x, w, b, group, dilations, pads, strides, fmt, absmax):
+        return onnx_model._conv(lambda cols, wm: product(*quantize_values(cols, fmt, tensor_absmax=absmax), wm),
+                                x, w, b, group, dilations, pads, strides, channels_last=True)
+
+    monkeypatch.setattr(onnx_model, "_block_conv", im2col)
+    rows = network.run(x, numerics, {})[0]
+    assert once.shape == (2, 12, 5, 6)
+    assert np.array_equal(once, rows, equal_nan=True)
+    assert np.isnan(once).any() and np.isfinite(once).mean() > 0.5
+
+
+def test_an_onnx_convolution_of_whole_blocks_computes_what_efficientnets_does():
+    """64 channels (two MX blocks a pixel): ONNX's per-pixel quantization against EfficientNet's
+    quantization of every im2col row, the same numbers."""
+    fmt = "mxfp8_e4m3"
+    step = ConvStep("c", 64, 8, 3, 1, 1, 5, 5, (1, 1, 1, 1), False)
+    model, conv = _model(step, stable_seed("onnx64"))
+    x = np.random.default_rng(stable_seed("ox64")).standard_normal((2, 5, 5, 64)).astype(np.float32)
+    numerics = Numerics(fmt, fmt, "float32", "tensor")
+    ours = _run(model, conv, x, numerics)
+    network = _onnx_conv((2, 64, 5, 5), (2, 8, 5, 5), conv.weight, pads=[1, 1, 1, 1], kernel_shape=[3, 3])
+    theirs = network.run(x.transpose(0, 3, 1, 2), numerics, {})[0].transpose(0, 2, 3, 1)
+    assert np.array_equal(theirs, ours.astype(np.float32))

@@ -336,8 +336,16 @@ def quantize_mx(x, mx: MxFormat | str, *, axis: int = -1, pad: bool = True,
     if n % mx.block_size and not pad:
         raise ValueError(f"length {n} along axis {axis} is not a multiple of the {mx.name} block "
                          f"size {mx.block_size}; pass pad=True to pad the last block with zeros")
-    groups, ungroup = _groups(np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0), axis, mx.block_size)
-    bad_groups = _groups(np.where(np.isfinite(x), 0.0, 1.0), axis, mx.block_size)[0].any(axis=1)
+    if n < mx.block_size:  # one partial block per row: the rows as they are (padding is zeros, cut off)
+        moved = np.moveaxis(x, axis, -1)
+        groups = moved.reshape(-1, n)
+        ungroup = lambda g: np.moveaxis(g.reshape(moved.shape[:-1] + (1,)), -1, axis)  # noqa: E731
+    else:
+        groups, ungroup = _groups(x, axis, mx.block_size)
+    finite = np.isfinite(groups)
+    bad_groups = ~finite.all(axis=1)
+    if bad_groups.any():
+        groups = np.where(finite, groups, 0.0)
     absmax = np.abs(groups).max(axis=1)
     if not mx.power_of_two_scale:
         return _quantize_nvfp4(x, mx, axis, n, groups, ungroup, bad_groups, absmax, tensor_absmax)

@@ -14,6 +14,7 @@ outputs are compared with the float32 model's (SQNR in dB and mean cosine per sa
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ import pandas as pd
 from workloads.onnx_import import shape_text
 
 from hwmodel.accuracy.calibration import activation_scale, collector
-from hwmodel.accuracy.qmatmul import (Numerics, code_dtype, count_inputs, count_outputs, qmatmul, quantize_values,
+from hwmodel.accuracy.qmatmul import (MX_FORMATS, Numerics, code_dtype, count_inputs, count_outputs, qmatmul, quantize_values,
                                       quantize_weight)
 
 __all__ = ["OnnxNetwork", "OnnxStudy", "onnx_accuracy", "load_arrays", "MAC_OPS"]
@@ -294,6 +295,10 @@ def _quantized_ops(network: OnnxNetwork) -> list:
             # then each row quantized as the unit reads it (NVFP4's tensor scale from the whole input)
             count_inputs(mode().get("stats"), site, x, numerics.activations, 1.0)
             absmax = float(np.max(np.abs(np.where(np.isfinite(x), x, 0.0)), initial=0.0))
+            if w.shape[1] % MX_FORMATS[numerics.activations].block_size == 0:
+                # the channels fill whole blocks: a block is one pixel's, quantized once (not kh·kw times)
+                return _block_conv(lambda cols, scales, wm: mac(site, cols, scales, wm, True), x, w, b, group,
+                                   dilations, pads, strides, numerics.activations, absmax)
             return _conv(lambda cols, wm: mac(site, *quantize_values(cols, numerics.activations, tensor_absmax=absmax),
                                               wm, True), x, w, b, group, dilations, pads, strides, channels_last=True)
         ex, sx = activation(site + ".a", site, x)
@@ -448,6 +453,42 @@ def _conv(product, x, w, b, group: int, dilations, pads, strides, *, channels_la
         y = product(cols[0], np.ascontiguousarray(wg[0]))
     else:
         y = product(cols, np.ascontiguousarray(wg)).transpose(1, 0, 2).reshape(rows, m)
+    y = y.reshape(n, ho, wo, m).transpose(0, 3, 1, 2)
+    if b is not None:
+        y = y + b.reshape(1, -1, 1, 1)
+    return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def _block_conv(product, x, w, b, group: int, dilations, pads, strides, fmt: str, absmax: float) -> np.ndarray:
+    """:func:`_conv` with ``channels_last`` on block-scaled units whose blocks each hold one
+    pixel's channels (a group's channel count a multiple of the block size): the padded input is
+    quantized once, per pixel along its channels, and im2col gathers those element values and
+    block scales — the blocks the unit reads, each quantized as it would be from the im2col row.
+    ``product(cols, scales, weight matrix)``; ``absmax``: NVFP4's tensor magnitude."""
+    n, c, _, _ = x.shape
+    m, cg, kh, kw = w.shape
+    (sh, sw), (dh, dw) = strides, dilations
+    top, left, bottom, right = pads
+    padded = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    pixels = padded.transpose(0, 2, 3, 1).reshape(n, padded.shape[2], padded.shape[3], group, cg)
+    values, scales = quantize_values(pixels, fmt, tensor_absmax=absmax)  # (n, hp, wp, g, cg), blocks along cg
+
+    def gather(t):  # (n, hp, wp, g, z) → (g, rows, kh·kw·z), K in (kh, kw, z) order
+        view = np.lib.stride_tricks.sliding_window_view(t, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(1, 2))
+        view = view[:, ::sh, ::sw, :, :, ::dh, ::dw]  # (n, ho, wo, g, z, kh, kw)
+        ho, wo = view.shape[1:3]
+        return view.transpose(3, 0, 1, 2, 5, 6, 4).reshape(group, n * ho * wo, -1), ho, wo
+
+    cols, ho, wo = gather(values)
+    codes = gather(scales.codes)[0]
+    mg = m // group
+    wg = w.reshape(group, mg, cg, kh, kw).transpose(0, 3, 4, 2, 1).reshape(group, kh * kw * cg, mg)
+    rows = n * ho * wo
+    if group == 1:
+        y = product(cols[0], dataclasses.replace(scales, codes=codes[0]), np.ascontiguousarray(wg[0]))
+    else:
+        y = product(cols, dataclasses.replace(scales, codes=codes), np.ascontiguousarray(wg))
+        y = y.transpose(1, 0, 2).reshape(rows, m)
     y = y.reshape(n, ho, wo, m).transpose(0, 3, 1, 2)
     if b is not None:
         y = y + b.reshape(1, -1, 1, 1)
