@@ -23,7 +23,11 @@ per net; energy is then the zero-delay simulator's accounting
 
 The kernel (numba) runs one stream (one copy of the unit) at a time: for 64 streams sharing a
 word, as the zero-delay simulator runs them, their transitions rarely fall at the same instants,
-so a shared event list would hold nearly one time per transition anyway.
+so a shared event list would hold nearly one time per transition anyway. Each gate is one record
+of unsigned words (its nets, pin bits, output and truth table) and each net one word (value,
+transitions this cycle, where their times start): a gate none of whose inputs moved is passed
+after reading them, one input's transitions are taken in order as they are, several are merged
+on the fly.
 :attr:`TimedResult.gate_evaluations` counts, per stream, gate and cycle, each time at which an
 input changed — what an event-driven simulator evaluates.
 """
@@ -43,6 +47,7 @@ from rtl.tech.liberty import parse_boolean
 __all__ = ["TimedNetlist", "TimedResult", "FS_PER_NS"]
 
 _MAX_INPUTS = 6
+_RECORD = 4 + 2 * _MAX_INPUTS
 FS_PER_NS = 1_000_000
 
 
@@ -106,13 +111,20 @@ class TimedNetlist:
             self.gate_out[k] = g["pins"][pin]
             self.gate_table[k] = _truth_table(cell.outputs[pin], pins)
             self.gate_arity[k] = len(pins)
-        # the gates each net feeds (compressed rows): a gate is evaluated only in cycles an input of it changes
-        readers = [[] for _ in range(netlist.net_count)]
-        for k, row in enumerate(self.gate_inputs):
-            for src in row[row >= 0]:
-                readers[src].append(k)
-        self.fanout_start = np.cumsum([0] + [len(r) for r in readers]).astype(np.int64)
-        self.fanout_gates = np.array([k for r in readers for k in r], np.int64)
+        # per gate, one record of _RECORD words: how many nets it reads, its output net, the bits of
+        # its constant pins, its truth table, then per net it reads (in pin order) the net and its pin's bit
+        self.gate_record = np.zeros((n_gates, _RECORD), np.uint64)
+        for k in range(n_gates):
+            n, cidx = 0, 0
+            for j in range(self.gate_arity[k]):
+                src = self.gate_inputs[k, j]
+                if src >= 0:
+                    self.gate_record[k, 4 + 2 * n], self.gate_record[k, 5 + 2 * n] = src, 1 << j
+                    n += 1
+                else:
+                    cidx |= int(self.gate_consts[k, j]) << j
+            self.gate_record[k, :4] = (n, self.gate_out[k], cidx, self.gate_table[k])
+        self.gate_record = self.gate_record.ravel()
         # flip-flops: Q (and QN) from the state at clock-to-Q; the next state from the settled inputs
         flops = netlist.flops
         self.ff_out = np.full((len(flops), 2), -1, np.int64)  # [net driven by state, net driven by ~state]
@@ -172,175 +184,192 @@ class TimedNetlist:
                                      axis=1, bitorder="little")[:, :streams]  # (width, streams)
                 stimulus[:, t, [row[int(n)] for n in net[keep]]] = bits[keep].T
         count = self.netlist.net_count
-        toggles = np.zeros(count, np.int64)
-        settled = np.zeros(count, np.int64)
+        toggles = np.zeros(count, np.uint64)
+        settled = np.zeros(count, np.uint64)
         gated = np.zeros(len(self.cg_inputs), np.int64)
         capacity = 4 * count + 1024
         while True:
-            evaluations = _run(stimulus, input_nets, count, self.gate_inputs, self.gate_consts, self.gate_out,
-                               self.gate_table, self.gate_arity, self.delay_fs, self.fanout_start,
-                               self.fanout_gates, self.ff_out, self.ff_inputs,
-                               self.ff_consts, self.ff_table, self.ff_arity, self.ff_gate, self.cg_inputs,
-                               self.cg_consts, len(self.netlist.clock_gates), capacity, toggles, settled, gated)
+            evaluations = _run(stimulus, input_nets, count, self.gate_record, self.delay_fs, self.ff_out,
+                               self.ff_inputs, self.ff_consts, self.ff_table, self.ff_arity, self.ff_gate,
+                               self.cg_inputs, self.cg_consts, len(self.netlist.clock_gates), capacity, toggles,
+                               settled, gated)
             if evaluations >= 0:
                 break
             capacity *= 4  # a cycle made more transitions than the pool held: again, with room
             toggles[:], settled[:], gated[:] = 0, 0, 0
-        return TimedResult(toggles, settled, cycles, streams, int(evaluations),
+        return TimedResult(toggles.astype(np.int64), settled.astype(np.int64), cycles, streams, int(evaluations),
                            gated[:len(self.netlist.clock_gates)])
 
 
 @njit(cache=True, nogil=True)
-def _run(stimulus, input_nets, nets, g_in, g_const, g_out, g_table, g_arity, delay, fan_start, fan_gates, ff_out,
-         ff_in, ff_const, ff_table, ff_arity, ff_gate, cg_in, cg_const, n_cg, capacity, toggles, settled, gated):
-    streams, cycles, n_inputs = stimulus.shape
-    n_gates = g_out.shape[0]
-    n_ff = ff_out.shape[0]
-    ev_t = np.zeros(capacity, np.int64)     # the cycle's transition times (fs), net after net
-    span = np.zeros((nets, 2), np.int64)    # per net: where its transitions start in ev_t, and how many
-    value = np.zeros(nets, np.int64)        # values where they settle
-    touched = np.zeros(nets, np.int64)      # the nets that made a transition this cycle
-    awake = np.zeros(n_gates, np.bool_)     # the gates an input of which changed this cycle
-    state = np.zeros(n_ff, np.int64)
-    ptr = np.zeros(_MAX_INPUTS, np.int64)
-    end = np.zeros(_MAX_INPUTS, np.int64)
-    bit = np.zeros(_MAX_INPUTS, np.int64)
-    loc_t = np.zeros(capacity, np.int64)    # one gate's input transitions, merged
-    loc_b = np.zeros(capacity, np.int64)
-    open_ = np.zeros(max(1, n_cg), np.int64)
+def _gate_loop(rec, n_gates, info, ev_t, d_r, d_f, touched, top, n_touched, c, capacity, counters, scratch):
+    """One cycle of one stream, gate after gate in topological order. ``info`` per net: its value
+    (bit 0), its transitions this cycle (bits 1–31) and where their times start in ``ev_t``
+    (bits 32–). Unsigned throughout: indices need no wrap-around. Returns (status — −1 when
+    ``ev_t`` is full —, top, n_touched)."""
+    U = np.uint64
+    ptr, end, cur, bit = scratch[0], scratch[1], scratch[2], scratch[3]  # the moving inputs' cursors
+    BIG = U(1) << U(62)  # no time: an exhausted input, or no pending transition
     evaluations = 0
+    for k in range(n_gates):
+        base = k * _RECORD
+        nin = rec[base]
+        idx = rec[base + 2]
+        n_in = 0
+        m = U(0)
+        for j in range(nin):
+            x = info[rec[base + 4 + 2 * j]]
+            b = rec[base + 5 + 2 * j]
+            n = (x >> U(1)) & U(0x7FFFFFFF)
+            if (x ^ n) & U(1):  # its value before the cycle
+                idx |= b
+            if n:  # it moves: its transitions, in time order
+                b0 = x >> U(32)
+                bit[n_in] = b
+                ptr[n_in] = b0
+                end[n_in] = b0 + n
+                cur[n_in] = ev_t[b0]
+                n_in += 1
+                m += n
+        out = rec[base + 1]
+        table = rec[base + 3]
+        r = (table >> idx) & U(1)
+        current = info[out] & U(1)
+        if n_in == 0:
+            if c > 0 or r == current:  # nothing reaches it (at power-up: its value is right): it holds
+                continue
+        if top + m + U(1) > capacity:
+            return -1, top, n_touched
+        d_rise = d_r[out]
+        d_fall = d_f[out]
+        first = top
+        due = BIG  # a pending transition's time, or BIG for none
+        if r != current:
+            due = d_rise if r else d_fall
+        if n_in == 1:  # one input moves: its times in order already
+            b = bit[0]
+            for e in range(ptr[0], end[0]):
+                t = ev_t[e]
+                if due <= t:  # the pending transition takes effect first
+                    ev_t[top] = due
+                    top += U(1)
+                    current ^= U(1)
+                    due = BIG
+                idx ^= b
+                evaluations += 1
+                v = (table >> idx) & U(1)
+                if v != r:
+                    r = v
+                    if due != BIG:
+                        due = BIG  # it changed back before its last change took effect: cancelled
+                    else:
+                        due = t + (d_rise if v else d_fall)
+        elif n_in > 1:  # several: merged on the fly, every input changing at t at once
+            while True:
+                t = cur[0]
+                for j in range(1, n_in):
+                    if cur[j] < t:
+                        t = cur[j]
+                if t == BIG:
+                    break
+                for j in range(n_in):
+                    if cur[j] == t:
+                        idx ^= bit[j]
+                        p = ptr[j] + U(1)
+                        ptr[j] = p
+                        cur[j] = ev_t[p] if p < end[j] else BIG
+                if due <= t:  # the pending transition takes effect first
+                    ev_t[top] = due
+                    top += U(1)
+                    current ^= U(1)
+                    due = BIG
+                evaluations += 1
+                v = (table >> idx) & U(1)
+                if v != r:
+                    r = v
+                    if due != BIG:
+                        due = BIG
+                    else:
+                        due = t + (d_rise if v else d_fall)
+        if due != BIG:
+            ev_t[top] = due
+            top += U(1)
+            current ^= U(1)
+        if top > first:
+            info[out] = (first << U(32)) | ((top - first) << U(1)) | current
+            touched[n_touched] = out
+            n_touched += 1
+    counters[0] += evaluations
+    return 0, top, n_touched
+
+
+@njit(cache=True, nogil=True)
+def _run(stimulus, input_nets, nets, rec, delay, ff_out,
+         ff_in, ff_const, ff_table, ff_arity, ff_gate, cg_in, cg_const, n_cg, capacity, toggles, settled, gated):
+    U = np.uint64
+    streams, cycles, n_inputs = stimulus.shape
+    n_gates = rec.shape[0] // _RECORD
+    n_ff = ff_out.shape[0]
+    ev_t = np.zeros(capacity, np.uint64)    # the cycle's transition times (fs), net after net
+    info = np.zeros(nets, np.uint64)        # per net: value, transitions this cycle, where they start
+    touched = np.zeros(nets, np.uint64)     # the nets that made a transition this cycle
+    d_r = delay[0].astype(np.uint64)
+    d_f = delay[1].astype(np.uint64)
+    state = np.zeros(n_ff, np.uint64)
+    open_ = np.zeros(max(1, n_cg), np.int64)
+    counters = np.zeros(1, np.int64)
+    scratch = np.zeros((4, _MAX_INPUTS), np.uint64)
     for s in range(streams):
-        value[:] = 0
+        info[:] = 0
         state[:] = 0
         for c in range(cycles):
-            top = 0
+            top = U(0)
             n_touched = 0
-            if c == 0:
-                awake[:] = True  # power-up: every gate's inputs take their first values
             for i in range(n_inputs):  # primary inputs change at t = 0
                 net = input_nets[i]
-                if stimulus[s, c, i] != value[net]:
-                    span[net, 0] = top
-                    span[net, 1] = 1
+                v = U(stimulus[s, c, i])
+                if v != (info[net] & U(1)):
                     ev_t[top] = 0
-                    top += 1
-                    value[net] ^= 1
+                    info[net] = (top << U(32)) | U(2) | v
+                    top += U(1)
                     touched[n_touched] = net
                     n_touched += 1
-                    for f in range(fan_start[net], fan_start[net + 1]):
-                        awake[fan_gates[f]] = True
             for i in range(n_ff):  # flip-flop outputs: the state, clock-to-Q after the edge
                 for side in range(2):
                     net = ff_out[i, side]
                     if net >= 0:
-                        v = state[i] ^ side
-                        if v != value[net]:
-                            span[net, 0] = top
-                            span[net, 1] = 1
-                            ev_t[top] = delay[1 - v, net]
-                            top += 1
-                            value[net] = v
+                        v = state[i] ^ U(side)
+                        if v != (info[net] & U(1)):
+                            ev_t[top] = d_r[net] if v else d_f[net]
+                            info[net] = (top << U(32)) | U(2) | v
+                            top += U(1)
                             touched[n_touched] = net
                             n_touched += 1
-                            for f in range(fan_start[net], fan_start[net + 1]):
-                                awake[fan_gates[f]] = True
-            for k in range(n_gates):
-                if not awake[k]:
-                    continue  # nothing reaches it: it holds
-                awake[k] = False
-                arity = g_arity[k]
-                idx = 0
-                n_in = 0  # the inputs with transitions: their bit, and where their times are
-                for j in range(arity):
-                    src = g_in[k, j]
-                    if src >= 0:
-                        if span[src, 1]:
-                            idx |= (value[src] ^ (span[src, 1] & 1)) << j  # its value before the cycle
-                            bit[n_in] = 1 << j
-                            ptr[n_in] = span[src, 0]
-                            end[n_in] = span[src, 0] + span[src, 1]
-                            n_in += 1
-                        else:
-                            idx |= value[src] << j
-                    else:
-                        idx |= g_const[k, j] << j
-                out = g_out[k]
-                table = g_table[k]
-                r = np.int64((table >> np.uint64(idx)) & np.uint64(1))  # the function's value
-                current = value[out]
-                if n_in == 0 and r == current:
-                    continue
-                d_rise, d_fall = delay[0, out], delay[1, out]
-                # the inputs' transitions in time order (few: an insertion sort), each with its input's bit
-                m = 0
-                for j in range(n_in):
-                    for e in range(ptr[j], end[j]):
-                        t = ev_t[e]
-                        q = m
-                        while q > 0 and loc_t[q - 1] > t:
-                            loc_t[q] = loc_t[q - 1]
-                            loc_b[q] = loc_b[q - 1]
-                            q -= 1
-                        loc_t[q] = t
-                        loc_b[q] = bit[j]
-                        m += 1
-                if top + m + 1 > capacity:
-                    return -1
-                first = top
-                due = np.int64(-1)  # a pending transition's time, or −1
-                if r != current:  # at power-up only: the inputs' values give another value
-                    due = d_rise if r else d_fall
-                e = 0
-                while e < m:
-                    t = loc_t[e]
-                    if due >= 0 and due <= t:  # the pending transition takes effect first
-                        ev_t[top] = due
-                        top += 1
-                        current ^= 1
-                        due = -1
-                    while e < m and loc_t[e] == t:  # every input changing at t
-                        idx ^= loc_b[e]
-                        e += 1
-                    evaluations += 1
-                    v = np.int64((table >> np.uint64(idx)) & np.uint64(1))
-                    if v != r:
-                        r = v
-                        if due >= 0:
-                            due = -1  # it changed back before its last change took effect: cancelled
-                        else:
-                            due = t + (d_rise if v else d_fall)
-                if due >= 0:
-                    ev_t[top] = due
-                    top += 1
-                    current ^= 1
-                if top > first:
-                    span[out, 0] = first
-                    span[out, 1] = top - first
-                    value[out] = current
-                    touched[n_touched] = out
-                    n_touched += 1
-                    for f in range(fan_start[out], fan_start[out + 1]):
-                        awake[fan_gates[f]] = True
+            status, top, n_touched = _gate_loop(rec, n_gates, info, ev_t, d_r, d_f, touched, top, n_touched, c,
+                                                U(capacity), counters, scratch)
+            if status < 0:
+                return -1
             for q in range(n_touched):  # what each net did this cycle; then no transitions are left
                 net = touched[q]
-                n = span[net, 1]
+                x = info[net]
+                n = (x >> U(1)) & U(0x7FFFFFFF)
                 toggles[net] += n
-                settled[net] += n & 1
-                span[net, 1] = 0
+                settled[net] += n & U(1)
+                info[net] = x & U(1)
             for g in range(n_cg):  # a clock gate's latch holds its enable's settled value at the edge
                 v = 0
                 for j in range(2):
                     src = cg_in[g, j]
-                    v |= value[src] if src >= 0 else cg_const[g, j]
+                    v |= np.int64(info[src] & U(1)) if src >= 0 else cg_const[g, j]
                 open_[g] = v
                 gated[g] += v
             for i in range(n_ff):  # the edge: next state from the settled values
                 if ff_gate[i] >= 0 and open_[ff_gate[i]] == 0:
                     continue  # its clock gate kept the edge away: the state holds
-                idx = 0
+                idx = U(0)
                 for j in range(ff_arity[i]):
                     src = ff_in[i, j]
-                    idx |= (value[src] if src >= 0 else ff_const[i, j]) << j
-                idx |= state[i] << ff_arity[i]
-                state[i] = np.int64((ff_table[i] >> np.uint64(idx)) & np.uint64(1))
-    return evaluations
+                    idx |= (info[src] & U(1) if src >= 0 else U(ff_const[i, j])) << U(j)
+                idx |= state[i] << U(ff_arity[i])
+                state[i] = (U(ff_table[i]) >> idx) & U(1)
+    return counters[0]
