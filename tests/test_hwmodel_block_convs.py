@@ -75,32 +75,6 @@ def test_a_depthwise_convolution_blocks_each_window():
     assert np.allclose(got, exact, rtol=1e-5, atol=1e-5 * np.abs(exact).max())
 
 
-def test_an_onnx_convolution_computes_what_efficientnets_does():
-    """The same layer as an ONNX graph (NCHW, a dense and a grouped convolution) through the
-    bring-your-own-ONNX executor: the same blocks, the same register, the same numbers."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    from hwmodel.accuracy.models.onnx_model import OnnxNetwork
-
-    fmt = "mxfp6_e2m3"
-    step = ConvStep("c", 48, 8, 3, 1, 1, 5, 5, (1, 1, 1, 1), False)
-    model, conv = _model(step, stable_seed("onnx"))
-    x = np.random.default_rng(stable_seed("ox")).standard_normal((2, 5, 5, 48)).astype(np.float32)
-    numerics = Numerics(fmt, fmt, "float32", "tensor")
-    ours = _run(model, conv, x, numerics)
-    graph = helper.make_graph(
-        [helper.make_node("Conv", ["x", "w"], ["y"], name="conv", pads=[1, 1, 1, 1], kernel_shape=[3, 3])], "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 48, 5, 5])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 8, 5, 5])],
-        [numpy_helper.from_array(conv.weight, "w")])
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    onnx.checker.check_model(proto)
-    network = OnnxNetwork(proto, "conv")
-    theirs = network.run(x.transpose(0, 3, 1, 2), numerics, {})[0].transpose(0, 2, 3, 1)
-    assert np.array_equal(theirs, ours.astype(np.float32))
-
-
 def _onnx_conv(x_shape, y_shape, weight, **attributes):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -114,6 +88,22 @@ def _onnx_conv(x_shape, y_shape, weight, **attributes):
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     onnx.checker.check_model(proto)
     return OnnxNetwork(proto, "conv")
+
+
+@pytest.mark.parametrize("fmt, channels", [("mxfp6_e2m3", 48), ("mxfp8_e4m3", 64)])
+def test_an_onnx_convolution_computes_what_efficientnets_does(fmt, channels):
+    """The same layer as an ONNX graph (NCHW) through the bring-your-own-ONNX executor: the same
+    blocks, the same register, the same numbers — 48 channels, whose blocks straddle pixels, and
+    64, two whole blocks a pixel, which the executor quantizes once per pixel and EfficientNet's
+    code from every im2col row."""
+    step = ConvStep("c", channels, 8, 3, 1, 1, 5, 5, (1, 1, 1, 1), False)
+    model, conv = _model(step, stable_seed(f"onnx{channels}"))
+    x = np.random.default_rng(stable_seed(f"ox{channels}")).standard_normal((2, 5, 5, channels)).astype(np.float32)
+    numerics = Numerics(fmt, fmt, "float32", "tensor")
+    ours = _run(model, conv, x, numerics)
+    network = _onnx_conv((2, channels, 5, 5), (2, 8, 5, 5), conv.weight, pads=[1, 1, 1, 1], kernel_shape=[3, 3])
+    theirs = network.run(x.transpose(0, 3, 1, 2), numerics, {})[0].transpose(0, 2, 3, 1)
+    assert np.array_equal(theirs, ours.astype(np.float32))
 
 
 @pytest.mark.parametrize("fmt", ["mxfp4_e2m1", "mxint8", "nvfp4"])
@@ -147,16 +137,3 @@ def test_an_onnx_convolution_quantizes_each_pixel_once_as_its_im2col_rows_would(
     assert np.array_equal(once, rows, equal_nan=True)
     assert np.isnan(once).any() and np.isfinite(once).mean() > 0.5
 
-
-def test_an_onnx_convolution_of_whole_blocks_computes_what_efficientnets_does():
-    """64 channels (two MX blocks a pixel): ONNX's per-pixel quantization against EfficientNet's
-    quantization of every im2col row, the same numbers."""
-    fmt = "mxfp8_e4m3"
-    step = ConvStep("c", 64, 8, 3, 1, 1, 5, 5, (1, 1, 1, 1), False)
-    model, conv = _model(step, stable_seed("onnx64"))
-    x = np.random.default_rng(stable_seed("ox64")).standard_normal((2, 5, 5, 64)).astype(np.float32)
-    numerics = Numerics(fmt, fmt, "float32", "tensor")
-    ours = _run(model, conv, x, numerics)
-    network = _onnx_conv((2, 64, 5, 5), (2, 8, 5, 5), conv.weight, pads=[1, 1, 1, 1], kernel_shape=[3, 3])
-    theirs = network.run(x.transpose(0, 3, 1, 2), numerics, {})[0].transpose(0, 2, 3, 1)
-    assert np.array_equal(theirs, ours.astype(np.float32))
