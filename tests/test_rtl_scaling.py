@@ -161,6 +161,24 @@ def test_mx_partial_block_is_padded_or_refused():
         S.quantize_mx(x, "mxint8", pad=False)
 
 
+
+@pytest.mark.parametrize("name", ["mxfp4_e2m1", "nvfp4"])
+def test_mx_rows_shorter_than_a_block_and_empty_tensors(name):
+    """Rows shorter than one block are each one block, quantized as if padded with zeros; empty
+    tensors keep their shapes."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((6, 9)) * np.exp(rng.normal(0, 3, (6, 1)))
+    x[2, 4] = np.inf
+    block = S.get_mx_format(name).block_size
+    short = S.quantize_mx(x, name)
+    top = float(np.abs(x[np.isfinite(x)]).max())
+    padded = S.quantize_mx(np.pad(x, ((0, 0), (0, block - 9))), name, tensor_absmax=top)
+    assert np.array_equal(short.codes, padded.codes[:, :9]) and np.array_equal(short.scale_codes, padded.scale_codes)
+    assert short.scale_codes.shape == (6, 1) and np.isnan(short.scale[2, 0])
+    for shape, scales in (((3, 0), (3, 0)), ((0, 5), (0, 1)), ((0, 0), (0, 0))):
+        qt = S.quantize_mx(np.ones(shape), name)
+        assert qt.codes.shape == shape and qt.scale.shape == scales
+
 def test_mx_non_finite_block_gets_nan_scale():
     x = np.ones(64)
     x[3] = np.nan

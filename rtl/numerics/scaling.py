@@ -336,7 +336,7 @@ def quantize_mx(x, mx: MxFormat | str, *, axis: int = -1, pad: bool = True,
     if n % mx.block_size and not pad:
         raise ValueError(f"length {n} along axis {axis} is not a multiple of the {mx.name} block "
                          f"size {mx.block_size}; pass pad=True to pad the last block with zeros")
-    if n < mx.block_size:  # one partial block per row: the rows as they are (padding is zeros, cut off)
+    if 0 < n < mx.block_size:  # one partial block per row: the rows as they are (padding is zeros, cut off)
         moved = np.moveaxis(x, axis, -1)
         groups = moved.reshape(-1, n)
         ungroup = lambda g: np.moveaxis(g.reshape(moved.shape[:-1] + (1,)), -1, axis)  # noqa: E731
@@ -360,7 +360,7 @@ def quantize_mx(x, mx: MxFormat | str, *, axis: int = -1, pad: bool = True,
     scale_codes[bad_groups] = 0xFF
     scale = np.where(bad_groups, np.nan, scale)
     moved_shape = np.moveaxis(x, axis, -1).shape
-    codes = codes.reshape(moved_shape[:-1] + (-1,))[..., :n]
+    codes = codes.reshape(moved_shape[:-1] + (-(-n // groups.shape[1]) * groups.shape[1],))[..., :n]
     return QuantizedTensor(
         codes=np.moveaxis(codes, -1, axis), format=mx.element, scale=ungroup(scale), axis=axis,
         block_size=mx.block_size, element_scale_exponent=mx.element_scale_exponent,
@@ -382,7 +382,7 @@ def _quantize_nvfp4(x, mx: MxFormat, axis: int, n: int, groups, ungroup, bad_gro
     scale_codes[bad_groups] = scale_fmt.nan_code
     scale = np.where(bad_groups, np.nan, block_scale * tensor_scale)
     moved_shape = np.moveaxis(x, axis, -1).shape
-    codes = codes.reshape(moved_shape[:-1] + (-1,))[..., :n]
+    codes = codes.reshape(moved_shape[:-1] + (-(-n // groups.shape[1]) * groups.shape[1],))[..., :n]
     return QuantizedTensor(
         codes=np.moveaxis(codes, -1, axis), format=mx.element, scale=ungroup(scale), axis=axis,
         block_size=mx.block_size, scale_codes=ungroup(scale_codes), tensor_scale=tensor_scale)
