@@ -23,8 +23,8 @@ import pandas as pd
 from workloads.onnx_import import shape_text
 
 from hwmodel.accuracy.calibration import activation_scale, collector
-from hwmodel.accuracy.qmatmul import (MX_FORMATS, Numerics, code_dtype, count_inputs, count_outputs, qmatmul, quantize_values,
-                                      quantize_weight)
+from hwmodel.accuracy.qmatmul import (MX_FORMATS, Numerics, code_dtype, count_inputs, count_outputs, qmatmul,
+                                      quantize_values, quantize_weight)
 
 __all__ = ["OnnxNetwork", "OnnxStudy", "onnx_accuracy", "load_arrays", "MAC_OPS"]
 
@@ -465,7 +465,7 @@ def _block_conv(product, x, w, b, group: int, dilations, pads, strides, fmt: str
     quantized once, per pixel along its channels, and im2col gathers those element values and
     block scales — the blocks the unit reads, each quantized as it would be from the im2col row.
     ``product(cols, scales, weight matrix)``; ``absmax``: NVFP4's tensor magnitude."""
-    n, c, _, _ = x.shape
+    n = x.shape[0]
     m, cg, kh, kw = w.shape
     (sh, sw), (dh, dw) = strides, dilations
     top, left, bottom, right = pads
