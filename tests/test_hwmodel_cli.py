@@ -194,10 +194,12 @@ def test_unwritable_outputs_fail_first_without_a_traceback(args, tmp_path):
 def test_an_interrupted_command_exits_130_without_a_traceback(tmp_path):
     import signal
     import time
+
+    from conftest import interruptible
     # a 16-lane unit: its synthesis outlasts the 6 s wait on an idle machine too (one lane took 4.9 s)
     proc = subprocess.Popen([sys.executable, "-m", "hwmodel.cli", "synth", "--a", "float16", "--b", "float16",
                              "--acc", "float32", "--lanes", "16", "--no-cache"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
     time.sleep(6)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)

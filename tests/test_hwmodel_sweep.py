@@ -17,6 +17,8 @@ from hwmodel.study.store import STORE_VERSION, Store
 from hwmodel.study.run import run_sweep
 from hwmodel.study.spec import SweepSpec, load_sweep
 
+from conftest import interruptible
+
 TINY = """name = "tiny"
 formats = ["int8_sym"]
 accumulators = ["fixed"]
@@ -370,7 +372,8 @@ def test_kill_9_takes_the_pool_workers_with_it(tmp_path):
 def test_ctrl_c_keeps_the_work_and_says_how_to_resume(tmp_path):
     spec = _write(tmp_path, THREE)
     proc = subprocess.Popen(_sweep_command(spec, tmp_path / "out", "--processes", "1", "--cache-dir",
-                                           str(tmp_path / "cache")), env=ENV, stderr=subprocess.PIPE, text=True)
+                                           str(tmp_path / "cache")), env=ENV, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=interruptible)
     store = tmp_path / "out" / "sweep.sqlite"
     deadline = time.time() + 240
     while time.time() < deadline:
