@@ -228,7 +228,7 @@ def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uni
     - ``wire_load=True``: each net's wire capacitance from the library's wire-load model
       (:func:`rtl.tech.cells.wire_capacitance_pf`), in timing and energy, as OpenSTA applies it;
     - ``glitches=True``: energy counts glitches, from the glitch-aware simulation with the
-      timer's rise and fall delays (:func:`rtl.flow.energy.glitch_toggles`; its transitions are
+      timer's rise and fall delays (:func:`rtl.flow.energy.glitch_energy_pj`; its transitions are
       Icarus Verilog's net by net), in the breakdown as ``glitches``; ``False`` gives the
       zero-delay figure alone.
 

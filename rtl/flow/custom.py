@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from rtl.errors import FieldError
-from rtl.flow.energy import GLITCH_STREAMS, account_energy, glitch_toggles
+from rtl.flow.energy import GLITCH_STREAMS, account_energy, glitch_energy_pj
 from rtl.flow.gatesim import GateNetlist, pack_bits
 from rtl.flow.synth import YosysError, _tail, run_yosys, yosys_version
 from rtl.flow.timing import arrival_ns
@@ -337,9 +337,9 @@ def characterize_verilog(files, library: str = "sky130hd_tt", *, top: str | None
     parts = account_energy(netlist, result.toggles, steps, clock_used, tech.cells.voltage_v,
                            clocked=clock is not None, gated_cycles=result.gated_cycles)
     if glitches:  # every stimulus row drives all 64 runs of a word alike: one word is enough then
-        extra, simulated = glitch_toggles(netlist, vectors, words, timer, streams=64 if stimulus else GLITCH_STREAMS)
-        glitch = account_energy(netlist, extra, 0, clock_used, tech.cells.voltage_v, clocked=False)
-        parts["glitches"] = (glitch["switching"] + glitch["internal"]) * runs / simulated
+        glitch, simulated = glitch_energy_pj(netlist, vectors, words, timer, tech.cells.voltage_v,
+                                             streams=64 if stimulus else GLITCH_STREAMS)
+        parts["glitches"] = glitch * runs / simulated
     total = sum(parts.values())
     # what the input ports' nets take (their wires' and the receiving pins' charge): a stand-alone
     # unit is charged for it here, though whatever drives the unit pays it in a design

@@ -30,7 +30,7 @@ from rtl.numerics.sparsity import compress_nm, nm_mask
 from rtl.hdl.spec import BIAS_BITS, MacSpec
 from rtl.hdl.verify import register_states, unit_updates
 
-__all__ = ["OperandStream", "make_stream", "EnergyReport", "measure_energy", "account_energy", "glitch_toggles",
+__all__ = ["OperandStream", "make_stream", "EnergyReport", "measure_energy", "account_energy", "glitch_energy_pj",
            "STREAM_KINDS", "NAMED_STREAMS", "GLITCH_STREAMS"]
 
 NAMED_STREAMS = ("uniform", "gaussian", "laplace", "student_t")
@@ -315,9 +315,8 @@ def measure_energy(spec: MacSpec, netlist: GateNetlist, stream: OperandStream, c
     macs = stream.macs
     glitch_pj, glitch_streams = 0.0, 0
     if glitches is not None:
-        extra, glitch_streams = glitch_toggles(netlist, inputs, words, glitches, skip=len(prefix))
-        glitch_pj = sum(account_energy(netlist, extra, 0, clock_ns, voltage_v, clocked=False).values()) \
-            / (macs * glitch_streams / streams)
+        glitch_pj, glitch_streams = glitch_energy_pj(netlist, inputs, words, glitches, voltage_v, skip=len(prefix))
+        glitch_pj /= macs * glitch_streams / streams
     return EnergyReport(
         stream=stream.name, energy_pj_per_mac=sum(parts.values()) / macs + glitch_pj,
         glitch_pj_per_mac=glitch_pj, glitch_streams=glitch_streams,
@@ -327,12 +326,13 @@ def measure_energy(spec: MacSpec, netlist: GateNetlist, stream: OperandStream, c
         idle_clock_pj_per_mac=idle_clock_pj(netlist, voltage_v) / spec.products if len(netlist.clock_gates) else None)
 
 
-def glitch_toggles(netlist: GateNetlist, inputs: list[dict], words: int, timer: str, *,
-                   streams: int = GLITCH_STREAMS, skip: int = 0) -> tuple[np.ndarray, int]:
-    """Per net, the transitions beyond the settled ones — glitches — that the first ``streams``
-    (whole words of 64) of ``inputs`` make from cycle ``skip`` on, in the glitch-aware simulation
-    with ``timer``'s delays; and how many streams that is. Every net must settle where the
-    zero-delay simulation of the same streams says (checked)."""
+def glitch_energy_pj(netlist: GateNetlist, inputs: list[dict], words: int, timer: str, voltage_v: float, *,
+                     streams: int = GLITCH_STREAMS, skip: int = 0) -> tuple[float, int]:
+    """The energy (pJ) of the transitions beyond the settled ones — glitches — that the first
+    ``streams`` (whole words of 64) of ``inputs`` make from cycle ``skip`` on, in the glitch-aware
+    simulation with ``timer``'s delays (their nets' switching and the cells' internal energy, as
+    :func:`account_energy` charges a transition); and how many streams that is. Every net must
+    settle where the zero-delay simulation of the same streams says (checked)."""
     used = max(1, min(words, -(-streams // 64)))
     part = [{port: packed[:, :used] for port, packed in cycle.items()} for cycle in inputs]
     timed = TimedNetlist(netlist, timer=timer)
@@ -348,7 +348,8 @@ def glitch_toggles(netlist: GateNetlist, inputs: list[dict], words: int, timer: 
     toggles = extra(part)
     if skip:
         toggles = toggles - extra(part[:skip])
-    return toggles, 64 * used
+    parts = account_energy(netlist, toggles, 0, 1.0, voltage_v, clocked=False)
+    return parts["switching"] + parts["internal"], 64 * used
 
 
 def idle_clock_pj(netlist: GateNetlist, voltage_v: float) -> float:
