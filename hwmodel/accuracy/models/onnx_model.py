@@ -436,24 +436,34 @@ def _conv(product, x, w, b, group: int, dilations, pads, strides, *, channels_la
     (g, K, m / g) for a grouped one: one site either way, its weight one tensor. K runs in
     (c, kh, kw) order, or with ``channels_last`` in (kh, kw, c) order (a block-scaled unit's
     blocks then hold one pixel's channels)."""
-    n, c, _, _ = x.shape
-    m, cg, kh, kw = w.shape
+    n = x.shape[0]
+    _, cg, kh, kw = w.shape
     windows = _windows(x, (kh, kw), pads, strides, dilations)  # (n, c, ho, wo, kh, kw)
     ho, wo = windows.shape[2:4]
-    rows = n * ho * wo
-    mg = m // group
     grouped = windows.reshape(n, group, cg, ho, wo, kh, kw)
     if channels_last:
-        cols = grouped.transpose(1, 0, 3, 4, 5, 6, 2).reshape(group, rows, kh * kw * cg)
+        cols = grouped.transpose(1, 0, 3, 4, 5, 6, 2).reshape(group, n * ho * wo, kh * kw * cg)
+    else:
+        cols = grouped.transpose(1, 0, 3, 4, 2, 5, 6).reshape(group, n * ho * wo, cg * kh * kw)
+    return _grouped_product(product, cols, w, b, group, (n, ho, wo), channels_last)
+
+
+def _grouped_product(product, cols, w, b, group: int, pixels: tuple, channels_last: bool) -> np.ndarray:
+    """The output (NCHW, float32, bias added) of a convolution from its im2col rows ``cols`` (g,
+    rows, K), K in :func:`_conv`'s order: ``product(cols[0], weight matrix)`` — (K, m) — for a
+    dense one, ``product(cols, weight matrices)`` — (g, K, m / g) — for a grouped one; ``pixels``:
+    the output's (n, ho, wo)."""
+    m, cg, kh, kw = w.shape
+    mg = m // group
+    if channels_last:
         wg = w.reshape(group, mg, cg, kh, kw).transpose(0, 3, 4, 2, 1).reshape(group, kh * kw * cg, mg)
     else:
-        cols = grouped.transpose(1, 0, 3, 4, 2, 5, 6).reshape(group, rows, cg * kh * kw)
         wg = w.reshape(group, mg, cg * kh * kw).transpose(0, 2, 1)
     if group == 1:
         y = product(cols[0], np.ascontiguousarray(wg[0]))
     else:
-        y = product(cols, np.ascontiguousarray(wg)).transpose(1, 0, 2).reshape(rows, m)
-    y = y.reshape(n, ho, wo, m).transpose(0, 3, 1, 2)
+        y = product(cols, np.ascontiguousarray(wg)).transpose(1, 0, 2).reshape(-1, m)
+    y = y.reshape(*pixels, m).transpose(0, 3, 1, 2)
     if b is not None:
         y = y + b.reshape(1, -1, 1, 1)
     return np.ascontiguousarray(y, dtype=np.float32)
@@ -466,7 +476,7 @@ def _block_conv(product, x, w, b, group: int, dilations, pads, strides, fmt: str
     block scales — the blocks the unit reads, each quantized as it would be from the im2col row.
     ``product(cols, scales, weight matrix)``; ``absmax``: NVFP4's tensor magnitude."""
     n = x.shape[0]
-    m, cg, kh, kw = w.shape
+    _, cg, kh, kw = w.shape
     (sh, sw), (dh, dw) = strides, dilations
     top, left, bottom, right = pads
     padded = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
@@ -481,18 +491,11 @@ def _block_conv(product, x, w, b, group: int, dilations, pads, strides, fmt: str
 
     cols, ho, wo = gather(values)
     codes = gather(scales.codes)[0]
-    mg = m // group
-    wg = w.reshape(group, mg, cg, kh, kw).transpose(0, 3, 4, 2, 1).reshape(group, kh * kw * cg, mg)
-    rows = n * ho * wo
-    if group == 1:
-        y = product(cols[0], dataclasses.replace(scales, codes=codes[0]), np.ascontiguousarray(wg[0]))
-    else:
-        y = product(cols, dataclasses.replace(scales, codes=codes), np.ascontiguousarray(wg))
-        y = y.transpose(1, 0, 2).reshape(rows, m)
-    y = y.reshape(n, ho, wo, m).transpose(0, 3, 1, 2)
-    if b is not None:
-        y = y + b.reshape(1, -1, 1, 1)
-    return np.ascontiguousarray(y, dtype=np.float32)
+
+    def blocked(a, wm):  # a dense layer's rows are group 0's
+        return product(a, dataclasses.replace(scales, codes=codes[0] if a.ndim == 2 else codes), wm)
+
+    return _grouped_product(blocked, cols, w, b, group, (n, ho, wo), True)
 
 
 def onnx_accuracy(study: OnnxStudy, recipes: list[Numerics]) -> pd.DataFrame:
