@@ -321,6 +321,22 @@ def quantize_tensor(x, fmt: Format | str, method: str = "absmax", *, axis: int |
     return QuantizedTensor(codes, fmt, scale, axis, block_size)
 
 
+def _blocks(x: np.ndarray, axis: int, block_size: int):
+    """``x`` in blocks along ``axis``: (groups, ungroup, elements) — the blocks as rows (a row
+    shorter than one block is one block as it is: its zero padding would be cut off again),
+    a function taking one value per block to the scales' layout, and one taking the rows back
+    to ``x``'s layout."""
+    moved = np.moveaxis(x, axis, -1)
+    n = moved.shape[-1]
+    if 0 < n < block_size:
+        groups = moved.reshape(-1, n)
+        ungroup = lambda g: np.moveaxis(g.reshape(moved.shape[:-1] + (1,)), -1, axis)  # noqa: E731
+    else:
+        groups, ungroup = _groups(x, axis, block_size)
+    width = -(-n // groups.shape[1]) * groups.shape[1]  # a row's members, padding included
+    return groups, ungroup, lambda g: np.moveaxis(g.reshape(moved.shape[:-1] + (width,))[..., :n], -1, axis)
+
+
 def quantize_mx(x, mx: MxFormat | str, *, axis: int = -1, pad: bool = True,
                 tensor_absmax: float | None = None) -> QuantizedTensor:
     """Quantize to an MX format along ``axis`` (OCP MX v1.0 conversion), or to NVFP4.
@@ -336,19 +352,14 @@ def quantize_mx(x, mx: MxFormat | str, *, axis: int = -1, pad: bool = True,
     if n % mx.block_size and not pad:
         raise ValueError(f"length {n} along axis {axis} is not a multiple of the {mx.name} block "
                          f"size {mx.block_size}; pass pad=True to pad the last block with zeros")
-    if 0 < n < mx.block_size:  # one partial block per row: the rows as they are (padding is zeros, cut off)
-        moved = np.moveaxis(x, axis, -1)
-        groups = moved.reshape(-1, n)
-        ungroup = lambda g: np.moveaxis(g.reshape(moved.shape[:-1] + (1,)), -1, axis)  # noqa: E731
-    else:
-        groups, ungroup = _groups(x, axis, mx.block_size)
+    groups, ungroup, elements = _blocks(x, axis, mx.block_size)
     finite = np.isfinite(groups)
     bad_groups = ~finite.all(axis=1)
     if bad_groups.any():
         groups = np.where(finite, groups, 0.0)
     absmax = np.abs(groups).max(axis=1)
     if not mx.power_of_two_scale:
-        return _quantize_nvfp4(x, mx, axis, n, groups, ungroup, bad_groups, absmax, tensor_absmax)
+        return _quantize_nvfp4(mx, axis, groups, ungroup, elements, bad_groups, absmax, tensor_absmax)
     with np.errstate(divide="ignore"):
         shared = np.floor(np.log2(absmax)) - mx.element_emax
     shared = np.clip(np.where(absmax > 0, shared, -127), -127, 127).astype(np.int64)
@@ -359,15 +370,13 @@ def quantize_mx(x, mx: MxFormat | str, *, axis: int = -1, pad: bool = True,
     scale_codes = (shared + 127).astype(np.uint8)
     scale_codes[bad_groups] = 0xFF
     scale = np.where(bad_groups, np.nan, scale)
-    moved_shape = np.moveaxis(x, axis, -1).shape
-    codes = codes.reshape(moved_shape[:-1] + (-(-n // groups.shape[1]) * groups.shape[1],))[..., :n]
     return QuantizedTensor(
-        codes=np.moveaxis(codes, -1, axis), format=mx.element, scale=ungroup(scale), axis=axis,
+        codes=elements(codes), format=mx.element, scale=ungroup(scale), axis=axis,
         block_size=mx.block_size, element_scale_exponent=mx.element_scale_exponent,
         scale_codes=ungroup(scale_codes))
 
 
-def _quantize_nvfp4(x, mx: MxFormat, axis: int, n: int, groups, ungroup, bad_groups, absmax,
+def _quantize_nvfp4(mx: MxFormat, axis: int, groups, ungroup, elements, bad_groups, absmax,
                     tensor_absmax: float | None) -> QuantizedTensor:
     """NVFP4: a float32 tensor scale, E4M3 block scales, E2M1 elements (see the module docstring)."""
     scale_fmt = mx.scale_format
@@ -381,8 +390,6 @@ def _quantize_nvfp4(x, mx: MxFormat, axis: int, n: int, groups, ungroup, bad_gro
     codes[bad_groups | zero_scale] = 0
     scale_codes[bad_groups] = scale_fmt.nan_code
     scale = np.where(bad_groups, np.nan, block_scale * tensor_scale)
-    moved_shape = np.moveaxis(x, axis, -1).shape
-    codes = codes.reshape(moved_shape[:-1] + (-(-n // groups.shape[1]) * groups.shape[1],))[..., :n]
     return QuantizedTensor(
-        codes=np.moveaxis(codes, -1, axis), format=mx.element, scale=ungroup(scale), axis=axis,
+        codes=elements(codes), format=mx.element, scale=ungroup(scale), axis=axis,
         block_size=mx.block_size, scale_codes=ungroup(scale_codes), tensor_scale=tensor_scale)
