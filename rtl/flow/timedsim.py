@@ -23,11 +23,18 @@ per net; energy is then the zero-delay simulator's accounting
 
 The kernel (numba) runs one stream (one copy of the unit) at a time: for 64 streams sharing a
 word, as the zero-delay simulator runs them, their transitions rarely fall at the same instants,
-so a shared event list would hold nearly one time per transition anyway. Each gate is one record
-of unsigned words (its nets, pin bits, output and truth table) and each net one word (value,
-transitions this cycle, where their times start): a gate none of whose inputs moved is passed
-after reading them, one input's transitions are taken in order as they are, several are merged
-on the fly.
+so a shared event list would hold nearly one time per transition anyway. Each net is one word
+(value, transitions this cycle, where their times start) and its times are followed by a
+sentinel; each gate is one record of unsigned words: the nets it reads, padded with a quiet net
+to 2, 4 or 6 (its *lanes*), its output, its truth table over those nets (constant pins folded
+in) and its delays. The gates run levelized and, within a level, by lanes, each lane count in
+straight code of its own: a gate none of whose inputs moved is passed after reading them; the
+others merge their inputs' times on the fly, branch-free but for the loop's end (one merged time
+per pass: the earliest cursor, every input at it advanced). A third to a half of a MAC's gates
+see no transition in a cycle and most of the rest one to three, so the kernel's time goes to per-gate
+work and the loop's unpredictable end, not to the events (measured: interleaving two streams per
+gate, so that one branch ends both loops, was a quarter slower; uint32 records and per-lane-count
+code for three inputs changed nothing).
 :attr:`TimedResult.gate_evaluations` counts, per stream, gate and cycle, each time at which an
 input changed — what an event-driven simulator evaluates.
 """
@@ -47,7 +54,7 @@ from rtl.tech.liberty import parse_boolean
 __all__ = ["TimedNetlist", "TimedResult", "FS_PER_NS"]
 
 _MAX_INPUTS = 6
-_RECORD = 4 + 2 * _MAX_INPUTS
+_RECORD = _MAX_INPUTS + 5
 FS_PER_NS = 1_000_000
 
 
@@ -73,6 +80,12 @@ def _connect(entry: dict, pins: list[str], nets: np.ndarray, consts: np.ndarray)
             nets[j], consts[j] = src, -1
 
 
+def _lanes(gate: dict) -> int:
+    """The nets a gate reads, padded to the kernel's straight code for 2, 4 or 6."""
+    n = sum(1 for p in gate["cell"].inputs if not isinstance(gate["pins"].get(p, ("const", 0)), tuple))
+    return 2 if n <= 2 else 4 if n <= 4 else 6
+
+
 @dataclass(frozen=True)
 class TimedResult:
     toggles: np.ndarray        # per net: transitions over every stream and cycle, glitches included
@@ -95,9 +108,18 @@ class TimedNetlist:
         self.delay_fs = np.maximum(np.rint(delays * FS_PER_NS), 1).astype(np.int64)  # (rise, fall) per net
         outputs = [(g, pin) for g in netlist.gates for pin in g["cell"].outputs
                    if g["pins"].get(pin) is not None and not isinstance(g["pins"].get(pin), tuple)]
+        # levelized (a gate after everything it reads), and within a level by how many nets each
+        # reads: the kernel's choice of straight code per gate then repeats gate after gate
+        level = {}
+        for g, pin in outputs:  # netlist.gates is in topological order
+            level[g["pins"][pin]] = 1 + max((level.get(n, 0) for p, n in g["pins"].items()
+                                             if p in g["cell"].inputs and not isinstance(n, tuple)), default=0)
+        outputs.sort(key=lambda e: (level[e[0]["pins"][e[1]]], _lanes(e[0])))
         n_gates = len(outputs)
-        # per gate, one record of _RECORD words: how many nets it reads, its output net, the bits of
-        # its constant pins, its truth table, then per net it reads (in pin order) the net and its pin's bit
+        count = netlist.net_count  # net `count`: a quiet net (0, never moving) on the unused inputs
+        # per gate, one record of _RECORD words: the nets its inputs read (padded with the quiet
+        # net to _MAX_INPUTS), its output net, its truth table over those nets alone (constant pins
+        # folded in), its rise and fall delays, and its lanes (2, 4 or 6: the nets it reads, padded)
         self.gate_record = np.zeros((n_gates, _RECORD), np.uint64)
         nets, consts = np.empty(_MAX_INPUTS, np.int64), np.empty(_MAX_INPUTS, np.int64)
         for k, (g, pin) in enumerate(outputs):
@@ -109,11 +131,16 @@ class TimedNetlist:
             nets[:], consts[:] = -1, 0
             _connect(g, pins, nets, consts)
             read = [j for j in range(len(pins)) if nets[j] >= 0]
+            full = _truth_table(cell.outputs[pin], pins)
+            fixed = sum(int(consts[j]) << j for j in range(len(pins)) if nets[j] < 0)
+            table = 0
+            for i in range(1 << len(read)):
+                at = fixed | sum(((i >> q) & 1) << j for q, j in enumerate(read))
+                table |= ((full >> at) & 1) << i
+            out = g["pins"][pin]
             record = self.gate_record[k]
-            record[:4] = (len(read), g["pins"][pin], sum(int(consts[j]) << j for j in range(len(pins)) if nets[j] < 0),
-                          _truth_table(cell.outputs[pin], pins))
-            for i, j in enumerate(read):
-                record[4 + 2 * i], record[5 + 2 * i] = nets[j], 1 << j
+            record[:_MAX_INPUTS] = [nets[j] for j in read] + [count] * (_MAX_INPUTS - len(read))
+            record[_MAX_INPUTS:] = (out, table, 0, 0, _lanes(g))  # delays: from delay_fs when it runs
         self.gate_record = self.gate_record.ravel()
         # flip-flops: Q (and QN) from the state at clock-to-Q; the next state from the settled inputs
         flops = netlist.flops
@@ -154,6 +181,14 @@ class TimedNetlist:
         self.port_nets = {name: np.array([netlist._net_index(b) if not isinstance(b, str) else -1 for b in bits])
                           for name, bits in inputs.items()}
 
+    def _records(self) -> np.ndarray:
+        """The gate records with the delays ``delay_fs`` holds now (it may have been changed)."""
+        records = self.gate_record.reshape(-1, _RECORD).copy()
+        out = records[:, _MAX_INPUTS].astype(np.int64)
+        records[:, _MAX_INPUTS + 2] = self.delay_fs[0, out]
+        records[:, _MAX_INPUTS + 3] = self.delay_fs[1, out]
+        return records.ravel()
+
     def simulate(self, inputs: list[dict], words: int, *, streams: int | None = None) -> TimedResult:
         """Inputs as :meth:`GateNetlist.simulate` takes them (port → (width, words) packed bits);
         the first ``streams`` of the 64 × words (default all) are simulated, each on its own."""
@@ -177,9 +212,9 @@ class TimedNetlist:
         toggles = np.zeros(count, np.uint64)
         settled = np.zeros(count, np.uint64)
         gated = np.zeros(len(self.cg_inputs), np.int64)
-        capacity = 4 * count + 1024
+        capacity = 6 * count + 1024
         while True:
-            evaluations = _run(stimulus, input_nets, count, self.gate_record, self.delay_fs, self.ff_out,
+            evaluations = _run(stimulus, input_nets, count, self._records(), self.delay_fs, self.ff_out,
                                self.ff_inputs, self.ff_consts, self.ff_table, self.ff_arity, self.ff_gate,
                                self.cg_inputs, self.cg_consts, len(self.netlist.clock_gates), capacity, toggles,
                                settled, gated)
@@ -191,105 +226,148 @@ class TimedNetlist:
                            gated[:len(self.netlist.clock_gates)])
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _gate(rec, base, info, ev_t, top, capacity, settled, lanes):
+    """One gate reading up to ``lanes`` nets (2, 4 or 6: a constant where it is called, so each
+    call compiles to straight code for its lanes). Returns (top, evaluations, out, current, first):
+    its transitions are in ``ev_t[first:top]``, its value at the end ``current``."""
+    U = np.uint64
+    ONE = U(1)
+    MASK = U(0x7FFFFFFF)
+    BIG = U(1) << U(62)
+    x0 = info[rec[base]]
+    x1 = info[rec[base + 1]]
+    n0 = (x0 >> ONE) & MASK
+    n1 = (x1 >> ONE) & MASK
+    idx = ((x0 ^ n0) & ONE) | (((x1 ^ n1) & ONE) << U(1))
+    m = n0 + n1
+    p0 = x0 >> U(32)
+    p1 = x1 >> U(32)
+    p2 = p3 = p4 = p5 = U(0)
+    if lanes > 2:
+        x2 = info[rec[base + 2]]
+        x3 = info[rec[base + 3]]
+        n2 = (x2 >> ONE) & MASK
+        n3 = (x3 >> ONE) & MASK
+        idx |= (((x2 ^ n2) & ONE) << U(2)) | (((x3 ^ n3) & ONE) << U(3))
+        m += n2 + n3
+        p2 = x2 >> U(32)
+        p3 = x3 >> U(32)
+    if lanes > 4:
+        x4 = info[rec[base + 4]]
+        x5 = info[rec[base + 5]]
+        n4 = (x4 >> ONE) & MASK
+        n5 = (x5 >> ONE) & MASK
+        idx |= (((x4 ^ n4) & ONE) << U(4)) | (((x5 ^ n5) & ONE) << U(5))
+        m += n4 + n5
+        p4 = x4 >> U(32)
+        p5 = x5 >> U(32)
+    out = rec[base + _MAX_INPUTS]
+    if m == 0 and settled:  # nothing reaches it and its output already has its value: it holds
+        return top, 0, out, U(0), top
+    if top + m + U(2) > capacity:  # its transitions (at most one more than its inputs') and a sentinel
+        return top, -1, out, U(0), top
+    table = rec[base + _MAX_INPUTS + 1]
+    d_rise = rec[base + _MAX_INPUTS + 2]
+    d_fall = rec[base + _MAX_INPUTS + 3]
+    r = (table >> idx) & ONE
+    current = info[out] & ONE
+    first = top
+    due = BIG if r == current else (d_rise if r else d_fall)
+    c0 = ev_t[p0]
+    c1 = ev_t[p1]
+    c2 = c3 = c4 = c5 = BIG
+    if lanes > 2:
+        c2 = ev_t[p2]
+        c3 = ev_t[p3]
+    if lanes > 4:
+        c4 = ev_t[p4]
+        c5 = ev_t[p5]
+    evaluations = 0
+    while True:
+        t = min(c0, c1)
+        if lanes > 2:
+            t = min(t, min(c2, c3))
+        if lanes > 4:
+            t = min(t, min(c4, c5))
+        if t == BIG:
+            break
+        e = c0 == t
+        idx ^= U(e)
+        p0 += U(e)
+        c0 = ev_t[p0]
+        e = c1 == t
+        idx ^= U(e) << U(1)
+        p1 += U(e)
+        c1 = ev_t[p1]
+        if lanes > 2:
+            e = c2 == t
+            idx ^= U(e) << U(2)
+            p2 += U(e)
+            c2 = ev_t[p2]
+            e = c3 == t
+            idx ^= U(e) << U(3)
+            p3 += U(e)
+            c3 = ev_t[p3]
+        if lanes > 4:
+            e = c4 == t
+            idx ^= U(e) << U(4)
+            p4 += U(e)
+            c4 = ev_t[p4]
+            e = c5 == t
+            idx ^= U(e) << U(5)
+            p5 += U(e)
+            c5 = ev_t[p5]
+        evaluations += 1
+        # the pending transition takes effect first if it falls due by t (ev_t[top] written
+        # either way: branch-free); then the new value schedules one, or cancels the pending one
+        fire = due <= t
+        ev_t[top] = due
+        top += U(fire)
+        current ^= U(fire)
+        due = BIG if fire else due
+        v = (table >> idx) & ONE
+        delay = d_rise if v else d_fall
+        due = BIG if v == current else (t + delay if v != r else due)
+        r = v
+    fire = due != BIG
+    ev_t[top] = due
+    top += U(fire)
+    current ^= U(fire)
+    return top, evaluations, out, current, first
+
+
 @njit(cache=True, nogil=True)
-def _gate_loop(rec, n_gates, info, ev_t, d_r, d_f, touched, top, n_touched, c, capacity, counters, scratch):
+def _gate_loop(rec, n_gates, info, ev_t, touched, top, n_touched, capacity, counters, settled):
     """One cycle of one stream, gate after gate in topological order. ``info`` per net: its value
     (bit 0), its transitions this cycle (bits 1–31) and where their times start in ``ev_t``
-    (bits 32–). Unsigned throughout: indices need no wrap-around. Returns (status — −1 when
-    ``ev_t`` is full —, top, n_touched)."""
+    (bits 32–), each net's times followed by a BIG sentinel; ``ev_t[0]`` is BIG too, where a
+    quiet net points. Unsigned throughout. Returns (status — −1 when ``ev_t`` is full —, top,
+    n_touched)."""
     U = np.uint64
-    ptr, end, cur, bit = scratch[0], scratch[1], scratch[2], scratch[3]  # the moving inputs' cursors
-    BIG = U(1) << U(62)  # no time: an exhausted input, or no pending transition
+    ONE = U(1)
+    BIG = U(1) << U(62)
     evaluations = 0
     for k in range(n_gates):
         base = k * _RECORD
-        nin = rec[base]
-        idx = rec[base + 2]
-        n_in = 0
-        m = U(0)
-        for j in range(nin):
-            x = info[rec[base + 4 + 2 * j]]
-            b = rec[base + 5 + 2 * j]
-            n = (x >> U(1)) & U(0x7FFFFFFF)
-            if (x ^ n) & U(1):  # its value before the cycle
-                idx |= b
-            if n:  # it moves: its transitions, in time order
-                b0 = x >> U(32)
-                bit[n_in] = b
-                ptr[n_in] = b0
-                end[n_in] = b0 + n
-                cur[n_in] = ev_t[b0]
-                n_in += 1
-                m += n
-        out = rec[base + 1]
-        table = rec[base + 3]
-        r = (table >> idx) & U(1)
-        current = info[out] & U(1)
-        if n_in == 0:
-            if c > 0 or r == current:  # nothing reaches it (at power-up: its value is right): it holds
-                continue
-        if top + m + U(1) > capacity:
+        lanes = rec[base + _MAX_INPUTS + 4]
+        if lanes == 2:
+            top, ev, out, current, first = _gate(rec, base, info, ev_t, top, capacity, settled, 2)
+        elif lanes == 4:
+            top, ev, out, current, first = _gate(rec, base, info, ev_t, top, capacity, settled, 4)
+        else:
+            top, ev, out, current, first = _gate(rec, base, info, ev_t, top, capacity, settled, 6)
+        if ev < 0:
             return -1, top, n_touched
-        d_rise = d_r[out]
-        d_fall = d_f[out]
-        first = top
-        due = BIG  # a pending transition's time, or BIG for none
-        if r != current:
-            due = d_rise if r else d_fall
-        if n_in == 1:  # one input moves: its times in order already (the merge below, without its
-            # bookkeeping: 5–7 % of the kernel's time; a shared helper for the step costs 13 %)
-            b = bit[0]
-            for e in range(ptr[0], end[0]):
-                t = ev_t[e]
-                if due <= t:  # the pending transition takes effect first
-                    ev_t[top] = due
-                    top += U(1)
-                    current ^= U(1)
-                    due = BIG
-                idx ^= b
-                evaluations += 1
-                v = (table >> idx) & U(1)
-                if v != r:
-                    r = v
-                    if due != BIG:
-                        due = BIG  # it changed back before its last change took effect: cancelled
-                    else:
-                        due = t + (d_rise if v else d_fall)
-        elif n_in > 1:  # several: merged on the fly, every input changing at t at once
-            while True:
-                t = cur[0]
-                for j in range(1, n_in):
-                    if cur[j] < t:
-                        t = cur[j]
-                if t == BIG:
-                    break
-                for j in range(n_in):
-                    if cur[j] == t:
-                        idx ^= bit[j]
-                        p = ptr[j] + U(1)
-                        ptr[j] = p
-                        cur[j] = ev_t[p] if p < end[j] else BIG
-                if due <= t:  # the pending transition takes effect first
-                    ev_t[top] = due
-                    top += U(1)
-                    current ^= U(1)
-                    due = BIG
-                evaluations += 1
-                v = (table >> idx) & U(1)
-                if v != r:
-                    r = v
-                    if due != BIG:
-                        due = BIG
-                    else:
-                        due = t + (d_rise if v else d_fall)
-        if due != BIG:
-            ev_t[top] = due
-            top += U(1)
-            current ^= U(1)
-        if top > first:
-            info[out] = (first << U(32)) | ((top - first) << U(1)) | current
-            touched[n_touched] = out
-            n_touched += 1
+        evaluations += ev
+        if top == first:
+            continue
+        moved = top > first
+        ev_t[top] = BIG  # the sentinel after its times
+        top += U(moved)
+        info[out] = ((first << U(32)) | ((top - first - ONE) << ONE) | current) if moved else info[out]
+        touched[n_touched] = out
+        n_touched += moved
     counters[0] += evaluations
     return 0, top, n_touched
 
@@ -302,27 +380,29 @@ def _run(stimulus, input_nets, nets, rec, delay, ff_out,
     n_gates = rec.shape[0] // _RECORD
     n_ff = ff_out.shape[0]
     ev_t = np.zeros(capacity, np.uint64)    # the cycle's transition times (fs), net after net
-    info = np.zeros(nets, np.uint64)        # per net: value, transitions this cycle, where they start
+    info = np.zeros(nets + 1, np.uint64)    # per net (and the quiet one): value, transitions, where they start
     touched = np.zeros(nets, np.uint64)     # the nets that made a transition this cycle
     d_r = delay[0].astype(np.uint64)
     d_f = delay[1].astype(np.uint64)
     state = np.zeros(n_ff, np.uint64)
     open_ = np.zeros(max(1, n_cg), np.int64)
     counters = np.zeros(1, np.int64)
-    scratch = np.zeros((4, _MAX_INPUTS), np.uint64)
+    BIG = U(1) << U(62)
+    ev_t[0] = BIG  # where a quiet net's times start: none
     for s in range(streams):
         info[:] = 0
         state[:] = 0
         for c in range(cycles):
-            top = U(0)
+            top = U(1)
             n_touched = 0
             for i in range(n_inputs):  # primary inputs change at t = 0
                 net = input_nets[i]
                 v = U(stimulus[s, c, i])
                 if v != (info[net] & U(1)):
                     ev_t[top] = 0
+                    ev_t[top + U(1)] = BIG
                     info[net] = (top << U(32)) | U(2) | v
-                    top += U(1)
+                    top += U(2)
                     touched[n_touched] = net
                     n_touched += 1
             for i in range(n_ff):  # flip-flop outputs: the state, clock-to-Q after the edge
@@ -332,12 +412,13 @@ def _run(stimulus, input_nets, nets, rec, delay, ff_out,
                         v = state[i] ^ U(side)
                         if v != (info[net] & U(1)):
                             ev_t[top] = d_r[net] if v else d_f[net]
+                            ev_t[top + U(1)] = BIG
                             info[net] = (top << U(32)) | U(2) | v
-                            top += U(1)
+                            top += U(2)
                             touched[n_touched] = net
                             n_touched += 1
-            status, top, n_touched = _gate_loop(rec, n_gates, info, ev_t, d_r, d_f, touched, top, n_touched, c,
-                                                U(capacity), counters, scratch)
+            status, top, n_touched = _gate_loop(rec, n_gates, info, ev_t, touched, top, n_touched,
+                                                U(capacity), counters, c > 0)
             if status < 0:
                 return -1
             for q in range(n_touched):  # what each net did this cycle; then no transitions are left
