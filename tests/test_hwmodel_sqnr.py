@@ -119,3 +119,11 @@ def test_cli_json_and_errors(capsys, tmp_path):
     assert main(["sqnr", "--formats", "int8_symm", "--plot", ""]) == 2
     assert "closest valid names: int8_sym" in capsys.readouterr().err
     assert main(["sqnr", "--distributions", "cauchy", "--plot", ""]) == 2
+
+
+def test_the_figure_says_sampled_only_where_block_formats_are_there():
+    from hwmodel.study.plots import sqnr_label
+    plain = sqnr_table(formats=("int8_sym",), distributions=("gaussian",), n=2 ** 12)
+    mixed = sqnr_table(formats=("int8_sym", "mxfp8_e4m3"), distributions=("gaussian",), n=2 ** 12)
+    assert "sampled" not in sqnr_label(plain)
+    assert "MX sampled" in sqnr_label(mixed)

@@ -6,10 +6,11 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from hwmodel.study.html import markdown_to_html
-from hwmodel.study.report import write_results
+from hwmodel.study.report import _markdown, write_results
 from hwmodel.study.run import run_sweep
 from hwmodel.study.spec import SweepSpec
 
@@ -65,3 +66,10 @@ def test_headless_chromium_draws_every_plot_without_errors(written, tmp_path):
     band = pixels[400:1500, 40:1360]  # where the plots sit: coloured markers and bars, not a blank page
     coloured = (band.max(axis=-1) - band.min(axis=-1)) > 0.25
     assert coloured.mean() > 0.002 and np.std(band) > 0.05
+
+
+def test_markdown_tables_show_small_figures_instead_of_zero():
+    """A batch-1 accelerator's TOPS/mm² is a few 1e-4: three decimals would print 0.000."""
+    table = _markdown(pd.DataFrame({"design": ["x", "y"], "tops_per_mm2": [0.000312, 0.0]}))
+    assert "| x | 0.000312 |" in table and "| y | 0.000 |" in table
+    assert "| 1.500 |" in _markdown(pd.DataFrame({"v": [1.5]}))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rtl.files import atomic_write
 
-__all__ = ["pyplot", "save_figure", "plot_sqnr"]
+__all__ = ["pyplot", "save_figure", "plot_sqnr", "sqnr_label"]
 
 
 def pyplot():
@@ -23,6 +23,12 @@ def save_figure(fig, path, *, dpi: int = 130) -> Path:
     return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png"))
 
 
+def sqnr_label(results) -> str:
+    """The legend of our bars: exact expectations, and samples where block formats (no per-tensor
+    scale) are among them."""
+    return "hwmodel (exact expectation" + ("; MX sampled)" if any(r.scale is None for r in results) else ")")
+
+
 def plot_sqnr(results, paths) -> list[Path]:
     """Grouped bars of bits of accuracy per distribution and format, the paper's Figure 5 values
     marked beside ours."""
@@ -30,12 +36,13 @@ def plot_sqnr(results, paths) -> list[Path]:
     distributions = list(dict.fromkeys(r.distribution for r in results))
     formats = list(dict.fromkeys(r.format for r in results))
     by_key = {(r.distribution, r.format): r for r in results}
+    label = sqnr_label(results)
     fig, axes = plt.subplots(len(distributions), 1, figsize=(max(8, 0.55 * len(formats)), 3.2 * len(distributions)),
                              sharex=True, squeeze=False)
     for ax, d in zip(axes[:, 0], distributions):
         xs = range(len(formats))
         ours = [by_key[(d, f)].bits if (d, f) in by_key else float("nan") for f in formats]
-        ax.bar(xs, ours, 0.7, color="#4c72b0", label="hwmodel (exact expectation; MX sampled)")
+        ax.bar(xs, ours, 0.7, color="#4c72b0", label=label)
         paper = [(i, by_key[(d, f)].paper_bits) for i, f in enumerate(formats)
                  if (d, f) in by_key and by_key[(d, f)].paper_bits is not None]
         if paper:

@@ -346,13 +346,16 @@ def write_plots(result, directory: Path, sqnr_results=None) -> list[Path]:
 
 
 def _markdown(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
+    """A markdown table; floats to ``floatfmt``, but those it would show as 0.000 (TOPS/mm² of a
+    batch-1 accelerator, 3e-4) to three significant figures."""
     columns = list(frame.columns)
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in frame.itertuples(index=False):
         cells = []
         for v in row:
             if isinstance(v, float):
-                cells.append("—" if v != v else format(v, floatfmt))
+                small = v != 0 and abs(v) < 0.01
+                cells.append("—" if v != v else format(v, ".3g" if small else floatfmt))
             else:
                 cells.append(str(v))
         lines.append("| " + " | ".join(cells) + " |")
