@@ -359,3 +359,28 @@ def test_the_search_counts_an_nm_layers_full_activation_reads_while_it_chooses()
     assert sparse["inputs_reads"][0] == 2 * dense["inputs_reads"][0] > 0
     extra_pj = dense["inputs_reads"][0] * 8 / 64 * 20.0
     assert sparse["energy_sram_pj"][0] == pytest.approx(dense["energy_sram_pj"][0] + extra_pj)
+
+
+def test_the_verdict_names_idle_pes_where_they_carry_the_difference():
+    """A batch-1 decode leaves most PEs idle: their clock and registers, not the formats'
+    arithmetic, can decide FP8 against INT8 per inference — the verdict says so, with the
+    working energy alone; where idle PEs are a small share it says nothing of them."""
+    import pandas as pd
+
+    from hwmodel.study.report import _traffic_section
+
+    def point(a, acc, energy, idle, utilization):
+        return {"workload": "w", "a": a, "b": a, "acc": acc, "lanes": 1, "bias": "none", "energy_uj": energy,
+                "energy_idle_uj": idle, "dram_mb": 2.0, "compulsory_dram_mb": 1.0, "dram_over_compulsory": 2.0,
+                "psum_spill_layers": 0, "dram_busy": 0.2, "macs": 4e6, "mac_energy_pj": 2.0, "array": "32x32",
+                "dram_gb_s": 12.8, "clock_ns_used": 2.0, "utilization": utilization}
+
+    idle = pd.DataFrame([point("int8_sym", "fixed", 316.0, 145.0, 0.011),
+                         point("float8_e4m3fn", "float16", 268.0, 86.0, 0.011)])
+    text = "\n".join(_traffic_section(idle)[1])
+    assert "costs -15.2% energy against the best INT one" in text
+    assert "are 46% of the INT design's energy and 32% of the FP8 one's" in text
+    assert "utilization 1.1%" in text and "the work alone differs by +6.4%" in text
+    busy = pd.DataFrame([point("int8_sym", "fixed", 316.0, 10.0, 0.8),
+                         point("float8_e4m3fn", "float16", 268.0, 8.0, 0.8)])
+    assert "Idle PEs" not in "\n".join(_traffic_section(busy)[1])

@@ -561,14 +561,38 @@ def _traffic_section(points: pd.DataFrame) -> tuple[list[str], list[str]]:
         if len(families) == 2:
             i, f = families["INT"], families["FP8"]
             quality = (lambda r: f", {_label(column).split(' (')[0]} {r[column]:.3f}") if column else (lambda r: "")
-            conclusions.append(f"{workload}: per inference the best FP8 design ({f.design}{quality(f)}) costs "
-                               f"{f.energy_uj / i.energy_uj - 1:+.1%} energy against the best INT one "
-                               f"({i.design}{quality(i)}), with the same mapping search for both.")
+            line = (f"{workload}: per inference the best FP8 design ({f.design}{quality(f)}) costs "
+                    f"{f.energy_uj / i.energy_uj - 1:+.1%} energy against the best INT one "
+                    f"({i.design}{quality(i)}), with the same mapping search for both.")
+            idle = _idle_share(i, f)
+            if idle:
+                line += " " + idle
+            conclusions.append(line)
         roofline = _roofline(best)
         if roofline:
             conclusions.append(f"{workload}: {roofline}")
     lines += [_markdown(pd.DataFrame(rows), ".2f"), ""]
     return lines, conclusions
+
+
+IDLE_SHARE = 0.25  # idle PEs above this share of a design's energy per inference are named in the verdict
+
+
+def _idle_share(int_row, fp8_row) -> str | None:
+    """Where idle PEs (clock and registers of the PEs a cycle leaves without work) are a large
+    share of either design's energy, the FP8-against-INT difference is partly theirs: say so, and
+    what the working energy alone gives (None when they are not, or not in the points)."""
+    try:
+        idle_i, idle_f = float(int_row["energy_idle_uj"]), float(fp8_row["energy_idle_uj"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    share_i, share_f = idle_i / int_row.energy_uj, idle_f / fp8_row.energy_uj
+    if not max(share_i, share_f) >= IDLE_SHARE:
+        return None
+    working = (fp8_row.energy_uj - idle_f) / (int_row.energy_uj - idle_i) - 1
+    return (f"Idle PEs — clock and registers of the PEs a cycle leaves without work — are {share_i:.0%} of the INT "
+            f"design's energy and {share_f:.0%} of the FP8 one's, so the difference is partly theirs (utilization "
+            f"{int_row.get('utilization', float('nan')):.1%}); the energy of the work alone differs by {working:+.1%}.")
 
 
 def _format_verdict(data: pd.DataFrame, column: str, workload: str) -> str | None:
