@@ -227,41 +227,45 @@ class TimedNetlist:
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _open(info, net, bit):
+    """One input of a gate: its value before the cycle (at ``bit``), its transitions this cycle
+    and where their times start."""
+    x = info[net]
+    n = (x >> np.uint64(1)) & np.uint64(0x7FFFFFFF)
+    return ((x ^ n) & np.uint64(1)) << np.uint64(bit), n, x >> np.uint64(32)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _advance(ev_t, c, p, t, bit):
+    """Past time ``t`` on one input whose next time is ``c``: its bit (at ``bit``) where it moved
+    at t, its cursor and its next time."""
+    e = np.uint64(c == t)
+    p += e
+    return e << np.uint64(bit), p, ev_t[p]
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _gate(rec, base, info, ev_t, top, capacity, settled, lanes):
     """One gate reading up to ``lanes`` nets (2, 4 or 6: a constant where it is called, so each
     call compiles to straight code for its lanes). Returns (top, evaluations, out, current, first):
     its transitions are in ``ev_t[first:top]``, its value at the end ``current``."""
     U = np.uint64
     ONE = U(1)
-    MASK = U(0x7FFFFFFF)
     BIG = U(1) << U(62)
-    x0 = info[rec[base]]
-    x1 = info[rec[base + 1]]
-    n0 = (x0 >> ONE) & MASK
-    n1 = (x1 >> ONE) & MASK
-    idx = ((x0 ^ n0) & ONE) | (((x1 ^ n1) & ONE) << U(1))
-    m = n0 + n1
-    p0 = x0 >> U(32)
-    p1 = x1 >> U(32)
+    idx, m, p0 = _open(info, rec[base], 0)
+    v, n, p1 = _open(info, rec[base + 1], 1)
+    idx, m = idx | v, m + n
     p2 = p3 = p4 = p5 = U(0)
     if lanes > 2:
-        x2 = info[rec[base + 2]]
-        x3 = info[rec[base + 3]]
-        n2 = (x2 >> ONE) & MASK
-        n3 = (x3 >> ONE) & MASK
-        idx |= (((x2 ^ n2) & ONE) << U(2)) | (((x3 ^ n3) & ONE) << U(3))
-        m += n2 + n3
-        p2 = x2 >> U(32)
-        p3 = x3 >> U(32)
+        v, n, p2 = _open(info, rec[base + 2], 2)
+        idx, m = idx | v, m + n
+        v, n, p3 = _open(info, rec[base + 3], 3)
+        idx, m = idx | v, m + n
     if lanes > 4:
-        x4 = info[rec[base + 4]]
-        x5 = info[rec[base + 5]]
-        n4 = (x4 >> ONE) & MASK
-        n5 = (x5 >> ONE) & MASK
-        idx |= (((x4 ^ n4) & ONE) << U(4)) | (((x5 ^ n5) & ONE) << U(5))
-        m += n4 + n5
-        p4 = x4 >> U(32)
-        p5 = x5 >> U(32)
+        v, n, p4 = _open(info, rec[base + 4], 4)
+        idx, m = idx | v, m + n
+        v, n, p5 = _open(info, rec[base + 5], 5)
+        idx, m = idx | v, m + n
     out = rec[base + _MAX_INPUTS]
     if m == 0 and settled:  # nothing reaches it and its output already has its value: it holds
         return top, 0, out, U(0), top
@@ -292,32 +296,20 @@ def _gate(rec, base, info, ev_t, top, capacity, settled, lanes):
             t = min(t, min(c4, c5))
         if t == BIG:
             break
-        e = c0 == t
-        idx ^= U(e)
-        p0 += U(e)
-        c0 = ev_t[p0]
-        e = c1 == t
-        idx ^= U(e) << U(1)
-        p1 += U(e)
-        c1 = ev_t[p1]
+        e, p0, c0 = _advance(ev_t, c0, p0, t, 0)
+        idx ^= e
+        e, p1, c1 = _advance(ev_t, c1, p1, t, 1)
+        idx ^= e
         if lanes > 2:
-            e = c2 == t
-            idx ^= U(e) << U(2)
-            p2 += U(e)
-            c2 = ev_t[p2]
-            e = c3 == t
-            idx ^= U(e) << U(3)
-            p3 += U(e)
-            c3 = ev_t[p3]
+            e, p2, c2 = _advance(ev_t, c2, p2, t, 2)
+            idx ^= e
+            e, p3, c3 = _advance(ev_t, c3, p3, t, 3)
+            idx ^= e
         if lanes > 4:
-            e = c4 == t
-            idx ^= U(e) << U(4)
-            p4 += U(e)
-            c4 = ev_t[p4]
-            e = c5 == t
-            idx ^= U(e) << U(5)
-            p5 += U(e)
-            c5 = ev_t[p5]
+            e, p4, c4 = _advance(ev_t, c4, p4, t, 4)
+            idx ^= e
+            e, p5, c5 = _advance(ev_t, c5, p5, t, 5)
+            idx ^= e
         evaluations += 1
         # the pending transition takes effect first if it falls due by t (ev_t[top] written
         # either way: branch-free); then the new value schedules one, or cancels the pending one
