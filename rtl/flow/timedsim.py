@@ -54,6 +54,7 @@ from rtl.tech.liberty import parse_boolean
 __all__ = ["TimedNetlist", "TimedResult", "FS_PER_NS"]
 
 _MAX_INPUTS = 6
+_BIG = 1 << 62  # no time: past an input's last transition (each net's list ends with it), or none pending
 _RECORD = _MAX_INPUTS + 5
 FS_PER_NS = 1_000_000
 
@@ -251,7 +252,7 @@ def _gate(rec, base, info, ev_t, top, capacity, settled, lanes):
     its transitions are in ``ev_t[first:top]``, its value at the end ``current``."""
     U = np.uint64
     ONE = U(1)
-    BIG = U(1) << U(62)
+    BIG = U(_BIG)
     idx, m, p0 = _open(info, rec[base], 0)
     v, n, p1 = _open(info, rec[base + 1], 1)
     idx, m = idx | v, m + n
@@ -338,7 +339,7 @@ def _gate_loop(rec, n_gates, info, ev_t, touched, top, n_touched, capacity, coun
     n_touched)."""
     U = np.uint64
     ONE = U(1)
-    BIG = U(1) << U(62)
+    BIG = U(_BIG)
     evaluations = 0
     for k in range(n_gates):
         base = k * _RECORD
@@ -352,14 +353,13 @@ def _gate_loop(rec, n_gates, info, ev_t, touched, top, n_touched, capacity, coun
         if ev < 0:
             return -1, top, n_touched
         evaluations += ev
-        if top == first:
+        if top == first:  # its output did not move
             continue
-        moved = top > first
+        info[out] = (first << U(32)) | ((top - first) << ONE) | current
         ev_t[top] = BIG  # the sentinel after its times
-        top += U(moved)
-        info[out] = ((first << U(32)) | ((top - first - ONE) << ONE) | current) if moved else info[out]
+        top += ONE
         touched[n_touched] = out
-        n_touched += moved
+        n_touched += 1
     counters[0] += evaluations
     return 0, top, n_touched
 
@@ -379,7 +379,7 @@ def _run(stimulus, input_nets, nets, rec, delay, ff_out,
     state = np.zeros(n_ff, np.uint64)
     open_ = np.zeros(max(1, n_cg), np.int64)
     counters = np.zeros(1, np.int64)
-    BIG = U(1) << U(62)
+    BIG = U(_BIG)
     ev_t[0] = BIG  # where a quiet net's times start: none
     for s in range(streams):
         info[:] = 0
