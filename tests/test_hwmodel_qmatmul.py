@@ -169,6 +169,63 @@ def test_float32_codes_give_the_same_registers(recipe):
     np.testing.assert_array_equal(narrow, wide)
 
 
+@pytest.mark.parametrize("fmt", ["float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "int8_sym", "int4_sym"])
+@pytest.mark.parametrize("bias", ["none", "power_of_two"])
+def test_a_float32_register_runs_on_the_cpus_float32_bit_exactly(fmt, bias):
+    """The float32 path (one IEEE rounding of acc + an exact product) is taken for 8-bit
+    operands into float32 one product a step, and gives the golden registers, Inf and NaN
+    included: every code, offsets over the port's useful range."""
+    rng = np.random.default_rng(stable_seed("native", fmt, bias))
+    f = F.get_format(fmt)
+    register = arith.FloatAccumulator("float32")
+    a_codes = rng.integers(0, 1 << f.bits, (13, 150))
+    b_codes = rng.integers(0, 1 << f.bits, (150, 11))
+    offsets = rng.integers(-40, 10, 11) if bias == "power_of_two" else np.zeros(11, np.int64)
+    a, b = F.decode(a_codes, fmt), F.decode(b_codes, fmt)
+    assert Q.native_float32(b * np.ldexp(1.0, offsets), register, f, f, 1)
+    assert Q.code_dtype(Numerics(fmt, fmt, "float32")) == np.float32
+    ours = accumulate_matmul(a.astype(np.float32), b, register, fmt, fmt, bias=offsets)
+    assert_identical(ours, golden_register(a_codes, fmt, b_codes, fmt, register, 1, offsets))
+
+
+def test_the_float32_path_is_refused_where_it_would_round_differently():
+    """Flush to zero, several products a step, wide operands, and a product below float32's
+    normal range each keep the exact kernels — which still give the golden registers."""
+    e4, i16 = F.get_format("float8_e4m3fn"), F.get_format("int16_sym")
+    f32 = arith.FloatAccumulator("float32")
+    b = np.array([[1.0, -2.5], [0.375, 448.0]])
+    assert Q.native_float32(b, f32, e4, e4, 1)
+    assert not Q.native_float32(b, arith.FloatAccumulator("float32", flush_to_zero=True), e4, e4, 1)
+    assert not Q.native_float32(b, f32, e4, e4, 4)
+    assert not Q.native_float32(b, f32, i16, i16, 1)           # 30 significant bits in a product
+    assert not Q.native_float32(b, arith.FloatAccumulator("float16"), e4, e4, 1)
+    tiny = b * 2.0 ** -120                                      # 2^-9 · 2^-121.4: below 2^-126
+    assert not Q.native_float32(tiny, f32, e4, e4, 1)
+    a_codes = np.array([[1, 0x7E, 0x41, 0x80]])                 # the smallest subnormal, the largest, 2.25, −0
+    b_codes = F.encode(np.array([[1.0], [-448.0], [0.001953125], [3.0]]), e4)
+    offsets = np.array([-118])
+    ours = accumulate_matmul(F.decode(a_codes, e4), F.decode(b_codes, e4), f32, e4, e4, bias=offsets)
+    assert_identical(ours, golden_register(a_codes, e4, b_codes, e4, f32, 1, offsets))
+
+
+@pytest.mark.parametrize("acc", ["float16", "bfloat16", "float32", "float32_ftz"])
+@pytest.mark.parametrize("lanes", [1, 4])
+def test_narrow_products_run_transposed_and_stay_exact(acc, lanes):
+    """A depthwise convolution's products — many groups, each one or a few columns with its own
+    weights — run rows-innermost; every group's registers are still the golden ones."""
+    from hwmodel.accuracy import kernels
+
+    fmt = "float8_e4m3fn"
+    rng = np.random.default_rng(stable_seed("narrow", acc, lanes))
+    register = arith.parse_accumulator(acc.removesuffix("_ftz"), fmt, fmt, flush_to_zero=acc.endswith("_ftz"))
+    a_codes = rng.integers(0, 256, (6, 40, 9))
+    b_codes = rng.integers(0, 256, (6, 9, 3))
+    assert kernels._narrow(np.zeros(a_codes.shape), np.zeros(b_codes.shape))
+    ours = accumulate_matmul(F.decode(a_codes, fmt), F.decode(b_codes, fmt), register, fmt, fmt, lanes=lanes)
+    for g in range(6):
+        assert_identical(ours[g], golden_register(a_codes[g], fmt, b_codes[g], fmt, register, lanes))
+
+
 # ----- block formats on the block-scaled unit ---------------------------------------------------
 @pytest.mark.parametrize("name", ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e2m3", "mxfp4_e2m1", "mxint8", "nvfp4"])
 @pytest.mark.parametrize("acc", ["float32", "bfloat16"])

@@ -22,7 +22,16 @@ Rounding an exact double ``s`` with a remainder of sign ``ρ`` to p bits: the bi
 would make), ties go by ``ρ`` and, where ``ρ`` is 0, to even; below the normal range a magic
 addition rounds onto the subnormal grid; beyond the largest finite value is ±Inf; NaN and Inf
 pass through. The loops run over output columns innermost, so they vectorize, and release the
-GIL, so batches run on threads.
+GIL, so batches run on threads. A product with fewer columns than :data:`NARROW` (a depthwise
+convolution's, one column per channel) runs transposed — its rows innermost — since each output
+is still the same sum in the same order, and the product of two doubles commutes.
+
+One more path needs no rounding code at all: a float32 register fed one product a step, where
+every product is an exact float32 normal (8-bit operands, at any scale that keeps the products
+between 2^-126 and 2^128 — :func:`hwmodel.accuracy.qmatmul.native_float32`), is the CPU's own
+float32 ``acc + a·b``: the product is exact, so the one IEEE round-to-nearest-even of the sum is
+the register's, subnormals, overflow to ±Inf and NaN included (:func:`float32_steps`). It runs
+four rows at a time, so each weight row is read once for four.
 """
 
 from __future__ import annotations
@@ -30,9 +39,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["float_steps", "fixed_saturating_steps", "exact_sums", "block_steps", "fold_add", "KERNELS"]
+__all__ = ["float_steps", "float32_steps", "float32_range", "fixed_saturating_steps", "exact_sums", "block_steps", "fold_add",
+           "KERNELS", "NARROW"]
 
 KERNELS = ("exact", "twosum", "double_double", "twosum_float32")
+NARROW = 8  # products with fewer columns than this (and more rows) run transposed
 
 
 @njit(inline="always", cache=True)
@@ -168,7 +179,82 @@ def float_steps(a: np.ndarray, b: np.ndarray, *, lanes: int, precision: int, emi
     the register's significand bits with the hidden one (11 for float16), ``emin`` its smallest
     normal exponent.
     """
-    return _steps(a, b, lanes, precision, emin, max_value, flush_to_zero, KERNELS.index(kernel), out)
+    index = KERNELS.index(kernel)
+    if _narrow(a, b):
+        out[...] = _steps(*_transposed(a, b, out), lanes, precision, emin, max_value, flush_to_zero, index,
+                          np.ascontiguousarray(out.transpose(0, 2, 1))).transpose(0, 2, 1)
+        return out
+    return _steps(a, b, lanes, precision, emin, max_value, flush_to_zero, index, out)
+
+
+def _narrow(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether ``a @ b`` runs faster transposed: few columns, more rows, and ``b`` one matrix per
+    group (it becomes the row operand, which is never shared between groups)."""
+    return b.shape[2] < NARROW and a.shape[1] > b.shape[2] and b.shape[0] == a.shape[0]
+
+
+def _transposed(a: np.ndarray, b: np.ndarray, out: np.ndarray):
+    """(bᵀ, aᵀ): outᵀ = bᵀ @ aᵀ, the same products summed in the same order along K."""
+    return np.ascontiguousarray(b.transpose(0, 2, 1)), np.ascontiguousarray(a.transpose(0, 2, 1))
+
+
+@njit(nogil=True, cache=True)
+def _float32(a, b, out):
+    groups, rows, k_total = a.shape
+    cols = b.shape[2]
+    for g in range(groups):
+        bg = b[g if b.shape[0] > 1 else 0]
+        m = 0
+        while m + 4 <= rows:  # four rows share each read of a weight row
+            o0, o1, o2, o3 = out[g, m], out[g, m + 1], out[g, m + 2], out[g, m + 3]
+            for k in range(k_total):
+                a0, a1, a2, a3 = a[g, m, k], a[g, m + 1, k], a[g, m + 2, k], a[g, m + 3, k]
+                bk = bg[k]
+                for n in range(cols):
+                    x = bk[n]
+                    o0[n] = o0[n] + a0 * x
+                    o1[n] = o1[n] + a1 * x
+                    o2[n] = o2[n] + a2 * x
+                    o3[n] = o3[n] + a3 * x
+            m += 4
+        for r in range(m, rows):
+            o = out[g, r]
+            for k in range(k_total):
+                ak = a[g, r, k]
+                bk = bg[k]
+                for n in range(cols):
+                    o[n] = o[n] + ak * bk[n]
+    return out
+
+
+@njit(nogil=True, cache=True)
+def _float32_range(x):
+    low, high, held = np.inf, 0.0, True
+    for v in x.reshape(-1):
+        a = abs(v)
+        if a < np.inf:  # finite (NaN fails the test too)
+            if a > 0:
+                low = min(low, a)
+                high = max(high, a)
+            held = held and np.float64(np.float32(v)) == v
+    return low, high, held
+
+
+def float32_range(x: np.ndarray) -> tuple[float, float, bool]:
+    """(smallest and largest non-zero finite magnitude — inf and 0 when there is none — and
+    whether float32 holds every finite value of ``x``) in one pass, nothing allocated."""
+    return _float32_range(np.ascontiguousarray(x, np.float64))
+
+
+def float32_steps(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """A float32 register fed one product a step, as float32 arithmetic: ``a`` (groups, rows, K),
+    ``b`` (groups or 1, K, cols) and ``out`` (groups, rows, cols) float32, ``out`` updated from its
+    values. Exact only where every product is an exact float32 normal or zero — the caller's
+    check (:func:`hwmodel.accuracy.qmatmul.native_float32`)."""
+    if _narrow(a, b):
+        out[...] = _float32(*_transposed(a, b, out), np.ascontiguousarray(out.transpose(0, 2, 1))).transpose(0, 2, 1)
+        return out
+    return _float32(a, b, out)
 
 
 @njit(nogil=True, cache=True)

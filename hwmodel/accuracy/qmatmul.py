@@ -47,7 +47,7 @@ from hwmodel.accuracy.recipes import (GRANULARITIES, SCALE_METHODS, UNQUANTIZED,
 __all__ = ["Numerics", "parse_numerics", "auto_accumulator", "SCALE_METHODS", "GRANULARITIES", "quantize_values",
            "quantize_weight",
            "qmatmul", "accumulate_matmul", "float_kernel", "saturated_fraction", "bias_of", "order_free",
-           "count_inputs", "count_outputs", "code_dtype", "BlockScales", "block_register"]
+           "count_inputs", "count_outputs", "code_dtype", "BlockScales", "block_register", "native_float32"]
 
 _F64_BITS = 53
 
@@ -314,6 +314,42 @@ def float_kernel(acc: FloatAccumulator, a_fmt: Format, b_fmt: Format, lanes: int
     return "twosum_float32" if fmt.name == "float32" else "twosum"
 
 
+_FLOAT32_BITS = 24
+_FLOAT32_MIN_NORMAL = 2.0 ** -126
+
+
+def _significand_bits(fmt: Format) -> int:
+    """Significant bits a value of ``fmt`` can have (an integer's magnitude, a float's significand)."""
+    return fmt.man_bits + 1 if fmt.is_float else round(fmt.max_magnitude).bit_length()
+
+
+def _native_formats(acc, a_fmt: Format, b_fmt: Format, lanes: int) -> bool:
+    """What :func:`native_float32` asks of the design alone: a float32 register without flush to
+    zero, one product a step, operand values float32 holds (at most 16 bits) with at most 24
+    significant bits between a product's two."""
+    return (isinstance(acc, FloatAccumulator) and acc.format.name == "float32" and not acc.flush_to_zero
+            and lanes == 1 and a_fmt.bits <= 16 and b_fmt.bits <= 16
+            and _significand_bits(a_fmt) + _significand_bits(b_fmt) <= _FLOAT32_BITS)
+
+
+def native_float32(b: np.ndarray, acc: FloatAccumulator, a_fmt: Format, b_fmt: Format, lanes: int) -> bool:
+    """Whether the CPU's float32 ``acc + a·b`` is this register exactly for ``a`` codes' values of
+    ``a_fmt`` and these ``b`` values (any bias folded in) —
+    :func:`hwmodel.accuracy.kernels.float32_steps`: the design as :func:`_native_formats` asks,
+    float32 holding every ``b`` value, and every product an exact float32 normal or zero — each
+    non-zero finite product (at least ``a_fmt``'s smallest magnitude times ``b``'s smallest) at
+    least 2^-126, and (at most the two largest) below 2^128. Then the product is exact and IEEE's
+    one rounding of the sum is the register's, Inf and NaN included."""
+    if not _native_formats(acc, a_fmt, b_fmt, lanes):
+        return False
+    low, high, held = kernels.float32_range(b)
+    if not held:
+        return False  # a weight float32 does not hold (far below 2^-126 after its bias)
+    if high == 0:
+        return True  # every product is zero, Inf or NaN: IEEE float32 gives what the register does
+    return a_fmt.min_subnormal * low >= _FLOAT32_MIN_NORMAL and a_fmt.max_magnitude * high < 2.0 ** 128
+
+
 def accumulate_matmul(a, b, acc, a_fmt: Format | str, b_fmt: Format | str, *, lanes: int = 1,
                       bias=0, interleave: int = 1) -> np.ndarray:
     """The registers an array of ``a_fmt × b_fmt`` MACs into ``acc`` holds after ``a @ b``.
@@ -357,12 +393,18 @@ def accumulate_matmul(a, b, acc, a_fmt: Format | str, b_fmt: Format | str, *, la
 
 
 def _float_register(a3, b3, acc: FloatAccumulator, a_fmt, b_fmt, lanes, bias) -> np.ndarray:
-    a3, b3 = np.asarray(a3, np.float64), np.asarray(b3, np.float64)  # the kernels take doubles
+    scaled = np.asarray(b3, np.float64) * np.ldexp(1.0, bias.astype(np.int32)) if np.any(bias) else b3
+    if native_float32(scaled, acc, a_fmt, b_fmt, lanes):
+        out = np.zeros((a3.shape[0], a3.shape[1], b3.shape[2]), np.float32)
+        with np.errstate(invalid="ignore", over="ignore"):
+            return kernels.float32_steps(np.asarray(a3, np.float32), np.ascontiguousarray(scaled, np.float32),
+                                         out).astype(np.float64)
+    a3, b3 = np.asarray(a3, np.float64), np.asarray(b3, np.float64)  # the other kernels take doubles
+    scaled = np.asarray(scaled, np.float64)
     kernel = float_kernel(acc, a_fmt, b_fmt, lanes, int(bias.min()), int(bias.max()))
     if kernel is None:
         return _golden(a3, b3, acc, a_fmt, b_fmt, lanes, bias)
     fmt = acc.format
-    scaled = b3 * np.ldexp(1.0, bias.astype(np.int32)) if np.any(bias) else b3
     out = np.zeros((a3.shape[0], a3.shape[1], b3.shape[2]))
     with np.errstate(invalid="ignore", over="ignore"):
         return kernels.float_steps(a3, np.ascontiguousarray(scaled), lanes=lanes, precision=fmt.man_bits + 1,
@@ -423,14 +465,18 @@ def code_dtype(numerics: Numerics):
     """The dtype to hold a recipe's activation codes in: float32 where the register's exact sum
     runs as float32 BLAS — a fixed register, operand formats whose every code is a float32 (not
     MX, at most 16 bits) and whose largest product of codes in LSB units is at most 2^18 (so
-    chunks of 64 products stay exact under 2^24: INT8×INT8, INT4×INT8) — and the im2col copies
-    take half the bytes; float64 otherwise, which the other register paths compute in anyway."""
+    chunks of 64 products stay exact under 2^24: INT8×INT8, INT4×INT8) — or in the CPU's float32
+    arithmetic (a float32 register :func:`native_float32` may take), and the im2col copies take
+    half the bytes; float64 otherwise, which the other register paths compute in anyway."""
     names = (numerics.activations, numerics.weights)
-    if any(n == UNQUANTIZED or n in MX_FORMATS for n in names) \
-            or not isinstance(numerics.register_for(numerics.activation_format, numerics.weight_format),
-                              FixedAccumulator):
+    if any(n == UNQUANTIZED or n in MX_FORMATS for n in names):
         return np.float64
     formats = [get_format(n) for n in names]
+    register = numerics.register_for(numerics.activation_format, numerics.weight_format)
+    if _native_formats(register, formats[0], formats[1], numerics.lanes):
+        return np.float32  # a float32 register the CPU's float32 arithmetic is (see native_float32)
+    if not isinstance(register, FixedAccumulator):
+        return np.float64
     if any(f.bits > 16 for f in formats):
         return np.float64
     units = [f.max_value * 2.0 ** -f.lsb_exponent for f in formats]
