@@ -169,43 +169,65 @@ def test_float32_codes_give_the_same_registers(recipe):
     np.testing.assert_array_equal(narrow, wide)
 
 
-@pytest.mark.parametrize("fmt", ["float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "int8_sym", "int4_sym"])
+NATIVE = [("float8_e4m3fn", "float32"), ("float8_e5m2", "float32"), ("float8_e4m3fnuz", "float32"),
+          ("int8_sym", "float32"), ("int4_sym", "float32"),
+          ("float8_e4m3fn", "float16"), ("float8_e4m3fnuz", "float16"),
+          ("float8_e3m4fnuz", "float16"), ("int8_sym", "float16"), ("int4_sym", "float16"),
+          ("float8_e4m3fn", "float16_ftz"), ("float8_e5m2", "bfloat16"), ("float8_e4m3fn", "bfloat16_ftz")]
+
+
+@pytest.mark.parametrize("fmt,acc", NATIVE, ids=str)
 @pytest.mark.parametrize("bias", ["none", "power_of_two"])
-def test_a_float32_register_runs_on_the_cpus_float32_bit_exactly(fmt, bias):
-    """The float32 path (one IEEE rounding of acc + an exact product) is taken for 8-bit
-    operands into float32 one product a step, and gives the golden registers, Inf and NaN
-    included: every code, offsets over the port's useful range."""
-    rng = np.random.default_rng(stable_seed("native", fmt, bias))
+def test_registers_run_on_float32_arithmetic_bit_exactly(fmt, acc, bias):
+    """The float32-arithmetic path — float32's one IEEE rounding of acc + an exact product; a
+    float16 or bfloat16 register rounding that sum once more — is taken for 8-bit operands one
+    product a step, and gives the golden registers, Inf and NaN included: every code, and
+    offsets over the port's useful range (for the narrow registers, ones that keep the products
+    on their grid)."""
+    rng = np.random.default_rng(stable_seed("native", fmt, acc, bias))
     f = F.get_format(fmt)
-    register = arith.FloatAccumulator("float32")
+    register = arith.parse_accumulator(acc.removesuffix("_ftz"), fmt, fmt, flush_to_zero=acc.endswith("_ftz"))
     a_codes = rng.integers(0, 1 << f.bits, (13, 150))
     b_codes = rng.integers(0, 1 << f.bits, (150, 11))
-    offsets = rng.integers(-40, 10, 11) if bias == "power_of_two" else np.zeros(11, np.int64)
+    if bias == "none":
+        offsets = np.zeros(11, np.int64)
+    elif acc.startswith("float32") or acc.startswith("bfloat16"):
+        offsets = rng.integers(-40, 10, 11)
+    elif f.is_float:  # float16: offsets that keep the smallest products on its 2^-24 grid
+        offsets = rng.integers(-24 - 2 * f.lsb_exponent, 6, 11)
+    else:  # integer products into float16: offsets that keep every sum within float32's 24 bits
+        offsets = rng.integers(0, 6, 11)
     a, b = F.decode(a_codes, fmt), F.decode(b_codes, fmt)
-    assert Q.native_float32(b * np.ldexp(1.0, offsets), register, f, f, 1)
-    assert Q.code_dtype(Numerics(fmt, fmt, "float32")) == np.float32
+    assert Q.native_register(b * np.ldexp(1.0, offsets), register, f, f, 1, int(offsets.min()))
+    if not acc.endswith("_ftz"):
+        assert Q.code_dtype(Numerics(fmt, fmt, acc)) == np.float32
     ours = accumulate_matmul(a.astype(np.float32), b, register, fmt, fmt, bias=offsets)
     assert_identical(ours, golden_register(a_codes, fmt, b_codes, fmt, register, 1, offsets))
 
 
-def test_the_float32_path_is_refused_where_it_would_round_differently():
-    """Flush to zero, several products a step, wide operands, and a product below float32's
-    normal range each keep the exact kernels — which still give the golden registers."""
-    e4, i16 = F.get_format("float8_e4m3fn"), F.get_format("int16_sym")
-    f32 = arith.FloatAccumulator("float32")
+def test_float32_arithmetic_is_refused_where_it_would_round_differently():
+    """Flush to zero in float32, several products a step, wide operands, a product below
+    float32's normal range, products off a float16 register's grid, and products of more bits
+    than float16 has whose sums float32 cannot hold each keep the exact kernels — which still
+    give the golden registers."""
+    e4, e2, i16 = (F.get_format(n) for n in ("float8_e4m3fn", "float8_e2m5fnuz", "int16_sym"))
+    f32, f16 = arith.FloatAccumulator("float32"), arith.FloatAccumulator("float16")
     b = np.array([[1.0, -2.5], [0.375, 448.0]])
-    assert Q.native_float32(b, f32, e4, e4, 1)
-    assert not Q.native_float32(b, arith.FloatAccumulator("float32", flush_to_zero=True), e4, e4, 1)
-    assert not Q.native_float32(b, f32, e4, e4, 4)
-    assert not Q.native_float32(b, f32, i16, i16, 1)           # 30 significant bits in a product
-    assert not Q.native_float32(b, arith.FloatAccumulator("float16"), e4, e4, 1)
+    assert Q.native_register(b, f32, e4, e4, 1)
+    assert Q.native_register(b, f16, e4, e4, 1)
+    assert not Q.native_register(b, arith.FloatAccumulator("float32", flush_to_zero=True), e4, e4, 1)
+    assert not Q.native_register(b, f32, e4, e4, 4)
+    assert not Q.native_register(b, f32, i16, i16, 1)           # 30 significant bits in a product
     tiny = b * 2.0 ** -120                                      # 2^-9 · 2^-121.4: below 2^-126
-    assert not Q.native_float32(tiny, f32, e4, e4, 1)
+    assert not Q.native_register(tiny, f32, e4, e4, 1, -120)
+    assert not Q.native_register(b * 2.0 ** -7, f16, e4, e4, 1, -7)  # LSB 2^-25: off float16's grid
+    assert not Q.native_register(b, f16, e2, e2, 1)            # 12 bits a product, sums over 24 bits
     a_codes = np.array([[1, 0x7E, 0x41, 0x80]])                 # the smallest subnormal, the largest, 2.25, −0
     b_codes = F.encode(np.array([[1.0], [-448.0], [0.001953125], [3.0]]), e4)
-    offsets = np.array([-118])
-    ours = accumulate_matmul(F.decode(a_codes, e4), F.decode(b_codes, e4), f32, e4, e4, bias=offsets)
-    assert_identical(ours, golden_register(a_codes, e4, b_codes, e4, f32, 1, offsets))
+    for register, offset in ((f32, -118), (f16, -7)):
+        offsets = np.array([offset])
+        ours = accumulate_matmul(F.decode(a_codes, e4), F.decode(b_codes, e4), register, e4, e4, bias=offsets)
+        assert_identical(ours, golden_register(a_codes, e4, b_codes, e4, register, 1, offsets))
 
 
 @pytest.mark.parametrize("acc", ["float16", "bfloat16", "float32", "float32_ftz"])

@@ -26,12 +26,20 @@ GIL, so batches run on threads. A product with fewer columns than :data:`NARROW`
 convolution's, one column per channel) runs transposed — its rows innermost — since each output
 is still the same sum in the same order, and the product of two doubles commutes.
 
-One more path needs no rounding code at all: a float32 register fed one product a step, where
-every product is an exact float32 normal (8-bit operands, at any scale that keeps the products
-between 2^-126 and 2^128 — :func:`hwmodel.accuracy.qmatmul.native_float32`), is the CPU's own
-float32 ``acc + a·b``: the product is exact, so the one IEEE round-to-nearest-even of the sum is
-the register's, subnormals, overflow to ±Inf and NaN included (:func:`float32_steps`). It runs
-four rows at a time, so each weight row is read once for four.
+One more path runs in float32 arithmetic (:func:`float32_steps`), where the operands allow it
+(:func:`hwmodel.accuracy.qmatmul.native_register`), one product a step:
+
+* a float32 register whose every product is an exact float32 normal (8-bit operands at any scale
+  that keeps the products between 2^-126 and 2^128) is the CPU's own float32 ``acc + a·b``: the
+  product is exact, so IEEE's one round-to-nearest-even of the sum is the register's,
+  subnormals, overflow to ±Inf and NaN included;
+* a float16 or bfloat16 register rounds ``float32(acc + a·b)`` once more, by bit operations on
+  the float32 pattern: exact where float32 held the sum (integer products, whose sums stay on a
+  grid 24 bits spans), and otherwise where the product is itself a value of the register's
+  precision p on its grid — then the double rounding is innocuous, float32's 24 bits being at
+  least 2p + 2 (Figueroa, "When is double rounding innocuous?", SIGNUM Newsletter 30(3), 1995).
+
+These run four rows at a time, so each weight row is read once for four.
 """
 
 from __future__ import annotations
@@ -40,7 +48,7 @@ import numpy as np
 from numba import njit
 
 __all__ = ["float_steps", "float32_steps", "float32_range", "fixed_saturating_steps", "exact_sums", "block_steps", "fold_add",
-           "KERNELS", "NARROW"]
+           "KERNELS", "NARROW", "ROUNDINGS"]
 
 KERNELS = ("exact", "twosum", "double_double", "twosum_float32")
 NARROW = 8  # products with fewer columns than this (and more rows) run transposed
@@ -198,8 +206,51 @@ def _transposed(a: np.ndarray, b: np.ndarray, out: np.ndarray):
     return np.ascontiguousarray(b.transpose(0, 2, 1)), np.ascontiguousarray(a.transpose(0, 2, 1))
 
 
+_HALF_MIN_NORMAL = np.float32(2.0 ** -14)
+_HALF_MAX = np.float32(65504.0)
+_HALF_MAGIC = np.float32(0.5)  # its float32 ulp is 2^-24, float16's subnormal step
+_FLOAT32_MIN_NORMAL = np.float32(2.0 ** -126)
+
+
+@njit(inline="always", cache=True)
+def _to_float16(s, ftz):
+    """float32 ``s`` rounded to the nearest float16 value (ties to even), as a float32: the
+    significand cut at 11 bits (a carry is the next binade), the subnormal grid by the magic
+    addition, ±Inf past 65504; with ``ftz`` a subnormal result becomes a zero; Inf, NaN through."""
+    a = abs(s)
+    bits = np.float32(a).view(np.int32)
+    normal = np.int32((bits + 0xFFF + ((bits >> 13) & 1)) & -8192).view(np.float32)
+    r = ((a + _HALF_MAGIC) - _HALF_MAGIC) if a < _HALF_MIN_NORMAL else normal
+    r = np.float32(np.inf) if r > _HALF_MAX else r
+    r = np.float32(0.0) if (ftz and r < _HALF_MIN_NORMAL) else r
+    r = a if not a < np.inf else r
+    return np.copysign(r, s)
+
+
+@njit(inline="always", cache=True)
+def _to_bfloat16(s, ftz):
+    """float32 ``s`` rounded to the nearest bfloat16 (ties to even), as a float32: the bit pattern
+    cut at 16 bits, the same on the shared subnormal grid; a carry past the largest finite value
+    is the Inf pattern; with ``ftz`` a subnormal result becomes a zero; Inf, NaN through."""
+    a = abs(s)
+    bits = np.float32(a).view(np.int32)
+    r = np.int32((bits + 0x7FFF + ((bits >> 16) & 1)) & -65536).view(np.float32)
+    r = np.float32(0.0) if (ftz and r < _FLOAT32_MIN_NORMAL) else r
+    r = a if not a < np.inf else r
+    return np.copysign(r, s)
+
+
+@njit(inline="always", cache=True)
+def _register(s, rounding, ftz):
+    if rounding == 1:
+        return _to_float16(s, ftz)
+    if rounding == 2:
+        return _to_bfloat16(s, ftz)
+    return s
+
+
 @njit(nogil=True, cache=True)
-def _float32(a, b, out):
+def _float32(a, b, rounding, ftz, out):
     groups, rows, k_total = a.shape
     cols = b.shape[2]
     for g in range(groups):
@@ -212,10 +263,10 @@ def _float32(a, b, out):
                 bk = bg[k]
                 for n in range(cols):
                     x = bk[n]
-                    o0[n] = o0[n] + a0 * x
-                    o1[n] = o1[n] + a1 * x
-                    o2[n] = o2[n] + a2 * x
-                    o3[n] = o3[n] + a3 * x
+                    o0[n] = _register(o0[n] + a0 * x, rounding, ftz)
+                    o1[n] = _register(o1[n] + a1 * x, rounding, ftz)
+                    o2[n] = _register(o2[n] + a2 * x, rounding, ftz)
+                    o3[n] = _register(o3[n] + a3 * x, rounding, ftz)
             m += 4
         for r in range(m, rows):
             o = out[g, r]
@@ -223,7 +274,7 @@ def _float32(a, b, out):
                 ak = a[g, r, k]
                 bk = bg[k]
                 for n in range(cols):
-                    o[n] = o[n] + ak * bk[n]
+                    o[n] = _register(o[n] + ak * bk[n], rounding, ftz)
     return out
 
 
@@ -246,15 +297,23 @@ def float32_range(x: np.ndarray) -> tuple[float, float, bool]:
     return _float32_range(np.ascontiguousarray(x, np.float64))
 
 
-def float32_steps(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """A float32 register fed one product a step, as float32 arithmetic: ``a`` (groups, rows, K),
-    ``b`` (groups or 1, K, cols) and ``out`` (groups, rows, cols) float32, ``out`` updated from its
-    values. Exact only where every product is an exact float32 normal or zero — the caller's
-    check (:func:`hwmodel.accuracy.qmatmul.native_float32`)."""
+ROUNDINGS = ("float32", "float16", "bfloat16")
+
+
+def float32_steps(a: np.ndarray, b: np.ndarray, out: np.ndarray, *, register: str = "float32",
+                  flush_to_zero: bool = False) -> np.ndarray:
+    """A ``register`` (float32, float16 or bfloat16) fed one product a step, in float32
+    arithmetic: ``acc ← round(float32(acc + a·b))``. ``a`` (groups, rows, K), ``b`` (groups or 1,
+    K, cols) and ``out`` (groups, rows, cols) float32, ``out`` updated from its values. Exact only
+    where the caller has checked it is (:func:`hwmodel.accuracy.qmatmul.native_register`)."""
+    rounding = ROUNDINGS.index(register)
+    if rounding == 0 and flush_to_zero:
+        raise ValueError("a float32 register with flush to zero does not run on float32 arithmetic")
     if _narrow(a, b):
-        out[...] = _float32(*_transposed(a, b, out), np.ascontiguousarray(out.transpose(0, 2, 1))).transpose(0, 2, 1)
+        out[...] = _float32(*_transposed(a, b, out), rounding, flush_to_zero,
+                            np.ascontiguousarray(out.transpose(0, 2, 1))).transpose(0, 2, 1)
         return out
-    return _float32(a, b, out)
+    return _float32(a, b, rounding, flush_to_zero, out)
 
 
 @njit(nogil=True, cache=True)

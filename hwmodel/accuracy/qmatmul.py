@@ -47,7 +47,7 @@ from hwmodel.accuracy.recipes import (GRANULARITIES, SCALE_METHODS, UNQUANTIZED,
 __all__ = ["Numerics", "parse_numerics", "auto_accumulator", "SCALE_METHODS", "GRANULARITIES", "quantize_values",
            "quantize_weight",
            "qmatmul", "accumulate_matmul", "float_kernel", "saturated_fraction", "bias_of", "order_free",
-           "count_inputs", "count_outputs", "code_dtype", "BlockScales", "block_register", "native_float32"]
+           "count_inputs", "count_outputs", "code_dtype", "BlockScales", "block_register", "native_register"]
 
 _F64_BITS = 53
 
@@ -323,23 +323,37 @@ def _significand_bits(fmt: Format) -> int:
     return fmt.man_bits + 1 if fmt.is_float else round(fmt.max_magnitude).bit_length()
 
 
+_NATIVE = {"float32": 24, "float16": 11, "bfloat16": 8}  # registers float32 arithmetic can run, by precision
+
+
 def _native_formats(acc, a_fmt: Format, b_fmt: Format, lanes: int) -> bool:
-    """What :func:`native_float32` asks of the design alone: a float32 register without flush to
-    zero, one product a step, operand values float32 holds (at most 16 bits) with at most 24
-    significant bits between a product's two."""
-    return (isinstance(acc, FloatAccumulator) and acc.format.name == "float32" and not acc.flush_to_zero
+    """What :func:`native_register` asks of the design alone: a float32 (without flush to zero),
+    float16 or bfloat16 register, one product a step, operand values float32 holds (at most 16
+    bits) with at most 24 significant bits between a product's two."""
+    return (isinstance(acc, FloatAccumulator) and acc.format.name in _NATIVE
+            and not (acc.format.name == "float32" and acc.flush_to_zero)
             and lanes == 1 and a_fmt.bits <= 16 and b_fmt.bits <= 16
             and _significand_bits(a_fmt) + _significand_bits(b_fmt) <= _FLOAT32_BITS)
 
 
-def native_float32(b: np.ndarray, acc: FloatAccumulator, a_fmt: Format, b_fmt: Format, lanes: int) -> bool:
-    """Whether the CPU's float32 ``acc + a·b`` is this register exactly for ``a`` codes' values of
-    ``a_fmt`` and these ``b`` values (any bias folded in) —
-    :func:`hwmodel.accuracy.kernels.float32_steps`: the design as :func:`_native_formats` asks,
-    float32 holding every ``b`` value, and every product an exact float32 normal or zero — each
-    non-zero finite product (at least ``a_fmt``'s smallest magnitude times ``b``'s smallest) at
-    least 2^-126, and (at most the two largest) below 2^128. Then the product is exact and IEEE's
-    one rounding of the sum is the register's, Inf and NaN included."""
+def native_register(b: np.ndarray, acc: FloatAccumulator, a_fmt: Format, b_fmt: Format, lanes: int,
+                    bias_low: int = 0) -> bool:
+    """Whether float32 arithmetic computes this register exactly for ``a`` codes' values of
+    ``a_fmt`` and these ``b`` values (any bias folded in, the smallest offset ``bias_low``) —
+    :func:`hwmodel.accuracy.kernels.float32_steps`. Beyond what :func:`_native_formats` asks,
+    float32 must hold every ``b`` value and every non-zero finite product must stay below 2^128
+    (at most ``a_fmt``'s largest magnitude times ``b``'s), and:
+
+    * float32 register: every product an exact float32 normal — at least 2^-126 (``a_fmt``'s
+      smallest magnitude times ``b``'s smallest). Then IEEE's one rounding of acc + a·b is the
+      register's, Inf and NaN included.
+    * float16 or bfloat16 register of precision p: every product on the register's own grid
+      (the products' LSB, 2^(LSB_a + LSB_b + bias_low), no finer than its smallest subnormal),
+      and either each product is a p-bit value (significands of at most p bits between them: the
+      double rounding is innocuous, 24 ≥ 2p + 2) or every sum the register can see is exact in
+      float32 (the largest register value plus the largest product below 2^(LSB + 24): the
+      register stays on the products' grid, so its sums span under 24 bits).
+    """
     if not _native_formats(acc, a_fmt, b_fmt, lanes):
         return False
     low, high, held = kernels.float32_range(b)
@@ -347,7 +361,17 @@ def native_float32(b: np.ndarray, acc: FloatAccumulator, a_fmt: Format, b_fmt: F
         return False  # a weight float32 does not hold (far below 2^-126 after its bias)
     if high == 0:
         return True  # every product is zero, Inf or NaN: IEEE float32 gives what the register does
-    return a_fmt.min_subnormal * low >= _FLOAT32_MIN_NORMAL and a_fmt.max_magnitude * high < 2.0 ** 128
+    largest = a_fmt.max_magnitude * high
+    if not largest < 2.0 ** 128:
+        return False
+    fmt = acc.format
+    if fmt.name == "float32":
+        return a_fmt.min_subnormal * low >= _FLOAT32_MIN_NORMAL
+    lsb = a_fmt.lsb_exponent + b_fmt.lsb_exponent + int(bias_low)
+    if lsb < fmt.lsb_exponent:
+        return False
+    return (_significand_bits(a_fmt) + _significand_bits(b_fmt) <= _NATIVE[fmt.name]
+            or fmt.max_value + largest < 2.0 ** (lsb + _FLOAT32_BITS))
 
 
 def accumulate_matmul(a, b, acc, a_fmt: Format | str, b_fmt: Format | str, *, lanes: int = 1,
@@ -394,11 +418,11 @@ def accumulate_matmul(a, b, acc, a_fmt: Format | str, b_fmt: Format | str, *, la
 
 def _float_register(a3, b3, acc: FloatAccumulator, a_fmt, b_fmt, lanes, bias) -> np.ndarray:
     scaled = np.asarray(b3, np.float64) * np.ldexp(1.0, bias.astype(np.int32)) if np.any(bias) else b3
-    if native_float32(scaled, acc, a_fmt, b_fmt, lanes):
+    if native_register(scaled, acc, a_fmt, b_fmt, lanes, int(bias.min())):
         out = np.zeros((a3.shape[0], a3.shape[1], b3.shape[2]), np.float32)
         with np.errstate(invalid="ignore", over="ignore"):
-            return kernels.float32_steps(np.asarray(a3, np.float32), np.ascontiguousarray(scaled, np.float32),
-                                         out).astype(np.float64)
+            return kernels.float32_steps(np.asarray(a3, np.float32), np.ascontiguousarray(scaled, np.float32), out,
+                                         register=acc.format.name, flush_to_zero=acc.flush_to_zero).astype(np.float64)
     a3, b3 = np.asarray(a3, np.float64), np.asarray(b3, np.float64)  # the other kernels take doubles
     scaled = np.asarray(scaled, np.float64)
     kernel = float_kernel(acc, a_fmt, b_fmt, lanes, int(bias.min()), int(bias.max()))
@@ -465,8 +489,8 @@ def code_dtype(numerics: Numerics):
     """The dtype to hold a recipe's activation codes in: float32 where the register's exact sum
     runs as float32 BLAS — a fixed register, operand formats whose every code is a float32 (not
     MX, at most 16 bits) and whose largest product of codes in LSB units is at most 2^18 (so
-    chunks of 64 products stay exact under 2^24: INT8×INT8, INT4×INT8) — or in the CPU's float32
-    arithmetic (a float32 register :func:`native_float32` may take), and the im2col copies take
+    chunks of 64 products stay exact under 2^24: INT8×INT8, INT4×INT8) — or in float32
+    arithmetic (a register :func:`native_register` may take), and the im2col copies take
     half the bytes; float64 otherwise, which the other register paths compute in anyway."""
     names = (numerics.activations, numerics.weights)
     if any(n == UNQUANTIZED or n in MX_FORMATS for n in names):
