@@ -25,14 +25,15 @@ def _fake(paths):
 def test_the_fewest_stages_that_meet_the_clock():
     characterize, calls = _fake([9.0, 6.0, 5.0, 4.0])
     assert meet_clock(E4M3, "sky130hd_tt", 7.0, characterize=characterize).spec["stages"] == 1
-    # unpipelined, then the deepest pipeline (it meets), then the fewest stages: 0 for the clock, 1 for area
-    assert calls == [(0, None), (3, None), (0, 7.0), (1, None)]
+    # unpipelined, then the deepest pipeline for the clock (it meets), then the fewest stages: 0 for the
+    # clock, 1 for area
+    assert calls == [(0, None), (3, 7.0), (0, 7.0), (1, None)]
     characterize, calls = _fake([9.0, 6.0, 5.0, 4.0])
     assert meet_clock(E4M3, "sky130hd_tt", 9.0, characterize=characterize).spec["stages"] == 0
     assert calls == [(0, None)]
     characterize, calls = _fake([9.0, 6.0, 4.0])  # a fixed register's pipeline ends at 2 stages
     assert meet_clock(INT8, "sky130hd_tt", 5.0, characterize=characterize).spec["stages"] == 2
-    assert calls[:2] == [(0, None), (2, None)]
+    assert calls[:2] == [(0, None), (2, 5.0)]
 
 
 def test_a_clock_below_the_recurrence_says_by_how_much_and_why():
@@ -41,7 +42,13 @@ def test_a_clock_below_the_recurrence_says_by_how_much_and_why():
                                          r".*alignment, addition and rounding.*--interleave 2…5") as error:
         meet_clock(E4M3, "sky130hd_tt", 3.0, characterize=characterize)
     assert error.value.field == "clock_ns" and error.value.best.critical_path_ns == 4.0
-    assert calls == [(0, None), (3, None), (3, 3.0)]  # the deepest pipeline misses: nothing shallower is tried
+    assert "mapped for the clock (more than 25% out of its reach, so not for area too)" in str(error.value)
+    # the deepest pipeline misses by a third: neither it mapped for area nor anything shallower is tried
+    assert calls == [(0, None), (3, 3.0)]
+    characterize, calls = _fake([9.0, 6.0, 5.0, 4.0])
+    with pytest.raises(ClockError, match=r"mapped for the clock and for area, its shortest critical path is 4.000 ns"):
+        meet_clock(E4M3, "sky130hd_tt", 3.5, characterize=characterize)
+    assert calls == [(0, None), (3, 3.5), (3, None)]  # within a quarter of the clock: area mapping is tried too
     characterize, _ = _fake([9.0, 6.0, 4.0])
     with pytest.raises(ClockError, match="through the fixed adder back into itself"):
         meet_clock(INT8, "sky130hd_tt", 3.0, characterize=characterize)
