@@ -31,6 +31,7 @@ through the MAC's exact arithmetic.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from rtl.numerics.formats import decode, get_format, quantize
 from rtl.numerics.sparsity import nm_mask
@@ -55,25 +56,36 @@ def _lloyd(u: np.ndarray, count: int, *, zero: bool = False) -> np.ndarray:
     spaced linearly over their range; with ``zero``, one more centroid fixed at exactly 0 takes
     part in every assignment and never moves. Empty clusters keep their place. A value on a
     midpoint joins the lower cluster. On sorted values each cluster is a run, so a step costs
-    O(count · log n)."""
+    O(count · log n); the steps are compiled (a layer's channels each run their own)."""
     ordered = np.sort(u.astype(np.float64))
     prefix = np.concatenate(([0.0], np.cumsum(ordered)))
-    free = np.linspace(ordered[0], ordered[-1], count)
-    for _ in range(KMEANS_ITERATIONS):
-        table = np.sort(np.concatenate((free, [0.0]))) if zero else free
-        pinned = (table == 0) & zero
+    free = _lloyd_steps(ordered, prefix, np.linspace(ordered[0], ordered[-1], count), zero, KMEANS_ITERATIONS)
+    return np.sort(np.concatenate((free, [0.0]))) if zero else free
+
+
+@njit(cache=True)
+def _lloyd_steps(ordered, prefix, free, zero, iterations):
+    for _ in range(iterations):
+        table = np.sort(np.append(free, 0.0)) if zero else free
+        pinned = np.zeros(table.size, np.bool_)
         if zero:  # exactly one pinned entry, even when a free centroid also sits at 0
-            pinned[np.flatnonzero(pinned)[1:]] = False
-        cuts = np.concatenate(([0], np.searchsorted(ordered, (table[1:] + table[:-1]) / 2, side="right"),
-                               [ordered.size]))
-        sizes = np.diff(cuts)
-        sums = np.diff(prefix[cuts])
-        moved = np.where(sizes > 0, sums / np.maximum(sizes, 1), table)
-        moved = np.sort(moved[~pinned])
+            pinned[np.flatnonzero(table == 0)[0]] = True
+        cuts = np.empty(table.size + 1, np.int64)
+        cuts[0], cuts[-1] = 0, ordered.size
+        cuts[1:-1] = np.searchsorted(ordered, (table[1:] + table[:-1]) / 2, side="right")
+        moved = np.empty(table.size - int(zero))
+        j = 0
+        for i in range(table.size):
+            if pinned[i]:
+                continue
+            size = cuts[i + 1] - cuts[i]
+            moved[j] = (prefix[cuts[i + 1]] - prefix[cuts[i]]) / size if size > 0 else table[i]
+            j += 1
+        moved = np.sort(moved)
         if np.array_equal(moved, free):
             break
         free = moved
-    return np.sort(np.concatenate((free, [0.0]))) if zero else free
+    return free
 
 
 def _nearest(u: np.ndarray, table: np.ndarray) -> np.ndarray:
