@@ -301,3 +301,13 @@ def test_block_recipes_check_both_operands_and_the_register():
         Q.Numerics("nvfp4", "mxfp4_e2m1", "float32")
     with pytest.raises(FieldError, match="accumulate into float16, bfloat16 or float32"):
         Q.Numerics("mxint8", "mxint8", "fixed")
+
+
+def test_block_sums_go_to_blas_only_where_every_order_is_exact():
+    """A block of E5M2 products spans more than a double (2^-32 … 2^36.6 over 32 of them): its
+    sums stay on the TwoSum kernel; the other element types' fit, and BLAS forms them exactly."""
+    from rtl.numerics.scaling import MX_FORMATS
+
+    exact = {name: Q._block_sums_exact(mx, mx) for name, mx in MX_FORMATS.items()}
+    assert exact == {"mxfp8_e4m3": True, "mxfp8_e5m2": False, "mxfp6_e3m2": True, "mxfp6_e2m3": True,
+                     "mxfp4_e2m1": True, "mxint8": True, "nvfp4": True}

@@ -47,7 +47,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["float_steps", "float32_steps", "float32_range", "fixed_saturating_steps", "exact_sums", "block_steps", "fold_add",
+__all__ = ["float_steps", "float32_steps", "float32_range", "block_sums_steps", "fixed_saturating_steps", "exact_sums", "block_steps", "fold_add",
            "KERNELS", "NARROW", "ROUNDINGS"]
 
 KERNELS = ("exact", "twosum", "double_double", "twosum_float32")
@@ -410,6 +410,41 @@ def _block_steps(a, b, sa, sb, block, p, emin, max_value, ftz, out):
                     rho = r2 if r2 != 0 else err
                     acc[n] = _round(s3, rho, shift, mask, half, emin_value, magic, grid, max_value, ftz)
     return out
+
+
+@njit(nogil=True, cache=True)
+def _block_sums_steps(sums, sa, sb, p, emin, max_value, ftz, out):
+    blocks, rows, cols = sums.shape
+    shift, mask, half, emin_value, grid, magic = _rounding(p, emin)
+    for m in range(rows):
+        acc = out[m]
+        for j in range(blocks):
+            x = sa[m, j]
+            hi = sums[j, m]
+            for n in range(cols):
+                scale = x * sb[n, j]
+                h = hi[n] * scale
+                if hi[n] == 0:
+                    acc[n] = acc[n] + h
+                    continue
+                s, t1 = _two_sum(acc[n], h)
+                if not (s - s == 0):
+                    acc[n] = s
+                    continue
+                acc[n] = _round(s, t1, shift, mask, half, emin_value, magic, grid, max_value, ftz)
+    return out
+
+
+def block_sums_steps(sums: np.ndarray, a_scales: np.ndarray, b_scales: np.ndarray, *, precision: int, emin: int,
+                     max_value: float, flush_to_zero: bool, out: np.ndarray) -> np.ndarray:
+    """:func:`block_steps` from the blocks' sums already formed: ``sums`` (blocks, rows, cols),
+    each exact in one double (:func:`hwmodel.accuracy.qmatmul.block_register` forms them as
+    batched BLAS products where no sum can be inexact), ``a_scales`` (rows, blocks), ``b_scales``
+    (cols, blocks), ``out`` (rows, cols) updated. A zero sum is +0 here where the stepped kernel
+    has −0 for a block of −0 products; the two differ only on a register holding −0, which
+    without flush to zero no register ever does (x + (−x) and every rounding give +0 or keep the
+    sign of a non-zero sum), so the caller keeps flush-to-zero registers on :func:`block_steps`."""
+    return _block_sums_steps(sums, a_scales, b_scales, precision, emin, max_value, flush_to_zero, out)
 
 
 def block_steps(a: np.ndarray, b: np.ndarray, a_scales: np.ndarray, b_scales: np.ndarray, *, block: int,

@@ -237,13 +237,26 @@ def block_register(a, b, acc: FloatAccumulator, a_scales: BlockScales, b_scales:
     sa = _scales_like(a_scales, (a3.shape[0], a3.shape[1], blocks), "a")
     sb = _scales_like(b_scales, (b3.shape[0], b3.shape[2], blocks), "b")
     fmt = acc.format
+    blas = not acc.flush_to_zero and _block_sums_exact(a_scales.format, b_scales.format)
 
     def run(a3, b3, sa, sb):
         out = np.zeros((a3.shape[0], a3.shape[1], b3.shape[2]))
+        options = {"precision": fmt.man_bits + 1, "emin": fmt.emin, "max_value": fmt.max_value,
+                   "flush_to_zero": acc.flush_to_zero}
         with np.errstate(invalid="ignore", over="ignore"):
-            return kernels.block_steps(a3, np.ascontiguousarray(b3), sa, sb, block=size, precision=fmt.man_bits + 1,
-                                       emin=fmt.emin, max_value=fmt.max_value, flush_to_zero=acc.flush_to_zero,
-                                       out=out)
+            if not blas:
+                return kernels.block_steps(a3, np.ascontiguousarray(b3), sa, sb, block=size, out=out, **options)
+            nb = a3.shape[2] // size
+            rows = max(1, _BLOCK_SUM_BYTES // (8 * nb * b3.shape[2]))
+            for g in range(a3.shape[0]):
+                bg = b3[g if b3.shape[0] > 1 else 0].reshape(nb, size, -1)
+                sbg = np.ascontiguousarray(sb[g if sb.shape[0] > 1 else 0])
+                for m0 in range(0, a3.shape[1], rows):
+                    part = a3[g, m0:m0 + rows].reshape(-1, nb, size).transpose(1, 0, 2)
+                    sums = np.matmul(part, bg)  # (blocks, rows, cols): each block's exact sum
+                    kernels.block_sums_steps(sums, np.ascontiguousarray(sa[g, m0:m0 + rows]), sbg,
+                                             out=out[g, m0:m0 + rows], **options)
+            return out
 
     if interleave == 1:
         out = run(a3, b3, sa, sb)
@@ -254,6 +267,19 @@ def block_register(a, b, acc: FloatAccumulator, a_scales: BlockScales, b_scales:
                        np.ascontiguousarray(sb[:, :, chosen]))
         out = _interleaved(acc, blocks, interleave, chunks, part, (a3.shape[0], a3.shape[1], b3.shape[2]))
     return out.reshape(lead + out.shape[1:])
+
+
+_BLOCK_SUM_BYTES = 1 << 26  # the block sums formed at once, per slice of rows
+
+
+def _block_sums_exact(a: MxFormat, b: MxFormat) -> bool:
+    """Whether every sum of a block's element products is exact in one double in any order (so
+    BLAS forms it exactly): the products are multiples of the two element LSBs' product and a
+    block of the largest of them stays under 2^53 of those."""
+    size = BlockScaling(a, b).block_size
+    lsb = sum(f.element.lsb_exponent + f.element_scale_exponent for f in (a, b))
+    largest = size * math.prod(f.element.max_magnitude * 2.0 ** f.element_scale_exponent for f in (a, b))
+    return largest < 2.0 ** (lsb + _F64_BITS)
 
 
 def _interleaved(acc: FloatAccumulator, steps: int, interleave: int, spacing: int, part, shape) -> np.ndarray:
