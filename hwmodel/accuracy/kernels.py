@@ -47,8 +47,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["float_steps", "float32_steps", "float32_range", "block_sums_steps", "fixed_saturating_steps", "exact_sums", "block_steps", "fold_add",
-           "KERNELS", "NARROW", "ROUNDINGS"]
+__all__ = ["float_steps", "float32_steps", "float32_range", "block_sums_steps", "fixed_saturating_steps", "exact_sums",
+           "block_steps", "fold_add", "KERNELS", "NARROW", "ROUNDINGS"]
 
 KERNELS = ("exact", "twosum", "double_double", "twosum_float32")
 NARROW = 8  # products with fewer columns than this (and more rows) run transposed
@@ -189,7 +189,7 @@ def float_steps(a: np.ndarray, b: np.ndarray, *, lanes: int, precision: int, emi
     """
     index = KERNELS.index(kernel)
     if _narrow(a, b):
-        out[...] = _steps(*_transposed(a, b, out), lanes, precision, emin, max_value, flush_to_zero, index,
+        out[...] = _steps(*_transposed(a, b), lanes, precision, emin, max_value, flush_to_zero, index,
                           np.ascontiguousarray(out.transpose(0, 2, 1))).transpose(0, 2, 1)
         return out
     return _steps(a, b, lanes, precision, emin, max_value, flush_to_zero, index, out)
@@ -201,7 +201,7 @@ def _narrow(a: np.ndarray, b: np.ndarray) -> bool:
     return b.shape[2] < NARROW and a.shape[1] > b.shape[2] and b.shape[0] == a.shape[0]
 
 
-def _transposed(a: np.ndarray, b: np.ndarray, out: np.ndarray):
+def _transposed(a: np.ndarray, b: np.ndarray):
     """(bᵀ, aᵀ): outᵀ = bᵀ @ aᵀ, the same products summed in the same order along K."""
     return np.ascontiguousarray(b.transpose(0, 2, 1)), np.ascontiguousarray(a.transpose(0, 2, 1))
 
@@ -310,7 +310,7 @@ def float32_steps(a: np.ndarray, b: np.ndarray, out: np.ndarray, *, register: st
     if rounding == 0 and flush_to_zero:
         raise ValueError("a float32 register with flush to zero does not run on float32 arithmetic")
     if _narrow(a, b):
-        out[...] = _float32(*_transposed(a, b, out), rounding, flush_to_zero,
+        out[...] = _float32(*_transposed(a, b), rounding, flush_to_zero,
                             np.ascontiguousarray(out.transpose(0, 2, 1))).transpose(0, 2, 1)
         return out
     return _float32(a, b, rounding, flush_to_zero, out)

@@ -524,7 +524,7 @@ def code_dtype(numerics: Numerics):
     formats = [get_format(n) for n in names]
     register = numerics.register_for(numerics.activation_format, numerics.weight_format)
     if _native_formats(register, formats[0], formats[1], numerics.lanes):
-        return np.float32  # a float32 register the CPU's float32 arithmetic is (see native_float32)
+        return np.float32  # a register float32 arithmetic may run (see native_register)
     if not isinstance(register, FixedAccumulator):
         return np.float64
     if any(f.bits > 16 for f in formats):
