@@ -5,11 +5,14 @@
 Goals on 2 cores: cold ≤ 10 min, warm (re-run into the same results) ≤ 30 s; ``--quick`` ≤ 1 min
 cold. Cold uses a fresh synthesis cache in a temporary directory, so it measures everything the
 study computes; warm re-runs the same command, which reads the store. The ratio is warm / cold.
+Each run's time is also split by stage: MAC synthesis (and energy), accuracy, the accelerator
+model, the common-clock fits, and the report.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import tempfile
 import time
@@ -17,7 +20,30 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from hwmodel.study import clock, report, run  # noqa: E402
 from hwmodel.study.compare import run_compare  # noqa: E402
+
+STAGES = {"MAC synthesis": (run, "_run_macs"), "accuracy": (run, "_run_accuracy"),
+          "accelerator model": (run, "_run_eval"), "common-clock fits": (clock, "at_clock"),
+          "report": (report, "write_results")}
+SECONDS: dict[str, float] = {}
+
+
+def _timed(label, function):
+    @functools.wraps(function)
+    def timed(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            SECONDS[label] = SECONDS.get(label, 0.0) + time.perf_counter() - t0
+    return timed
+
+
+def _stages() -> str:
+    text = ", ".join(f"{label} {SECONDS.get(label, 0.0):.0f} s" for label in STAGES)
+    SECONDS.clear()
+    return text
 
 
 def main(argv=None):
@@ -25,19 +51,25 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--keep", type=Path, help="write the results here instead of a temporary directory")
     args = parser.parse_args(argv)
+    for label, (module, name) in STAGES.items():
+        setattr(module, name, _timed(label, getattr(module, name)))
     with tempfile.TemporaryDirectory() as tmp:
         output = args.keep or Path(tmp) / "results"
         cache = Path(tmp) / "cache"
         t0 = time.perf_counter()
         run_compare(output, quick=args.quick, cache_dir=cache, progress=False)
         cold = time.perf_counter() - t0
+        cold_stages = _stages()
         t0 = time.perf_counter()
         run_compare(output, quick=args.quick, cache_dir=cache, progress=False)
         warm = time.perf_counter() - t0
+        warm_stages = _stages()
     goal = 60 if args.quick else 600
     print(f"hwmodel compare{' --quick' if args.quick else ''}: cold {cold:.0f} s (goal ≤ {goal} s: "
           f"{'ok' if cold <= goal else 'MISS'}), warm {warm:.1f} s (goal ≤ 30 s: {'ok' if warm <= 30 else 'MISS'}), "
           f"warm / cold = {warm / cold:.3f}")
+    print(f"  cold by stage: {cold_stages}")
+    print(f"  warm by stage: {warm_stages}")
 
 
 if __name__ == "__main__":

@@ -76,7 +76,7 @@ def register(sub) -> None:
         epilog = _RESUME if name == "compare" else f"Keys of SPEC.toml (each a list but name, stream and the counts):\n{keys}\n\n{_RESUME}"
         p = sub.add_parser(name, help=helptext, description=helptext, epilog=epilog, formatter_class=HelpFormatter)
         if name == "compare":
-            p.add_argument("--quick", action="store_true", help="a smaller version of the study (about seven minutes cold on 2 cores, seconds once cached)")
+            p.add_argument("--quick", action="store_true", help="a smaller version of the study (about five minutes cold on 2 cores, seconds once cached)")
             p.add_argument("--clock-ns", type=positive_float, metavar="NS",
                            help="the common clock every design is also fitted to (default: the INT8 MAC's own)")
             p.add_argument("-o", "--output", default="results", metavar="DIR", help="output directory")
