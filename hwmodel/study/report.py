@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from rtl.numerics.scaling import MX_FORMATS
+from rtl.flow.clocking import AREA_MARGIN
 from rtl.hdl.spec import MAX_STAGES
 
 from hwmodel.accuracy.sqnr import largest_paper_difference
@@ -767,8 +768,9 @@ def _clock_section(clocked: pd.DataFrame) -> tuple[list[str], list[str]]:
            f"Every design fitted to {clock:.3f} ns (the INT8 MAC's own critical path unless one was given): the "
            f"fewest pipeline stages (0–{MAX_STAGES}) that meet it, mapped for area and, where that misses, for the "
            "clock, with energy measured at it — beside its own unpipelined point. A design that cannot meet the clock "
-           "shows its fastest pipelined point and how far it misses: what remains is its accumulation recurrence, "
-           "which pipelining cannot cut. A float-accumulator design that misses gets a second row, *iN*: its loop "
+           "shows its fastest pipelined point (its deepest pipeline mapped for the clock, and for area too where "
+           f"that comes within {AREA_MARGIN - 1:.0%} of it) and how far it misses: what remains is its accumulation "
+           "recurrence, which pipelining cannot cut. A float-accumulator design that misses gets a second row, *iN*: its loop "
            "cut into N cycles holding N interleaved partial sums (updated round-robin, folded at the end) — a "
            "different summation order, so its accuracy is not the one this study measured for the design (a sweep "
            "with `interleave = [N]` measures it). Per MAC = unit / lanes. The critical paths are hwmodel's NLDM "
