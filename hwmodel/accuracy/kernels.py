@@ -187,12 +187,16 @@ def float_steps(a: np.ndarray, b: np.ndarray, *, lanes: int, precision: int, emi
     the register's significand bits with the hidden one (11 for float16), ``emin`` its smallest
     normal exponent.
     """
-    index = KERNELS.index(kernel)
-    if _narrow(a, b):
-        out[...] = _steps(*_transposed(a, b), lanes, precision, emin, max_value, flush_to_zero, index,
-                          np.ascontiguousarray(out.transpose(0, 2, 1))).transpose(0, 2, 1)
-        return out
-    return _steps(a, b, lanes, precision, emin, max_value, flush_to_zero, index, out)
+    return _oriented(_steps, a, b, (lanes, precision, emin, max_value, flush_to_zero, KERNELS.index(kernel)), out)
+
+
+def _oriented(kernel, a: np.ndarray, b: np.ndarray, args: tuple, out: np.ndarray) -> np.ndarray:
+    """``kernel(a, b, *args, out)`` into ``out`` — on ``(bᵀ, aᵀ, outᵀ)`` where the product is
+    narrow (:func:`_narrow`)."""
+    if not _narrow(a, b):
+        return kernel(a, b, *args, out)
+    out[...] = kernel(*_transposed(a, b), *args, np.ascontiguousarray(out.transpose(0, 2, 1))).transpose(0, 2, 1)
+    return out
 
 
 def _narrow(a: np.ndarray, b: np.ndarray) -> bool:
@@ -309,11 +313,7 @@ def float32_steps(a: np.ndarray, b: np.ndarray, out: np.ndarray, *, register: st
     rounding = ROUNDINGS.index(register)
     if rounding == 0 and flush_to_zero:
         raise ValueError("a float32 register with flush to zero does not run on float32 arithmetic")
-    if _narrow(a, b):
-        out[...] = _float32(*_transposed(a, b), rounding, flush_to_zero,
-                            np.ascontiguousarray(out.transpose(0, 2, 1))).transpose(0, 2, 1)
-        return out
-    return _float32(a, b, rounding, flush_to_zero, out)
+    return _oriented(_float32, a, b, (rounding, flush_to_zero), out)
 
 
 @njit(nogil=True, cache=True)
@@ -395,21 +395,27 @@ def _block_steps(a, b, sa, sb, block, p, emin, max_value, ftz, out):
                         hi[n] = s
                 x = sa[g, m, j]
                 for n in range(cols):
-                    scale = x * sbg[n, j]  # exact: powers of two, or E4M3 × E4M3 over a short NVFP4 sum
-                    h = hi[n] * scale
-                    if hi[n] == 0:  # an exact zero (lo is 0 too): the signed-zero sum IEEE gives
-                        acc[n] = acc[n] + h
-                        continue
-                    s, t1 = _two_sum(acc[n], h)
-                    if not (s - s == 0):  # Inf or NaN: the block's specials, a NaN scale, or the register's
-                        acc[n] = s
-                        continue
-                    s2, t2 = _two_sum(s, lo[n] * scale)
-                    r, err = _two_sum(t1, t2)
-                    s3, r2 = _two_sum(s2, r)
-                    rho = r2 if r2 != 0 else err
-                    acc[n] = _round(s3, rho, shift, mask, half, emin_value, magic, grid, max_value, ftz)
+                    acc[n] = _add_block(acc[n], hi[n], lo[n], x * sbg[n, j], shift, mask, half, emin_value, magic,
+                                        grid, max_value, ftz)
     return out
+
+
+@njit(inline="always", cache=True)
+def _add_block(acc, hi, lo, scale, shift, mask, half, emin_value, magic, grid, max_value, ftz):
+    """round(acc + (hi + lo) · scale): a block's exact sum ``hi + lo`` times its two scales'
+    product ``scale`` (exact: powers of two, or E4M3 × E4M3 over a short NVFP4 sum), added to the
+    register with one rounding."""
+    h = hi * scale
+    if hi == 0:  # an exact zero (lo is 0 too): the signed-zero sum IEEE gives
+        return acc + h
+    s, t1 = _two_sum(acc, h)
+    if not (s - s == 0):  # Inf or NaN: the block's specials, a NaN scale, or the register's
+        return s
+    s2, t2 = _two_sum(s, lo * scale)
+    r, err = _two_sum(t1, t2)
+    s3, r2 = _two_sum(s2, r)
+    rho = r2 if r2 != 0 else err
+    return _round(s3, rho, shift, mask, half, emin_value, magic, grid, max_value, ftz)
 
 
 @njit(nogil=True, cache=True)
@@ -422,16 +428,8 @@ def _block_sums_steps(sums, sa, sb, p, emin, max_value, ftz, out):
             x = sa[m, j]
             hi = sums[j, m]
             for n in range(cols):
-                scale = x * sb[n, j]
-                h = hi[n] * scale
-                if hi[n] == 0:
-                    acc[n] = acc[n] + h
-                    continue
-                s, t1 = _two_sum(acc[n], h)
-                if not (s - s == 0):
-                    acc[n] = s
-                    continue
-                acc[n] = _round(s, t1, shift, mask, half, emin_value, magic, grid, max_value, ftz)
+                acc[n] = _add_block(acc[n], hi[n], 0.0, x * sb[n, j], shift, mask, half, emin_value, magic, grid,
+                                    max_value, ftz)
     return out
 
 
