@@ -112,6 +112,35 @@ def test_sweep_runs_resumes_and_plots(tmp_path):
     assert "## Conclusions this data supports" in report and "paper" in report
 
 
+def test_figures_are_kept_only_while_their_data_and_files_are_unchanged(tmp_path, monkeypatch):
+    """A re-run from the same data keeps the figures (nothing drawn); new data, a touched figure
+    or a missing one draws them all again."""
+    import hwmodel.study.report as report
+
+    spec = load_sweep(_write(tmp_path, TINY))
+    result = run_sweep(spec, tmp_path / "out", processes=1, progress=False)
+    out = tmp_path / "figures"
+    drawn = []
+    real = report._draw_plots
+    monkeypatch.setattr(report, "_draw_plots", lambda *a, **k: drawn.append(1) or real(*a, **k))
+    first = write_plots(result, out)
+    assert len(drawn) == 1 and (out / report.FIGURES_RECORD).is_file()
+    assert write_plots(result, out) == first and len(drawn) == 1  # the same data: kept
+    changed = dataclasses.replace(result, points=result.points.assign(area_mm2=result.points.area_mm2 * 2))
+    assert write_plots(changed, out) == first and len(drawn) == 2  # other data: drawn again
+    assert write_plots(changed, out) == first and len(drawn) == 2
+    png = out / "pareto_area_accuracy_squeezenet.png"
+    png.write_bytes(png.read_bytes() + b"x")
+    write_plots(changed, out)
+    assert len(drawn) == 3 and png.read_bytes()[-1:] != b"x"  # a touched figure: drawn again
+    png.unlink()
+    write_plots(changed, out)
+    assert len(drawn) == 4 and png.is_file()  # a missing one too
+    (out / report.FIGURES_RECORD).write_text("{not json")
+    write_plots(changed, out)
+    assert len(drawn) == 5  # an unreadable record is no record
+
+
 def test_pareto_front():
     assert pareto_front([1, 2, 3, 4], [0.5, 0.4, 0.9, 0.9]).tolist() == [True, False, True, False]
 

@@ -267,8 +267,75 @@ def _label(column: str, workload: str | None = None) -> str:
     return text
 
 
+FIGURES_RECORD = ".figures.json"
+"""In an output folder: what its figures were drawn from (a digest of the plotted tables, the
+drawing code and matplotlib's version) and each figure file's SHA-256, so a re-run from the same
+data keeps them instead of drawing them again."""
+
+
+def _figures_key(result, sqnr_results) -> str:
+    """The digest of everything the figures are drawn from: the points, MACs and SQNR rows as
+    their CSV text, the source of the study package (the drawing code and the labels it uses) and
+    matplotlib's version."""
+    import hashlib
+    import json
+
+    import matplotlib
+
+    digest = hashlib.sha256()
+    for frame in (result.points, result.macs):
+        digest.update(frame.to_csv(index=False).encode())
+    digest.update(json.dumps([r.row() for r in sqnr_results or []], sort_keys=True, default=str).encode())
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(source.name.encode() + source.read_bytes())
+    digest.update(matplotlib.__version__.encode())
+    return digest.hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _kept_figures(directory: Path, key: str) -> list[Path] | None:
+    """The figures in ``directory`` if they were drawn from ``key`` and are unchanged since,
+    else None."""
+    import json
+
+    try:
+        record = json.loads((directory / FIGURES_RECORD).read_text())
+        if record.get("key") != key:
+            return None
+        files = [(directory / name, sha) for name, sha in record["files"]]
+        if all(path.is_file() and _file_sha256(path) == sha for path, sha in files):
+            return [path for path, _ in files]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
 def write_plots(result, directory: Path, sqnr_results=None) -> list[Path]:
-    """Every figure of a sweep result into ``directory``."""
+    """Every figure of a sweep result into ``directory``. Figures already there, drawn from the
+    same data by the same code and untouched since (:data:`FIGURES_RECORD`), are kept as they are."""
+    import json
+
+    from rtl.files import atomic_write_text
+
+    directory = Path(directory)
+    key = _figures_key(result, sqnr_results)
+    kept = _kept_figures(directory, key)
+    if kept is not None:
+        return kept
+    (directory / FIGURES_RECORD).unlink(missing_ok=True)  # an interrupted drawing leaves no record
+    written = _draw_plots(result, directory, sqnr_results)
+    atomic_write_text(directory / FIGURES_RECORD,
+                      json.dumps({"key": key, "files": [[str(p.relative_to(directory)), _file_sha256(p)]
+                                                   for p in written]}, indent=0))
+    return written
+
+
+def _draw_plots(result, directory: Path, sqnr_results=None) -> list[Path]:
     plt = pyplot()
     directory = Path(directory)
     points, macs, written = result.points, result.macs, []
