@@ -73,3 +73,32 @@ def test_markdown_tables_show_small_figures_instead_of_zero():
     table = _markdown(pd.DataFrame({"design": ["x", "y"], "tops_per_mm2": [0.000312, 0.0]}))
     assert "| x | 0.000312 |" in table and "| y | 0.000 |" in table
     assert "| 1.500 |" in _markdown(pd.DataFrame({"v": [1.5]}))
+
+
+def test_counts_print_whole_and_loss_axes_label_what_their_points_sit_at():
+    import numpy as np
+
+    from hwmodel.study.plots import pyplot
+    from hwmodel.study.report import LOSS_FLOOR, _loss_axis
+
+    table = pd.DataFrame({"minilm_overflow_sites": [48.0, float("nan")], "minilm_cosine_mean": [0.5, 1.0]})
+    text = _markdown(table, ".4f")
+    assert "| 48 | 0.5000 |" in text and "48.0" not in text and "| — | 1.0000 |" in text
+
+    plt = pyplot()
+
+    def labels(losses):
+        fig, ax = plt.subplots()
+        ax.scatter(np.arange(len(losses)), losses)
+        _loss_axis(ax, np.asarray(losses))
+        fig.canvas.draw()
+        low, high = sorted(ax.get_ylim())
+        shown = [(t.get_position()[1], t.get_text()) for t in ax.yaxis.get_ticklabels()
+                 if t.get_text() and low <= t.get_position()[1] <= high]
+        plt.close(fig)
+        return shown
+
+    narrow = labels([0.25, 0.4, 1.0])  # a span under a decade: more than 0.5 and 1 labelled
+    assert len([v for v, _ in narrow if 0.25 <= v <= 1.0]) >= 5
+    floor = labels([LOSS_FLOOR, 0.01, 0.5])  # a loss of 0 sits at the floor, and its label says so
+    assert (LOSS_FLOOR, f"≤ {LOSS_FLOOR:g} (0)") in [(pytest.approx(v), t) for v, t in floor]

@@ -150,13 +150,31 @@ def _draw(ax, data, x, y, *, loss: bool, front: bool, colors: dict, label_front:
                 ax.annotate(design_label(row), (row[x], value([row[y]])[0]), fontsize=6.5, zorder=4,
                             xytext=(4, -10 if i % 2 else 4), textcoords="offset points")
     if loss:
-        from matplotlib.ticker import FuncFormatter, LogLocator
-        ax.set_yscale("log")
-        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.invert_yaxis()  # better (smaller loss) up, as accuracy would be
+        _loss_axis(ax, value(data[y]) if len(data) else np.array([]))
     ax.grid(alpha=0.3, which="both")
+
+
+def _loss_axis(ax, losses: np.ndarray) -> None:
+    """A log loss axis, better up, labelled in plain numbers at 1, 2, 5 × 10^k — at every
+    1…9 × 10^k where the losses span less than a decade, so that no point sits between two
+    labels a factor of 2.5 apart — and its floor, where a loss of 0 is drawn, labelled as such."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator
+    ax.set_yscale("log")
+    losses = np.asarray(losses, float)
+    losses = losses[np.isfinite(losses)]
+    narrow = len(losses) and losses.max() / losses.min() < 10
+    subs = tuple(float(k) for k in range(1, 10)) if narrow else (1.0, 2.0, 5.0)
+    if len(losses) and losses.min() <= LOSS_FLOOR:  # the floor gets its own label; none crowd it
+        low, high = ax.get_ylim()
+        decades = range(int(np.floor(np.log10(LOSS_FLOOR))), int(np.ceil(np.log10(max(low, high)))) + 1)
+        ticks = [LOSS_FLOOR] + [k * 10.0 ** d for d in decades for k in subs if k * 10.0 ** d >= 2.5 * LOSS_FLOOR]
+        ax.yaxis.set_major_locator(FixedLocator(ticks))
+    else:
+        ax.yaxis.set_major_locator(LogLocator(subs=subs))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    ax.yaxis.set_major_formatter(FuncFormatter(
+        lambda v, _: f"≤ {LOSS_FLOOR:g} (0)" if math.isclose(v, LOSS_FLOOR) else f"{v:g}"))
+    ax.invert_yaxis()  # better (smaller loss) up, as accuracy would be
 
 
 def _legends(fig, colors: dict, accs, *, wide: bool, bias: bool, front: bool, at: float | None = None,
@@ -426,15 +444,22 @@ def _draw_plots(result, directory: Path, sqnr_results=None) -> list[Path]:
     return written
 
 
+COUNT_SUFFIXES = ("_sites", "_sentences", "_samples", "_count", "_lines", "_crops", "_seeds")
+"""Columns that count things: printed as whole numbers."""
+
+
 def _markdown(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
     """A markdown table; floats to ``floatfmt``, but those it would show as 0.000 (TOPS/mm² of a
     batch-1 accelerator, 3e-4) to three significant figures."""
     columns = list(frame.columns)
+    counts = [c.endswith(COUNT_SUFFIXES) for c in columns]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in frame.itertuples(index=False):
         cells = []
-        for v in row:
-            if isinstance(v, float):
+        for v, count in zip(row, counts):
+            if isinstance(v, float) and count and v == v and v == int(v):
+                cells.append(str(int(v)))  # a count (a float column only because others are missing)
+            elif isinstance(v, float):
                 small = v != 0 and abs(v) < 0.01
                 cells.append("—" if v != v else format(v, ".3g" if small else floatfmt))
             else:
