@@ -293,6 +293,38 @@ def test_block_formats_are_bit_exact_with_the_unit(name, acc):
     assert (np.abs(out[finite] - ref[finite] * scale) <= 2 ** -7 * bound[finite] * scale).all()
 
 
+@pytest.mark.parametrize("name", ["mxfp4_e2m1", "mxfp8_e4m3", "mxint8"])
+def test_a_register_rounded_to_minus_zero_keeps_it_through_blocks_of_minus_zero_products(name):
+    """A block sum too small for the register rounds to −0, so a register can hold −0 without
+    flush to zero; a later block of −0 products then sums to −0 (IEEE addition), which keeps it
+    −0 — as the unit has it, where a sum formed by BLAS from +0 would make it +0."""
+    from rtl.numerics import blocks as B
+    from rtl.numerics.scaling import MX_FORMATS
+    from hwmodel.accuracy.qmatmul import block_register
+
+    mx = MX_FORMATS[name]
+    size = mx.block_size
+    tiny = 2.0 ** -100  # (NVFP4's E4M3 scales stop at 2^-9: its block sums never round to zero)
+    x = np.full((1, 3, 3 * size), -0.0)
+    x[0, 0, :size] = -tiny  # row 0: a tiny negative block (the register rounds it to −0), then −0 products
+    x[0, 1, :size] = tiny   # row 1: a tiny positive one (+0), then −0 products
+    x[0, 2, size:2 * size] = -3.0  # row 2: an ordinary register, then −0 products
+    w = np.full((2, 3 * size), tiny)
+    a, sa = Q.quantize_values(x, name)
+    b, sb = Q.quantize_values(w, name)
+    register = FloatAccumulator("float32")
+    got = block_register(a, np.ascontiguousarray(b.T), register, sa, sb)
+    unit = 2.0 ** mx.element_scale_exponent
+    ca, cb = F.encode(a / unit, mx.element), F.encode(b / unit, mx.element)
+    want = F.decode(B.block_dot(register, B.BlockScaling(name, name), ca[:, :, None, :], cb[None, None],
+                                sa.codes[:, :, None, :], sb.codes[None, None]), register.format.name)
+    minus_zero = bool(np.signbit(F.decode(F.encode(np.array([-0.0]), mx.element), mx.element))[0])
+    assert (want[:, :2] == 0).all() and not np.signbit(want[0, 1]).any()
+    assert np.signbit(want[0, 0]).all() == minus_zero  # the case is there
+    # (MXINT8 has no −0 element: its zero products are +0, and the −0 register becomes +0)
+    assert np.array_equal(got, want) and np.array_equal(np.signbit(got), np.signbit(want))
+
+
 def test_block_recipes_check_both_operands_and_the_register():
     with pytest.raises(FieldError, match="needs both operands in block formats") as error:
         Q.Numerics("mxfp8_e4m3", "float8_e4m3fn", "float32")

@@ -44,6 +44,8 @@ These run four rows at a time, so each weight row is read once for four.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -419,7 +421,7 @@ def _add_block(acc, hi, lo, scale, shift, mask, half, emin_value, magic, grid, m
 
 
 @njit(nogil=True, cache=True)
-def _block_sums_steps(sums, sa, sb, p, emin, max_value, ftz, out):
+def _block_sums_steps(sums, a, b, block, sa, sb, p, emin, max_value, ftz, out):
     blocks, rows, cols = sums.shape
     shift, mask, half, emin_value, grid, magic = _rounding(p, emin)
     for m in range(rows):
@@ -428,21 +430,29 @@ def _block_sums_steps(sums, sa, sb, p, emin, max_value, ftz, out):
             x = sa[m, j]
             hi = sums[j, m]
             for n in range(cols):
-                acc[n] = _add_block(acc[n], hi[n], 0.0, x * sb[n, j], shift, mask, half, emin_value, magic, grid,
+                h = hi[n]
+                if h == 0 and acc[n] == 0 and math.copysign(1.0, acc[n]) < 0:
+                    # a −0 register and a zero sum: the sum's sign decides (−0 only where every
+                    # product is −0, as IEEE addition from −0 gives it); BLAS may have formed +0
+                    h = -0.0
+                    for k in range(j * block, (j + 1) * block):
+                        h += a[m, k] * b[k, n]
+                acc[n] = _add_block(acc[n], h, 0.0, x * sb[n, j], shift, mask, half, emin_value, magic, grid,
                                     max_value, ftz)
     return out
 
 
-def block_sums_steps(sums: np.ndarray, a_scales: np.ndarray, b_scales: np.ndarray, *, precision: int, emin: int,
-                     max_value: float, flush_to_zero: bool, out: np.ndarray) -> np.ndarray:
+def block_sums_steps(sums: np.ndarray, a: np.ndarray, b: np.ndarray, a_scales: np.ndarray, b_scales: np.ndarray, *,
+                     block: int, precision: int, emin: int, max_value: float, flush_to_zero: bool,
+                     out: np.ndarray) -> np.ndarray:
     """:func:`block_steps` from the blocks' sums already formed: ``sums`` (blocks, rows, cols),
     each exact in one double (:func:`hwmodel.accuracy.qmatmul.block_register` forms them as
-    batched BLAS products where no sum can be inexact), ``a_scales`` (rows, blocks), ``b_scales``
-    (cols, blocks), ``out`` (rows, cols) updated. A zero sum is +0 here where the stepped kernel
-    has −0 for a block of −0 products; the two differ only on a register holding −0, which
-    without flush to zero no register ever does (x + (−x) and every rounding give +0 or keep the
-    sign of a non-zero sum), so the caller keeps flush-to-zero registers on :func:`block_steps`."""
-    return _block_sums_steps(sums, a_scales, b_scales, precision, emin, max_value, flush_to_zero, out)
+    batched BLAS products where no sum can be inexact) from the elements ``a`` (rows, blocks ·
+    ``block``) and ``b`` (blocks · ``block``, cols); ``a_scales`` (rows, blocks), ``b_scales``
+    (cols, blocks), ``out`` (rows, cols) updated. A zero sum's sign is the one thing BLAS may get
+    otherwise (+0 for a block of −0 products); it matters only to a register holding −0 — one a
+    sum too small for it rounded to zero — and there the block's products are summed again."""
+    return _block_sums_steps(sums, a, b, block, a_scales, b_scales, precision, emin, max_value, flush_to_zero, out)
 
 
 def block_steps(a: np.ndarray, b: np.ndarray, a_scales: np.ndarray, b_scales: np.ndarray, *, block: int,
