@@ -141,6 +141,29 @@ def test_figures_are_kept_only_while_their_data_and_files_are_unchanged(tmp_path
     assert len(drawn) == 5  # an unreadable record is no record
 
 
+def test_an_interrupted_accuracy_stage_keeps_the_points_it_finished(tmp_path, monkeypatch):
+    """The accuracy points run one at a time in this process; each is stored as it finishes, so
+    an interrupt loses only the one running, and the next run computes only what is missing."""
+    import hwmodel.study.run as run
+
+    spec = load_sweep(_write(tmp_path, TINY.replace('formats = ["int8_sym"]', 'formats = ["int8_sym", "int4_sym"]')))
+    real, calls = run._accuracy_task, []
+
+    def second_interrupts(params):
+        calls.append(params["recipe"])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(params)
+
+    monkeypatch.setattr(run, "_accuracy_task", second_interrupts)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(spec, tmp_path / "out", processes=1, progress=False)
+    assert len(Store(tmp_path / "out" / "sweep.sqlite").done("accuracy")) == 1  # the first, finished, is kept
+    monkeypatch.setattr(run, "_accuracy_task", lambda params: calls.append(params["recipe"]) or real(params))
+    result = run_sweep(spec, tmp_path / "out", processes=1, progress=False)
+    assert calls[2:] == [calls[1]] and result.counts["accuracy"]["stored"] == 1  # only the interrupted one again
+
+
 def test_pareto_front():
     assert pareto_front([1, 2, 3, 4], [0.5, 0.4, 0.9, 0.9]).tolist() == [True, False, True, False]
 

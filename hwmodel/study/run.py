@@ -74,6 +74,19 @@ class _Inline:
         return future
 
 
+def _finishing(pool, task, points: dict, ids: list):
+    """(id, future) for each point as it finishes: an executor's all submitted, then as they
+    complete; the inline one's one at a time, so each is stored before the next one starts (an
+    interrupted stage keeps what it finished)."""
+    if isinstance(pool, _Inline):
+        for i in ids:
+            yield i, pool.submit(task, points[i])
+        return
+    futures = {pool.submit(task, points[i]): i for i in ids}
+    for future in as_completed(futures):
+        yield futures[future], future
+
+
 def _run_points(store: Store, stage: str, points: dict, task, pool_factory, *, bar: Progress | None,
                 note) -> dict:
     """Compute every point of ``points`` (id → params) not yet in the store with ``task``.
@@ -91,9 +104,7 @@ def _run_points(store: Store, stage: str, points: dict, task, pool_factory, *, b
         if mine:
             retry = []
             with pool_factory(len(mine)) as pool:
-                futures = {pool.submit(task, points[i]): i for i in mine}
-                for future in as_completed(futures):
-                    i = futures[future]
+                for i, future in _finishing(pool, task, points, mine):
                     try:
                         store.put(stage, i, points[i], future.result())
                         counts["computed"] += 1
