@@ -111,11 +111,40 @@ def test_kernels_are_chosen_for_what_the_sum_needs():
     f16, f32 = arith.FloatAccumulator("float16"), arith.FloatAccumulator("float32")
     e4, e5, bf = (F.get_format(n) for n in ("float8_e4m3fn", "float8_e5m2", "bfloat16"))
     assert float_kernel(f16, e4, e4, 1, 0, 0) == "exact"            # 42 bits: one double holds it
-    assert float_kernel(f16, e4, e4, 1, -30, -30) == "twosum"       # deep offsets widen the span
+    # deep offsets widen the span past a double, but one 8-bit product a step rounds through a
+    # double as the register rounds it (qmatmul._rounded_twice_alike) …
+    assert float_kernel(f16, e4, e4, 1, -30, -30) == "exact"
+    bf16, i8 = arith.FloatAccumulator("bfloat16"), F.get_format("int8_sym")
+    assert float_kernel(bf16, i8, i8, 1, -30, -30) == "twosum"      # … not a 14-bit one into 8 bits
+    assert float_kernel(bf16, bf, bf, 1, 0, 0) == "twosum"
     assert float_kernel(f32, e4, e4, 4, 0, 0) == "twosum_float32"
     assert float_kernel(f16, e5, e5, 4, 0, 0) == "double_double"    # a lane sum of E5M2 spans 67 bits
     assert float_kernel(f32, bf, bf, 4, 0, 0) is None               # no kernel: the golden model runs
-    assert float_kernel(f32, bf, bf, 1, 0, 0) == "twosum_float32"   # one product is always a double
+    assert float_kernel(f32, bf, bf, 1, 0, 0) == "exact"            # one product is always a double
+    i16 = F.get_format("int16_sym")
+    assert float_kernel(f32, i16, i16, 1, 0, 0) == "twosum_float32"  # 30 + 24 bits: too close to a double's
+
+
+def test_a_product_with_more_bits_than_the_register_can_fall_on_its_midpoint():
+    """Why a double cannot stand in for the exact sum where a product has more significant bits
+    than the register and the register's range reaches far below it: bfloat16 × bfloat16 into
+    bfloat16, the register at 2^-120 and the product 261·2^-60 — a midpoint of bfloat16's grid.
+    The exact sum lies just above it and rounds up to 262·2^-60; through a double the 2^-120 is
+    lost, the tie goes to even, 260·2^-60. The chosen kernel (TwoSum) and the golden model agree
+    on 262; rounding through a double, as the 'exact' kernel does, does not."""
+    from hwmodel.accuracy import kernels
+
+    register, bf = arith.FloatAccumulator("bfloat16"), "bfloat16"
+    a = np.array([[2.0 ** -60, 9 * 2.0 ** -30]])
+    b = np.array([[2.0 ** -60], [29 * 2.0 ** -30]])
+    assert float_kernel(register, F.get_format(bf), F.get_format(bf), 1, 0, 0) == "twosum"
+    want = golden_register(F.encode(a, bf), bf, F.encode(b, bf), bf, register, 1, np.zeros(1, np.int64))
+    assert want[0, 0] == 262 * 2.0 ** -60
+    assert accumulate_matmul(a, b, register, bf, bf)[0, 0] == want[0, 0]
+    through_double = kernels.float_steps(a[None], b[None], lanes=1, precision=8, emin=-126,
+                                         max_value=float(F.get_format(bf).max_value), flush_to_zero=False,
+                                         kernel="exact", out=np.zeros((1, 1, 1)))
+    assert through_double[0, 0, 0] == 260 * 2.0 ** -60
 
 
 def test_bias_beyond_the_port_is_named():

@@ -336,9 +336,33 @@ def float_kernel(acc: FloatAccumulator, a_fmt: Format, b_fmt: Format, lanes: int
     p_lsb = product_lsb_exponent(a_fmt, b_fmt)
     p_top = p_lsb + width + lane_bits + bias_high
     span = max(acc_top, p_top) - min(acc_lsb, p_lsb + bias_low)
-    if span <= _F64_BITS:
+    if span <= _F64_BITS or (lanes == 1 and _rounded_twice_alike(acc, a_fmt, b_fmt)):
         return "exact"
     return "twosum_float32" if fmt.name == "float32" else "twosum"
+
+
+def _rounded_twice_alike(acc: FloatAccumulator, a_fmt: Format, b_fmt: Format) -> bool:
+    """Whether rounding ``register + product`` to a double first and then to the register gives
+    the register's one rounding of the exact sum x, for every register value r and product p:
+    where a product has s significant bits and the register P (with the hidden one),
+    s + P + 3 ≤ 52 and — unless the register's whole range, smallest subnormal to overflow, is
+    under 2^53 (float16) — s ≤ P.
+
+    The two roundings differ only where x lies within half a double ulp u/2 of a point the
+    register's rounding turns at (a midpoint of its grid) without being it. If p's last bit and
+    r's are at least u, so is every nonzero x − midpoint (the midpoints' last bit is at least u).
+    If p's is below u, |p| < 2^s·u ≤ 2^(s−51)·|x| is tiny beside r, and r — on the grid, at least
+    2^−(P+1)·|r| from every midpoint — keeps x more than 2^−(P+2)·|x| > u/2 from all of them when
+    s + P + 3 ≤ 52. If r's is below u, r is tiny beside p, and x stays clear unless p is itself a
+    midpoint: that takes s > P (a normal midpoint has P + 1 bits), and an r that small beside a p
+    the register can hold, which float16's range does not have. Overflow, Inf and NaN come out
+    of the double sum as IEEE gives them, and flush to zero acts on the rounded value, the same
+    either way. (bfloat16 operands into a bfloat16 register: 2^-120 + 261·2^-60 rounds to
+    262·2^-60, through a double to 260·2^-60 — the test shows it.)"""
+    fmt = acc.format
+    s, p = _significand_bits(a_fmt) + _significand_bits(b_fmt), fmt.man_bits + 1
+    narrow = fmt.emax - fmt.emin + p <= _F64_BITS
+    return s + p + 3 <= _F64_BITS - 1 and (s <= p or narrow)
 
 
 _FLOAT32_BITS = 24
