@@ -319,3 +319,31 @@ def test_wide_integer_codes_stay_exact_and_auto_picks_an_exact_accumulator():
     from hwmodel.accuracy.qmatmul import auto_accumulator as _auto_accumulator
     assert [_auto_accumulator(r) for r in ("int8_sym", "int4_sym/int8_sym", "int16_sym", "int8_sym/int16_sym",
                                            "float8_e4m3fn")] == ["int32", "int32", "fixed", "fixed", "float32"]
+
+
+@pytest.mark.parametrize("recipe", ["float8_e4m3fn@float16", "float8_e4m3fn@float32", "int8_sym@fixed",
+                                    "float8_e5m2@bfloat16"])
+def test_narrow_grouped_convolutions_gather_their_rows_k_major_with_the_same_registers(recipe):
+    """A depthwise convolution's rows go to the MACs K-major (a view whose transpose is the
+    contiguous im2col the transposed kernels read, one copy instead of two) where the recipe's
+    sums have an order of their own; the registers are those of the row-major operand, bit for
+    bit, bias port included. The float32 reference keeps its BLAS layout."""
+    from hwmodel.accuracy.models import onnx_model
+
+    numerics = parse_numerics(recipe, bias="power_of_two" if "float16" in recipe else "none")
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal((2, 6, 9, 11)) * 3).astype(np.float32)
+    w = rng.standard_normal((6, 1, 3, 3)).astype(np.float32)
+    codes, scale = quantize_values(x, numerics.activations)
+    seen = []
+
+    def product(cols, wm):
+        seen.append(cols)
+        wq, ws = quantize_values(wm, numerics.weights)
+        return qmatmul(cols, wq, numerics, a_scale=scale, b_scale=ws)
+
+    args = (codes, w, None, 6, (1, 1), (1, 1, 1, 1), (1, 1))
+    got = onnx_model._conv(product, *args, exact_sums=True)
+    want = onnx_model._conv(product, *args, exact_sums=False)
+    assert seen[0].transpose(0, 2, 1).flags.c_contiguous and seen[1].flags.c_contiguous
+    assert np.array_equal(got, want, equal_nan=True) and np.array_equal(np.signbit(got), np.signbit(want))

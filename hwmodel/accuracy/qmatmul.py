@@ -314,7 +314,10 @@ def _groups(a, b):
         raise ValueError(f"cannot multiply shapes {a.shape} and {b.shape}")
     lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     g = math.prod(lead)
-    a3 = np.ascontiguousarray(np.broadcast_to(a, lead + a.shape[-2:]).reshape(g, *a.shape[-2:]))
+    if a.ndim == 3 and a.shape[:1] == lead:  # as given: a transposed view stays one (see kernels._oriented)
+        a3 = a
+    else:
+        a3 = np.ascontiguousarray(np.broadcast_to(a, lead + a.shape[-2:]).reshape(g, *a.shape[-2:]))
     b_lead = b.shape[:-2]
     if math.prod(b_lead) == 1:
         b3 = np.ascontiguousarray(b.reshape(1, *b.shape[-2:]))

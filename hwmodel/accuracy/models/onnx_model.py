@@ -23,6 +23,8 @@ import pandas as pd
 from workloads.onnx_import import shape_text
 
 from hwmodel.accuracy.calibration import activation_scale, collector
+from hwmodel.accuracy.kernels import NARROW
+from hwmodel.accuracy.recipes import UNQUANTIZED
 from hwmodel.accuracy.qmatmul import (MX_FORMATS, Numerics, code_dtype, count_inputs, count_outputs, qmatmul,
                                       quantize_values, quantize_weight)
 
@@ -302,7 +304,9 @@ def _quantized_ops(network: OnnxNetwork) -> list:
             return _conv(lambda cols, wm: mac(site, *quantize_values(cols, numerics.activations, tensor_absmax=absmax),
                                               wm, True), x, w, b, group, dilations, pads, strides, channels_last=True)
         ex, sx = activation(site + ".a", site, x)
-        return _conv(lambda cols, wm: mac(site, cols, sx, wm, True), ex, w, b, group, dilations, pads, strides)
+        return _conv(lambda cols, wm: mac(site, cols, sx, wm, True), ex, w, b, group, dilations, pads, strides,
+                     exact_sums=numerics is not None and numerics.activations != UNQUANTIZED
+                     and numerics.weights != UNQUANTIZED)
 
     def site_of(node):
         return node.name or node.output[0]
@@ -430,12 +434,14 @@ def _windows(x, kernel, pads, strides, dilations, fill=0) -> np.ndarray:
     return view[:, :, ::sh, ::sw, ::dh, ::dw]
 
 
-def _conv(product, x, w, b, group: int, dilations, pads, strides, *, channels_last: bool = False) -> np.ndarray:
+def _conv(product, x, w, b, group: int, dilations, pads, strides, *, channels_last: bool = False,
+          exact_sums: bool = False) -> np.ndarray:
     """A 2-D convolution (NCHW) as im2col products ``product(cols, weight matrix)`` — (rows,
     c·kh·kw) @ (c·kh·kw, m) for a dense one, the groups as one batched product (g, rows, K) @
     (g, K, m / g) for a grouped one: one site either way, its weight one tensor. K runs in
     (c, kh, kw) order, or with ``channels_last`` in (kh, kw, c) order (a block-scaled unit's
-    blocks then hold one pixel's channels)."""
+    blocks then hold one pixel's channels). ``exact_sums``: ``product`` sums in an order of its
+    own, whatever the layout of ``cols`` (the recipes' MACs), so a narrow one may get a view."""
     n = x.shape[0]
     _, cg, kh, kw = w.shape
     windows = _windows(x, (kh, kw), pads, strides, dilations)  # (n, c, ho, wo, kh, kw)
@@ -443,6 +449,12 @@ def _conv(product, x, w, b, group: int, dilations, pads, strides, *, channels_la
     grouped = windows.reshape(n, group, cg, ho, wo, kh, kw)
     if channels_last:
         cols = grouped.transpose(1, 0, 3, 4, 5, 6, 2).reshape(group, n * ho * wo, kh * kw * cg)
+    elif exact_sums and group > 1 and w.shape[0] // group < NARROW < n * ho * wo:
+        # a depthwise-like product runs transposed (kernels._narrow): its rows gathered K-major —
+        # one copy along the image rows, not two (the rows, then their transpose); the same
+        # (g, rows, K) operand, as a view. Only where the product's sums do not depend on how
+        # the operand lies in memory (a float32 BLAS product's rounding does)
+        cols = grouped.transpose(1, 2, 5, 6, 0, 3, 4).reshape(group, cg * kh * kw, n * ho * wo).transpose(0, 2, 1)
     else:
         cols = grouped.transpose(1, 0, 3, 4, 2, 5, 6).reshape(group, n * ho * wo, cg * kh * kw)
     return _grouped_product(product, cols, w, b, group, (n, ho, wo), channels_last)
