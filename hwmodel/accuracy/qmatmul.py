@@ -249,12 +249,13 @@ def block_register(a, b, acc: FloatAccumulator, a_scales: BlockScales, b_scales:
             nb = a3.shape[2] // size
             rows = max(1, _BLOCK_SUM_BYTES // (8 * nb * b3.shape[2]))
             for g in range(a3.shape[0]):
-                bg = b3[g if b3.shape[0] > 1 else 0].reshape(nb, size, -1)
+                b_g = b3[g if b3.shape[0] > 1 else 0]
+                bg = b_g.reshape(nb, size, -1)
                 sbg = np.ascontiguousarray(sb[g if sb.shape[0] > 1 else 0])
                 for m0 in range(0, a3.shape[1], rows):
                     rows_a = a3[g, m0:m0 + rows]
                     sums = np.matmul(rows_a.reshape(-1, nb, size).transpose(1, 0, 2), bg)  # (blocks, rows, cols)
-                    kernels.block_sums_steps(sums, rows_a, b3[g if b3.shape[0] > 1 else 0],
+                    kernels.block_sums_steps(sums, rows_a, b_g,
                                              np.ascontiguousarray(sa[g, m0:m0 + rows]), sbg, block=size,
                                              out=out[g, m0:m0 + rows], **options)
             return out

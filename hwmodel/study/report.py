@@ -158,7 +158,7 @@ def _loss_axis(ax, losses: np.ndarray) -> None:
     """A log loss axis, better up, labelled in plain numbers at 1, 2, 5 × 10^k — at every
     1…9 × 10^k where the losses span less than a decade, so that no point sits between two
     labels a factor of 2.5 apart — and its floor, where a loss of 0 is drawn, labelled as such."""
-    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator
+    from matplotlib.ticker import FixedLocator, LogLocator
     ax.set_yscale("log")
     losses = np.asarray(losses, float)
     losses = losses[np.isfinite(losses)]
@@ -171,9 +171,7 @@ def _loss_axis(ax, losses: np.ndarray) -> None:
         ax.yaxis.set_major_locator(FixedLocator(ticks))
     else:
         ax.yaxis.set_major_locator(LogLocator(subs=subs))
-    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
-    ax.yaxis.set_major_formatter(FuncFormatter(
-        lambda v, _: f"≤ {LOSS_FLOOR:g} (0)" if math.isclose(v, LOSS_FLOOR) else f"{v:g}"))
+    _plain_labels(ax.yaxis, lambda v: f"≤ {LOSS_FLOOR:g} (0)" if math.isclose(v, LOSS_FLOOR) else f"{v:g}")
     ax.invert_yaxis()  # better (smaller loss) up, as accuracy would be
 
 
@@ -203,14 +201,20 @@ LEGEND_AT = 0.76  # the figure's right quarter holds the legends, so they never 
 def _plain_log_x(ax) -> None:
     """A log x axis labelled in plain numbers at 1, 2, 5 × 10^k (no crowded minor labels) —
     where the data span more than a factor of 5; a narrower span stays linear."""
-    from matplotlib.ticker import FuncFormatter, LogLocator
+    from matplotlib.ticker import LogLocator
     low, high = ax.dataLim.intervalx
     if not (low > 0 and high / low > 5):
         return
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    _plain_labels(ax.xaxis, lambda v: f"{v:g}")
+
+
+def _plain_labels(axis, label) -> None:
+    """A log axis's major ticks labelled ``label(value)``, its minor ones not at all."""
+    from matplotlib.ticker import FuncFormatter
+    axis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: label(v)))
 
 
 def _is_fraction(points, column) -> bool:
