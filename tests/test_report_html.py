@@ -102,3 +102,6 @@ def test_counts_print_whole_and_loss_axes_label_what_their_points_sit_at():
     assert len([v for v, _ in narrow if 0.25 <= v <= 1.0]) >= 5
     floor = labels([LOSS_FLOOR, 0.01, 0.5])  # a loss of 0 sits at the floor, and its label says so
     assert (LOSS_FLOOR, f"≤ {LOSS_FLOOR:g} (0)") in [(pytest.approx(v), t) for v, t in floor]
+    for losses in ([0.25, 0.4, 1.0], [0.26, 0.31], [LOSS_FLOOR, 0.01, 0.5], [0.003, 0.7], [0.013]):
+        shown = [v for v, _ in labels(losses)]  # no point beyond the last label on either side
+        assert min(shown) <= min(losses) * (1 + 1e-9) and max(shown) >= max(losses) * (1 - 1e-9), (losses, shown)

@@ -157,13 +157,21 @@ def _draw(ax, data, x, y, *, loss: bool, front: bool, colors: dict, label_front:
 def _loss_axis(ax, losses: np.ndarray) -> None:
     """A log loss axis, better up, labelled in plain numbers at 1, 2, 5 × 10^k — at every
     1…9 × 10^k where the losses span less than a decade, so that no point sits between two
-    labels a factor of 2.5 apart — and its floor, where a loss of 0 is drawn, labelled as such."""
+    labels a factor of 2.5 apart —, reaching a label beyond the best and the worst point, and its
+    floor, where a loss of 0 is drawn, labelled as such."""
     from matplotlib.ticker import FixedLocator, LogLocator
     ax.set_yscale("log")
     losses = np.asarray(losses, float)
     losses = losses[np.isfinite(losses)]
     narrow = len(losses) and losses.max() / losses.min() < 10
     subs = tuple(float(k) for k in range(1, 10)) if narrow else (1.0, 2.0, 5.0)
+    if len(losses):  # the axis reaches the labels beyond the best and the worst point: none sits past the last
+        grid = [LOSS_FLOOR] + [k * 10.0 ** d for d in range(int(np.floor(np.log10(losses.min()))) - 1,
+                                                              int(np.ceil(np.log10(losses.max()))) + 1) for k in subs]
+        below = max(t for t in grid if t <= losses.min() * (1 + 1e-9))
+        above = min(t for t in grid if t >= losses.max() * (1 - 1e-9))
+        low, high = sorted(ax.get_ylim())
+        ax.set_ylim(min(low, below / 1.04), max(high, above * 1.04))
     if len(losses) and losses.min() <= LOSS_FLOOR:  # the floor gets its own label; none crowd it
         low, high = ax.get_ylim()
         decades = range(int(np.floor(np.log10(LOSS_FLOOR))), int(np.ceil(np.log10(max(low, high)))) + 1)
