@@ -105,3 +105,22 @@ def test_counts_print_whole_and_loss_axes_label_what_their_points_sit_at():
     for losses in ([0.25, 0.4, 1.0], [0.26, 0.31], [LOSS_FLOOR, 0.01, 0.5], [0.003, 0.7], [0.013]):
         shown = [v for v, _ in labels(losses)]  # no point beyond the last label on either side
         assert min(shown) <= min(losses) * (1 + 1e-9) and max(shown) >= max(losses) * (1 - 1e-9), (losses, shown)
+
+
+def test_a_verdict_on_counted_samples_says_how_many_one_sample_is():
+    from hwmodel.study.report import _format_verdict
+
+    column = "efficientnet_lite0_top1_agreement"
+    data = pd.DataFrame({"a": ["int8_sym", "float8_e4m3fn", "float8_e5m2"], "b": ["int8_sym", "float8_e4m3fn", "float8_e5m2"],
+                         "acc": ["fixed", "float32", "float32"], "lanes": 1, "bias": "none",
+                         "design": ["int8_sym→fixed", "float8_e4m3fn→float32", "float8_e5m2→float32"],
+                         column: [0.75, 0.8125, 0.5]})
+    accuracy = pd.DataFrame({"model": ["efficientnet_lite0", "minilm"], "size": [16, 32]})
+    verdict = _format_verdict(data, column, "efficientnet_lite0", accuracy)
+    assert "FP8 wins by 1 crop of 16" in verdict and "(on 16 test crops: one crop is 0.062)" in verdict
+    tie = _format_verdict(data.assign(**{column: [0.75, 0.75, 0.5]}), column, "efficientnet_lite0", accuracy)
+    assert "INT8 and FP8 tie" in tie and "one crop is 0.062" in tie
+    # a continuous metric, or no sample count in the run: no count is claimed
+    assert "crop" not in _format_verdict(data, column, "efficientnet_lite0")
+    cosine = data.rename(columns={column: "minilm_cosine_mean"})
+    assert "test" not in _format_verdict(cosine, "minilm_cosine_mean", "minilm_l6", accuracy)

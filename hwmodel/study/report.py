@@ -713,9 +713,28 @@ def _idle_share(int_row, fp8_row) -> str | None:
             f"{int_row.get('utilization', float('nan')):.1%}); the energy of the work alone differs by {working:+.1%}.")
 
 
-def _format_verdict(data: pd.DataFrame, column: str, workload: str) -> str | None:
+SAMPLE_UNITS = {"efficientnet_lite0_top1_agreement": ("efficientnet_lite0", "crop"),
+                "ppocr_line_accuracy": ("ppocr", "line"), "ppocr_cls_accuracy": ("ppocr", "line")}
+"""Accuracy columns that count test samples (a fraction of them right), with the accuracy model
+whose ``size`` is that count and what one sample is."""
+
+
+def _samples(accuracy: pd.DataFrame | None, column: str) -> tuple[int, str] | None:
+    """How many test samples ``column`` counts over in this run, and what one is (None where the
+    column is not a count or the run measured it at more than one size)."""
+    if column not in SAMPLE_UNITS or accuracy is None or "size" not in accuracy or "model" not in accuracy:
+        return None
+    model, noun = SAMPLE_UNITS[column]
+    sizes = pd.to_numeric(accuracy.loc[accuracy.model == model, "size"], errors="coerce").dropna().unique()
+    return (int(sizes[0]), noun) if len(sizes) == 1 and sizes[0] > 0 else None
+
+
+def _format_verdict(data: pd.DataFrame, column: str, workload: str,
+                    accuracy: pd.DataFrame | None = None) -> str | None:
     """Which 8-bit family keeps more of ``workload``'s own network's accuracy in this run: the best
-    INT8 design against the best FP8 one (None when the column is a proxy or a family is absent)."""
+    INT8 design against the best FP8 one (None when the column is a proxy or a family is absent).
+    Where the metric counts test samples (``accuracy``'s size), the verdict says how many: one
+    sample more or less is all a small run can tell."""
     if OWN_ACCURACY.get(workload) != column:
         return None
     data = plain(data)
@@ -724,12 +743,21 @@ def _format_verdict(data: pd.DataFrame, column: str, workload: str) -> str | Non
     if int8.empty or fp8.empty or int8[column].isna().all() or fp8[column].isna().all():
         return None
     i, f = int8.loc[int8[column].idxmax()], fp8.loc[fp8[column].idxmax()]
+    samples = _samples(accuracy, column)
     if i[column] == f[column]:
         winner = "INT8 and FP8 tie"
     else:
         winner = "INT8 wins" if i[column] > f[column] else "FP8 wins"
-    return (f"{workload}, on its own network's accuracy ({_label(column)}): {winner} — best INT8 {i.design} "
-            f"{i[column]:.3f}, best FP8 {f.design} {f[column]:.3f}.")
+        if samples:
+            n, noun = samples
+            apart = round(abs(i[column] - f[column]) * n)
+            winner += f" by {apart} {noun}{'s' if apart != 1 else ''} of {n}"
+    text = (f"{workload}, on its own network's accuracy ({_label(column)}): {winner} — best INT8 {i.design} "
+            f"{i[column]:.3f}, best FP8 {f.design} {f[column]:.3f}")
+    if samples:
+        n, noun = samples
+        text += f" (on {n} test {noun}s: one {noun} is {1 / n:.3f})"
+    return text + "."
 
 
 WEIGHT_BITS_SHORT = 4  # a recipe with weights this narrow is compression by quantization
@@ -1053,7 +1081,7 @@ def write_report(result, directory: Path, *, title: str, settings: str, sqnr_res
                 line = f"{workload}: the area-versus-accuracy Pareto front ({_label(column, workload)}) is {names}."
                 out += [line, ""]
                 conclusions.append(line)
-                verdict = _format_verdict(data, column, workload)
+                verdict = _format_verdict(data, column, workload, acc)
                 if verdict:
                     out += [verdict, ""]
                     conclusions.append(verdict)
