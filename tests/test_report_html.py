@@ -124,3 +124,26 @@ def test_a_verdict_on_counted_samples_says_how_many_one_sample_is():
     assert "crop" not in _format_verdict(data, column, "efficientnet_lite0")
     cosine = data.rename(columns={column: "minilm_cosine_mean"})
     assert "test" not in _format_verdict(cosine, "minilm_cosine_mean", "minilm_l6", accuracy)
+
+
+def test_point_labels_are_placed_where_they_cover_no_other_label_or_point():
+    from hwmodel.study.plots import pyplot
+    from hwmodel.study.report import _area_shared, _label_points
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5, 4))
+    # the MiniLM compression panel's latency axis: three designs within a label's height of each other
+    labels = [("int8_sym→fixed", 18.0, 0.980), ("int8_sym→fixed cb4", 21.5, 0.943),
+              ("float8_e4m3fnuz→fixed", 28.0, 0.997), ("mxfp4_e2m1→float32 ×32", 100.0, 0.91),
+              ("int8_sym→fixed ×8 2:4", 12.0, 0.585)]
+    ax.scatter([x for _, x, _ in labels], [y for _, _, y in labels])
+    ax.margins(x=0.25, y=0.12)
+    fig.tight_layout()
+    _label_points(fig, ax, labels)
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    assert [t.get_text() for t in ax.texts] == [text for text, _, _ in labels]
+    assert all(_area_shared(a, b) == 0 for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    frame = ax.get_window_extent(renderer)
+    assert all(_area_shared(b, frame) == b.width * b.height for b in boxes)  # inside the axes
+    plt.close(fig)

@@ -810,6 +810,48 @@ def _how_color(how: str) -> str:
     return next((c for key, c in HOW_COLORS.items() if key in how), "#c44e52")
 
 
+LABEL_OFFSETS = ((4, 4, "left"), (4, -10, "left"), (-4, 4, "right"), (-4, -10, "right"), (0, 8, "center"),
+                 (0, -15, "center"), (6, 13, "left"), (6, -19, "left"), (-6, 13, "right"), (-6, -19, "right"))
+"""Where a point's label may go, in points from it (x, y, and the side the text hangs from), in
+the order tried."""
+
+
+def _area_shared(a, b) -> float:
+    return max(0.0, min(a.x1, b.x1) - max(a.x0, b.x0)) * max(0.0, min(a.y1, b.y1) - max(a.y0, b.y0))
+
+
+def _label_points(fig, ax, labels: list[tuple[str, float, float]], *, fontsize: float = 6.5) -> None:
+    """Each (text, x, y) labelled beside its point at the first of :data:`LABEL_OFFSETS` where it
+    covers no label placed before it, no other point and nothing outside the axes — or, where every
+    offset covers something, at the one that covers least. Call it once the axes have their final
+    place in the figure (the labels are placed in display space)."""
+    from matplotlib.transforms import Bbox
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    radius = 5 * fig.dpi / 72  # a marker's half width, in pixels
+    centres = [ax.transData.transform((x, y)) for _, x, y in labels]
+    marks = [Bbox.from_extents(cx - radius, cy - radius, cx + radius, cy + radius) for cx, cy in centres]
+    placed = []
+    for k, (text, x, y) in enumerate(labels):
+        best = None
+        for dx, dy, side in LABEL_OFFSETS:
+            note = ax.annotate(text, (x, y), fontsize=fontsize, xytext=(dx, dy), textcoords="offset points",
+                               ha=side, zorder=4)
+            box = note.get_window_extent(renderer)
+            covered = (sum(_area_shared(box, b) for b in placed)
+                       + sum(_area_shared(box, m) for j, m in enumerate(marks) if j != k)
+                       + box.width * box.height - _area_shared(box, frame))
+            if best is None or covered < best[0]:
+                if best is not None:
+                    best[1].remove()
+                best = (covered, note, box)
+            else:
+                note.remove()
+            if covered == 0:
+                break
+        placed.append(best[2])
+
+
 def _compression_plots(points: pd.DataFrame, directory: Path) -> list[Path]:
     """``compression_WORKLOAD``: area, energy and latency per inference against the workload's own
     accuracy for the compression panel, every design labelled, coloured by how it compresses."""
@@ -826,11 +868,9 @@ def _compression_plots(points: pd.DataFrame, directory: Path) -> list[Path]:
         for ax, (x, xlabel) in zip(axes, (("area_mm2", "accelerator area (mm², PEs + SRAM)"),
                                           ("energy_uj", "energy per inference (µJ)"),
                                           ("latency_ms", "latency per inference (ms)"))):
-            for i, (_, r) in enumerate(data.sort_values(x).iterrows()):
+            for _, r in data.sort_values(x).iterrows():
                 ax.scatter(r[x], r[column], color=_how_color(r.how), s=40, zorder=3,
                            marker="o" if r.how == "reference" else "D")
-                ax.annotate(r.design, (r[x], r[column]), fontsize=6.5, xytext=(4, -10 if i % 2 else 4),
-                            textcoords="offset points")
             ax.set_xlabel(xlabel, fontsize=8)
             ax.set_ylabel(_label(column, workload), fontsize=8)
             ax.tick_params(labelsize=7)
@@ -841,6 +881,8 @@ def _compression_plots(points: pd.DataFrame, directory: Path) -> list[Path]:
                             for h in hows], loc="lower center", ncol=min(6, len(hows)), fontsize=7, frameon=False)
         fig.suptitle(f"{workload}: compression against INT8 and FP8 (its own network's accuracy)", fontsize=10)
         fig.tight_layout(rect=(0, 0.07, 1, 0.95))
+        for ax, x in zip(axes, ("area_mm2", "energy_uj", "latency_ms")):  # once the axes have their place
+            _label_points(fig, ax, [(r.design, r[x], r[column]) for _, r in data.sort_values(x).iterrows()])
         written += [save_figure(fig, directory / f"compression_{file_stem(workload)}{s}") for s in (".png", ".svg")]
         plt.close(fig)
     return written
