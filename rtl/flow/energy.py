@@ -337,17 +337,14 @@ def glitch_energy_pj(netlist: GateNetlist, inputs: list[dict], words: int, timer
     part = [{port: packed[:, :used] for port, packed in cycle.items()} for cycle in inputs]
     timed = TimedNetlist(netlist, timer=timer)
 
-    def extra(cycles):
-        result = timed.simulate(cycles, used)
-        zero = netlist.simulate(cycles, used)
-        if not np.array_equal(result.settled_toggles, zero.toggles):
-            bad = int(np.flatnonzero(result.settled_toggles != zero.toggles)[0])
-            raise AssertionError(f"the glitch-aware simulation settles net {bad} elsewhere than the zero-delay one")
-        return result.toggles - result.settled_toggles
-
-    toggles = extra(part)
+    result = timed.simulate(part, used, skip=skip)  # the first `skip` cycles simulated, not counted
+    zero = netlist.simulate(part, used).toggles
     if skip:
-        toggles = toggles - extra(part[:skip])
+        zero = zero - netlist.simulate(part[:skip], used).toggles
+    if not np.array_equal(result.settled_toggles, zero):
+        bad = int(np.flatnonzero(result.settled_toggles != zero)[0])
+        raise AssertionError(f"the glitch-aware simulation settles net {bad} elsewhere than the zero-delay one")
+    toggles = result.toggles - result.settled_toggles
     parts = account_energy(netlist, toggles, 0, 1.0, voltage_v, clocked=False)
     return parts["switching"] + parts["internal"], 64 * used
 

@@ -193,9 +193,11 @@ class TimedNetlist:
         records[:, _MAX_INPUTS + 3] = self.delay_fs[1, out]
         return records.ravel()
 
-    def simulate(self, inputs: list[dict], words: int, *, streams: int | None = None) -> TimedResult:
+    def simulate(self, inputs: list[dict], words: int, *, streams: int | None = None, skip: int = 0) -> TimedResult:
         """Inputs as :meth:`GateNetlist.simulate` takes them (port → (width, words) packed bits);
-        the first ``streams`` of the 64 × words (default all) are simulated, each on its own."""
+        the first ``streams`` of the 64 × words (default all) are simulated, each on its own. The
+        first ``skip`` cycles are simulated and not counted: the result's transitions, evaluations
+        and clock-gate openings are those of the cycles after them (``cycles`` counts those)."""
         total = 64 * words
         streams = total if streams is None else min(streams, total)
         cycles = len(inputs)
@@ -222,12 +224,13 @@ class TimedNetlist:
             evaluations = _run(stimulus, input_nets, count, self._records(), self.delay_fs, self.ff_out,
                                self.ff_inputs, self.ff_consts, self.ff_table, self.ff_arity, self.ff_gate,
                                self.cg_inputs, self.cg_consts, len(self.netlist.clock_gates), capacity, toggles,
-                               settled, gated)
+                               settled, gated, skip)
             if evaluations >= 0:
                 break
             capacity *= 4  # a cycle made more transitions than the pool held: again, with room
             toggles[:], settled[:], gated[:] = 0, 0, 0
-        return TimedResult(toggles.astype(np.int64), settled.astype(np.int64), cycles, streams, int(evaluations),
+        return TimedResult(toggles.astype(np.int64), settled.astype(np.int64), max(0, cycles - skip), streams,
+                           int(evaluations),
                            gated[:len(self.netlist.clock_gates)])
 
 
@@ -407,7 +410,7 @@ def _gate(rec, base, info, ev_t, top, capacity, settled, lanes):
 
 
 @njit(cache=True, nogil=True)
-def _gate_loop(rec, n_gates, info, ev_t, touched, top, n_touched, capacity, counters, settled):
+def _gate_loop(rec, n_gates, info, ev_t, touched, top, n_touched, capacity, counters, settled, counted):
     """One cycle of one stream, gate after gate in topological order. ``info`` per net: its value
     (bit 0), its transitions this cycle (bits 1–31) and where their times start in ``ev_t``
     (bits 32–; 0 where it has none), each net's times followed by a BIG sentinel; ``ev_t[0]``
@@ -436,13 +439,15 @@ def _gate_loop(rec, n_gates, info, ev_t, touched, top, n_touched, capacity, coun
         top += U(moved)
         touched[n_touched] = out
         n_touched += moved
-    counters[0] += evaluations
+    if counted:
+        counters[0] += evaluations
     return 0, top, n_touched
 
 
 @njit(cache=True, nogil=True)
 def _run(stimulus, input_nets, nets, rec, delay, ff_out,
-         ff_in, ff_const, ff_table, ff_arity, ff_gate, cg_in, cg_const, n_cg, capacity, toggles, settled, gated):
+         ff_in, ff_const, ff_table, ff_arity, ff_gate, cg_in, cg_const, n_cg, capacity, toggles, settled, gated,
+         skip):
     U = np.uint64
     streams, cycles, n_inputs = stimulus.shape
     n_gates = rec.shape[0] // _RECORD
@@ -486,15 +491,16 @@ def _run(stimulus, input_nets, nets, rec, delay, ff_out,
                             touched[n_touched] = net
                             n_touched += 1
             status, top, n_touched = _gate_loop(rec, n_gates, info, ev_t, touched, top, n_touched,
-                                                U(capacity), counters, c > 0)
+                                                U(capacity), counters, c > 0, c >= skip)
             if status < 0:
                 return -1
+            counted = U(c >= skip)
             for q in range(n_touched):  # what each net did this cycle; then no transitions are left
                 net = touched[q]
                 x = info[net]
                 n = (x >> U(1)) & U(0x7FFFFFFF)
-                toggles[net] += n
-                settled[net] += n & U(1)
+                toggles[net] += n * counted
+                settled[net] += n & counted
                 info[net] = x & U(1)
             for g in range(n_cg):  # a clock gate's latch holds its enable's settled value at the edge
                 v = 0
@@ -502,7 +508,7 @@ def _run(stimulus, input_nets, nets, rec, delay, ff_out,
                     src = cg_in[g, j]
                     v |= np.int64(info[src] & U(1)) if src >= 0 else cg_const[g, j]
                 open_[g] = v
-                gated[g] += v
+                gated[g] += v if c >= skip else 0
             for i in range(n_ff):  # the edge: next state from the settled values
                 if ff_gate[i] >= 0 and open_[ff_gate[i]] == 0:
                     continue  # its clock gate kept the edge away: the state holds
