@@ -126,3 +126,29 @@ def test_a_cost_at_another_clock_is_its_own_with_leakage_rescaled(tmp_path):
     assert derived.energy_pj_per_mac == pytest.approx(measured.energy_pj_per_mac, rel=1e-9)
     assert derived.energy_breakdown_pj_per_mac["leakage"] == pytest.approx(measured.leakage_pj_per_mac, rel=1e-9)
     assert derived.energy_breakdown_pj_per_mac["leakage"] > own.energy_breakdown_pj_per_mac["leakage"]
+
+
+def test_only_the_point_returned_has_its_energy_measured(tmp_path, monkeypatch):
+    """The search times its candidates alone and measures the energy of the point it returns —
+    the same cost, field for field, as characterizing every candidate whole; and a second search
+    reads every candidate from the cache."""
+    import rtl.flow.characterize as characterization
+    from rtl.flow.characterize import characterize
+
+    measured, synthesized = [], []
+    measure, synthesize = characterization.measure_energy, characterization.synthesize
+    monkeypatch.setattr(characterization, "measure_energy", lambda spec, *a, **k: measured.append(spec.stages)
+                        or measure(spec, *a, **k))
+    monkeypatch.setattr(characterization, "synthesize", lambda spec, *a, **k: synthesized.append(spec.stages)
+                        or synthesize(spec, *a, **k))
+    clock = 6.0  # between INT8's unpipelined path (7.2 ns) and its two-stage one
+    fast = meet_clock(INT8, "sky130hd_tt", clock, cache_dir=tmp_path / "a", macs=1 << 10)
+    assert len(measured) == 1 and measured[0] == fast.spec["stages"] > 0 and len(synthesized) > 1
+    candidates = sorted(synthesized)  # each synthesized once: the returned one's synthesis is reused
+    measured.clear(), synthesized.clear()
+    whole = meet_clock(INT8, "sky130hd_tt", clock, cache_dir=tmp_path / "b", macs=1 << 10, characterize=characterize)
+    assert sorted(measured) == sorted(synthesized) == candidates  # every candidate characterized whole
+    assert fast.to_json() == whole.to_json().replace(str(tmp_path / "b"), str(tmp_path / "a"))
+    measured.clear(), synthesized.clear()
+    assert meet_clock(INT8, "sky130hd_tt", clock, cache_dir=tmp_path / "a", macs=1 << 10).to_json() == fast.to_json()
+    assert measured == synthesized == []

@@ -32,7 +32,7 @@ from rtl.tech.technology import technology
 from rtl.files import atomic_write_text
 from rtl.hdl.verilog import emit_verilog
 
-__all__ = ["MacCost", "characterize", "characterize_many", "at_clock", "DEFAULT_CACHE", "cache_key"]
+__all__ = ["MacCost", "characterize", "characterize_many", "critical_path", "at_clock", "DEFAULT_CACHE", "cache_key"]
 
 DEFAULT_CACHE = Path.home() / ".cache" / "hwmodel" / "mac"
 COST_MODEL_VERSION = 1
@@ -210,7 +210,7 @@ def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uni
                  sparsity: float = 0.0, seed: int = 0, a_values=None, b_values=None,
                  delay_targets_ns: tuple = (), cache_dir: str | os.PathLike | None = DEFAULT_CACHE,
                  timeout_s: float = 600, delay_target_ns: float | None = None, wire_load: bool = True,
-                 b_sparsity: float = 0.0, timer: str = "nldm", glitches: bool = True) -> MacCost:
+                 b_sparsity: float = 0.0, timer: str = "nldm", glitches: bool = True, synthesis=None) -> MacCost:
     """Synthesize ``spec`` on ``library``, time it, and measure its energy on a named stream.
 
     ``clock_ns`` (for leakage energy) defaults to the critical path. ``delay_target_ns`` maps the
@@ -235,6 +235,9 @@ def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uni
     Only leakage depends on the clock (switching, internal and clock-pin energy are per cycle),
     so a cost at a given ``clock_ns`` is the cost at the design's own critical path with its
     leakage energy rescaled — exactly, and without synthesizing the design again.
+
+    ``synthesis``: the :class:`rtl.flow.synth.Synthesis` of this spec, library, delay target and
+    wire-load choice, made already (by :func:`critical_path`), taken instead of synthesizing again.
     """
     if clock_ns is not None:
         if not (isinstance(clock_ns, (int, float)) and not isinstance(clock_ns, bool) and clock_ns > 0):
@@ -242,7 +245,8 @@ def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uni
         own = characterize(spec, library, stream, tool=tool, clock_ns=None, macs=macs, sparsity=sparsity, seed=seed,
                            a_values=a_values, b_values=b_values, delay_targets_ns=delay_targets_ns,
                            cache_dir=cache_dir, timeout_s=timeout_s, delay_target_ns=delay_target_ns,
-                           wire_load=wire_load, b_sparsity=b_sparsity, timer=timer, glitches=glitches)
+                           wire_load=wire_load, b_sparsity=b_sparsity, timer=timer, glitches=glitches,
+                           synthesis=synthesis)
         return at_clock(own, float(clock_ns))
     library = str(library)
     stream_obj = None
@@ -251,8 +255,7 @@ def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uni
                                  a_values=a_values, b_values=b_values, b_sparsity=b_sparsity)
         stream_key = stream_obj.key
     else:
-        stream_key = json.dumps({"kind": stream, "macs": macs, "sparsity": sparsity, "seed": seed}
-                                | ({"b_sparsity": b_sparsity} if b_sparsity else {}))
+        stream_key = _stream_key(stream, macs, sparsity, seed, b_sparsity)
     if timer not in TIMERS:
         raise ValueError(f"timer must be one of {TIMERS}, not {timer!r}")
     key = cache_key(spec, library, stream_key, clock_ns, tool, tuple(delay_targets_ns), delay_target_ns, wire_load,
@@ -264,8 +267,9 @@ def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uni
             return cached
     tech = technology(library)
     verilog_text = emit_verilog(spec)
-    result = synthesize(spec, library, tool=tool, verilog_text=verilog_text, timeout_s=timeout_s,
-                        delay_target_ns=delay_target_ns, wire_load=wire_load)
+    result = synthesis if synthesis is not None else \
+        synthesize(spec, library, tool=tool, verilog_text=verilog_text, timeout_s=timeout_s,
+                   delay_target_ns=delay_target_ns, wire_load=wire_load)
     critical = arrival_ns(result.netlist, timer)
     clock = clock_ns if clock_ns is not None else critical
     if stream_obj is None:
@@ -309,6 +313,52 @@ def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uni
         atomic_write_text(path, json.dumps({"key": key, "cost": stored, "sha256": _content_digest(stored)},
                                            sort_keys=True))
     return cost
+
+
+def _stream_key(stream: str, macs: int, sparsity: float, seed: int, b_sparsity: float) -> str:
+    """A named stream's part of the cache key."""
+    return json.dumps({"kind": stream, "macs": macs, "sparsity": sparsity, "seed": seed}
+                      | ({"b_sparsity": b_sparsity} if b_sparsity else {}))
+
+
+def critical_path(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uniform", *, tool: str = "yowasp",
+                  delay_target_ns: float | None = None, wire_load: bool = True, timer: str = "nldm",
+                  cache_dir: str | os.PathLike | None = DEFAULT_CACHE, timeout_s: float = 600, macs: int = 1 << 18,
+                  sparsity: float = 0.0, seed: int = 0, b_sparsity: float = 0.0, delay_targets_ns: tuple = (),
+                  glitches: bool = True, **_unused) -> tuple[float, object]:
+    """(critical path in ns, synthesis or None): ``spec``'s critical path as :func:`characterize`
+    gives it — the same synthesis and timer — without measuring its energy. Read from
+    characterize's cache where the whole cost is there (the other arguments: its key), else from
+    an entry of its own; else synthesized, and the synthesis returned too, for
+    :func:`characterize` to take (``synthesis=``) should this point be the one wanted. A search
+    over design points (:func:`rtl.flow.clocking.meet_clock`) measures the energy of the point
+    it returns only."""
+    if timer not in TIMERS:
+        raise ValueError(f"timer must be one of {TIMERS}, not {timer!r}")
+    library = str(library)
+    if cache_dir is not None and stream != "tensor":  # a tensor stream's key needs the stream built
+        key = cache_key(spec, library, _stream_key(stream, macs, sparsity, seed, b_sparsity), None, tool,
+                        tuple(delay_targets_ns), delay_target_ns, wire_load, timer, glitches)
+        cost = _read_cache(Path(cache_dir) / key[:2] / f"{key}.json", key)
+        if cost is not None:
+            return cost.critical_path_ns, None
+    key = cache_key(spec, library, "the critical path alone", None, tool, (), delay_target_ns, wire_load, timer, False)
+    path = Path(cache_dir) / key[:2] / f"{key}.json" if cache_dir is not None else None
+    if path is not None and path.exists():
+        try:
+            entry = json.loads(path.read_text())
+            if entry["key"] == key and entry["sha256"] == _content_digest(entry["critical_path_ns"]):
+                return float(entry["critical_path_ns"]), None
+            raise ValueError("its content does not match its key or digest")
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            warnings.warn(f"corrupted cache entry {path} ({error}); recomputing", RuntimeWarning, stacklevel=2)
+    result = synthesize(spec, library, tool=tool, timeout_s=timeout_s, delay_target_ns=delay_target_ns,
+                        wire_load=wire_load)
+    critical = float(arrival_ns(result.netlist, timer))
+    if path is not None:
+        atomic_write_text(path, json.dumps({"key": key, "critical_path_ns": critical,
+                                            "sha256": _content_digest(critical)}, sort_keys=True))
+    return critical, result
 
 
 def characterize_many(specs: list[MacSpec], *, processes: int | None = None, scheduler=None,

@@ -54,37 +54,51 @@ def meet_clock(spec: MacSpec, library: str, clock_ns: float, *, characterize=Non
     for the clock (ABC's delay-driven mapping); energy and leakage are measured at ``clock_ns``.
 
     ``characterize`` (default :func:`rtl.flow.characterize.characterize`) and ``options`` are
-    passed through. Raises :class:`ClockError` for a target ≤ 0, one below the library's fastest
+    passed through. With the default, the candidates are timed alone
+    (:func:`rtl.flow.characterize.critical_path`) and only the point returned — or, where none
+    meets the clock, the closest — has its energy measured, on the synthesis already made. Raises :class:`ClockError` for a target ≤ 0, one below the library's fastest
     cell, or one even the deepest pipeline misses (the message says by how much, and why).
     """
+    probe = None
     if characterize is None:
-        from rtl.flow.characterize import characterize
+        from rtl.flow.characterize import characterize, critical_path as probe
     if not isinstance(clock_ns, (int, float)) or isinstance(clock_ns, bool) or not clock_ns > 0:
         raise ClockError(f"a clock target must be a positive number of ns, not {clock_ns!r}", clock_ns)
     floor = fastest_cell_ns(library)
     if clock_ns < floor:
         raise ClockError(f"a clock of {clock_ns:g} ns is below one cell delay of {library} ({floor:.4f} ns, its "
                          "fastest cell): no register-to-register path is that short", clock_ns)
-    seen = {}
+    seen, timed = {}, {}  # whole costs; critical paths alone (with the synthesis where one was made)
 
     def point(stages: int, target):
         if (stages, target) not in seen:
+            made = timed.get((stages, target), (None, None))[1]
             seen[stages, target] = characterize(dataclasses.replace(spec, stages=stages), library, clock_ns=clock_ns,
-                                                delay_target_ns=target, **options)
+                                                delay_target_ns=target, **options,
+                                                **({"synthesis": made} if made is not None else {}))
+            timed.pop((stages, target), None)
         return seen[stages, target]
+
+    def critical(stages: int, target) -> float:
+        if (stages, target) in seen or probe is None:
+            return point(stages, target).critical_path_ns
+        if (stages, target) not in timed:
+            timed[stages, target] = probe(dataclasses.replace(spec, stages=stages), library, delay_target_ns=target,
+                                          **options)
+        return timed[stages, target][0]
 
     # the unpipelined unit mapped for area; then the deepest pipeline mapped for the clock, and for
     # area unless the clock is out of its reach by more than AREA_MARGIN: if the deepest misses, no
     # shallower one meets the clock, and the search ends after at most three syntheses
     deepest = spec.max_stages
-    met = point(0, None).critical_path_ns <= clock_ns
+    met = critical(0, None) <= clock_ns
     if not met:
-        fastest = point(deepest, clock_ns).critical_path_ns
-        met = fastest <= clock_ns or (fastest <= AREA_MARGIN * clock_ns
-                                      and point(deepest, None).critical_path_ns <= clock_ns)
+        fastest = critical(deepest, clock_ns)
+        met = fastest <= clock_ns or (fastest <= AREA_MARGIN * clock_ns and critical(deepest, None) <= clock_ns)
     if not met:
-        best = min(seen.values(), key=lambda cost: cost.critical_path_ns)
-        mapped = "for the clock and for area" if (deepest, None) in seen else \
+        tried = [*seen, *timed]
+        best = point(*min(tried, key=lambda at: critical(*at)))  # the closest, its energy measured
+        mapped = "for the clock and for area" if (deepest, None) in tried else \
             f"for the clock (more than {AREA_MARGIN - 1:.0%} out of its reach, so not for area too)"
         over = best.critical_path_ns - clock_ns
         if best.spec["acc"]["kind"] == "fixed":
@@ -105,6 +119,6 @@ def meet_clock(spec: MacSpec, library: str, clock_ns: float, *, characterize=Non
             f"(≥ {best.critical_path_ns:.3f} ns) meets it", clock_ns, best)
     for stages in range(deepest + 1):  # the fewest stages that meet it, area-mapped where that suffices
         for target in (None, clock_ns):
-            if point(stages, target).critical_path_ns <= clock_ns:
-                return seen[stages, target]
+            if critical(stages, target) <= clock_ns:
+                return point(stages, target)
     raise AssertionError("unreachable: the deepest pipeline met the clock")
