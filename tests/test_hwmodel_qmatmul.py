@@ -372,3 +372,25 @@ def test_block_sums_go_to_blas_only_where_every_order_is_exact():
     exact = {name: Q._block_sums_exact(mx, mx) for name, mx in MX_FORMATS.items()}
     assert exact == {"mxfp8_e4m3": True, "mxfp8_e5m2": False, "mxfp6_e3m2": True, "mxfp6_e2m3": True,
                      "mxfp4_e2m1": True, "mxint8": True, "nvfp4": True}
+
+
+def test_saturated_counts_in_float32_are_the_float64_counts():
+    """Float32 inputs are compared in float32 against the threshold taken down to a float32: the
+    same count as |x| > max·scale in float64, at thresholds float32 cannot hold, beyond its range,
+    at zero, and for ±Inf, NaN and subnormal inputs."""
+    from hwmodel.accuracy.qmatmul import saturated_count
+
+    rng = np.random.default_rng(5)
+    specials = np.array([np.inf, -np.inf, np.nan, 0.0, -0.0, 1e-45, -1e-45, 3.4028235e38, -3.4028235e38], np.float32)
+    for fmt in ("int8_sym", "float8_e4m3fn", "float8_e5m2", "int4_sym"):
+        top = F.get_format(fmt).max_value
+        for scale in [*np.exp(rng.uniform(-30, 30, 40)), 1.0, 0.1, 1 / 3, 1e300, 3.4028235e38 / top, 0.0, np.inf]:
+            threshold = top * scale
+            near = np.float32(min(threshold, 3e38)) if threshold < np.inf else np.float32(1)
+            x = np.concatenate([specials, rng.normal(0, threshold if 0 < threshold < 1e30 else 1, 300).astype(np.float32),
+                                np.nextafter(near, np.float32(np.inf)) * np.array([1, -1], np.float32),
+                                np.nextafter(near, np.float32(0)) * np.array([1, -1], np.float32),
+                                near * np.array([1, -1], np.float32)])
+            with np.errstate(invalid="ignore"):
+                want = int(np.count_nonzero(np.abs(x.astype(np.float64)) > threshold))
+            assert saturated_count(x, fmt, scale) == want, (fmt, scale)

@@ -122,13 +122,29 @@ def quantize_weight(weight: np.ndarray, numerics: Numerics) -> tuple[np.ndarray,
     return compress_weight(weight, numerics, quantize_values)
 
 
+def saturated_count(x: np.ndarray, fmt: str, scale) -> int:
+    """How many of ``x`` have a magnitude at ``scale`` beyond the format's largest value (clamped
+    to it by the quantizer). Float32 values against one scale are compared in float32, with the
+    threshold taken down to the float32 at or below it — the same answer as in float64, for
+    every value — and without a float64 copy of ``x``."""
+    if fmt == UNQUANTIZED or fmt in MX_FORMATS:
+        return 0
+    x = np.asarray(x)
+    threshold = get_format(fmt).max_value * np.asarray(scale, np.float64)
+    if x.dtype == np.float32 and threshold.ndim == 0 and 0 <= threshold < np.inf:
+        with np.errstate(over="ignore"):
+            t = np.float32(threshold)  # the float32 nearest the threshold; then the one at or below it
+        if np.isinf(t) or float(t) > float(threshold):
+            t = np.nextafter(t, np.float32(-np.inf))
+        return int(np.count_nonzero(x > t)) + int(np.count_nonzero(x < -t))
+    return int(np.count_nonzero(np.abs(np.asarray(x, np.float64)) > threshold))
+
+
 def saturated_fraction(x: np.ndarray, fmt: str, scale) -> float:
     """The fraction of ``x`` whose magnitude at ``scale`` exceeds the format's largest value
     (clamped to it by the quantizer)."""
-    if fmt == UNQUANTIZED or fmt in MX_FORMATS:
-        return 0.0
-    x = np.asarray(x, dtype=np.float64)
-    return float(np.mean(np.abs(x) > get_format(fmt).max_value * np.asarray(scale))) if x.size else 0.0
+    size = np.size(x)
+    return saturated_count(x, fmt, scale) / size if size else 0.0
 
 
 def _site(stats: dict, site: str) -> dict:
@@ -141,7 +157,7 @@ def count_inputs(stats: dict | None, site: str, values: np.ndarray, fmt: str, sc
     if stats is not None:
         entry = _site(stats, site)
         entry["inputs"] += values.size
-        entry["saturated"] += int(round(saturated_fraction(values, fmt, scale) * values.size))
+        entry["saturated"] += saturated_count(values, fmt, scale)
 
 
 def count_outputs(stats: dict | None, site: str, out: np.ndarray) -> None:
