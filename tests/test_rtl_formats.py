@@ -261,3 +261,36 @@ def test_float16_and_float32_match_numpy_casts(dtype):
     assert np.array_equal(F.quantize(x[np.isfinite(x)], "float32", saturate=False),
                           x[np.isfinite(x)].astype(np.float32).view(np.uint32))
     assert F.quantize(np.array([np.nan]), "float32")[0] == 0x7FC00000
+
+
+@pytest.mark.parametrize("name", list(FORMATS_ALL := __import__("rtl.numerics.formats", fromlist=["FORMATS"]).FORMATS))
+def test_quantized_values_are_the_decoded_codes_bit_for_bit(name):
+    """``quantized_values`` takes shorter ways than quantize-then-decode (integers rounded and
+    clamped directly, a table of decoded values): every value's bits, zeros' signs and NaNs
+    included, are the decoded codes', for float32 and float64 inputs, scalar and per-row scales;
+    NaN where the format has none is refused alike."""
+    from rtl.numerics.formats import decode, get_format, quantize, quantized_values
+
+    fmt = get_format(name)
+    rng = np.random.default_rng(abs(hash(name)) % 2 ** 32)
+    top = fmt.max_value
+    x = np.concatenate([rng.normal(0, top / 3, 2000), rng.uniform(-2 * top, 2 * top, 1000),
+                        np.arange(-40, 41) * 0.5, np.arange(-40, 41) * 0.5 * fmt.min_subnormal if fmt.kind != "int" else [],
+                        [0.0, -0.0, np.inf, -np.inf, top, -top, 1e-300, -1e-300, 1e300, -1e300]])
+    for dtype in (np.float32, np.float64):
+        with np.errstate(over="ignore"):  # ±1e300 as float32: ±Inf
+            xs = x.astype(dtype).reshape(-1, 1)
+        for scale in (1.0, 0.37, np.exp(rng.uniform(-3, 3, (len(xs), 1)))):
+            want = decode(quantize(xs, fmt, scale), fmt)
+            got = quantized_values(xs, fmt, scale)
+            assert got.dtype == want.dtype == np.float64
+            assert np.array_equal(got.view(np.int64), want.view(np.int64)), (dtype, scale if np.ndim(scale) == 0 else "rows")
+    if top < 1e29:  # past the range (float32 input): the largest and smallest value (int32's wrapped)
+        huge = np.array([1e30, -1e30], np.float32)
+        assert list(decode(quantize(huge, fmt), fmt)) == [top, fmt.min_value]
+    nan = np.array([1.0, np.nan], np.float32)
+    if fmt.has_nan:
+        assert np.array_equal(quantized_values(nan, fmt).view(np.int64), decode(quantize(nan, fmt), fmt).view(np.int64))
+    else:
+        with pytest.raises(ValueError, match="NaN at index"):
+            quantized_values(nan, fmt)

@@ -35,7 +35,7 @@ from rtl.hdl.spec import BIAS_BITS
 from rtl.numerics import arith
 from rtl.numerics.arith import FixedAccumulator, FloatAccumulator, product_lsb_exponent, product_width
 from rtl.numerics.blocks import BlockScaling, scale_parts
-from rtl.numerics.formats import Format, decode, encode, get_format, quantize
+from rtl.numerics.formats import Format, decode, encode, get_format, quantized_values
 from rtl.numerics.interleave import partial_order
 from rtl.numerics.scaling import MX_FORMATS, MxFormat, mse_scales, quantize_mx, split_scale
 
@@ -111,7 +111,7 @@ def quantize_values(x: np.ndarray, fmt: str, *, scale=None, axis: int | None = N
             shape = [1] * x.ndim
             shape[axis] = -1
             scale = scale.reshape(shape)
-    return decode(quantize(x, f, scale), f), scale
+    return quantized_values(x, f, scale), scale
 
 
 def quantize_weight(weight: np.ndarray, numerics: Numerics) -> tuple[np.ndarray, np.ndarray | float]:

@@ -22,7 +22,7 @@ import numpy as np
 
 __all__ = [
     "Format", "FORMATS", "WHITEPAPER_FP8", "get_format", "closest_names",
-    "decode", "encode", "quantize", "dequantize", "fake_quantize", "finite_values",
+    "decode", "encode", "quantize", "quantized_values", "dequantize", "fake_quantize", "finite_values",
 ]
 
 _SPECIALS = ("ieee", "fn", "fnuz", "none")
@@ -417,6 +417,18 @@ def _rounding_table(fmt: Format, input_dtype: np.dtype, saturate: bool):
 _CHUNK = 1 << 16  # elements per pass; keeps the index arrays in cache
 
 
+@functools.lru_cache(maxsize=64)
+def _value_table(fmt: Format, input_dtype: np.dtype, saturate: bool):
+    """:func:`_rounding_table` with each entry's decoded value in place of its code (None where
+    there is no table)."""
+    spec = _rounding_table(fmt, input_dtype, saturate)
+    if spec is None:
+        return None
+    values = decode(spec[0], fmt)
+    values.flags.writeable = False
+    return (values,) + spec[1:]
+
+
 def _round_with_table(v: np.ndarray, spec) -> np.ndarray:
     table, uint, low, keep = spec
     bits = np.ascontiguousarray(v).reshape(-1).view(uint)
@@ -491,8 +503,38 @@ def quantize(x, fmt: Format | str, scale=1.0, *, saturate: bool = True) -> np.nd
     return _round_reference(v, fmt, saturate)
 
 
+def quantized_values(x, fmt: Format | str, scale=1.0) -> np.ndarray:
+    """``decode(quantize(x, fmt, scale), fmt)`` — the float64 values of the codes ``x / scale``
+    rounds to, saturating — bit for bit, zeros' signs and NaNs included, without the codes in
+    between where a shorter way gives the same: an integer format's values rounded and clamped
+    directly (a zero as +0, as its code decodes), a rounding table's entries decoded once."""
+    fmt = get_format(fmt)
+    x = np.asarray(x)
+    if x.dtype.kind != "f" or not (fmt.kind == "int" and fmt.bits <= 32 or fmt.kind != "int"):
+        return decode(quantize(x, fmt, scale), fmt)
+    s = _check_scale(scale)
+    if not fmt.has_nan:
+        nan = np.isnan(x)
+        if nan.any():
+            where = tuple(int(i) for i in np.argwhere(nan)[0])
+            raise ValueError(f"NaN at index {where} has no encoding in {fmt.name}")
+    v = x if (x.dtype == np.float32 and s.ndim == 0 and s == 1) else np.divide(x, s, dtype=np.float64)
+    if fmt.kind == "int":
+        r = np.rint(v).astype(np.float64, copy=False)  # ties to even, as the codes round
+        np.clip(r, fmt.min_value, fmt.max_value, out=r)
+        r += 0.0  # −0 → +0: an integer code has one zero
+        return r
+    if _NATIVE_FLOATS.get((fmt.exp_bits, fmt.man_bits, fmt.bias, fmt.special)) is None:
+        spec = _value_table(fmt, v.dtype, True)
+        if spec is not None:
+            return _round_with_table(v, spec)
+    return decode(quantize(x, fmt, scale), fmt)
+
+
 def _round_integer(v: np.ndarray, fmt: Format) -> np.ndarray:
     r = np.rint(v)  # ties to even
+    if fmt.bits > 24 and r.dtype != np.float64:  # float32 cannot hold the bounds: clamped there, 2^31 − 1
+        r = r.astype(np.float64)                 # became 2^31 and wrapped to −2^31
     np.clip(r, fmt.min_value, fmt.max_value, out=r)
     wide = r.astype(np.int32 if fmt.bits <= 16 else np.int64)
     return (wide & ((1 << fmt.bits) - 1)).astype(fmt.code_dtype)
