@@ -347,3 +347,46 @@ def test_narrow_grouped_convolutions_gather_their_rows_k_major_with_the_same_reg
     want = onnx_model._conv(product, *args, exact_sums=False)
     assert seen[0].transpose(0, 2, 1).flags.c_contiguous and seen[1].flags.c_contiguous
     assert np.array_equal(got, want, equal_nan=True) and np.array_equal(np.signbit(got), np.signbit(want))
+
+
+@pytest.mark.parametrize("recipe", [("int8_sym", "int8_sym", "fixed", "channel"), ("int4_sym", "int8_sym", "fixed", "tensor"),
+                                    ("float8_e4m3fn", "float8_e4m3fn", "fixed", "tensor"),
+                                    ("int8_sym", "int8_sym", "fixed:18", "tensor"),
+                                    ("int8_sym", "int8_sym", "float16", "tensor")], ids=" ".join)
+def test_depthwise_convolutions_on_order_free_registers_are_shifted_sums_of_the_same_value(recipe, monkeypatch):
+    """A depthwise convolution whose register holds every sum exactly runs as shifted
+    multiply-adds over the codes — the output and the per-site counts bit for bit those of the
+    im2col path, NaN inputs (which the register zeroes) included; a register that could wrap or
+    round (an 18-bit one, float16) takes the im2col path."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from hwmodel.accuracy.models import onnx_model
+
+    rng = np.random.default_rng(11)
+    w = rng.standard_normal((6, 1, 3, 3)).astype(np.float32)
+    bias = rng.standard_normal(6).astype(np.float32)
+    attributes = dict(group=6, kernel_shape=[3, 3], strides=[2, 1], dilations=[1, 2], pads=[1, 0, 2, 1])
+    graph = helper.make_graph([helper.make_node("Conv", ["x", "w", "b"], ["y"], name="dw", **attributes)], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 6, 9, 11])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 6, 5, 8])],
+                              [numpy_helper.from_array(w, "w"), numpy_helper.from_array(bias, "b")])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(proto)
+    numerics = Numerics(*recipe)
+    x = (rng.standard_normal((2, 6, 9, 11)) * 3).astype(np.float32)
+    if numerics.activation_format.has_nan:
+        x[0, 1, 2, 3] = np.nan
+    shifted = []
+    real = onnx_model.order_free
+    monkeypatch.setattr(onnx_model, "order_free", lambda *a, **k: shifted.append(real(*a, **k)) or shifted[-1])
+    outputs, stats = [], []
+    for on in (True, False):
+        monkeypatch.setattr(onnx_model, "SHIFTED_DEPTHWISE", on)
+        network = onnx_model.OnnxNetwork(proto, "dw")
+        stats.append({})
+        outputs.append(network.run(x, numerics, {"dw.a": 0.05}, stats=stats[-1])[0])
+    assert shifted == [recipe[2] == "fixed"]  # asked once; only the exact register is order-free
+    assert outputs[0].shape == outputs[1].shape == (2, 6, 5, 8)
+    assert np.array_equal(outputs[0], outputs[1], equal_nan=True)
+    assert np.array_equal(np.signbit(outputs[0]), np.signbit(outputs[1])) and stats[0] == stats[1]

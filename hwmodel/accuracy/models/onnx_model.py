@@ -25,8 +25,8 @@ from workloads.onnx_import import shape_text
 from hwmodel.accuracy.calibration import activation_scale, collector
 from hwmodel.accuracy.kernels import NARROW
 from hwmodel.accuracy.recipes import UNQUANTIZED
-from hwmodel.accuracy.qmatmul import (MX_FORMATS, Numerics, code_dtype, count_inputs, count_outputs, qmatmul,
-                                      quantize_values, quantize_weight)
+from hwmodel.accuracy.qmatmul import (MX_FORMATS, Numerics, bias_of, code_dtype, count_inputs, count_outputs,
+                                      order_free, qmatmul, quantize_values, quantize_weight)
 
 __all__ = ["OnnxNetwork", "OnnxStudy", "onnx_accuracy", "load_arrays", "MAC_OPS"]
 
@@ -246,6 +246,11 @@ class OnnxStudy:
         return np.asarray(self.network.run(self.evaluation, numerics, scales)[0], dtype=np.float64)
 
 
+SHIFTED_DEPTHWISE = True
+"""Depthwise convolutions on order-free registers as shifted multiply-adds (see
+``_quantized_ops``' ``depthwise``); False sends them through im2col like any other."""
+
+
 def _quantized_ops(network: OnnxNetwork) -> list:
     from onnx.reference.op_run import OpRun
 
@@ -304,9 +309,56 @@ def _quantized_ops(network: OnnxNetwork) -> list:
             return _conv(lambda cols, wm: mac(site, *quantize_values(cols, numerics.activations, tensor_absmax=absmax),
                                               wm, True), x, w, b, group, dilations, pads, strides, channels_last=True)
         ex, sx = activation(site + ".a", site, x)
+        if numerics is not None and SHIFTED_DEPTHWISE and group > 1 and w.shape[0] == group and w.shape[1] == 1:
+            out = depthwise(site, ex, sx, w, b, dilations, pads, strides, numerics)
+            if out is not None:
+                return out
         return _conv(lambda cols, wm: mac(site, cols, sx, wm, True), ex, w, b, group, dilations, pads, strides,
                      exact_sums=numerics is not None and numerics.activations != UNQUANTIZED
                      and numerics.weights != UNQUANTIZED)
+
+    def depthwise(site: str, ex, sx, w, b, dilations, pads, strides, numerics):
+        """A depthwise convolution (one input channel per output channel) as kh·kw shifted
+        multiply-adds over the activation codes, where the recipe's register holds every sum of
+        its kh·kw products exactly (:func:`order_free`): then the register is that sum, bit for
+        bit, in any order — without the kh·kw-fold im2col copy. The weights are the im2col
+        path's (the same matrices, quantized once per recipe). None where the register is not
+        order-free."""
+        group, _, kh, kw = w.shape
+        wq, sb = network.weight(site, np.ascontiguousarray(w.reshape(group, 1, kh * kw).transpose(0, 2, 1)), numerics)
+        wv = wq[:, :, 0]  # (channels, kh·kw), (kh, kw) order
+        finite = np.isfinite(ex)
+        if not finite.all():  # NaN and Inf codes add nothing in a fixed register (as its path zeroes them)
+            ex = np.where(finite, ex, 0.0).astype(ex.dtype, copy=False)
+        a_max = max(float(ex.max(initial=0)), -float(ex.min(initial=0)))
+        if not order_free(numerics, a_max, float(np.abs(wv).max(initial=0)), kh * kw):
+            return None
+        n, c = ex.shape[:2]
+        (sh, sw), (dh, dw) = strides, dilations
+        top, left, bottom, right = pads
+        padded = np.pad(ex, ((0, 0), (0, 0), (top, bottom), (left, right)))
+        ho = (padded.shape[2] - (kh - 1) * dh - 1) // sh + 1
+        wo = (padded.shape[3] - (kw - 1) * dw - 1) // sw + 1
+        # every partial sum is a whole number of product LSBs below 2^53 (order_free); below 2^24
+        # too, float32 codes sum exactly in float32, at half the bytes
+        lsb = numerics.activation_format.lsb_exponent + numerics.weight_format.lsb_exponent
+        narrow = ex.dtype == np.float32 and kh * kw * a_max * float(np.abs(wv).max(initial=0)) * 2.0 ** -lsb < 2.0 ** 24
+        dtype = np.float32 if narrow else np.float64
+        taps = wv.astype(dtype)
+        sums, product = np.zeros((n, c, ho, wo), dtype), np.empty((n, c, ho, wo), dtype)
+        for i in range(kh):
+            for j in range(kw):
+                part = padded[:, :, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw]
+                np.multiply(part, taps[:, i * kw + j].reshape(1, c, 1, 1), out=product)
+                sums += product
+        after = bias_of(numerics, sx, sb)[1]
+        with np.errstate(invalid="ignore", over="ignore"):
+            out = sums.astype(np.float64) * (np.reshape(after, (1, c, 1, 1)) if np.ndim(after) else after)
+        count_outputs(mode().get("stats"), site, out)
+        out = out.astype(np.float32)
+        if b is not None:
+            out = out + b.reshape(1, -1, 1, 1)
+        return np.ascontiguousarray(out, dtype=np.float32)
 
     def site_of(node):
         return node.name or node.output[0]
