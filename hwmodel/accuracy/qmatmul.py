@@ -46,7 +46,7 @@ from hwmodel.accuracy.recipes import (GRANULARITIES, SCALE_METHODS, UNQUANTIZED,
 
 __all__ = ["Numerics", "parse_numerics", "auto_accumulator", "SCALE_METHODS", "GRANULARITIES", "quantize_values",
            "quantize_weight",
-           "qmatmul", "accumulate_matmul", "float_kernel", "saturated_fraction", "bias_of", "order_free",
+           "qmatmul", "accumulate_matmul", "float_kernel", "saturated_count", "saturated_fraction", "bias_of", "order_free",
            "count_inputs", "count_outputs", "code_dtype", "BlockScales", "block_register", "native_register"]
 
 _F64_BITS = 53

@@ -177,9 +177,10 @@ def _content_digest(cost: dict) -> str:
     return hashlib.sha256(json.dumps(cost, sort_keys=True).encode()).hexdigest()
 
 
-def _read_cache(path: Path, key: str) -> MacCost | None:
-    """The cached cost, or None (with a warning) when the entry is unreadable, for another key,
-    edited since it was written (its content digest no longer matches) or not a valid cost."""
+def _read_entry(path: Path, key: str, field: str, parse):
+    """``parse`` of the cache entry's ``field``, or None (with a warning) when the entry is
+    unreadable, for another key, edited since it was written (its content digest no longer
+    matches) or not what ``parse`` takes."""
     if not path.exists():
         return None
     try:
@@ -188,12 +189,23 @@ def _read_cache(path: Path, key: str) -> MacCost | None:
             raise ValueError(f"the entry is {type(entry).__name__}, not an object")
         if entry.get("key") != key:
             raise ValueError("key mismatch")
-        if entry.get("sha256") != _content_digest(entry.get("cost")):
+        if entry.get("sha256") != _content_digest(entry.get(field)):
             raise ValueError("its content does not match its digest (edited or damaged)")
-        return MacCost.from_dict(entry["cost"])
+        return parse(entry[field])
     except (OSError, ValueError, KeyError, TypeError) as error:
-        warnings.warn(f"corrupted cache entry {path} ({error}); recomputing", RuntimeWarning, stacklevel=3)
+        warnings.warn(f"corrupted cache entry {path} ({error}); recomputing", RuntimeWarning, stacklevel=4)
         return None
+
+
+def _write_entry(path: Path, key: str, field: str, value) -> None:
+    """A cache entry: ``value`` (JSON) under ``field``, with its key and content digest, written atomically."""
+    atomic_write_text(path, json.dumps({"key": key, field: value, "sha256": _content_digest(value)}, sort_keys=True))
+
+
+def _read_cache(path: Path, key: str) -> MacCost | None:
+    """The cached cost, or None (with a warning) when the entry is unreadable, for another key,
+    edited since it was written (its content digest no longer matches) or not a valid cost."""
+    return _read_entry(path, key, "cost", MacCost.from_dict)
 
 
 def at_clock(cost: "MacCost", clock_ns: float) -> "MacCost":
@@ -309,9 +321,7 @@ def characterize(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "uni
         load_energy_pj={"codebook": energy.codebook_load_pj} if spec.codebook_bits else {},
         idle_pj_per_mac={"clock": energy.idle_clock_pj_per_mac} if energy.idle_clock_pj_per_mac is not None else {})
     if path is not None:
-        stored = json.loads(cost.to_json())
-        atomic_write_text(path, json.dumps({"key": key, "cost": stored, "sha256": _content_digest(stored)},
-                                           sort_keys=True))
+        _write_entry(path, key, "cost", json.loads(cost.to_json()))
     return cost
 
 
@@ -344,20 +354,14 @@ def critical_path(spec: MacSpec, library: str = "sky130hd_tt", stream: str = "un
             return cost.critical_path_ns, None
     key = cache_key(spec, library, "the critical path alone", None, tool, (), delay_target_ns, wire_load, timer, False)
     path = Path(cache_dir) / key[:2] / f"{key}.json" if cache_dir is not None else None
-    if path is not None and path.exists():
-        try:
-            entry = json.loads(path.read_text())
-            if entry["key"] == key and entry["sha256"] == _content_digest(entry["critical_path_ns"]):
-                return float(entry["critical_path_ns"]), None
-            raise ValueError("its content does not match its key or digest")
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            warnings.warn(f"corrupted cache entry {path} ({error}); recomputing", RuntimeWarning, stacklevel=2)
+    critical = _read_entry(path, key, "critical_path_ns", float) if path is not None else None
+    if critical is not None:
+        return critical, None
     result = synthesize(spec, library, tool=tool, timeout_s=timeout_s, delay_target_ns=delay_target_ns,
                         wire_load=wire_load)
     critical = float(arrival_ns(result.netlist, timer))
     if path is not None:
-        atomic_write_text(path, json.dumps({"key": key, "critical_path_ns": critical,
-                                            "sha256": _content_digest(critical)}, sort_keys=True))
+        _write_entry(path, key, "critical_path_ns", critical)
     return critical, result
 
 

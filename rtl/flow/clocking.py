@@ -56,8 +56,9 @@ def meet_clock(spec: MacSpec, library: str, clock_ns: float, *, characterize=Non
     ``characterize`` (default :func:`rtl.flow.characterize.characterize`) and ``options`` are
     passed through. With the default, the candidates are timed alone
     (:func:`rtl.flow.characterize.critical_path`) and only the point returned — or, where none
-    meets the clock, the closest — has its energy measured, on the synthesis already made. Raises :class:`ClockError` for a target ≤ 0, one below the library's fastest
-    cell, or one even the deepest pipeline misses (the message says by how much, and why).
+    meets the clock, the closest — has its energy measured, on the synthesis already made.
+    Raises :class:`ClockError` for a target ≤ 0, one below the library's fastest cell, or one
+    even the deepest pipeline misses (the message says by how much, and why).
     """
     probe = None
     if characterize is None:

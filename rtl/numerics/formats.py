@@ -479,19 +479,7 @@ def quantize(x, fmt: Format | str, scale=1.0, *, saturate: bool = True) -> np.nd
     for bit.
     """
     fmt = get_format(fmt)
-    s = _check_scale(scale)
-    x = np.asarray(x)
-    if x.dtype.kind not in "fiub":
-        raise TypeError(f"quantize expects real numbers, got dtype {x.dtype}")
-    if (saturate or fmt.kind == "int") and not fmt.has_nan and x.dtype.kind == "f":
-        nan = np.isnan(x)
-        if nan.any():
-            where = tuple(int(i) for i in np.argwhere(nan)[0])
-            raise ValueError(f"NaN at index {where} has no encoding in {fmt.name}")
-    if x.dtype == np.float32 and s.ndim == 0 and s == 1:
-        v = x
-    else:
-        v = np.divide(x, s, dtype=np.float64)
+    v = _scaled(x, fmt, scale, saturate)
     if fmt.kind == "int":
         return _round_integer(v, fmt)
     native = _NATIVE_FLOATS.get((fmt.exp_bits, fmt.man_bits, fmt.bias, fmt.special))
@@ -503,6 +491,23 @@ def quantize(x, fmt: Format | str, scale=1.0, *, saturate: bool = True) -> np.nd
     return _round_reference(v, fmt, saturate)
 
 
+def _scaled(x, fmt: Format, scale, saturate: bool) -> np.ndarray:
+    """``x / scale`` as :func:`quantize` rounds it — float64, or float32 input itself at a scale
+    of 1 — with the scale and the input checked (NaN refused where ``fmt`` cannot encode it)."""
+    s = _check_scale(scale)
+    x = np.asarray(x)
+    if x.dtype.kind not in "fiub":
+        raise TypeError(f"quantize expects real numbers, got dtype {x.dtype}")
+    if (saturate or fmt.kind == "int") and not fmt.has_nan and x.dtype.kind == "f":
+        nan = np.isnan(x)
+        if nan.any():
+            where = tuple(int(i) for i in np.argwhere(nan)[0])
+            raise ValueError(f"NaN at index {where} has no encoding in {fmt.name}")
+    if x.dtype == np.float32 and s.ndim == 0 and s == 1:
+        return x
+    return np.divide(x, s, dtype=np.float64)
+
+
 def quantized_values(x, fmt: Format | str, scale=1.0) -> np.ndarray:
     """``decode(quantize(x, fmt, scale), fmt)`` — the float64 values of the codes ``x / scale``
     rounds to, saturating — bit for bit, zeros' signs and NaNs included, without the codes in
@@ -510,32 +515,30 @@ def quantized_values(x, fmt: Format | str, scale=1.0) -> np.ndarray:
     directly (a zero as +0, as its code decodes), a rounding table's entries decoded once."""
     fmt = get_format(fmt)
     x = np.asarray(x)
-    if x.dtype.kind != "f" or not (fmt.kind == "int" and fmt.bits <= 32 or fmt.kind != "int"):
+    if x.dtype.kind != "f" or (fmt.exp_bits, fmt.man_bits, fmt.bias, fmt.special) in _NATIVE_FLOATS:
         return decode(quantize(x, fmt, scale), fmt)
-    s = _check_scale(scale)
-    if not fmt.has_nan:
-        nan = np.isnan(x)
-        if nan.any():
-            where = tuple(int(i) for i in np.argwhere(nan)[0])
-            raise ValueError(f"NaN at index {where} has no encoding in {fmt.name}")
-    v = x if (x.dtype == np.float32 and s.ndim == 0 and s == 1) else np.divide(x, s, dtype=np.float64)
+    v = _scaled(x, fmt, scale, True)
     if fmt.kind == "int":
-        r = np.rint(v).astype(np.float64, copy=False)  # ties to even, as the codes round
-        np.clip(r, fmt.min_value, fmt.max_value, out=r)
+        r = _rounded_integers(v, fmt).astype(np.float64, copy=False)
         r += 0.0  # −0 → +0: an integer code has one zero
         return r
-    if _NATIVE_FLOATS.get((fmt.exp_bits, fmt.man_bits, fmt.bias, fmt.special)) is None:
-        spec = _value_table(fmt, v.dtype, True)
-        if spec is not None:
-            return _round_with_table(v, spec)
-    return decode(quantize(x, fmt, scale), fmt)
+    spec = _value_table(fmt, v.dtype, True)
+    if spec is not None:
+        return _round_with_table(v, spec)
+    return decode(_round_reference(v, fmt, True), fmt)
 
 
-def _round_integer(v: np.ndarray, fmt: Format) -> np.ndarray:
-    r = np.rint(v)  # ties to even
+def _rounded_integers(v: np.ndarray, fmt: Format) -> np.ndarray:
+    """``v`` rounded to integers (ties to even) and clamped to the format's range, as floats."""
+    r = np.rint(v)
     if fmt.bits > 24 and r.dtype != np.float64:  # float32 cannot hold the bounds: clamped there, 2^31 − 1
         r = r.astype(np.float64)                 # became 2^31 and wrapped to −2^31
     np.clip(r, fmt.min_value, fmt.max_value, out=r)
+    return r
+
+
+def _round_integer(v: np.ndarray, fmt: Format) -> np.ndarray:
+    r = _rounded_integers(v, fmt)
     wide = r.astype(np.int32 if fmt.bits <= 16 else np.int64)
     return (wide & ((1 << fmt.bits) - 1)).astype(fmt.code_dtype)
 

@@ -25,8 +25,8 @@ from workloads.onnx_import import shape_text
 from hwmodel.accuracy.calibration import activation_scale, collector
 from hwmodel.accuracy.kernels import NARROW
 from hwmodel.accuracy.recipes import UNQUANTIZED
-from hwmodel.accuracy.qmatmul import (MX_FORMATS, Numerics, bias_of, code_dtype, count_inputs, count_outputs,
-                                      order_free, qmatmul, quantize_values, quantize_weight)
+from hwmodel.accuracy.qmatmul import (MX_FORMATS, Numerics, _finite, bias_of, code_dtype, count_inputs,
+                                      count_outputs, order_free, qmatmul, quantize_values, quantize_weight)
 
 __all__ = ["OnnxNetwork", "OnnxStudy", "onnx_accuracy", "load_arrays", "MAC_OPS"]
 
@@ -327,11 +327,9 @@ def _quantized_ops(network: OnnxNetwork) -> list:
         group, _, kh, kw = w.shape
         wq, sb = network.weight(site, np.ascontiguousarray(w.reshape(group, 1, kh * kw).transpose(0, 2, 1)), numerics)
         wv = wq[:, :, 0]  # (channels, kh·kw), (kh, kw) order
-        finite = np.isfinite(ex)
-        if not finite.all():  # NaN and Inf codes add nothing in a fixed register (as its path zeroes them)
-            ex = np.where(finite, ex, 0.0).astype(ex.dtype, copy=False)
-        a_max = max(float(ex.max(initial=0)), -float(ex.min(initial=0)))
-        if not order_free(numerics, a_max, float(np.abs(wv).max(initial=0)), kh * kw):
+        ex, a_max = _finite(ex, numerics.activation_format)  # NaN and Inf add nothing, as in the fixed register's path
+        b_max = float(np.abs(wv).max(initial=0))
+        if not order_free(numerics, a_max, b_max, kh * kw):
             return None
         n, c = ex.shape[:2]
         (sh, sw), (dh, dw) = strides, dilations
@@ -342,7 +340,7 @@ def _quantized_ops(network: OnnxNetwork) -> list:
         # every partial sum is a whole number of product LSBs below 2^53 (order_free); below 2^24
         # too, float32 codes sum exactly in float32, at half the bytes
         lsb = numerics.activation_format.lsb_exponent + numerics.weight_format.lsb_exponent
-        narrow = ex.dtype == np.float32 and kh * kw * a_max * float(np.abs(wv).max(initial=0)) * 2.0 ** -lsb < 2.0 ** 24
+        narrow = ex.dtype == np.float32 and kh * kw * a_max * b_max * 2.0 ** -lsb < 2.0 ** 24
         dtype = np.float32 if narrow else np.float64
         taps = wv.astype(dtype)
         sums, product = np.zeros((n, c, ho, wo), dtype), np.empty((n, c, ho, wo), dtype)
