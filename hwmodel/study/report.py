@@ -743,21 +743,17 @@ def _format_verdict(data: pd.DataFrame, column: str, workload: str,
     if int8.empty or fp8.empty or int8[column].isna().all() or fp8[column].isna().all():
         return None
     i, f = int8.loc[int8[column].idxmax()], fp8.loc[fp8[column].idxmax()]
-    samples = _samples(accuracy, column)
+    n, noun = _samples(accuracy, column) or (None, None)
     if i[column] == f[column]:
         winner = "INT8 and FP8 tie"
     else:
         winner = "INT8 wins" if i[column] > f[column] else "FP8 wins"
-        if samples:
-            n, noun = samples
+        if n:
             apart = round(abs(i[column] - f[column]) * n)
             winner += f" by {apart} {noun}{'s' if apart != 1 else ''} of {n}"
-    text = (f"{workload}, on its own network's accuracy ({_label(column)}): {winner} — best INT8 {i.design} "
-            f"{i[column]:.3f}, best FP8 {f.design} {f[column]:.3f}")
-    if samples:
-        n, noun = samples
-        text += f" (on {n} test {noun}s: one {noun} is {1 / n:.3f})"
-    return text + "."
+    return (f"{workload}, on its own network's accuracy ({_label(column)}): {winner} — best INT8 {i.design} "
+            f"{i[column]:.3f}, best FP8 {f.design} {f[column]:.3f}"
+            + (f" (on {n} test {noun}s: one {noun} is {1 / n:.3f})." if n else "."))
 
 
 WEIGHT_BITS_SHORT = 4  # a recipe with weights this narrow is compression by quantization
@@ -865,9 +861,9 @@ def _compression_plots(points: pd.DataFrame, directory: Path) -> list[Path]:
             continue
         data = data.dropna(subset=[column])
         fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
-        for ax, (x, xlabel) in zip(axes, (("area_mm2", "accelerator area (mm², PEs + SRAM)"),
-                                          ("energy_uj", "energy per inference (µJ)"),
-                                          ("latency_ms", "latency per inference (ms)"))):
+        panels = (("area_mm2", "accelerator area (mm², PEs + SRAM)"), ("energy_uj", "energy per inference (µJ)"),
+                  ("latency_ms", "latency per inference (ms)"))
+        for ax, (x, xlabel) in zip(axes, panels):
             for _, r in data.sort_values(x).iterrows():
                 ax.scatter(r[x], r[column], color=_how_color(r.how), s=40, zorder=3,
                            marker="o" if r.how == "reference" else "D")
@@ -881,7 +877,7 @@ def _compression_plots(points: pd.DataFrame, directory: Path) -> list[Path]:
                             for h in hows], loc="lower center", ncol=min(6, len(hows)), fontsize=7, frameon=False)
         fig.suptitle(f"{workload}: compression against INT8 and FP8 (its own network's accuracy)", fontsize=10)
         fig.tight_layout(rect=(0, 0.07, 1, 0.95))
-        for ax, x in zip(axes, ("area_mm2", "energy_uj", "latency_ms")):  # once the axes have their place
+        for ax, (x, _) in zip(axes, panels):  # once the axes have their place
             _label_points(fig, ax, [(r.design, r[x], r[column]) for _, r in data.sort_values(x).iterrows()])
         written += [save_figure(fig, directory / f"compression_{file_stem(workload)}{s}") for s in (".png", ".svg")]
         plt.close(fig)
