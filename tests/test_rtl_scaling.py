@@ -94,7 +94,8 @@ def test_mx_table_matches_ocp_spec():
 def _mx_reference_block(block, mx):
     """OCP MX v1.0 §6.3 conversion written out for one block."""
     absmax = max(abs(v) for v in block)
-    shared = -127 if absmax == 0 else max(-127, min(127, math.floor(math.log2(absmax)) - mx.element_emax))
+    # ⌊log2 amax⌋ exactly: math.frexp's exponent (math.log2 rounds a value just below 2^k up to k)
+    shared = -127 if absmax == 0 else max(-127, min(127, math.frexp(absmax)[1] - 1 - mx.element_emax))
     x = 2.0 ** shared
     unit = 2.0 ** mx.element_scale_exponent
     codes = F.quantize(np.array(block) / (x * unit), mx.element)
@@ -107,6 +108,7 @@ def test_mx_quantize_matches_spec_per_block(name):
     rng = np.random.default_rng(7)
     x = rng.standard_normal((3, 96)) * np.exp2(rng.integers(-20, 20, (3, 1)))
     x[1, 40] = 1e4  # an outlier in one block only
+    x[2, 70] = np.nextafter(2.0 ** 40, 0)  # ⌊log2⌋ is 39, where np.log2 gives 40.0
     qt = S.quantize_mx(x, mx)
     assert qt.scale_codes.shape == (3, 3) and qt.codes.shape == x.shape
     for r in range(3):

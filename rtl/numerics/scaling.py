@@ -360,9 +360,9 @@ def quantize_mx(x, mx: MxFormat | str, *, axis: int = -1, pad: bool = True,
     absmax = np.abs(groups).max(axis=1)
     if not mx.power_of_two_scale:
         return _quantize_nvfp4(mx, axis, groups, ungroup, elements, bad_groups, absmax, tensor_absmax)
-    with np.errstate(divide="ignore"):
-        shared = np.floor(np.log2(absmax)) - mx.element_emax
-    shared = np.clip(np.where(absmax > 0, shared, -127), -127, 127).astype(np.int64)
+    # ⌊log2 amax⌋ exactly, from the exponent field (np.log2 rounds a value a few ulps below a power of two up to it)
+    shared = np.frexp(absmax)[1].astype(np.int64) - 1 - mx.element_emax
+    shared = np.clip(np.where(absmax > 0, shared, -127), -127, 127)
     scale = np.ldexp(1.0, shared)
     element_scale = scale * math.ldexp(1.0, mx.element_scale_exponent)
     codes = quantize(groups, mx.element, element_scale[:, None])
