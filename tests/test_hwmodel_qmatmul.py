@@ -354,6 +354,85 @@ def test_a_register_rounded_to_minus_zero_keeps_it_through_blocks_of_minus_zero_
     assert np.array_equal(got, want) and np.array_equal(np.signbit(got), np.signbit(want))
 
 
+@pytest.mark.parametrize("name", ["mxfp8_e4m3", "mxfp8_e5m2", "mxint8", "nvfp4"])
+@pytest.mark.parametrize("k", [9, 41])
+def test_grouped_block_products_with_a_short_last_block_are_the_padded_units(name, k):
+    """Grouped operands (a depthwise convolution's: K = 9, shorter than a block) and a short last
+    block after a whole one (K = 41): every group's registers equal the unit's on operands padded
+    with zero elements to whole blocks — the padding's +0 products included, which turn a block
+    of −0 products into +0 and so a −0 register into +0 (row 0: a first block too small for the
+    register, rounded to −0, then a short block of −0 products)."""
+    from rtl.numerics import blocks as B
+    from rtl.numerics.scaling import MX_FORMATS
+    from hwmodel.accuracy.qmatmul import block_register
+
+    mx = MX_FORMATS[name]
+    size = mx.block_size
+    rng = np.random.default_rng(stable_seed("grouped", name, k))
+    x = rng.standard_normal((3, 4, k)) * np.exp2(rng.integers(-8, 8, (3, 4, 1)))
+    w = rng.standard_normal((3, 2, k))
+    if k > size and name != "nvfp4":  # (NVFP4's E4M3 scales stop at 2^-9: its sums never round to zero)
+        x[:, 0, :size], x[:, 0, size:] = -2.0 ** -100, -0.0
+        w[:, :, :size], w[:, :, size:] = 2.0 ** -100, np.abs(w[:, :, size:])  # −0 × positive: −0 products
+    x[1, 3, :] = -0.0  # a row of −0 elements whatever K is
+    a, sa = Q.quantize_values(x, name)
+    b, sb = Q.quantize_values(w, name)
+    register = FloatAccumulator("float32")
+    got = block_register(a, np.ascontiguousarray(b.transpose(0, 2, 1)), register, sa, sb)
+    unit = 2.0 ** mx.element_scale_exponent
+    pad = -k % size
+    zero = F.encode(np.zeros(1), mx.element)[0]
+    ca = np.pad(F.encode(a / unit, mx.element), ((0, 0), (0, 0), (0, pad)), constant_values=zero)
+    cb = np.pad(F.encode(b / unit, mx.element), ((0, 0), (0, 0), (0, pad)), constant_values=zero)
+    scaling = B.BlockScaling(name, name)
+    for g in range(3):
+        want = F.decode(B.block_dot(register, scaling, ca[g][:, None, :], cb[g][None], sa.codes[g][:, None, :],
+                                    sb.codes[g][None]), "float32")
+        assert np.array_equal(got[g], want) and np.array_equal(np.signbit(got[g]), np.signbit(want)), g
+    if k > size and name != "nvfp4":
+        assert (got[:, 0] == 0).all() and not np.signbit(got[:, 0]).any()  # the case is there
+
+
+@pytest.mark.parametrize("name", ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1", "mxint8",
+                                  "nvfp4"])
+def test_block_values_in_one_pass_are_the_quantizers_decoded_codes(name):
+    """quantize_values of a block format (one pass a block, kernels.block_values) = decode of
+    rtl.numerics.scaling.quantize_mx's codes times the element unit, and its scale codes, bit for
+    bit: float32 and float64 input, rows of 9, 32, 41 and 70 elements, magnitudes from 2^-140 to
+    2^140 (scales clamped at 2^±127, elements flushed or saturated), ties, −0, a value just below
+    a power of two, NaN and ±Inf in some blocks, and NVFP4 with a given tensor magnitude."""
+    from rtl.numerics.scaling import MX_FORMATS, quantize_mx
+
+    mx = MX_FORMATS[name]
+    rng = np.random.default_rng(stable_seed("block values", name))
+    unit = 2.0 ** mx.element_scale_exponent
+    for n in (9, 32, 41, 70):
+        x = rng.standard_normal((40, n)) * np.exp2(rng.integers(-140, 140, (40, 1)))
+        x[0] = -0.0
+        x[1, :] = np.round(rng.standard_normal(n) * 8) / 4  # ties onto coarse grids
+        x[2, 0] = np.nextafter(2.0 ** 7, 0)
+        x[3, 1], x[4, -1], x[5, n // 2] = np.nan, np.inf, -np.inf
+        x[6] *= 1e-30
+        for dtype in (np.float64, np.float32):
+            with np.errstate(over="ignore"):  # past float32: ±Inf, a block of its own NaN scale
+                xs = x.astype(dtype)
+            for absmax in ((None, 1e3) if not mx.power_of_two_scale else (None,)):
+                values, scales = Q.quantize_values(xs, name, tensor_absmax=absmax)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    q = quantize_mx(xs, mx, tensor_absmax=absmax)
+                want = F.decode(q.codes, mx.element) * unit
+                assert values.dtype == np.float64 and values.shape == xs.shape
+                assert np.array_equal(values, want) and np.array_equal(np.signbit(values), np.signbit(want)), \
+                    (n, dtype, np.argwhere(values != want)[:3])
+                assert np.array_equal(scales.codes, q.scale_codes) and scales.tensor_scale == q.tensor_scale
+    # along another axis: the blocks run along block_axis
+    w = rng.standard_normal((70, 5)).astype(np.float32)
+    values, scales = Q.quantize_values(w, name, block_axis=-2)
+    q = quantize_mx(w.T, mx)
+    assert np.array_equal(values, (F.decode(q.codes, mx.element) * unit).T)
+    assert np.array_equal(scales.codes, q.scale_codes)
+
+
 def test_block_recipes_check_both_operands_and_the_register():
     with pytest.raises(FieldError, match="needs both operands in block formats") as error:
         Q.Numerics("mxfp8_e4m3", "float8_e4m3fn", "float32")

@@ -50,7 +50,7 @@ import numpy as np
 from numba import njit
 
 __all__ = ["float_steps", "float32_steps", "float32_range", "block_sums_steps", "fixed_saturating_steps", "exact_sums",
-           "block_steps", "fold_add", "KERNELS", "NARROW", "ROUNDINGS"]
+           "block_steps", "fold_add", "block_values", "block_depthwise", "KERNELS", "NARROW", "ROUNDINGS"]
 
 KERNELS = ("exact", "twosum", "double_double", "twosum_float32")
 NARROW = 8  # products with fewer columns than this (and more rows) run transposed
@@ -379,7 +379,7 @@ def _block_steps(a, b, sa, sb, block, p, emin, max_value, ftz, out):
     shift, mask, half, emin_value, grid, magic = _rounding(p, emin)
     hi = np.empty(cols)
     lo = np.empty(cols)
-    blocks = k_total // block
+    blocks = (k_total + block - 1) // block
     for g in range(groups):
         bg = b[g if b.shape[0] > 1 else 0]
         sbg = sb[g if sb.shape[0] > 1 else 0]
@@ -389,12 +389,16 @@ def _block_steps(a, b, sa, sb, block, p, emin, max_value, ftz, out):
                 for n in range(cols):
                     hi[n] = -0.0  # so a block of −0 products sums to −0, as IEEE addition (and the unit) has it
                     lo[n] = 0.0
-                for k in range(j * block, (j + 1) * block):
+                end = min((j + 1) * block, k_total)
+                for k in range(j * block, end):
                     ak = a[g, m, k]
                     for n in range(cols):
                         s, t = _two_sum(hi[n], ak * bg[k, n])
                         lo[n] += t
                         hi[n] = s
+                if end - j * block < block:  # a short last block: its zero padding's +0 products
+                    for n in range(cols):
+                        hi[n] += 0.0
                 x = sa[g, m, j]
                 for n in range(cols):
                     acc[n] = _add_block(acc[n], hi[n], lo[n], x * sbg[n, j], shift, mask, half, emin_value, magic,
@@ -422,34 +426,42 @@ def _add_block(acc, hi, lo, scale, shift, mask, half, emin_value, magic, grid, m
 
 @njit(nogil=True, cache=True)
 def _block_sums_steps(sums, a, b, block, sa, sb, p, emin, max_value, ftz, out):
-    blocks, rows, cols = sums.shape
+    groups, blocks, rows, cols = sums.shape
+    k_total = a.shape[2]
     shift, mask, half, emin_value, grid, magic = _rounding(p, emin)
-    for m in range(rows):
-        acc = out[m]
-        for j in range(blocks):
-            x = sa[m, j]
-            hi = sums[j, m]
-            for n in range(cols):
-                h = hi[n]
-                if h == 0 and acc[n] == 0 and math.copysign(1.0, acc[n]) < 0:
-                    # a −0 register and a zero sum: the sum's sign decides (−0 only where every
-                    # product is −0, as IEEE addition from −0 gives it); BLAS may have formed +0
-                    h = -0.0
-                    for k in range(j * block, (j + 1) * block):
-                        h += a[m, k] * b[k, n]
-                acc[n] = _add_block(acc[n], h, 0.0, x * sb[n, j], shift, mask, half, emin_value, magic, grid,
-                                    max_value, ftz)
+    for g in range(groups):
+        bg = b[g if b.shape[0] > 1 else 0]
+        sbg = sb[g if sb.shape[0] > 1 else 0]
+        for m in range(rows):
+            acc = out[g, m]
+            for j in range(blocks):
+                x = sa[g, m, j]
+                hi = sums[g, j, m]
+                end = min((j + 1) * block, k_total)
+                for n in range(cols):
+                    h = hi[n]
+                    if h == 0 and acc[n] == 0 and math.copysign(1.0, acc[n]) < 0:
+                        # a −0 register and a zero sum: the sum's sign decides (−0 only where every
+                        # product is −0, as IEEE addition from −0 gives it); BLAS may have formed +0
+                        h = -0.0
+                        for k in range(j * block, end):
+                            h += a[g, m, k] * bg[k, n]
+                        if end - j * block < block:  # a short last block's zero padding: +0 products
+                            h += 0.0
+                    acc[n] = _add_block(acc[n], h, 0.0, x * sbg[n, j], shift, mask, half, emin_value, magic, grid,
+                                        max_value, ftz)
     return out
 
 
 def block_sums_steps(sums: np.ndarray, a: np.ndarray, b: np.ndarray, a_scales: np.ndarray, b_scales: np.ndarray, *,
                      block: int, precision: int, emin: int, max_value: float, flush_to_zero: bool,
                      out: np.ndarray) -> np.ndarray:
-    """:func:`block_steps` from the blocks' sums already formed: ``sums`` (blocks, rows, cols),
-    each exact in one double (:func:`hwmodel.accuracy.qmatmul.block_register` forms them as
-    batched BLAS products where no sum can be inexact) from the elements ``a`` (rows, blocks ·
-    ``block``) and ``b`` (blocks · ``block``, cols); ``a_scales`` (rows, blocks), ``b_scales``
-    (cols, blocks), ``out`` (rows, cols) updated. A zero sum's sign is the one thing BLAS may get
+    """:func:`block_steps` from the blocks' sums already formed: ``sums`` (groups, blocks, rows,
+    cols), each exact in one double (:func:`hwmodel.accuracy.qmatmul.block_register` forms them
+    as batched BLAS products where no sum can be inexact) from the elements ``a`` (groups, rows,
+    K) and ``b`` (groups or 1, K, cols); ``a_scales`` (groups, rows, blocks), ``b_scales``
+    (groups or 1, cols, blocks), ``out`` (groups, rows, cols) updated. A last block shorter than
+    ``block`` is one padded with zero elements. A zero sum's sign is the one thing BLAS may get
     otherwise (+0 for a block of −0 products); it matters only to a register holding −0 — one a
     sum too small for it rounded to zero — and there the block's products are summed again."""
     return _block_sums_steps(sums, a, b, block, a_scales, b_scales, precision, emin, max_value, flush_to_zero, out)
@@ -459,10 +471,11 @@ def block_steps(a: np.ndarray, b: np.ndarray, a_scales: np.ndarray, b_scales: np
                 precision: int, emin: int, max_value: float, flush_to_zero: bool, out: np.ndarray) -> np.ndarray:
     """A block-scaled unit's register over whole blocks (:mod:`rtl.numerics.blocks`), into ``out``.
 
-    ``a`` (groups, rows, K) and ``b`` (groups or 1, K, cols) hold exact element values, K a
-    multiple of ``block``; ``a_scales`` (groups, rows, K / block) and ``b_scales`` (groups or 1,
-    cols, K / block) the block scales' values (NaN for a NaN scale). Each block's sum is exact
-    as ``hi + lo`` (TwoSum), scaled exactly, and added to the register with one rounding.
+    ``a`` (groups, rows, K) and ``b`` (groups or 1, K, cols) hold exact element values (a last
+    block shorter than ``block`` is one padded with zero elements); ``a_scales`` (groups, rows,
+    blocks) and ``b_scales`` (groups or 1, cols, blocks) the block scales' values (NaN for a NaN
+    scale). Each block's sum is exact as ``hi + lo`` (TwoSum), scaled exactly, and added to the
+    register with one rounding.
     """
     return _block_steps(a, b, a_scales, b_scales, block, precision, emin, max_value, flush_to_zero, out)
 
@@ -484,3 +497,167 @@ def fold_add(x: np.ndarray, y: np.ndarray, *, precision: int, emin: int, max_val
     unit's partial sums fold (:func:`rtl.numerics.interleave.reduce_partials`)."""
     x, y = np.ascontiguousarray(x, np.float64), np.ascontiguousarray(y, np.float64)
     return _fold_add(x, y, precision, emin, max_value, flush_to_zero, np.empty_like(x))
+
+
+@njit(inline="always", cache=True)
+def _saturated(v, p, emin, max_value, signed_zero):
+    """``v`` rounded to nearest even onto a format of ``p`` significand bits (an integer format:
+    p − 1 = ``emin`` ≥ its bits, so the grid is 1) with normal exponents from ``emin``, ±its
+    largest value ``max_value`` where it rounds past it; a zero keeps ``v``'s sign only where
+    ``signed_zero``. Branch-free: the grid's step q = 2^e from the exponent field, and the
+    CPU's own round to nearest even of a + 2^52·q."""
+    a = abs(v)  # below 2^1000: a block's elements are at most 2^1024 / 2^121 over its scale
+    e = max(((np.float64(a).view(np.int64) >> 52) & 0x7FF) - 1023, emin) - (p - 1)
+    c = np.int64((e + 1075) << 52).view(np.float64)
+    r = math.copysign(min((a + c) - c, max_value), v)
+    return r if signed_zero else r + 0.0
+
+
+@njit(inline="always", cache=True)
+def _block_scale(top, power_of_two, emax, unit, max_value, tensor_scale, sp, semin, smax):
+    """A block's scale value and what its elements are divided by (both 0 where an NVFP4 scale
+    rounds to 0: the block's elements are then zeros), from ``top``, the largest finite magnitude
+    in the block: 2^(⌊log2 top⌋ − ``emax``) within 2^±127 from the exponent field (a subnormal
+    top is below 2^-127), or an E4M3 scale of top / ``max_value`` / ``tensor_scale``."""
+    if power_of_two:
+        shared = ((np.float64(top).view(np.int64) >> 52) & 0x7FF) - 1023 - emax
+        shared = min(max(shared, -127), 127) if top > 0 else -127
+        scale = np.int64((shared + 1023) << 52).view(np.float64)
+        return scale, scale * unit
+    scale = _saturated(top / max_value / tensor_scale, sp, semin, smax, True)
+    return scale, scale * tensor_scale
+
+
+@njit(inline="always", cache=True)
+def _element(v, divisor, power_of_two, p, emin, max_value, signed_zero, unit):
+    """An element's value (times ``unit``) in a block whose elements are divided by ``divisor``:
+    a power of two's reciprocal is exact, so there it multiplies."""
+    q = v * (1.0 / divisor) if power_of_two else v / divisor
+    return _saturated(q, p, emin, max_value, signed_zero) * unit
+
+
+@njit(nogil=True, cache=True, error_model="numpy")  # x / 0 is IEEE's, unchecked
+def _block_values(x, size, power_of_two, emax, p, emin, max_value, signed_zero, unit, tensor_scale, sp, semin,
+                  smax, out, scales):
+    rows, n = x.shape
+    blocks = (n + size - 1) // size
+    for r in range(rows):
+        for j in range(blocks):
+            start, end = j * size, min((j + 1) * size, n)
+            top = 0.0
+            finite = True
+            for k in range(start, end):
+                v = np.float64(x[r, k])
+                ok = v - v == 0
+                top = max(top, abs(v) if ok else 0.0)
+                finite &= ok
+            scale, divisor = _block_scale(top, power_of_two, emax, unit, max_value, tensor_scale, sp, semin, smax)
+            scales[r, j] = scale if finite else np.nan
+            if finite and divisor != 0:
+                for k in range(start, end):
+                    out[r, k] = _element(np.float64(x[r, k]), divisor, power_of_two, p, emin, max_value, signed_zero,
+                                         unit)
+            else:  # a block holding NaN or ±Inf (its scale NaN), or under an NVFP4 scale of 0: zeros
+                for k in range(start, end):
+                    out[r, k] = 0.0
+    return out, scales
+
+
+@njit(nogil=True, cache=True, error_model="numpy")  # x / 0 is IEEE's, unchecked
+def _block_depthwise(xp, wv, ws, kh, kw, sh, sw, dh, dw, size, power_of_two, emax, p, emin, max_value, signed_zero,
+                     unit, tensor_scale, sp, semin, smax, rp, remin, rmax, ftz, out):
+    n, c, ho, wo = out.shape
+    taps = kh * kw
+    blocks = (taps + size - 1) // size
+    shift, mask, half, emin_value, grid, magic = _rounding(rp, remin)
+    # one output row at a time, its columns innermost (each its own unit: they vectorize), a
+    # block's taps copied into one contiguous window first
+    window = np.empty((size, wo))
+    top, divisor, scale = np.empty(wo), np.empty(wo), np.empty(wo)
+    keep = np.empty(wo, np.bool_)
+    hi, lo, acc = np.empty(wo), np.empty(wo), np.empty(wo)
+    for b in range(n):
+        for ch in range(c):
+            for oy in range(ho):
+                acc[:] = 0.0
+                for j in range(blocks):
+                    start, end = j * size, min((j + 1) * size, taps)
+                    top[:] = 0.0
+                    keep[:] = True
+                    for t in range(start, end):
+                        row = xp[b, ch, oy * sh + (t // kw) * dh]
+                        x0 = (t % kw) * dw
+                        tap = window[t - start]
+                        for ox in range(wo):
+                            tap[ox] = row[x0 + ox * sw]
+                        for ox in range(wo):
+                            v = tap[ox]
+                            ok = v - v == 0
+                            top[ox] = max(top[ox], abs(v) if ok else 0.0)
+                            keep[ox] &= ok
+                    for ox in range(wo):
+                        sc, divisor[ox] = _block_scale(top[ox], power_of_two, emax, unit, max_value, tensor_scale, sp,
+                                                       semin, smax)
+                        scale[ox] = sc if keep[ox] else np.nan  # a block holding NaN or ±Inf: a NaN scale
+                        keep[ox] &= divisor[ox] != 0  # an NVFP4 scale of 0: zero elements
+                    hi[:] = -0.0  # each block's products summed exactly as hi + lo, IEEE's signed zero kept
+                    lo[:] = 0.0
+                    for t in range(start, end):
+                        tap = window[t - start]
+                        weight = wv[ch, t]
+                        for ox in range(wo):
+                            e = _element(tap[ox], divisor[ox], power_of_two, p, emin, max_value, signed_zero, unit)
+                            s, r = _two_sum(hi[ox], (e if keep[ox] else 0.0) * weight)
+                            lo[ox] += r
+                            hi[ox] = s
+                    if end - start < size:  # a short block's zero padding: +0 products
+                        for ox in range(wo):
+                            hi[ox] += 0.0
+                    for ox in range(wo):
+                        acc[ox] = _add_block(acc[ox], hi[ox], lo[ox], scale[ox] * ws[ch, j], shift, mask, half,
+                                             emin_value, magic, grid, rmax, ftz)
+                out[b, ch, oy] = acc
+    return out
+
+
+def block_values(x: np.ndarray, *, size: int, power_of_two: bool, emax: int, precision: int, emin: int,
+                 max_value: float, signed_zero: bool, unit: float, tensor_scale: float = 1.0,
+                 scale_precision: int = 0, scale_emin: int = 0, scale_max: float = 0.0):
+    """A block format's quantization of the rows of ``x`` (rows, n) in blocks of ``size`` (a
+    short last block as if padded with zeros), in one pass a block: (element values × ``unit``,
+    float64 like ``x``'s shape; the block scales' values, (rows, blocks), NaN for a block holding
+    NaN or ±Inf, whose elements are 0).
+
+    ``power_of_two``: an E8M0 scale 2^(⌊log2 amax⌋ − ``emax``) within 2^±127 (OCP MX v1.0);
+    else an E4M3 scale (``scale_precision``, ``scale_emin``, ``scale_max``) of amax /
+    ``max_value`` / ``tensor_scale``, rounded to nearest even and saturating (NVFP4). Elements:
+    ``x`` / (scale · ``unit``) (times ``tensor_scale`` for NVFP4) rounded to nearest even onto the
+    element format (``precision``, ``emin``, ``max_value``; an integer one as ``_saturated``
+    takes it), saturating. :func:`rtl.numerics.scaling.quantize_mx` and the codes' decoding
+    bit for bit."""
+    x = np.ascontiguousarray(x)
+    rows, n = x.shape
+    out = np.empty((rows, n))
+    scales = np.empty((rows, -(-n // size)))
+    return _block_values(x, size, power_of_two, emax, precision, emin, max_value, signed_zero, unit, tensor_scale,
+                         scale_precision, scale_emin, scale_max, out, scales)
+
+
+def block_depthwise(padded: np.ndarray, weights: np.ndarray, weight_scales: np.ndarray, *, kernel: tuple,
+                    strides: tuple, dilations: tuple, out_shape: tuple, size: int, power_of_two: bool, emax: int,
+                    precision: int, emin: int, max_value: float, signed_zero: bool, unit: float, tensor_scale: float,
+                    scale_precision: int, scale_emin: int, scale_max: float, register_precision: int,
+                    register_emin: int, register_max: float, flush_to_zero: bool) -> np.ndarray:
+    """A depthwise convolution on block-scaled units, each output one unit's register: every
+    window of the (already padded) NCHW input ``padded`` — its kh·kw taps in (kh, kw) order, in
+    blocks of ``size`` — quantized as :func:`block_values` quantizes an im2col row, its blocks'
+    exact sums against the channel's element values ``weights`` (channels, kh·kw) scaled by the
+    two block scales (``weight_scales`` (channels, blocks)) and added to a +0 register with one
+    rounding each (:func:`block_steps`), without the kh·kw-fold im2col copy. Returns the
+    registers (``out_shape``: n, channels, ho, wo) before any tensor scale."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel, strides, dilations
+    return _block_depthwise(padded, np.ascontiguousarray(weights, np.float64),
+                            np.ascontiguousarray(weight_scales, np.float64), kh, kw, sh, sw, dh, dw, size, power_of_two,
+                            emax, precision, emin, max_value, signed_zero, unit, tensor_scale, scale_precision,
+                            scale_emin, scale_max, register_precision, register_emin, register_max, flush_to_zero,
+                            np.zeros(out_shape))

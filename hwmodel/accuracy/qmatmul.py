@@ -47,7 +47,8 @@ from hwmodel.accuracy.recipes import (GRANULARITIES, SCALE_METHODS, UNQUANTIZED,
 __all__ = ["Numerics", "parse_numerics", "auto_accumulator", "SCALE_METHODS", "GRANULARITIES", "quantize_values",
            "quantize_weight",
            "qmatmul", "accumulate_matmul", "float_kernel", "saturated_count", "saturated_fraction", "bias_of", "order_free",
-           "count_inputs", "count_outputs", "code_dtype", "BlockScales", "block_register", "native_register"]
+           "count_inputs", "count_outputs", "code_dtype", "BlockScales", "block_register", "native_register",
+           "block_values", "block_depthwise"]
 
 _F64_BITS = 53
 
@@ -90,10 +91,8 @@ def quantize_values(x: np.ndarray, fmt: str, *, scale=None, axis: int | None = N
     if fmt == UNQUANTIZED:
         return x.astype(np.float32).astype(np.float64), 1.0
     if fmt in MX_FORMATS:
-        mx = MX_FORMATS[fmt]
-        q = quantize_mx(np.moveaxis(x, block_axis, -1), mx, axis=-1, tensor_absmax=tensor_absmax)
-        values = decode(q.codes, mx.element) * 2.0 ** mx.element_scale_exponent
-        return np.moveaxis(values, -1, block_axis), BlockScales(mx, q.scale_codes, q.tensor_scale)
+        values, scales = block_values(np.moveaxis(x, block_axis, -1), MX_FORMATS[fmt], tensor_absmax=tensor_absmax)
+        return np.moveaxis(values, -1, block_axis), scales
     f = get_format(fmt)
     if not f.has_nan and x.dtype.kind == "f" and np.isnan(x).any():
         x = np.where(np.isnan(x), 0.0, x)
@@ -112,6 +111,77 @@ def quantize_values(x: np.ndarray, fmt: str, *, scale=None, axis: int | None = N
             shape[axis] = -1
             scale = scale.reshape(shape)
     return quantized_values(x, f, scale), scale
+
+
+def _block_options(mx: MxFormat) -> dict:
+    """What :mod:`hwmodel.accuracy.kernels`' block quantization takes of ``mx`` (an integer
+    element: a grid of 1, as :func:`kernels._saturated` reads p − 1 = emin = 63)."""
+    element, scale_fmt = mx.element, mx.scale_format
+    integer = element.kind == "int"
+    return {"size": mx.block_size, "power_of_two": mx.power_of_two_scale, "emax": mx.element_emax,
+            "precision": 64 if integer else element.man_bits + 1, "emin": 63 if integer else element.emin,
+            "max_value": element.max_value, "signed_zero": not integer, "unit": 2.0 ** mx.element_scale_exponent,
+            "scale_precision": scale_fmt.man_bits + 1, "scale_emin": scale_fmt.emin, "scale_max": scale_fmt.max_value}
+
+
+def _tensor_scale(x: np.ndarray, mx: MxFormat, tensor_absmax: float | None) -> float:
+    """NVFP4's float32 tensor scale, from ``tensor_absmax`` or ``x``'s largest finite magnitude,
+    as :func:`rtl.numerics.scaling.quantize_mx` takes it; 1 for the MX formats."""
+    if mx.power_of_two_scale:
+        return 1.0
+    if tensor_absmax is None:
+        finite = np.isfinite(x)
+        tensor_absmax = float(np.max(np.abs(x if finite.all() else np.where(finite, x, 0.0)), initial=0.0))
+    top = float(tensor_absmax)
+    return float(np.float32(top / (mx.element.max_value * mx.scale_format.max_value))) if top > 0 else 1.0
+
+
+def block_values(x: np.ndarray, mx: MxFormat, *, tensor_absmax: float | None = None) -> tuple[np.ndarray, BlockScales]:
+    """(element values, :class:`BlockScales`) of ``x`` in the block format ``mx`` along its last
+    axis: ``decode(quantize_mx(x).codes) · 2^element_scale_exponent`` and its scale codes, bit for
+    bit (:func:`rtl.numerics.scaling.quantize_mx`), each block in one pass
+    (:func:`hwmodel.accuracy.kernels.block_values`) instead of the codes in between."""
+    x = np.asarray(x)
+    if x.size == 0 or x.dtype.kind != "f" or x.ndim == 0:
+        q = quantize_mx(x, mx, axis=-1, tensor_absmax=tensor_absmax)
+        return decode(q.codes, mx.element) * 2.0 ** mx.element_scale_exponent, \
+            BlockScales(mx, q.scale_codes, q.tensor_scale)
+    tensor_scale = _tensor_scale(x, mx, tensor_absmax)
+    values, scales = kernels.block_values(x.reshape(-1, x.shape[-1]), tensor_scale=tensor_scale, **_block_options(mx))
+    bad = np.isnan(scales)
+    scale_fmt = mx.scale_format
+    if mx.power_of_two_scale:
+        codes = (np.frexp(np.where(bad, 1.0, scales))[1] + 126).astype(np.uint8)  # 2^e is code e + 127
+        codes[bad] = 0xFF
+    else:
+        codes = encode(np.where(bad, 0.0, scales), scale_fmt).astype(np.uint8)
+        codes[bad] = scale_fmt.nan_code
+    return values.reshape(x.shape), BlockScales(mx, codes.reshape(x.shape[:-1] + (-1,)), tensor_scale)
+
+
+def block_depthwise(padded: np.ndarray, weights: np.ndarray, weight_scales: BlockScales, numerics: Numerics, *,
+                    kernel: tuple, strides: tuple, dilations: tuple, out_shape: tuple,
+                    tensor_absmax: float | None = None) -> np.ndarray:
+    """A depthwise convolution on the recipe's block-scaled units, (n, channels, ho, wo) float64:
+    what :func:`qmatmul` gives for its im2col rows — each window of the padded NCHW input, taps in
+    (kh, kw) order, quantized by :func:`block_values` — times ``weights`` (channels, kh·kw, 1)
+    element values with their ``weight_scales``, bit for bit, without the kh·kw-fold copy
+    (:func:`hwmodel.accuracy.kernels.block_depthwise`)."""
+    mx = MX_FORMATS[numerics.activations]
+    BlockScaling(mx, weight_scales.format)  # refuses blocks that cannot share a unit
+    acc = numerics.register
+    channels = weights.shape[0]
+    blocks = -(-kernel[0] * kernel[1] // mx.block_size)
+    ws = _scales_like(weight_scales, (channels, 1, blocks), "b").reshape(channels, blocks)
+    tensor_scale = _tensor_scale(padded, mx, tensor_absmax)
+    fmt = acc.format
+    with np.errstate(invalid="ignore", over="ignore"):
+        register = kernels.block_depthwise(
+            padded, weights.reshape(channels, -1), ws, kernel=kernel, strides=strides, dilations=dilations,
+            out_shape=out_shape, tensor_scale=tensor_scale, register_precision=fmt.man_bits + 1,
+            register_emin=fmt.emin, register_max=fmt.max_value, flush_to_zero=acc.flush_to_zero,
+            **_block_options(mx))
+        return register * (tensor_scale * weight_scales.tensor_scale)
 
 
 def quantize_weight(weight: np.ndarray, numerics: Numerics) -> tuple[np.ndarray, np.ndarray | float]:
@@ -247,7 +317,7 @@ def block_register(a, b, acc: FloatAccumulator, a_scales: BlockScales, b_scales:
     a3, b3, lead = _groups(np.asarray(a, np.float64), np.asarray(b, np.float64))
     k = a3.shape[2]
     blocks = -(-k // size)
-    if blocks * size != k:
+    if interleave > 1 and blocks * size != k:  # an interleaved part takes whole blocks
         a3 = np.pad(a3, ((0, 0), (0, 0), (0, blocks * size - k)))
         b3 = np.pad(b3, ((0, 0), (0, blocks * size - k), (0, 0)))
     sa = _scales_like(a_scales, (a3.shape[0], a3.shape[1], blocks), "a")
@@ -256,24 +326,29 @@ def block_register(a, b, acc: FloatAccumulator, a_scales: BlockScales, b_scales:
     blas = not acc.flush_to_zero and _block_sums_exact(a_scales.format, b_scales.format)
 
     def run(a3, b3, sa, sb):
+        # a last block shorter than ``size`` is read as if padded with zero elements (the kernels
+        # sum the elements it has and add the padding's +0 products), without the padded copy
         out = np.zeros((a3.shape[0], a3.shape[1], b3.shape[2]))
         options = {"precision": fmt.man_bits + 1, "emin": fmt.emin, "max_value": fmt.max_value,
                    "flush_to_zero": acc.flush_to_zero}
         with np.errstate(invalid="ignore", over="ignore"):
             if not blas:
                 return kernels.block_steps(a3, np.ascontiguousarray(b3), sa, sb, block=size, out=out, **options)
-            nb = a3.shape[2] // size
-            rows = max(1, _BLOCK_SUM_BYTES // (8 * nb * b3.shape[2]))
-            for g in range(a3.shape[0]):
-                b_g = b3[g if b3.shape[0] > 1 else 0]
-                bg = b_g.reshape(nb, size, -1)
-                sbg = np.ascontiguousarray(sb[g if sb.shape[0] > 1 else 0])
-                for m0 in range(0, a3.shape[1], rows):
-                    rows_a = a3[g, m0:m0 + rows]
-                    sums = np.matmul(rows_a.reshape(-1, nb, size).transpose(1, 0, 2), bg)  # (blocks, rows, cols)
-                    kernels.block_sums_steps(sums, rows_a, b_g,
-                                             np.ascontiguousarray(sa[g, m0:m0 + rows]), sbg, block=size,
-                                             out=out[g, m0:m0 + rows], **options)
+            groups, k, cols = a3.shape[0], a3.shape[2], b3.shape[2]
+            nb, full = -(-k // size), k // size
+            whole = full * size
+            b_blocks = b3[:, :whole].reshape(b3.shape[0], full, size, cols)
+            rows = max(1, _BLOCK_SUM_BYTES // (8 * nb * cols * groups))
+            for m0 in range(0, a3.shape[1], rows):  # every group at once, a slice of rows at a time
+                rows_a = a3[:, m0:m0 + rows]
+                sums = np.empty((groups, nb, rows_a.shape[1], cols))  # (groups, blocks, rows, cols)
+                if full:
+                    np.matmul(rows_a[:, :, :whole].reshape(groups, -1, full, size).transpose(0, 2, 1, 3), b_blocks,
+                              out=sums[:, :full])
+                if nb > full:
+                    np.matmul(rows_a[:, :, whole:], b3[:, whole:], out=sums[:, full])
+                kernels.block_sums_steps(sums, rows_a, b3, np.ascontiguousarray(sa[:, m0:m0 + rows]), sb, block=size,
+                                         out=out[:, m0:m0 + rows], **options)
             return out
 
     if interleave == 1:
