@@ -25,8 +25,9 @@ from workloads.onnx_import import shape_text
 from hwmodel.accuracy.calibration import activation_scale, collector
 from hwmodel.accuracy.kernels import NARROW
 from hwmodel.accuracy.recipes import UNQUANTIZED
-from hwmodel.accuracy.qmatmul import (MX_FORMATS, Numerics, _finite, bias_of, code_dtype, count_inputs,
-                                      count_outputs, order_free, qmatmul, quantize_values, quantize_weight)
+from hwmodel.accuracy.qmatmul import (MX_FORMATS, Numerics, _finite, bias_of, block_depthwise, code_dtype,
+                                      count_inputs, count_outputs, order_free, qmatmul, quantize_values,
+                                      quantize_weight)
 
 __all__ = ["OnnxNetwork", "OnnxStudy", "onnx_accuracy", "load_arrays", "MAC_OPS"]
 
@@ -250,6 +251,10 @@ SHIFTED_DEPTHWISE = True
 """Depthwise convolutions on order-free registers as shifted multiply-adds (see
 ``_quantized_ops``' ``depthwise``); False sends them through im2col like any other."""
 
+BLOCK_DEPTHWISE = True
+"""Depthwise convolutions on block-scaled units window by window, without im2col (see
+``_quantized_ops``' ``block_depthwise_conv``); False sends them through im2col like any other."""
+
 
 def _quantized_ops(network: OnnxNetwork) -> list:
     from onnx.reference.op_run import OpRun
@@ -302,6 +307,8 @@ def _quantized_ops(network: OnnxNetwork) -> list:
             # then each row quantized as the unit reads it (NVFP4's tensor scale from the whole input)
             count_inputs(mode().get("stats"), site, x, numerics.activations, 1.0)
             absmax = float(np.max(np.abs(np.where(np.isfinite(x), x, 0.0)), initial=0.0))
+            if BLOCK_DEPTHWISE and group > 1 and w.shape[0] == group and w.shape[1] == 1 and numerics.interleave == 1:
+                return block_depthwise_conv(site, x, w, b, dilations, pads, strides, numerics, absmax)
             if w.shape[1] % MX_FORMATS[numerics.activations].block_size == 0:
                 # the channels fill whole blocks: a block is one pixel's, quantized once (not kh·kw times)
                 return _block_conv(lambda cols, scales, wm: mac(site, cols, scales, wm, True), x, w, b, group,
@@ -352,6 +359,25 @@ def _quantized_ops(network: OnnxNetwork) -> list:
         after = bias_of(numerics, sx, sb)[1]
         with np.errstate(invalid="ignore", over="ignore"):
             out = sums.astype(np.float64) * (np.reshape(after, (1, c, 1, 1)) if np.ndim(after) else after)
+        count_outputs(mode().get("stats"), site, out)
+        out = out.astype(np.float32)
+        if b is not None:
+            out = out + b.reshape(1, -1, 1, 1)
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+    def block_depthwise_conv(site: str, x, w, b, dilations, pads, strides, numerics, absmax: float):
+        """A depthwise convolution on block-scaled units: the im2col path's registers (each window
+        a row of blocks, quantized as the unit reads it; the same weight matrices, quantized once
+        per recipe), bit for bit, without the kh·kw-fold copy of the input."""
+        group, _, kh, kw = w.shape
+        wq, sb = network.weight(site, np.ascontiguousarray(w.reshape(group, kh * kw, 1)), numerics)
+        top, left, bottom, right = pads
+        (sh, sw), (dh, dw) = strides, dilations
+        padded = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+        ho = (padded.shape[2] - (kh - 1) * dh - 1) // sh + 1
+        wo = (padded.shape[3] - (kw - 1) * dw - 1) // sw + 1
+        out = block_depthwise(padded, wq, sb, numerics, kernel=(kh, kw), strides=(sh, sw), dilations=(dh, dw),
+                              out_shape=(x.shape[0], group, ho, wo), tensor_absmax=absmax)
         count_outputs(mode().get("stats"), site, out)
         out = out.astype(np.float32)
         if b is not None:
