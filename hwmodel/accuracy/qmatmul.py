@@ -37,7 +37,7 @@ from rtl.numerics.arith import FixedAccumulator, FloatAccumulator, product_lsb_e
 from rtl.numerics.blocks import BlockScaling, scale_parts
 from rtl.numerics.formats import Format, decode, encode, get_format, quantized_values
 from rtl.numerics.interleave import partial_order
-from rtl.numerics.scaling import MX_FORMATS, MxFormat, mse_scales, quantize_mx, split_scale
+from rtl.numerics.scaling import MX_FORMATS, MxFormat, mse_scales, nvfp4_tensor_scale, quantize_mx, split_scale
 
 from hwmodel.accuracy import kernels
 from hwmodel.accuracy.compression import compress_weight
@@ -132,8 +132,7 @@ def _tensor_scale(x: np.ndarray, mx: MxFormat, tensor_absmax: float | None) -> f
     if tensor_absmax is None:
         finite = np.isfinite(x)
         tensor_absmax = float(np.max(np.abs(x if finite.all() else np.where(finite, x, 0.0)), initial=0.0))
-    top = float(tensor_absmax)
-    return float(np.float32(top / (mx.element.max_value * mx.scale_format.max_value))) if top > 0 else 1.0
+    return nvfp4_tensor_scale(mx, tensor_absmax)
 
 
 def block_values(x: np.ndarray, mx: MxFormat, *, tensor_absmax: float | None = None) -> tuple[np.ndarray, BlockScales]:

@@ -35,7 +35,7 @@ import numpy as np
 from rtl.numerics.formats import Format, closest_names, decode, fake_quantize, finite_values, get_format, quantize
 
 __all__ = ["MxFormat", "MX_FORMATS", "get_mx_format", "QuantizedTensor", "choose_scale", "mse_scales", "scale_search",
-           "split_scale",
+           "split_scale", "nvfp4_tensor_scale",
            "quantize_tensor", "quantize_mx"]
 
 SCALE_METHODS = ("absmax", "mse", "percentile")
@@ -376,12 +376,18 @@ def quantize_mx(x, mx: MxFormat | str, *, axis: int = -1, pad: bool = True,
         scale_codes=ungroup(scale_codes))
 
 
+def nvfp4_tensor_scale(mx: MxFormat, top: float) -> float:
+    """NVFP4's float32 tensor scale for a tensor whose largest finite magnitude is ``top``:
+    top / (6 · 448), so the largest block's E4M3 scale is near its top (1 for an all-zero tensor)."""
+    top = float(top)
+    return float(np.float32(top / (mx.element.max_value * mx.scale_format.max_value))) if top > 0 else 1.0
+
+
 def _quantize_nvfp4(mx: MxFormat, axis: int, groups, ungroup, elements, bad_groups, absmax,
                     tensor_absmax: float | None) -> QuantizedTensor:
     """NVFP4: a float32 tensor scale, E4M3 block scales, E2M1 elements (see the module docstring)."""
     scale_fmt = mx.scale_format
-    top = float(absmax.max(initial=0.0)) if tensor_absmax is None else float(tensor_absmax)
-    tensor_scale = float(np.float32(top / (mx.element.max_value * scale_fmt.max_value))) if top > 0 else 1.0
+    tensor_scale = nvfp4_tensor_scale(mx, float(absmax.max(initial=0.0)) if tensor_absmax is None else tensor_absmax)
     scale_codes = quantize(absmax / mx.element.max_value / tensor_scale, scale_fmt).astype(np.uint8)
     block_scale = decode(scale_codes, scale_fmt)
     zero_scale = block_scale == 0  # a block too small for the smallest E4M3 scale: its elements are 0
