@@ -332,7 +332,7 @@ def _quantized_ops(network: OnnxNetwork) -> list:
         path's (the same matrices, quantized once per recipe). None where the register is not
         order-free."""
         group, _, kh, kw = w.shape
-        wq, sb = network.weight(site, np.ascontiguousarray(w.reshape(group, 1, kh * kw).transpose(0, 2, 1)), numerics)
+        wq, sb = depthwise_weights(site, w, numerics)
         wv = wq[:, :, 0]  # (channels, kh·kw), (kh, kw) order
         ex, a_max = _finite(ex, numerics.activation_format)  # NaN and Inf add nothing, as in the fixed register's path
         b_max = float(np.abs(wv).max(initial=0))
@@ -340,10 +340,7 @@ def _quantized_ops(network: OnnxNetwork) -> list:
             return None
         n, c = ex.shape[:2]
         (sh, sw), (dh, dw) = strides, dilations
-        top, left, bottom, right = pads
-        padded = np.pad(ex, ((0, 0), (0, 0), (top, bottom), (left, right)))
-        ho = (padded.shape[2] - (kh - 1) * dh - 1) // sh + 1
-        wo = (padded.shape[3] - (kw - 1) * dw - 1) // sw + 1
+        padded, ho, wo = _padded(ex, (kh, kw), pads, strides, dilations)
         # every partial sum is a whole number of product LSBs below 2^53 (order_free); below 2^24
         # too, float32 codes sum exactly in float32, at half the bytes
         lsb = numerics.activation_format.lsb_exponent + numerics.weight_format.lsb_exponent
@@ -359,25 +356,28 @@ def _quantized_ops(network: OnnxNetwork) -> list:
         after = bias_of(numerics, sx, sb)[1]
         with np.errstate(invalid="ignore", over="ignore"):
             out = sums.astype(np.float64) * (np.reshape(after, (1, c, 1, 1)) if np.ndim(after) else after)
-        count_outputs(mode().get("stats"), site, out)
-        out = out.astype(np.float32)
-        if b is not None:
-            out = out + b.reshape(1, -1, 1, 1)
-        return np.ascontiguousarray(out, dtype=np.float32)
+        return depthwise_output(site, out, b)
 
     def block_depthwise_conv(site: str, x, w, b, dilations, pads, strides, numerics, absmax: float):
         """A depthwise convolution on block-scaled units: the im2col path's registers (each window
         a row of blocks, quantized as the unit reads it; the same weight matrices, quantized once
         per recipe), bit for bit, without the kh·kw-fold copy of the input."""
         group, _, kh, kw = w.shape
-        wq, sb = network.weight(site, np.ascontiguousarray(w.reshape(group, kh * kw, 1)), numerics)
-        top, left, bottom, right = pads
-        (sh, sw), (dh, dw) = strides, dilations
-        padded = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
-        ho = (padded.shape[2] - (kh - 1) * dh - 1) // sh + 1
-        wo = (padded.shape[3] - (kw - 1) * dw - 1) // sw + 1
-        out = block_depthwise(padded, wq, sb, numerics, kernel=(kh, kw), strides=(sh, sw), dilations=(dh, dw),
-                              out_shape=(x.shape[0], group, ho, wo), tensor_absmax=absmax)
+        wq, sb = depthwise_weights(site, w, numerics)
+        padded, ho, wo = _padded(x, (kh, kw), pads, strides, dilations)
+        out = block_depthwise(padded, wq, sb, numerics, kernel=(kh, kw), strides=tuple(strides),
+                              dilations=tuple(dilations), out_shape=(x.shape[0], group, ho, wo), tensor_absmax=absmax)
+        return depthwise_output(site, out, b)
+
+    def depthwise_weights(site: str, w, numerics):
+        """(code values, scale) of a depthwise convolution's weights as the im2col path holds them:
+        (channels, kh·kw, 1), taps in (kh, kw) order — the same matrices, quantized once per recipe."""
+        group, _, kh, kw = w.shape
+        return network.weight(site, np.ascontiguousarray(w.reshape(group, kh * kw, 1)), numerics)
+
+    def depthwise_output(site: str, out, b):
+        """A depthwise path's float64 output (NCHW) as the im2col path ends: its sites counted,
+        in float32, the bias added."""
         count_outputs(mode().get("stats"), site, out)
         out = out.astype(np.float32)
         if b is not None:
@@ -498,6 +498,16 @@ def _pools(proto) -> list:
             return (windows(x, kernel_shape, pads, strides, -np.inf).max(axis=(-2, -1)).astype(x.dtype),)
 
     return [AveragePool, MaxPool]
+
+
+def _padded(x, kernel, pads, strides, dilations) -> tuple:
+    """The NCHW ``x`` padded with zeros (top, left, bottom, right), and the output's height and
+    width for that kernel, stride and dilation."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel, strides, dilations
+    top, left, bottom, right = pads
+    padded = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    return (padded, (padded.shape[2] - (kh - 1) * dh - 1) // sh + 1,
+            (padded.shape[3] - (kw - 1) * dw - 1) // sw + 1)
 
 
 def _windows(x, kernel, pads, strides, dilations, fill=0) -> np.ndarray:
