@@ -500,6 +500,18 @@ def fold_add(x: np.ndarray, y: np.ndarray, *, precision: int, emin: int, max_val
 
 
 @njit(inline="always", cache=True)
+def _exponent(a):
+    """⌊log2 a⌋ of a normal double a > 0, from its exponent field (−1023 for a subnormal or 0)."""
+    return ((np.float64(a).view(np.int64) >> 52) & 0x7FF) - 1023
+
+
+@njit(inline="always", cache=True)
+def _power_of_two(e):
+    """2^e for a normal double's exponent e, built from the field."""
+    return np.int64((e + 1023) << 52).view(np.float64)
+
+
+@njit(inline="always", cache=True)
 def _saturated(v, p, emin, max_value, signed_zero):
     """``v`` rounded to nearest even onto a format of ``p`` significand bits (an integer format:
     p − 1 = ``emin`` ≥ its bits, so the grid is 1) with normal exponents from ``emin``, ±its
@@ -507,8 +519,8 @@ def _saturated(v, p, emin, max_value, signed_zero):
     ``signed_zero``. Branch-free: the grid's step q = 2^e from the exponent field, and the
     CPU's own round to nearest even of a + 2^52·q."""
     a = abs(v)  # below 2^1000: a block's elements are at most 2^1024 / 2^121 over its scale
-    e = max(((np.float64(a).view(np.int64) >> 52) & 0x7FF) - 1023, emin) - (p - 1)
-    c = np.int64((e + 1075) << 52).view(np.float64)
+    e = max(_exponent(a), emin) - (p - 1)
+    c = _power_of_two(e + 52)
     r = math.copysign(min((a + c) - c, max_value), v)
     return r if signed_zero else r + 0.0
 
@@ -520,9 +532,8 @@ def _block_scale(top, power_of_two, emax, unit, max_value, tensor_scale, sp, sem
     in the block: 2^(⌊log2 top⌋ − ``emax``) within 2^±127 from the exponent field (a subnormal
     top is below 2^-127), or an E4M3 scale of top / ``max_value`` / ``tensor_scale``."""
     if power_of_two:
-        shared = ((np.float64(top).view(np.int64) >> 52) & 0x7FF) - 1023 - emax
-        shared = min(max(shared, -127), 127) if top > 0 else -127
-        scale = np.int64((shared + 1023) << 52).view(np.float64)
+        shared = min(max(_exponent(top) - emax, -127), 127) if top > 0 else -127
+        scale = _power_of_two(shared)
         return scale, scale * unit
     scale = _saturated(top / max_value / tensor_scale, sp, semin, smax, True)
     return scale, scale * tensor_scale
