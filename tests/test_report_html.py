@@ -147,3 +147,34 @@ def test_point_labels_are_placed_where_they_cover_no_other_label_or_point():
     frame = ax.get_window_extent(renderer)
     assert all(_area_shared(b, frame) == b.width * b.height for b in boxes)  # inside the axes
     plt.close(fig)
+
+
+def test_point_labels_also_keep_clear_of_unlabelled_points():
+    """A Pareto front labels only its own points; a design off the front drawn where a label's
+    first offset would go (PP-OCRv4's float16 INT8 square beside the int8_sym→fixed label) is
+    kept clear of all the same, and the label stays beside its own point."""
+    from matplotlib.transforms import Bbox
+
+    from hwmodel.study.plots import pyplot
+    from hwmodel.study.report import _area_shared, _label_points
+
+    plt = pyplot()
+    placed = []
+    for others in ([], [(5.4, 5.1)]):
+        fig, ax = plt.subplots(figsize=(5, 4))
+        ax.scatter([5.0, 5.4, 1.0], [5.0, 5.1, 1.0])
+        ax.set_xlim(0, 10)
+        ax.set_ylim(0, 10)
+        fig.tight_layout()
+        _label_points(fig, ax, [("int8_sym→fixed", 5.0, 5.0), ("float8_e4m3fnuz→fixed", 1.0, 1.0)], others=others)
+        renderer = fig.canvas.get_renderer()
+        radius = 5 * fig.dpi / 72
+        cx, cy = ax.transData.transform((5.4, 5.1))
+        mark = Bbox.from_extents(cx - radius, cy - radius, cx + radius, cy + radius)
+        box = ax.texts[0].get_window_extent(renderer)
+        own = ax.transData.transform((5.0, 5.0))
+        placed.append((_area_shared(box, mark), np.hypot(*(np.array(box.get_points()).mean(0) - own))))
+        plt.close(fig)
+    assert placed[0][0] > 0  # the case is there: unaware of the point, the label covers it
+    assert placed[1][0] == 0  # aware of it, it does not
+    assert placed[1][1] < 60  # and the label is still beside its own point (pixels)

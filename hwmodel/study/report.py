@@ -128,10 +128,11 @@ def _loss(values) -> np.ndarray:
     return np.maximum(1.0 - np.asarray(values, float), LOSS_FLOOR)
 
 
-def _draw(ax, data, x, y, *, loss: bool, front: bool, colors: dict, label_front: bool = True):
+def _draw(ax, data, x, y, *, loss: bool, front: bool, colors: dict) -> list[tuple[str, float, float]]:
     """One panel: colour = the weights' format, marker = accumulator, hollow = a dot-product unit
     (lanes > 1), a black rim = the exponent-bias port, a cross = pruned or clustered weights; the
-    Pareto front (lower x, higher accuracy) stepped and only its points labelled."""
+    Pareto front (lower x, higher accuracy) stepped. Returns the front's labels, (text, x, y) as
+    drawn, for :func:`_label_points` once the figure has its layout."""
     value = (lambda col: _loss(col)) if loss else (lambda col: np.asarray(col, float))
     for (fmt, acc, wide, bias), part in data.groupby([data.b, data.acc, data.lanes > 1, data.bias != "none"]):
         color = colors[fmt]
@@ -141,17 +142,16 @@ def _draw(ax, data, x, y, *, loss: bool, front: bool, colors: dict, label_front:
     squeezed = data[compressed(data)]
     if len(squeezed):  # pruned or clustered weights: a cross on the design's own marker
         ax.scatter(squeezed[x], value(squeezed[y]), marker="x", color="black", s=16, linewidths=0.9, zorder=4)
+    labels = []
     if front and len(data):
         mask = pareto_front(data[x].to_numpy(), data[y].to_numpy())
         edge = data[mask].sort_values(x)
         ax.step(edge[x], value(edge[y]), where="post", color="black", lw=1.0, zorder=2)
-        if label_front:
-            for i, (_, row) in enumerate(edge.iterrows()):
-                ax.annotate(design_label(row), (row[x], value([row[y]])[0]), fontsize=6.5, zorder=4,
-                            xytext=(4, -10 if i % 2 else 4), textcoords="offset points")
+        labels = [(design_label(row), row[x], value([row[y]])[0]) for _, row in edge.iterrows()]
     if loss:
         _loss_axis(ax, value(data[y]) if len(data) else np.array([]))
     ax.grid(alpha=0.3, which="both")
+    return labels
 
 
 def _loss_axis(ax, losses: np.ndarray) -> None:
@@ -236,7 +236,7 @@ def _scatter(points, workload, x, y, xlabel, ylabel, title, path_stem, *, log_x=
     loss = front and _is_fraction(data, y)  # accuracies crowd at 0.99+: their loss on a log axis
     colors = format_colors(data.b)
     fig, ax = plt.subplots(figsize=(10.5, 5.5))
-    _draw(ax, data, x, y, loss=loss, front=front, colors=colors)
+    labels = _draw(ax, data, x, y, loss=loss, front=front, colors=colors)
     if log_x:
         _plain_log_x(ax)
     ax.set_xlabel(xlabel)
@@ -246,6 +246,9 @@ def _scatter(points, workload, x, y, xlabel, ylabel, title, path_stem, *, log_x=
     _legends(fig, colors, set(data.acc), wide=bool((data.lanes > 1).any()), bias=bool((data.bias != "none").any()),
              front=front, squeezed=bool(compressed(data).any()))
     fig.tight_layout(rect=(0, 0, LEGEND_AT, 1))
+    if labels:  # the front's labels clear of every point, the unlabelled ones too
+        drawn = np.asarray(_loss(data[y]) if loss else data[y], float)
+        _label_points(fig, ax, labels, others=list(zip(data[x], drawn)))
     paths = [save_figure(fig, path_stem.with_suffix(s)) for s in (".png", ".svg")]
     plt.close(fig)
     return paths
@@ -264,7 +267,7 @@ def _facets(points, x, xlabel, title, path_stem, *, log_x=False) -> list[Path]:
     colors = format_colors(points.b)
     for ax, (workload, column) in zip(axes.flat, panels):
         data = points[points.workload == workload].dropna(subset=[x, column])
-        _draw(ax, data, x, column, loss=True, front=True, colors=colors, label_front=False)
+        _draw(ax, data, x, column, loss=True, front=True, colors=colors)  # the panels are too small for labels
         if log_x:
             _plain_log_x(ax)
         ax.set_title(workload, fontsize=9)
@@ -816,16 +819,19 @@ def _area_shared(a, b) -> float:
     return max(0.0, min(a.x1, b.x1) - max(a.x0, b.x0)) * max(0.0, min(a.y1, b.y1) - max(a.y0, b.y0))
 
 
-def _label_points(fig, ax, labels: list[tuple[str, float, float]], *, fontsize: float = 6.5) -> None:
+def _label_points(fig, ax, labels: list[tuple[str, float, float]], *, others=(), fontsize: float = 6.5) -> None:
     """Each (text, x, y) labelled beside its point at the first of :data:`LABEL_OFFSETS` where it
-    covers no label placed before it, no other point and nothing outside the axes — or, where every
-    offset covers something, at the one that covers least. Call it once the axes have their final
-    place in the figure (the labels are placed in display space)."""
+    covers no label placed before it, no other point (of ``labels``, or ``others``: (x, y) of
+    unlabelled ones) and nothing outside the axes — or, where every offset covers something, at
+    the one that covers least. Call it once the axes have their final place in the figure (the
+    labels are placed in display space)."""
     from matplotlib.transforms import Bbox
     renderer = fig.canvas.get_renderer()
     frame = ax.get_window_extent(renderer)
     radius = 5 * fig.dpi / 72  # a marker's half width, in pixels
     centres = [ax.transData.transform((x, y)) for _, x, y in labels]
+    centres += [c for c in (ax.transData.transform(p) for p in others)
+                if not any(np.allclose(c, own) for own in centres[:len(labels)])]
     marks = [Bbox.from_extents(cx - radius, cy - radius, cx + radius, cy + radius) for cx, cy in centres]
     placed = []
     for k, (text, x, y) in enumerate(labels):
