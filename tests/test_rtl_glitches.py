@@ -8,7 +8,8 @@ import pytest
 from rtl.flow.energy import make_stream
 from rtl.flow.gatesim import pack_bits
 from rtl.flow.synth import synthesize, synthesize_verilog
-from rtl.flow.timedsim import TimedNetlist
+from rtl.flow import timedsim
+from rtl.flow.timedsim import TimedNetlist, lanes_kernel
 from rtl.flow.timed_verilog import icarus_transitions
 from rtl.hdl.spec import MacSpec
 
@@ -78,12 +79,18 @@ def test_icarus_counts_the_transitions_the_timed_simulation_counts(a, acc, libra
     netlist = synthesize(spec, library).netlist
     inputs = _mac_inputs(spec, netlist, 40)
     timed = TimedNetlist(netlist, timer=timer)
+    lanes = TimedNetlist(netlist, timer=timer, kernel="lanes") if lanes_kernel().library is not None else None
     settled = netlist.simulate(inputs, 1).toggles  # 64 streams, zero-delay
     for trial in range(2):
         ours = timed.simulate(inputs, 1, streams=1, skip=1).toggles  # from the second cycle on, as Icarus
         assert ours.sum() > 1.2 * settled.sum() / 64  # glitches are there to be counted
         assert np.array_equal(ours, icarus_transitions(timed, inputs))
-        timed.delay_fs += np.random.default_rng(trial).integers(0, 1000, timed.delay_fs.shape)
+        if lanes is not None:  # the eight-stream kernel, its first lane: the same transitions
+            assert np.array_equal(lanes.simulate(inputs, 1, streams=1, skip=1).toggles, ours)
+        moved = np.random.default_rng(trial).integers(0, 1000, timed.delay_fs.shape)
+        timed.delay_fs += moved
+        if lanes is not None:
+            lanes.delay_fs += moved
 
 
 def test_skipped_cycles_are_simulated_and_not_counted():
@@ -114,3 +121,47 @@ def test_characterize_counts_glitches_by_default_and_says_so():
     assert glitchy.energy_pj_per_mac == pytest.approx(sum(parts.values()))
     assert glitchy.energy_pj_per_mac - parts["glitches"] == pytest.approx(plain.energy_pj_per_mac)
     assert "256 streams" in glitchy.provenance["energy"] and "zero-delay" in plain.provenance["energy"]
+
+
+@pytest.mark.skipif(lanes_kernel().library is None, reason=f"the eight-stream kernel cannot run here: "
+                                                            f"{lanes_kernel().reason}")
+@pytest.mark.parametrize("a,acc,library,options", [
+    ("int8_sym", "fixed", "nangate45_typ", {}),
+    ("float8_e4m3fn", "float32", "sky130hd_tt", {}),
+    ("int8_sym", "int32", "sky130hd_tt", {"zero_gating": True}),  # clock gates
+])
+def test_the_eight_stream_kernel_counts_what_the_one_stream_kernel_counts(a, acc, library, options, monkeypatch):
+    """The C kernel runs eight streams per AVX-512 word: transitions, settled ones, evaluations
+    and clock-gate openings equal the numba kernel's bit for bit — on every stream of a word, on a
+    last word partly filled (13 streams), after skipped cycles, with delays moved at random, and
+    where a cycle outgrows the transitions' pool and the run starts again with a larger one."""
+    spec = MacSpec.from_names(a, a, acc, **options)
+    netlist = synthesize(spec, library).netlist
+    inputs = _mac_inputs(spec, netlist, 24, seed=3)
+    numba, lanes = TimedNetlist(netlist, kernel="numba"), TimedNetlist(netlist, kernel="lanes")
+    moved = np.random.default_rng(1).integers(0, 5000, numba.delay_fs.shape)
+    for streams, skip, delays in ((64, 3, 0), (13, 0, moved)):
+        numba.delay_fs += delays
+        lanes.delay_fs += delays
+        want, got = numba.simulate(inputs, 1, streams=streams, skip=skip), \
+            lanes.simulate(inputs, 1, streams=streams, skip=skip)
+        assert (want.kernel, got.kernel) == ("numba", "lanes")
+        assert got.toggles.sum() > got.settled_toggles.sum() > 0 and got.gate_evaluations > 0
+        assert np.array_equal(got.toggles, want.toggles)
+        assert np.array_equal(got.settled_toggles, want.settled_toggles)
+        assert got.gate_evaluations == want.gate_evaluations and got.streams == want.streams == streams
+        assert np.array_equal(got.gated_cycles, want.gated_cycles)
+    monkeypatch.setattr(timedsim, "_capacity", lambda nets: 16)  # every cycle overflows it at first
+    small = lanes.simulate(inputs, 1, streams=13)
+    assert np.array_equal(small.toggles, want.toggles) and small.gate_evaluations == want.gate_evaluations
+
+
+def test_the_timed_kernel_is_chosen_by_name():
+    netlist = synthesize_verilog(BALANCED, "xors", "nangate45_typ").netlist
+    with pytest.raises(ValueError, match="kernel='simd'.*auto, lanes, numba"):
+        TimedNetlist(netlist, kernel="simd")
+    inputs = _random_inputs({"a": 8, "b": 8}, 4)
+    assert TimedNetlist(netlist, kernel="numba").simulate(inputs, 1).kernel == "numba"
+    auto = TimedNetlist(netlist)  # few streams leave the lanes idle: one stream at a time
+    assert auto.simulate(inputs, 1, streams=2).kernel == "numba"
+    assert auto.simulate(inputs, 1).kernel == ("lanes" if lanes_kernel().library is not None else "numba")
