@@ -60,3 +60,25 @@ def test_a_float_design_that_misses_gets_an_interleaved_row(tmp_path):
     cut = table[table.design == "float8_e4m3fn→float16 i5"].iloc[0]
     assert not plain.meets and cut.critical_path_ns < plain.critical_path_ns
     assert (table[table.interleave == 1].design.str.startswith("int")).sum() == 2  # INT designs: no interleaved row
+
+
+def test_the_interleaved_unit_is_fitted_deepest_pipeline_first(monkeypatch):
+    """The study has characterized each design's unpipelined unit, not its interleaved one: that
+    one's fit times its deepest pipeline first, so a miss never synthesizes its unpipelined unit."""
+    import types
+
+    from hwmodel.study import clock
+
+    asked = []
+
+    def fit(options, spec, library, zeros, *, deepest_first=False):
+        asked.append((spec.interleave, deepest_first))
+        cost = types.SimpleNamespace(spec={"stages": 3}, critical_path_ns=20.0, area_um2=100.0, energy_pj_per_mac=1.0)
+        return cost, False
+
+    monkeypatch.setattr(clock, "_fit", fit)
+    row = {"a": "float8_e4m3fn", "b": "float8_e4m3fn", "acc": "float16", "lanes": 1, "bias": "none",
+           "library": "sky130hd_tt", "clock_ns": 0.0, "area_um2": 90.0, "energy_pj_per_mac": 0.9,
+           "critical_path_ns": 21.0}
+    rows = clock._one({"clock_ns": 7.0, "stream": "uniform", "tool": "yowasp", "cache_dir": None}, row)
+    assert asked == [(1, False), (clock.INTERLEAVE, True)] and [r["interleave"] for r in rows] == [1, clock.INTERLEAVE]

@@ -34,6 +34,12 @@ def test_the_fewest_stages_that_meet_the_clock():
     characterize, calls = _fake([9.0, 6.0, 4.0])  # a fixed register's pipeline ends at 2 stages
     assert meet_clock(INT8, "sky130hd_tt", 5.0, characterize=characterize).spec["stages"] == 2
     assert calls[:2] == [(0, None), (2, 5.0)]
+    # the deepest pipeline first: the same point, the unpipelined unit timed after it
+    characterize, calls = _fake([9.0, 6.0, 5.0, 4.0])
+    assert meet_clock(E4M3, "sky130hd_tt", 7.0, characterize=characterize, deepest_first=True).spec["stages"] == 1
+    assert calls == [(3, 7.0), (0, None), (0, 7.0), (1, None)]
+    characterize, calls = _fake([6.0, 5.0, 5.0, 4.0])
+    assert meet_clock(E4M3, "sky130hd_tt", 7.0, characterize=characterize, deepest_first=True).spec["stages"] == 0
 
 
 def test_a_clock_below_the_recurrence_says_by_how_much_and_why():
@@ -49,6 +55,11 @@ def test_a_clock_below_the_recurrence_says_by_how_much_and_why():
     with pytest.raises(ClockError, match=r"mapped for the clock and for area, its shortest critical path is 4.000 ns"):
         meet_clock(E4M3, "sky130hd_tt", 3.5, characterize=characterize)
     assert calls == [(0, None), (3, 3.5), (3, None)]  # within a quarter of the clock: area mapping is tried too
+    # the deepest first: where it misses, the unpipelined unit is never synthesized, and the error is the same
+    characterize, calls = _fake([9.0, 6.0, 5.0, 4.0])
+    with pytest.raises(ClockError, match=r"shortest critical path is 4.000 ns, 1.000 ns \(33 %\) over") as first:
+        meet_clock(E4M3, "sky130hd_tt", 3.0, characterize=characterize, deepest_first=True)
+    assert calls == [(3, 3.0)] and str(first.value) == str(error.value)
     characterize, _ = _fake([9.0, 6.0, 4.0])
     with pytest.raises(ClockError, match="through the fixed adder back into itself"):
         meet_clock(INT8, "sky130hd_tt", 3.0, characterize=characterize)

@@ -48,10 +48,18 @@ def fastest_cell_ns(library: str) -> float:
     return min(delays) if delays else 0.0
 
 
-def meet_clock(spec: MacSpec, library: str, clock_ns: float, *, characterize=None, **options):
+def meet_clock(spec: MacSpec, library: str, clock_ns: float, *, characterize=None, deepest_first: bool = False,
+               **options):
     """The cost of ``spec`` with the fewest pipeline stages (0 … ``spec.max_stages``) whose critical path is
     at most ``clock_ns`` on ``library`` — each stage count mapped for area, and where that misses,
     for the clock (ABC's delay-driven mapping); energy and leakage are measured at ``clock_ns``.
+
+    The unpipelined unit is timed first — a caller has usually characterized it already, so it
+    costs nothing and ends the search where it meets the clock. ``deepest_first`` times the
+    deepest pipeline first instead, for a unit nobody has synthesized that is likely to miss:
+    where the deepest misses, nothing shallower is synthesized at all (the closest point is then
+    the deepest, as it would have been); where it meets, the search from 0 stages follows and
+    the result is the same.
 
     ``characterize`` (default :func:`rtl.flow.characterize.characterize`) and ``options`` are
     passed through. With the default, the candidates are timed alone
@@ -92,10 +100,12 @@ def meet_clock(spec: MacSpec, library: str, clock_ns: float, *, characterize=Non
     # area unless the clock is out of its reach by more than AREA_MARGIN: if the deepest misses, no
     # shallower one meets the clock, and the search ends after at most three syntheses
     deepest = spec.max_stages
-    met = critical(0, None) <= clock_ns
-    if not met:
+
+    def reached() -> bool:
         fastest = critical(deepest, clock_ns)
-        met = fastest <= clock_ns or (fastest <= AREA_MARGIN * clock_ns and critical(deepest, None) <= clock_ns)
+        return fastest <= clock_ns or (fastest <= AREA_MARGIN * clock_ns and critical(deepest, None) <= clock_ns)
+
+    met = reached() if deepest_first else critical(0, None) <= clock_ns or reached()
     if not met:
         tried = [*seen, *timed]
         best = point(*min(tried, key=lambda at: critical(*at)))  # the closest, its energy measured
