@@ -299,6 +299,12 @@ def test_dot_product_designs_reach_points_and_report(tmp_path):
                      accuracy=("digits",), digits_seeds=1, libraries=("nangate45_typ",))
     result = run_sweep(spec, tmp_path / "out", processes=1, progress=False, cache_dir=tmp_path / "cache")
     assert sorted(result.points.lanes) == [1, 4] and set(result.points.array) == {"32x32"}
+    # again into a new store, the MACs read from the synthesis cache: the same table, column for
+    # column (the stage areas in the datapath's order, not the cache file's)
+    cached = run_sweep(spec, tmp_path / "again", processes=1, progress=False, cache_dir=tmp_path / "cache")
+    assert list(cached.macs.columns) == list(result.macs.columns) and cached.macs.equals(result.macs)
+    stages = [c for c in result.macs.columns if c.endswith("_area_um2") and c != "area_um2"]
+    assert stages == ["mpy_area_um2", "alignadd_area_um2", "normacc_area_um2"]
 
 
 def test_stages_auto_fits_each_design_to_the_clock_or_fails_it(tmp_path):

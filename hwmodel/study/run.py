@@ -437,6 +437,8 @@ def run_sweep(spec: SweepSpec, output: str | Path, *, scheduler=None, processes:
 
 
 def _collect(spec, store, mac_rows, counts) -> SweepResult:
+    from rtl.hdl.mac import WHITEPAPER_STAGES  # the area columns in the datapath's order, cached or not
+
     accuracy_ids = {point_id(_accuracy_key(p)) for p in _accuracy_params(spec)}
     accuracy_rows = [r for r in store.rows("accuracy") if point_id(_accuracy_key(r["params"])) in accuracy_ids]
     eval_ids = {point_id(p) for w in spec.workloads for m in _mac_params(spec) for p in _eval_params(spec, w, m)}
@@ -461,7 +463,7 @@ def _collect(spec, store, mac_rows, counts) -> SweepResult:
                                              if k in ("area_um2", "nand2_equivalent", "critical_path_ns",
                                                       "energy_pj_per_mac", "leakage_nw")},
                           "glitch_pj_per_mac": r["result"]["energy_breakdown_pj_per_mac"].get("glitches", 0.0),
-                          **{f"{k}_area_um2": v for k, v in r["result"]["whitepaper_stage_area_um2"].items()},
+                          **{f"{k}_area_um2": r["result"]["whitepaper_stage_area_um2"][k] for k in WHITEPAPER_STAGES},
                           "acc_width": r["result"]["spec"]["acc"]["width"],
                           "stages_used": r["result"]["spec"]["stages"],
                           "products": mac_spec(r["params"]).products,
