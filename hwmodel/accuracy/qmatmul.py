@@ -568,11 +568,13 @@ def _float_register(a3, b3, acc: FloatAccumulator, a_fmt, b_fmt, lanes, bias) ->
         with np.errstate(invalid="ignore", over="ignore"):
             return kernels.float32_steps(np.asarray(a3, np.float32), np.ascontiguousarray(scaled, np.float32), out,
                                          register=acc.format.name, flush_to_zero=acc.flush_to_zero).astype(np.float64)
-    a3, b3 = np.asarray(a3, np.float64), np.asarray(b3, np.float64)  # the other kernels take doubles
-    scaled = np.asarray(scaled, np.float64)
+    # the other kernels compute in doubles; float32 codes are read as they are (each is exact as a
+    # double, and a product with a double weight is a double product), not copied to doubles first
+    a3 = np.asarray(a3) if np.asarray(a3).dtype == np.float32 else np.asarray(a3, np.float64)
+    b3, scaled = np.asarray(b3, np.float64), np.asarray(scaled, np.float64)
     kernel = float_kernel(acc, a_fmt, b_fmt, lanes, int(bias.min()), int(bias.max()))
     if kernel is None:
-        return _golden(a3, b3, acc, a_fmt, b_fmt, lanes, bias)
+        return _golden(np.asarray(a3, np.float64), b3, acc, a_fmt, b_fmt, lanes, bias)
     fmt = acc.format
     out = np.zeros((a3.shape[0], a3.shape[1], b3.shape[2]))
     with np.errstate(invalid="ignore", over="ignore"):
