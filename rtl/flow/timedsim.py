@@ -49,7 +49,7 @@ own pool. A gate all eight streams of which saw at most two input transitions ta
 a loop; otherwise their times are merged until every stream has passed its last, a finished
 stream held by a mask; only where no stream's inputs moved is the gate passed. The branches the
 data decides are then taken once per eight streams, which is where the one-stream kernel spends
-its time: measured, 1.4–2.0× as many evaluations per second on the MACs, the same transitions
+its time: measured, 1.4–1.9× as many evaluations per second on the MACs, the same transitions
 bit for bit (tests/test_rtl_glitches.py). The inputs, flip-flops and counts run stream by stream
 in C too. ``auto`` uses it where it compiles and the CPU has AVX-512F, and eight streams or more
 run; the numba kernel otherwise.
