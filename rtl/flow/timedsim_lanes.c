@@ -187,6 +187,21 @@ static int gate_loop(const u64 *rec, i64 n_gates, u64 *info, u64 *ev, u64 *touch
     return 0;
 }
 
+/* A net of stream l driven to v at time t from outside the gates (an input, a flip-flop
+ * output): where that changes it, one transition at t, its list ended by BIG, and the net
+ * counted as touched. */
+static inline void drive(u64 *info, u64 *ev, u64 *touched, int l, i64 net, u64 v, u64 t, u64 *top, u64 *nt) {
+    u64 *x = info + net * W + l;
+    if (v == (*x & 1))
+        return;
+    ev[*top * W + l] = t;
+    ev[(*top + 1) * W + l] = BIG;
+    *x = (*top << 32) | 2 | v;
+    *top += 2;
+    touched[*nt * W + l] = (u64)net;
+    *nt += 1;
+}
+
 /* The numba kernel's _run, W streams at a time. Arrays as it takes them; returns the
  * evaluations counted, or -1 where a cycle's transitions outgrew `capacity` per stream. */
 i64 timed_run(const uint8_t *stimulus, i64 streams, i64 cycles, i64 n_inputs, const i64 *input_nets, i64 nets,
@@ -220,16 +235,7 @@ i64 timed_run(const uint8_t *stimulus, i64 streams, i64 cycles, i64 n_inputs, co
                 const uint8_t *stim = l < valid ? stimulus + ((s0 + l) * cycles + c) * n_inputs : NULL;
                 for (i64 i = 0; i < n_inputs; i++) {  /* primary inputs change at t = 0 */
                     i64 net = input_nets[i];
-                    u64 v = stim ? stim[i] : 0;
-                    u64 *x = info + net * W + l;
-                    if (v != (*x & 1)) {
-                        ev[top * W + l] = 0;
-                        ev[(top + 1) * W + l] = BIG;
-                        *x = (top << 32) | 2 | v;
-                        top += 2;
-                        touched[nt * W + l] = net;
-                        nt++;
-                    }
+                    drive(info, ev, touched, l, net, stim ? stim[i] : 0, 0, &top, &nt);
                 }
                 for (i64 i = 0; i < n_ff; i++) {  /* flip-flop outputs: the state, clock-to-Q after the edge */
                     for (int side = 0; side < 2; side++) {
@@ -237,15 +243,7 @@ i64 timed_run(const uint8_t *stimulus, i64 streams, i64 cycles, i64 n_inputs, co
                         if (net < 0)
                             continue;
                         u64 v = state[i * W + l] ^ (u64)side;
-                        u64 *x = info + net * W + l;
-                        if (v != (*x & 1)) {
-                            ev[top * W + l] = (u64)(v ? delay_rise[net] : delay_fall[net]);
-                            ev[(top + 1) * W + l] = BIG;
-                            *x = (top << 32) | 2 | v;
-                            top += 2;
-                            touched[nt * W + l] = net;
-                            nt++;
-                        }
+                        drive(info, ev, touched, l, net, v, (u64)(v ? delay_rise[net] : delay_fall[net]), &top, &nt);
                     }
                 }
                 tops[l] = top;
