@@ -144,7 +144,7 @@ class TimedNetlist:
             raise ValueError(f"kernel={kernel!r}: the timed simulation's kernels are {', '.join(KERNELS)}")
         if kernel == "lanes" and lanes_kernel().library is None:
             raise RuntimeError(f"kernel='lanes' cannot run here: {lanes_kernel().reason}")
-        self.kernel = kernel if kernel != "auto" or lanes_kernel().library is not None else "numba"
+        self.kernel = kernel
         self.netlist = netlist
         self.timer = timer
         delays = switching_delays_ns(netlist, timer)
@@ -261,7 +261,8 @@ class TimedNetlist:
         gated = np.zeros(len(self.cg_inputs), np.int64)
         # at least the cycle's opening: two words per input and flip-flop output that moves, the gates checked
         capacity = max(_capacity(count), 2 * (2 + len(input_nets) + self.ff_out.size))
-        kernel = "lanes" if self.kernel == "lanes" or (self.kernel == "auto" and streams >= _LANES) else "numba"
+        kernel = "lanes" if self.kernel == "lanes" or (self.kernel == "auto" and streams >= _LANES
+                                                       and lanes_kernel().library is not None) else "numba"
         run = _lanes_run if kernel == "lanes" else _run
         while True:
             evaluations = run(stimulus, input_nets, count, self._records(), self.delay_fs, self.ff_out,
@@ -282,8 +283,7 @@ class TimedNetlist:
 def _lanes_run(stimulus, input_nets, nets, rec, delay, ff_out, ff_in, ff_const, ff_table, ff_arity, ff_gate,
                cg_in, cg_const, n_cg, capacity, toggles, settled, gated, skip) -> int:
     """:func:`_run` in the C kernel, eight streams at a time: the same arguments and result."""
-    lib = lanes_kernel().library
-    run = lib.timed_run
+    run = lanes_kernel().library.timed_run
     run.restype = ctypes.c_int64
     streams, cycles, n_inputs = stimulus.shape
     int64 = [np.ascontiguousarray(a, np.int64) for a in (input_nets, delay[0], delay[1], ff_out, ff_in, ff_const,
