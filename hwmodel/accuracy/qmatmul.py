@@ -570,7 +570,8 @@ def _float_register(a3, b3, acc: FloatAccumulator, a_fmt, b_fmt, lanes, bias) ->
                                          register=acc.format.name, flush_to_zero=acc.flush_to_zero).astype(np.float64)
     # the other kernels compute in doubles; float32 codes are read as they are (each is exact as a
     # double, and a product with a double weight is a double product), not copied to doubles first
-    a3 = np.asarray(a3) if np.asarray(a3).dtype == np.float32 else np.asarray(a3, np.float64)
+    a3 = np.asarray(a3)
+    a3 = a3 if a3.dtype == np.float32 else a3.astype(np.float64, copy=False)
     b3, scaled = np.asarray(b3, np.float64), np.asarray(scaled, np.float64)
     kernel = float_kernel(acc, a_fmt, b_fmt, lanes, int(bias.min()), int(bias.max()))
     if kernel is None:
