@@ -159,6 +159,10 @@ def test_sweep_help_lists_the_keys_and_how_resuming_works():
     (["synth", "--a", "int8", "--b", "int8", "--acc", "fixed", "--macs", "0"], "argument --macs: must be a positive integer, not 0"),
     (["mac-table", "--processes", "0"], "argument --processes: must be a positive integer, not 0"),
     (["compare", "--processes", "0"], "argument --processes: must be a positive integer, not 0"),
+    (["compare", "--only", "blocks"], "argument --only: unknown grid 'blocks': choose from formats, bias, dot4, block, "
+                                      "compression"),
+    (["compare", "--only", ","], "argument --only: no grid given: choose from formats"),
+    (["compare", "--quick", "--only", "block"], "--only picks grids of the full study; --quick is a smaller study"),
     (["run", "--workload", "resnet50", "--array", "-4x8"], "--array -4x8: array rows and columns must be positive"),
     (["run", "--workload", "resnet50", "--array", "big"], "--array big: array must look like ROWSxCOLS"),
     (["trace", "resnet50", "--scalesim", "gemm"], "--scalesim writes a topology file: give -o FILE.csv"),

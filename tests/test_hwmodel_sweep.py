@@ -270,6 +270,27 @@ def test_compare_quick_writes_the_results(tmp_path, capsys):
     assert len(clustered) == 1 and clustered.stored_weight_bits.iloc[0] == 4
 
 
+def test_compare_runs_the_grids_asked_for_in_the_study_order():
+    from hwmodel.study.compare import GRIDS, check_grids, default_study, run_compare
+    from rtl.errors import FieldError
+
+    whole = default_study()
+    assert default_study(tuple(reversed(GRIDS))) == whole  # every grid, in the study's order, nothing added
+    block = default_study(("block",))
+    # the block-scaled units and the wide units beside them, and the INT8 MAC the common clock is taken from
+    assert [s for s in whole if s in block] == block[1:] and block[1:] and all(32 in s.lanes or 16 in s.lanes
+                                                                               for s in block[1:])
+    assert (block[0].formats, block[0].accumulators, block[0].lanes) == (("int8_sym",), ("fixed",), (1,))
+    assert {"mxfp8_e4m3", "mxint8", "nvfp4", "float8_e4m3fn"} <= {f for s in block for f in s.formats}
+    # with the single MACs of (1) asked for, the INT8 MAC is theirs, not added again
+    two = default_study(("compression", "formats"))
+    assert two[0] == whole[0] and two[1:] == default_study(("compression",))[1:]
+    with pytest.raises(FieldError, match="unknown grid 'mx': choose from formats, bias, dot4, block, compression"):
+        check_grids(("block", "mx"))
+    with pytest.raises(FieldError, match="--quick is a smaller study of its own"):
+        run_compare(Path("unused"), quick=True, only=("block",))
+
+
 # ----- the defects a new user met -------------------------------------------------------------
 THREE = TINY.replace('formats = ["int8_sym"]', 'formats = ["int8_sym", "int4_sym", "int6_sym"]').replace(
     'accuracy = ["digits"]', 'accuracy = ["digits"]\nlibraries = ["nangate45_typ"]')

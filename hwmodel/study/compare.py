@@ -28,7 +28,9 @@ every design. Accuracy from MiniLM-L6, EfficientNet-Lite0 (ImageNet weights, cro
 photographs), PP-OCRv4 (rendered text lines) and the digits networks, every matmul with the
 design's own arithmetic: the three real networks judge their own workloads, and stand in, named
 as proxies, for the rest.
-Everything it needs ships with the package or its dependencies.
+Everything it needs ships with the package or its dependencies. The whole takes about 40 minutes
+cold on 2 cores; ``only`` (``hwmodel compare --only block,compression``) runs some of the five
+grids (:data:`GRIDS`), into the same store and report.
 """
 
 from __future__ import annotations
@@ -39,10 +41,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from rtl.errors import FieldError
+
 from hwmodel.study.run import SweepResult, run_sweep
 from hwmodel.study.spec import VARIANT_DEFAULTS, SweepSpec
 
-__all__ = ["default_study", "quick_study", "run_compare", "FORMATS"]
+__all__ = ["default_study", "quick_study", "run_compare", "FORMATS", "GRIDS", "check_grids"]
 
 FORMATS = ("int4_sym", "int8_sym", "int16_sym", "float8_e2m5fnuz", "float8_e3m4fnuz", "float8_e4m3fnuz",
            "float8_e5m2fnuz", "float8_e4m3fn", "float8_e5m2")
@@ -54,24 +58,56 @@ ACCURACY = ("minilm", "efficientnet_lite0", "ppocr", "digits")  # the first thre
 MEMORY = {"dram_type": "lpddr4", "dram_gb_s": 12.8}  # one LPDDR4-3200 ×32 channel: 3200 MT/s × 4 bytes
 
 
-def default_study() -> list[SweepSpec]:
+GRIDS = {
+    "formats": "(1) INT4/8/16, the whitepaper's FP8 formats and OCP's × fixed, float16 and float32 accumulators, "
+               "single MACs",
+    "bias": "(2) INT8 and the FP8 formats into float16 and float32 with the exponent-bias port",
+    "dot4": "(3) 4-lane INT8, E4M3 and E5M2 dot-product units",
+    "block": "(4) the block-scaled units (MXFP8, MXFP6, MXFP4, MXINT8, NVFP4) beside 32-lane INT8, E4M3 and E5M2",
+    "compression": "(5) 4-bit, 2:4-sparse, clustered and pruned weights against INT8",
+}
+"""The default study's grids by name (``hwmodel compare --only``): one question each."""
+
+
+def check_grids(only) -> tuple[str, ...]:
+    """``only`` (names of :data:`GRIDS`, or None for all) in the study's order; an unknown or
+    empty selection raises a :class:`FieldError` naming the grids there are."""
+    if only is None:
+        return tuple(GRIDS)
+    names = tuple(only)
+    unknown = [n for n in names if n not in GRIDS]
+    if unknown or not names:
+        raise FieldError("only", f"{'unknown grid ' + repr(unknown[0]) if unknown else 'no grid given'}: choose "
+                                 f"from {', '.join(GRIDS)}", ",".join(names))
+    return tuple(n for n in GRIDS if n in names)
+
+
+def default_study(only=None) -> list[SweepSpec]:
+    """The study's grids (:data:`GRIDS`), or those named in ``only``. Where the single MACs of
+    (1) are left out, the INT8 MAC (int8_sym → fixed, one lane) stays: the common clock is its,
+    and the compression panel measures against it."""
     common = {"workloads": WORKLOADS, "accuracy": ACCURACY, "minilm_sentences": 32, "efficientnet_crops": 16,
               "ppocr_lines": 32, "digits_seeds": 2, **MEMORY}
-    return [
-        SweepSpec(name="compare", formats=FORMATS, accumulators=("fixed", "float16", "float32"), **common),
-        SweepSpec(name="compare", formats=("int8_sym",) + FP8, accumulators=("float16", "float32"),
-                  bias=("power_of_two",), **common),
-        SweepSpec(name="compare", formats=("int8_sym", "float8_e4m3fnuz", "float8_e5m2fnuz"),
-                  accumulators=("fixed", "float32"), lanes=(4,), bias=("none", "power_of_two"), **common),
+    grids = {
+        "formats": [SweepSpec(name="compare", formats=FORMATS, accumulators=("fixed", "float16", "float32"),
+                              **common)],
+        "bias": [SweepSpec(name="compare", formats=("int8_sym",) + FP8, accumulators=("float16", "float32"),
+                           bias=("power_of_two",), **common)],
+        "dot4": [SweepSpec(name="compare", formats=("int8_sym", "float8_e4m3fnuz", "float8_e5m2fnuz"),
+                           accumulators=("fixed", "float32"), lanes=(4,), bias=("none", "power_of_two"), **common)],
         # wide dot products on as many MACs as the 32×32 array of single MACs: 1×32 units of 32 lanes
-        SweepSpec(name="compare", formats=("int8_sym",), accumulators=("fixed",), lanes=(32,), arrays=("1x32",),
-                  **common),
-        SweepSpec(name="compare", formats=("float8_e4m3fn", "float8_e5m2") + MX, accumulators=("float32",),
-                  lanes=(32,), arrays=("1x32",), **common),
-        SweepSpec(name="compare", formats=("nvfp4",), accumulators=("float32",), lanes=(16,), arrays=("2x32",),
-                  **common),
-        *compression_grids(common),
-    ]
+        "block": [SweepSpec(name="compare", formats=("int8_sym",), accumulators=("fixed",), lanes=(32,),
+                            arrays=("1x32",), **common),
+                  SweepSpec(name="compare", formats=("float8_e4m3fn", "float8_e5m2") + MX, accumulators=("float32",),
+                            lanes=(32,), arrays=("1x32",), **common),
+                  SweepSpec(name="compare", formats=("nvfp4",), accumulators=("float32",), lanes=(16,),
+                            arrays=("2x32",), **common)],
+        "compression": compression_grids(common),
+    }
+    chosen = check_grids(only)
+    reference = [] if "formats" in chosen else [SweepSpec(name="compare", formats=("int8_sym",),
+                                                          accumulators=("fixed",), **common)]
+    return reference + [spec for name in chosen for spec in grids[name]]
 
 
 def compression_grids(common: dict, *, name: str = "compare", quick: bool = False) -> list[SweepSpec]:
@@ -125,16 +161,20 @@ def merge(results: list[SweepResult]) -> SweepResult:
 
 
 def run_compare(output: str | Path = "results", *, quick: bool = False, scheduler=None, processes=None,
-                cache_dir=None, progress: bool = True, clock_ns: float | None = None):
+                cache_dir=None, progress: bool = True, clock_ns: float | None = None, only=None):
     """Run the study into ``output``: CSVs, plots and report.md. Returns (the files written,
     the sweep result). Every design is also fitted to one clock — ``clock_ns``, or the INT8
-    MAC's own critical path — and reported there (:mod:`hwmodel.study.clock`)."""
+    MAC's own critical path — and reported there (:mod:`hwmodel.study.clock`). ``only``: the
+    grids of the default study to run (:data:`GRIDS`; not with ``quick``, a study of its own)."""
     from hwmodel.accuracy.sqnr import PAPER_FORMATS, sqnr_table
     from hwmodel.study.clock import at_clock, int8_clock_ns
     from hwmodel.study.report import write_results
 
     started = time.perf_counter()
-    specs = quick_study() if quick else default_study()
+    if quick and only is not None:
+        raise FieldError("only", "--only picks grids of the full study; --quick is a smaller study of its own",
+                         ",".join(only))
+    specs = quick_study() if quick else default_study(only)
     output = Path(output)
     result = merge([run_sweep(spec, output, scheduler=scheduler, processes=processes, cache_dir=cache_dir,
                               progress=progress) for spec in specs])
@@ -153,7 +193,10 @@ def run_compare(output: str | Path = "results", *, quick: bool = False, schedule
              f"{', '.join(map(str, s.lanes))}, bias {', '.join(s.bias)}"
              + (f" on {', '.join(s.arrays)} units" if s.arrays != specs[0].arrays else "") for s in specs]
     first = specs[0]
-    settings = (f"Study `{first.name}`, {len(specs)} grids: " + "; ".join(parts) + f"; weight scales per "
+    part_of = "" if only is None else (
+        f" (only {', '.join(check_grids(only))} of its grids {', '.join(GRIDS)}"
+        + ("" if "formats" in check_grids(only) else ", with the INT8 MAC the common clock is taken from") + ")")
+    settings = (f"Study `{first.name}`{part_of}, {len(specs)} grids: " + "; ".join(parts) + f"; weight scales per "
                 f"{first.granularity}, activation scales static per tensor. Array {', '.join(first.arrays)} "
                 f"{', '.join(first.dataflows)}; library {', '.join(first.libraries)}; workloads "
                 f"{', '.join(first.workloads)}; MiniLM-L6 on {first.minilm_sentences} sentences, EfficientNet-Lite0 "
