@@ -291,6 +291,18 @@ def test_compare_runs_the_grids_asked_for_in_the_study_order():
         run_compare(Path("unused"), quick=True, only=("block",))
 
 
+def test_the_glitch_sentence_gives_a_spread_only_across_several_macs():
+    from hwmodel.study.report import _mac_vs_paper
+
+    row = {"a": "int8_sym", "b": "int8_sym", "acc": "fixed", "acc_width": 27, "lanes": 1, "bias": "none",
+           "area_um2": 4000.0, "energy_pj_per_mac": 8.0, "glitch_pj_per_mac": 2.0, "critical_path_ns": 7.0}
+    e4m3 = row | {"a": "float8_e4m3fn", "b": "float8_e4m3fn", "energy_pj_per_mac": 10.0, "glitch_pj_per_mac": 4.0}
+    notes = " ".join(_mac_vs_paper(pd.DataFrame([row, e4m3]))[1])
+    assert "are 25% to 40% of these MACs' energy (25% of INT8's)" in notes
+    notes = " ".join(_mac_vs_paper(pd.DataFrame([row]))[1])  # a study of the INT8 MAC and wide units only
+    assert "are 25% of the INT8 MAC's energy;" in notes and " to " not in notes.split("Glitches")[1].split(";")[0]
+
+
 # ----- the defects a new user met -------------------------------------------------------------
 THREE = TINY.replace('formats = ["int8_sym"]', 'formats = ["int8_sym", "int4_sym", "int6_sym"]').replace(
     'accuracy = ["digits"]', 'accuracy = ["digits"]\nlibraries = ["nangate45_typ"]')

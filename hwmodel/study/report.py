@@ -512,9 +512,11 @@ def _mac_vs_paper(macs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
                          f"accumulator (the paper: {paper_ratio - 1:+.0%}).")
     if glitch.gt(0).any():
         share = glitch / single.energy_pj_per_mac
+        of_int8 = float(share[base.index].iloc[0])
+        spread = (f"{share.min():.0%} to {share.max():.0%} of these MACs' energy ({of_int8:.0%} of INT8's)"
+                  if len(share) > 1 else f"{of_int8:.0%} of the INT8 MAC's energy")
         notes.append(f"Glitches — transitions that settle back within a cycle, from the timed gate-level simulation — "
-                     f"are {share.min():.0%} to {share.max():.0%} of these MACs' energy ({float(share[base.index].iloc[0]):.0%} "
-                     "of INT8's); the zero-delay ratios leave them out.")
+                     f"are {spread}; the zero-delay ratios leave them out.")
     in_paper = single[[(a, acc) in FIGURE3_GATES and a != "int8_sym" for a, acc in zip(single.a, single.acc)]]
     if len(in_paper):
         ratios = in_paper.area_um2 / base_area
