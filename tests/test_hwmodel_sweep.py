@@ -291,6 +291,20 @@ def test_compare_runs_the_grids_asked_for_in_the_study_order():
         run_compare(Path("unused"), quick=True, only=("block",))
 
 
+def test_the_report_names_each_grid_with_its_variants_and_what_was_left_out():
+    from hwmodel.study.compare import default_study, quick_study, study_settings
+
+    text = study_settings(default_study(("compression",)), ("compression",))
+    assert text.startswith("Study `compare` (only compression of its grids formats, bias, dot4, block, compression, "
+                           "with the INT8 MAC the common clock is taken from), 5 grids: formats int8_sym × accumulators "
+                           "fixed, lanes 1, bias none; formats int8_sym × accumulators fixed, lanes 8, bias none, nm 2:4 "
+                           "on 8x32 units; formats int8_sym × accumulators fixed, lanes 1, bias none, codebook_bits 4;")
+    assert "lanes 1, bias none, density 0.5, zero_gating True;" in text
+    whole = study_settings(default_study())
+    assert whole.startswith("Study `compare`, 10 grids: formats int4_sym,") and "(only" not in whole
+    assert "PP-OCRv4 on 32 rendered lines" in whole and "PP-OCRv4 on 16 rendered lines" in study_settings(quick_study())
+
+
 def test_the_glitch_sentence_gives_a_spread_only_across_several_macs():
     from hwmodel.study.report import _mac_vs_paper
 

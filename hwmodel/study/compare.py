@@ -46,7 +46,7 @@ from rtl.errors import FieldError
 from hwmodel.study.run import SweepResult, run_sweep
 from hwmodel.study.spec import VARIANT_DEFAULTS, SweepSpec
 
-__all__ = ["default_study", "quick_study", "run_compare", "FORMATS", "GRIDS", "check_grids"]
+__all__ = ["default_study", "quick_study", "run_compare", "study_settings", "FORMATS", "GRIDS", "check_grids"]
 
 FORMATS = ("int4_sym", "int8_sym", "int16_sym", "float8_e2m5fnuz", "float8_e3m4fnuz", "float8_e4m3fnuz",
            "float8_e5m2fnuz", "float8_e4m3fn", "float8_e5m2")
@@ -160,6 +160,29 @@ def merge(results: list[SweepResult]) -> SweepResult:
                        union([r.failures for r in results], ["stage", "params"]), counts)
 
 
+def study_settings(specs: list[SweepSpec], only=None) -> str:
+    """The report's account of what ran: each grid (its variant keys where they are not a plain
+    MAC's), the array, library, workloads and accuracy samples; with ``only``, which grids."""
+    plain_spec = SweepSpec()  # a grid's variant keys are named where they are not a plain MAC's
+    parts = [f"formats {', '.join(s.formats)} × accumulators {', '.join(s.accumulators)}, lanes "
+             f"{', '.join(map(str, s.lanes))}, bias {', '.join(s.bias)}"
+             + "".join(f", {key} {', '.join(map(str, getattr(s, key)))}"
+                       for key in ("nm", "codebook_bits", "density", "zero_gating", "interleave")
+                       if getattr(s, key) != getattr(plain_spec, key))
+             + (f" on {', '.join(s.arrays)} units" if s.arrays != specs[0].arrays else "") for s in specs]
+    first = specs[0]
+    part_of = "" if only is None else (
+        f" (only {', '.join(check_grids(only))} of its grids {', '.join(GRIDS)}"
+        + ("" if "formats" in check_grids(only) else ", with the INT8 MAC the common clock is taken from") + ")")
+    return (f"Study `{first.name}`{part_of}, {len(specs)} grids: " + "; ".join(parts) + f"; weight scales per "
+            f"{first.granularity}, activation scales static per tensor. Array {', '.join(first.arrays)} "
+            f"{', '.join(first.dataflows)}; library {', '.join(first.libraries)}; workloads "
+            f"{', '.join(first.workloads)}; MiniLM-L6 on {first.minilm_sentences} sentences, EfficientNet-Lite0 "
+            f"on {first.efficientnet_crops} photograph crops, PP-OCRv4 on {first.ppocr_lines} rendered lines, "
+            f"digits over {first.digits_seeds} seed(s). Each workload with a network of its own is judged on "
+            "that network's accuracy; the others on a named proxy.")
+
+
 def run_compare(output: str | Path = "results", *, quick: bool = False, scheduler=None, processes=None,
                 cache_dir=None, progress: bool = True, clock_ns: float | None = None, only=None):
     """Run the study into ``output``: CSVs, plots and report.md. Returns (the files written,
@@ -189,20 +212,7 @@ def run_compare(output: str | Path = "results", *, quick: bool = False, schedule
                    for spec in specs])
     sqnr = sqnr_table(formats=PAPER_FORMATS + (("int4_sym", "float8_e4m3fn", "mxfp8_e4m3") if not quick else ()),
                       n=2 ** 16 if quick else 2 ** 20)
-    parts = [f"formats {', '.join(s.formats)} × accumulators {', '.join(s.accumulators)}, lanes "
-             f"{', '.join(map(str, s.lanes))}, bias {', '.join(s.bias)}"
-             + (f" on {', '.join(s.arrays)} units" if s.arrays != specs[0].arrays else "") for s in specs]
-    first = specs[0]
-    part_of = "" if only is None else (
-        f" (only {', '.join(check_grids(only))} of its grids {', '.join(GRIDS)}"
-        + ("" if "formats" in check_grids(only) else ", with the INT8 MAC the common clock is taken from") + ")")
-    settings = (f"Study `{first.name}`{part_of}, {len(specs)} grids: " + "; ".join(parts) + f"; weight scales per "
-                f"{first.granularity}, activation scales static per tensor. Array {', '.join(first.arrays)} "
-                f"{', '.join(first.dataflows)}; library {', '.join(first.libraries)}; workloads "
-                f"{', '.join(first.workloads)}; MiniLM-L6 on {first.minilm_sentences} sentences, EfficientNet-Lite0 "
-                f"on {first.efficientnet_crops} photograph crops, PP-OCRv4 on {first.ppocr_lines} rendered lines, "
-                f"digits over {first.digits_seeds} seed(s). Each workload with a network of its own is judged on "
-                "that network's accuracy; the others on a named proxy.")
+    settings = study_settings(specs, only)
     written = write_results(result, output, title="FP8 versus INT: what the formats cost, measured",
                             settings=settings, sqnr_results=sqnr, seconds=time.perf_counter() - started,
                             clocked=clocked, clocked_points=timed.points)
