@@ -24,7 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hwmodel.study import clock, report, run  # noqa: E402
-from hwmodel.study.compare import run_compare  # noqa: E402
+from hwmodel.study.compare import check_selection, run_compare  # noqa: E402
+from rtl.errors import FieldError  # noqa: E402
 
 STAGES = {"MAC synthesis": (run, "_run_macs"), "accuracy": (run, "_run_accuracy"),
           "accelerator model": (run, "_run_eval"), "common-clock fits": (clock, "at_clock"),
@@ -56,9 +57,11 @@ def main(argv=None):
                         "(hwmodel compare --only)")
     parser.add_argument("--keep", type=Path, help="write the results here instead of a temporary directory")
     args = parser.parse_args(argv)
-    only = None if args.only is None else tuple(n.strip() for n in args.only.split(","))
-    if only is not None and args.quick:
-        parser.error("--only picks grids of the full study; --quick is a smaller study of its own")
+    try:
+        only = check_selection(args.quick, None if args.only is None else
+                               [n.strip() for n in args.only.split(",") if n.strip()])
+    except FieldError as error:
+        parser.error(str(error))
     for label, (module, name) in STAGES.items():
         setattr(module, name, _timed(label, getattr(module, name)))
     with tempfile.TemporaryDirectory() as tmp:

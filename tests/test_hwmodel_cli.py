@@ -174,6 +174,12 @@ def test_invalid_numbers_are_refused_not_replaced(args, message):
     assert "Traceback" not in out.stderr
 
 
+def test_compare_refuses_quick_with_only_before_making_its_folder(tmp_path):
+    out = run("compare", "--quick", "--only", "block", "-o", str(tmp_path / "results"))
+    assert out.returncode == 2 and "--quick is a smaller study of its own" in out.stderr, out.stderr
+    assert not (tmp_path / "results").exists()
+
+
 @pytest.mark.parametrize("args", [
     ["rtl", "--a", "int8", "--b", "int8", "--acc", "fixed", "-o", "{blocker}/x.v"],
     ["trace", "squeezenet", "-o", "{blocker}/t.csv"],

@@ -31,12 +31,11 @@ def _resumable(args, output: Path) -> None:
 
 
 def cmd_compare(args) -> int:
-    from hwmodel.study.compare import run_compare
+    from hwmodel.study.compare import check_selection, run_compare
 
+    check_selection(args.quick, args.only)  # before the output folder is made
     output = output_path(args.output, directory=True, needed_mb=50)
     _resumable(args, output)
-    if args.quick and args.only is not None:
-        args.parser.error("--only picks grids of the full study; --quick is a smaller study of its own")
     written, result = run_compare(output, quick=args.quick, scheduler=args.scheduler, processes=args.processes,
                                   cache_dir=args.cache_dir, clock_ns=args.clock_ns, only=args.only)
     report = [p for p in written if p.name == "report.md"][0]
@@ -69,11 +68,6 @@ because of the machine (a worker killed, memory or disk exhausted) is tried agai
 run and then by the next run."""
 
 
-def _grid_names() -> dict:
-    from hwmodel.study.compare import GRIDS
-    return GRIDS
-
-
 def _grids(text: str) -> tuple[str, ...]:
     """``--only``: grid names, comma-separated, each one of the study's."""
     import argparse
@@ -88,6 +82,7 @@ def _grids(text: str) -> tuple[str, ...]:
 
 
 def register(sub) -> None:
+    from hwmodel.study.compare import GRIDS
     from hwmodel.study.spec import KEYS
 
     keys = "\n".join(f"  {key:18s}{text}" for key, text in KEYS.items())
@@ -99,7 +94,7 @@ def register(sub) -> None:
             p.add_argument("--quick", action="store_true", help="a smaller version of the study (about five minutes cold on 2 cores, seconds once cached)")
             p.add_argument("--only", type=_grids, metavar="GRID[,GRID…]",
                            help="run only these grids of the study (the whole takes about 40 minutes cold on 2 "
-                                "cores): " + "; ".join(f"{name}: {text}" for name, text in _grid_names().items()))
+                                "cores): " + "; ".join(f"{name}: {text}" for name, text in GRIDS.items()))
             p.add_argument("--clock-ns", type=positive_float, metavar="NS",
                            help="the common clock every design is also fitted to (default: the INT8 MAC's own)")
             p.add_argument("-o", "--output", default="results", metavar="DIR", help="output directory")

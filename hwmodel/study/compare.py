@@ -46,7 +46,8 @@ from rtl.errors import FieldError
 from hwmodel.study.run import SweepResult, run_sweep
 from hwmodel.study.spec import VARIANT_DEFAULTS, SweepSpec
 
-__all__ = ["default_study", "quick_study", "run_compare", "study_settings", "FORMATS", "GRIDS", "check_grids"]
+__all__ = ["default_study", "quick_study", "run_compare", "study_settings", "FORMATS", "GRIDS", "check_grids",
+           "check_selection"]
 
 FORMATS = ("int4_sym", "int8_sym", "int16_sym", "float8_e2m5fnuz", "float8_e3m4fnuz", "float8_e4m3fnuz",
            "float8_e5m2fnuz", "float8_e4m3fn", "float8_e5m2")
@@ -80,6 +81,17 @@ def check_grids(only) -> tuple[str, ...]:
         raise FieldError("only", f"{'unknown grid ' + repr(unknown[0]) if unknown else 'no grid given'}: choose "
                                  f"from {', '.join(GRIDS)}", ",".join(names))
     return tuple(n for n in GRIDS if n in names)
+
+
+def check_selection(quick: bool, only) -> tuple[str, ...] | None:
+    """``only`` checked (:func:`check_grids`), None for the whole study; with ``quick`` — a
+    smaller study of its own, whose grids are not these — a :class:`FieldError`."""
+    if only is None:
+        return None
+    if quick:
+        raise FieldError("only", "--only picks grids of the full study; --quick is a smaller study of its own",
+                         ",".join(only))
+    return check_grids(only)
 
 
 def default_study(only=None) -> list[SweepSpec]:
@@ -171,9 +183,10 @@ def study_settings(specs: list[SweepSpec], only=None) -> str:
                        if getattr(s, key) != getattr(plain_spec, key))
              + (f" on {', '.join(s.arrays)} units" if s.arrays != specs[0].arrays else "") for s in specs]
     first = specs[0]
-    part_of = "" if only is None else (
-        f" (only {', '.join(check_grids(only))} of its grids {', '.join(GRIDS)}"
-        + ("" if "formats" in check_grids(only) else ", with the INT8 MAC the common clock is taken from") + ")")
+    chosen = None if only is None else check_grids(only)
+    part_of = "" if chosen is None else (
+        f" (only {', '.join(chosen)} of its grids {', '.join(GRIDS)}"
+        + ("" if "formats" in chosen else ", with the INT8 MAC the common clock is taken from") + ")")
     return (f"Study `{first.name}`{part_of}, {len(specs)} grids: " + "; ".join(parts) + f"; weight scales per "
             f"{first.granularity}, activation scales static per tensor. Array {', '.join(first.arrays)} "
             f"{', '.join(first.dataflows)}; library {', '.join(first.libraries)}; workloads "
@@ -194,9 +207,7 @@ def run_compare(output: str | Path = "results", *, quick: bool = False, schedule
     from hwmodel.study.report import write_results
 
     started = time.perf_counter()
-    if quick and only is not None:
-        raise FieldError("only", "--only picks grids of the full study; --quick is a smaller study of its own",
-                         ",".join(only))
+    only = check_selection(quick, only)
     specs = quick_study() if quick else default_study(only)
     output = Path(output)
     result = merge([run_sweep(spec, output, scheduler=scheduler, processes=processes, cache_dir=cache_dir,
